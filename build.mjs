@@ -1,0 +1,32 @@
+// Bundles every entry point into dist/ so that dist/ runs with plain Node:
+// WGSL files are inlined as text, TypeScript is stripped, npm packages stay external.
+import { build } from 'esbuild';
+import { readdirSync, rmSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const tsFiles = (dir, suffix = '.ts') =>
+  existsSync(dir) ? readdirSync(dir, { recursive: true }).filter((f) => f.endsWith(suffix)).map((f) => join(dir, f)) : [];
+
+/** dist path (without .js) -> source file */
+const entryPoints = {
+  train: 'src/cli/train.ts',
+  worker: 'src/dist/worker-main.ts',
+};
+for (const f of tsFiles('bench')) entryPoints[f.replace(/\.ts$/, '')] = f;
+for (const f of tsFiles('test', '.test.ts')) entryPoints[f.replace(/\.ts$/, '')] = f;
+for (const f of tsFiles('examples')) entryPoints[f.replace(/\.ts$/, '')] = f;
+for (const [out, src] of Object.entries(entryPoints)) if (!existsSync(src)) delete entryPoints[out];
+
+rmSync('dist', { recursive: true, force: true });
+await build({
+  entryPoints,
+  outdir: 'dist',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  loader: { '.wgsl': 'text' },
+  sourcemap: 'linked',
+  logLevel: 'warning',
+});

@@ -1,0 +1,132 @@
+// One place that opens a WebGPU device through Dawn (npm `webgpu`) and keeps it alive.
+//
+// Why one long-lived object: the value returned by `create()` owns the Dawn instance. If V8
+// collects it while the device is in use, the process dies later with a random native error
+// (WEBGPU-NOTES hazard 1), so `GpuContext` holds gpu, adapter and device together.
+import { create } from 'webgpu';
+import './globals.js';
+import { GpuError, installErrorHandlers, type ErrorSink } from './errors.js';
+import { PipelineCache } from './pipelines.js';
+
+
+export interface AdapterDescription {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  backend: string;
+  isFallbackAdapter: boolean;
+}
+
+export interface GpuOptions {
+  /** Substring of the adapter name, passed to Dawn's `adapter=` option. */
+  adapter?: string | undefined;
+  /** Dawn backend: vulkan, metal, d3d12, null, ... */
+  backend?: string | undefined;
+  powerPreference?: GPUPowerPreference | undefined;
+}
+
+export const SETUP_HINT =
+  'No WebGPU adapter was found. Dawn needs a Vulkan driver: on Debian, Mesa >= 24 lavapipe ' +
+  '(packages mesa-vulkan-drivers and libvulkan1 from bookworm-backports). ' +
+  'Install it with: sudo bash scripts/setup-vulkan.sh';
+
+export class GpuContext {
+  private closed = false;
+  readonly pipelines: PipelineCache;
+
+  constructor(
+    /** Kept only so that the Dawn instance lives as long as the device. */
+    readonly gpu: GPU,
+    readonly adapter: GPUAdapter,
+    readonly device: GPUDevice,
+    readonly info: AdapterDescription,
+    readonly errors: ErrorSink,
+  ) {
+    this.pipelines = new PipelineCache(device);
+  }
+
+  get isCpuAdapter(): boolean {
+    return /llvmpipe|lavapipe|swiftshader|cpu/i.test(`${this.info.description} ${this.info.device}`) ||
+      this.info.isFallbackAdapter;
+  }
+
+  /** Throws the first GPU error seen since the last check (validation, out-of-memory, internal). */
+  check(where: string): void {
+    this.errors.throwIfAny(where);
+  }
+
+  /** Destroys the device and drops the Dawn instance so that Node can exit. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.device.destroy();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** Options from the environment: WEBGPU_ADAPTER, WEBGPU_BACKEND, WEBGPU_POWER. */
+export function gpuOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): GpuOptions {
+  const power = env.WEBGPU_POWER;
+  return {
+    adapter: env.WEBGPU_ADAPTER || undefined,
+    backend: env.WEBGPU_BACKEND || undefined,
+    powerPreference: power === 'low-power' || power === 'high-performance' ? power : undefined,
+  };
+}
+
+export async function openGpu(options: GpuOptions = gpuOptionsFromEnv()): Promise<GpuContext> {
+  const dawnOptions: string[] = [];
+  if (options.adapter) dawnOptions.push(`adapter=${options.adapter}`);
+  if (options.backend) dawnOptions.push(`backend=${options.backend}`);
+  const gpu = create(dawnOptions) as GPU;
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await gpu.requestAdapter(
+      options.powerPreference ? { powerPreference: options.powerPreference } : undefined,
+    );
+  } catch (e) {
+    throw new GpuError(`${SETUP_HINT}\n(Dawn said: ${(e as Error).message})`);
+  }
+  if (!adapter) {
+    const wanted = [options.adapter && `adapter "${options.adapter}"`, options.backend && `backend "${options.backend}"`]
+      .filter(Boolean).join(', ');
+    throw new GpuError(wanted ? `No WebGPU adapter matches ${wanted}. Unset it to take the default. ${SETUP_HINT}` : SETUP_HINT);
+  }
+  const info = describeAdapter(adapter);
+  // Ask for what the adapter offers on the limits kernels care about; defaults are conservative.
+  const wantLimits = [
+    'maxComputeWorkgroupStorageSize',
+    'maxStorageBufferBindingSize',
+    'maxBufferSize',
+    'maxComputeInvocationsPerWorkgroup',
+    'maxComputeWorkgroupSizeX',
+    'maxComputeWorkgroupSizeY',
+  ] as const;
+  const requiredLimits: Record<string, number> = {};
+  for (const name of wantLimits) requiredLimits[name] = adapter.limits[name];
+  const device = await adapter.requestDevice({ requiredLimits, label: 'webgpu-local-sgd' });
+  const errors = installErrorHandlers(device);
+  return new GpuContext(gpu, adapter, device, info, errors);
+}
+
+export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
+  const i = adapter.info as GPUAdapterInfo & { backendType?: string; isFallbackAdapter?: boolean };
+  return {
+    vendor: i.vendor ?? '',
+    architecture: i.architecture ?? '',
+    device: i.device ?? '',
+    description: i.description ?? '',
+    backend: i.backendType ?? 'unknown',
+    isFallbackAdapter: Boolean(i.isFallbackAdapter),
+  };
+}
+
+export function formatAdapter(info: AdapterDescription): string {
+  const name = info.description || info.device || 'unnamed adapter';
+  const parts = [info.vendor, info.architecture, info.backend].filter((s) => s && s !== 'unknown');
+  return parts.length ? `${name} (${parts.join(', ')})` : name;
+}
