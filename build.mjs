@@ -14,6 +14,8 @@ const entryPoints = {
 };
 for (const f of tsFiles('bench')) entryPoints[f.replace(/\.ts$/, '')] = f;
 for (const f of tsFiles('test', '.test.ts')) entryPoints[f.replace(/\.ts$/, '')] = f;
+// Programs that tests start as child processes (fake workers and the like).
+for (const f of tsFiles('test').filter((f) => f.includes('fixtures'))) entryPoints[f.replace(/\.ts$/, '')] = f;
 for (const f of tsFiles('examples')) entryPoints[f.replace(/\.ts$/, '')] = f;
 for (const [out, src] of Object.entries(entryPoints)) if (!existsSync(src)) delete entryPoints[out];
 
