@@ -10,7 +10,7 @@ const tsFiles = (dir, suffix = '.ts') =>
 /** dist path (without .js) -> source file */
 const entryPoints = {
   train: 'src/cli/train.ts',
-  worker: 'src/dist/worker-main.ts',
+  worker: 'src/cli/worker.ts',
 };
 for (const f of tsFiles('bench')) entryPoints[f.replace(/\.ts$/, '')] = f;
 for (const f of tsFiles('test', '.test.ts')) entryPoints[f.replace(/\.ts$/, '')] = f;

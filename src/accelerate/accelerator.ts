@@ -1,0 +1,131 @@
+// The Accelerator of this project (after Hugging Face Accelerate): it owns the worker's WebGPU
+// device and its channel to the coordinator, shards the data by rank, records each training step
+// into one command buffer, and averages gradients across workers in synchronous data-parallel mode.
+import { openGpu, formatAdapter, type GpuContext, type GpuOptions } from '../gpu/device.js';
+import { readFloat32, writeBuffer } from '../gpu/buffers.js';
+import type { Dispatch } from '../gpu/dispatch.js';
+import { ShardedLoader } from '../data/loader.js';
+import type { Dataset } from '../data/dataset.js';
+import type { WorkerChannel } from '../dist/worker-channel.js';
+import { StepRecorder } from './step-recorder.js';
+
+/** Anything whose parameters and gradients are flat GPU buffers. */
+export interface FlatModel {
+  readonly params: GPUBuffer;
+  readonly grads: GPUBuffer;
+}
+
+export interface CommTimes {
+  /** GPU → CPU copies of parameters or gradients. */
+  readbackSeconds: number;
+  /** From sending to the coordinator until the averaged result arrived (transfer + reduction). */
+  exchangeSeconds: number;
+  /** CPU → GPU writes of the averaged result. */
+  uploadSeconds: number;
+  rounds: number;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+export interface AcceleratorOptions {
+  gradientAccumulationSteps: number;
+  gpu?: GpuOptions;
+  channel?: WorkerChannel | undefined;
+}
+
+export class Accelerator {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly recorder: StepRecorder;
+  /** False under Local SGD: gradients stay local (Accelerate's no_sync). */
+  gradientSyncEnabled = true;
+  readonly comm: CommTimes = { readbackSeconds: 0, exchangeSeconds: 0, uploadSeconds: 0, rounds: 0, bytesSent: 0, bytesReceived: 0 };
+
+  private constructor(
+    readonly ctx: GpuContext,
+    readonly gradientAccumulationSteps: number,
+    readonly channel: WorkerChannel | undefined,
+  ) {
+    this.rank = channel?.rank ?? 0;
+    this.worldSize = channel?.worldSize ?? 1;
+    this.recorder = new StepRecorder(ctx);
+  }
+
+  static async create(options: AcceleratorOptions): Promise<Accelerator> {
+    const ctx = await openGpu(options.gpu);
+    return new Accelerator(ctx, options.gradientAccumulationSteps, options.channel);
+  }
+
+  get isMainProcess(): boolean {
+    return this.rank === 0;
+  }
+
+  get adapterName(): string {
+    return formatAdapter(this.ctx.info);
+  }
+
+  /** Rank 0's view of the data is not special: every rank gets its own disjoint shard. */
+  prepareLoader(dataset: Dataset, options: { batchSize: number; shuffle: boolean; seed: number }): ShardedLoader {
+    return new ShardedLoader(dataset, { ...options, rank: this.rank, worldSize: this.worldSize });
+  }
+
+  /** Starts every worker from rank 0's parameters, as data-parallel training requires. */
+  async broadcastParameters(model: FlatModel, initial: Float32Array): Promise<void> {
+    writeBuffer(this.ctx, model.params, initial);
+    if (!this.channel || this.worldSize === 1) return;
+    const received = await this.channel.broadcast(this.rank === 0 ? initial : undefined);
+    writeBuffer(this.ctx, model.params, received);
+  }
+
+  /** True on the micro-batch that completes an accumulation cycle (Accelerate's sync_gradients). */
+  isLastMicroBatch(microBatch: number): boolean {
+    return (microBatch + 1) % this.gradientAccumulationSteps === 0;
+  }
+
+  record(dispatches: readonly Dispatch[]): void {
+    this.recorder.record(dispatches);
+  }
+
+  /** Synchronous data-parallel: averages the accumulated gradients across workers. */
+  async reduceGradients(model: FlatModel): Promise<void> {
+    if (!this.gradientSyncEnabled || this.worldSize === 1) return;
+    await this.allReduceMean('grads', model.grads);
+  }
+
+  /** Local SGD: replaces every worker's parameters by their mean. */
+  async averageParameters(model: FlatModel): Promise<void> {
+    if (this.worldSize === 1) return;
+    await this.allReduceMean('params', model.params);
+  }
+
+  private async allReduceMean(tag: 'params' | 'grads', buffer: GPUBuffer): Promise<void> {
+    const channel = this.channel!;
+    this.recorder.flush();
+    let t = performance.now();
+    const local = await readFloat32(this.ctx, buffer, withExpected(this.recorder.expectedGpuMs()));
+    this.recorder.noteSynced();
+    this.comm.readbackSeconds += (performance.now() - t) / 1000;
+    t = performance.now();
+    const mean = await channel.allReduceMean(tag, local);
+    this.comm.exchangeSeconds += (performance.now() - t) / 1000;
+    t = performance.now();
+    writeBuffer(this.ctx, buffer, mean);
+    this.comm.uploadSeconds += (performance.now() - t) / 1000;
+    this.comm.rounds++;
+    this.comm.bytesSent += local.byteLength;
+    this.comm.bytesReceived += mean.byteLength;
+  }
+
+  /** Prints on rank 0 only (llm.c's printf0). */
+  print(message: string): void {
+    if (this.isMainProcess) console.log(message);
+  }
+
+  close(): void {
+    this.ctx.close();
+  }
+}
+
+function withExpected(ms: number | undefined): { expectedGpuMs?: number } {
+  return ms === undefined ? {} : { expectedGpuMs: ms };
+}

@@ -1,0 +1,85 @@
+// run(config): trains in this process (--procs 1) or launches worker processes and serves them
+// as the coordinator, then prints and records the summary.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { launch, type LinkOptions } from '../dist/coordinator.js';
+import { parseBandwidth, parseDuration } from '../dist/link.js';
+import { mlpLayout } from '../nn/layout.js';
+import { saveCheckpoint } from '../train/checkpoint.js';
+import { Reporter } from '../train/reporter.js';
+import type { TrainRecord, WorkerSummary } from '../train/records.js';
+import { trainWorker } from '../train/train-worker.js';
+import { summarize, formatSummary, type RunSummary } from '../train/summary.js';
+import { CONFIG_ENV, UsageError, type TrainConfig } from './config.js';
+
+
+
+export async function run(config: TrainConfig, options: { workerScript?: string } = {}): Promise<RunSummary> {
+  const reporter = new Reporter({ worldSize: config.procs, metricsPath: config.metrics, quiet: config.quiet, totalSteps: config.maxSteps });
+  const wallStart = performance.now();
+  let summary: RunSummary;
+  if (config.procs === 1) {
+    const worker = await trainWorker(config, { onLog: (r) => reporter.train(r) });
+    summary = summarize(config, [worker], undefined, (performance.now() - wallStart) / 1000);
+  } else {
+    summary = await runDistributed(config, reporter, options.workerScript ?? defaultWorkerScript());
+  }
+  reporter.finish();
+  reporter.writeMetric(summary);
+  console.log(formatSummary(summary));
+  return summary;
+}
+
+async function runDistributed(config: TrainConfig, reporter: Reporter, workerScript: string): Promise<RunSummary> {
+  let sizes: number[] | undefined;
+  let parameterRounds = 0;
+  const result = await launch({
+    procs: config.procs,
+    workerScript,
+    workerArgs: [],
+    env: { [CONFIG_ENV]: JSON.stringify(config) },
+    link: linkOptions(config),
+    timeoutMs: config.workerTimeout * 1000,
+    onLog: (rank, record) => {
+      const r = record as { kind?: string; sizes?: number[] };
+      if (r.kind === 'train') reporter.train(record as TrainRecord);
+      else if (r.kind === 'model' && rank === 0) sizes = r.sizes;
+    },
+    onRoundComplete: ({ tag }) => {
+      if (tag === 'params') parameterRounds++;
+    },
+    onInterrupt: (coordinator) => {
+      reporter.finish();
+      const params = coordinator.lastAveraged('params');
+      if (config.save && params && sizes) {
+        // Without optimizer state: this checkpoint is for --init, not --resume.
+        saveCheckpoint(config.save, mlpLayout(sizes), { params, step: parameterRounds * config.localSgdSteps, config });
+        console.error(`interrupted: saved the weights of averaging round ${parameterRounds} to ${config.save}`);
+      } else if (config.save) {
+        console.error('interrupted before any parameter averaging round: no averaged weights to save');
+      }
+    },
+  });
+  return summarize(config, result.summaries as WorkerSummary[], result.stats, result.wallSeconds);
+}
+
+function linkOptions(config: TrainConfig): LinkOptions | undefined {
+  try {
+    const link = { latencyMs: parseDuration(config.linkLatency), bandwidthBitsPerSec: parseBandwidth(config.linkBandwidth) };
+    return link.latencyMs === 0 && link.bandwidthBitsPerSec === Infinity ? undefined : link;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** dist/worker.js beside dist/train.js, found from any bundle under dist/. */
+export function defaultWorkerScript(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const candidate = join(dir, 'worker.js');
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error('cannot find dist/worker.js next to this program; run `npm run build` first');
+}

@@ -1,0 +1,32 @@
+// dist/worker.js: one worker process, started by dist/train.js (the coordinator) with its rank,
+// world size and channel in the environment and the run's config in LOCALSGD_CONFIG.
+import { WorkerChannel } from '../dist/worker-channel.js';
+import { trainWorker } from '../train/train-worker.js';
+
+import { CONFIG_ENV, trainConfigSchema } from './config.js';
+
+async function main(): Promise<number> {
+  const channel = await WorkerChannel.fromEnvironment();
+  if (!channel) {
+    console.error('dist/worker.js is started by the coordinator; run: node dist/train.js --procs N');
+    return 2;
+  }
+  channel.onStop(() => process.exit(130));
+  try {
+    const config = trainConfigSchema.parse(JSON.parse(process.env[CONFIG_ENV] ?? 'null'));
+    const summary = await trainWorker(config, {
+      channel,
+      onLog: (record) => channel.log(record),
+      onModel: (info) => channel.log({ kind: 'model', sizes: info.sizes }),
+    });
+    await channel.done(summary);
+    channel.close();
+    return 0;
+  } catch (e) {
+    await channel.fail(e instanceof Error ? e : new Error(String(e)));
+    channel.close();
+    return 1;
+  }
+}
+
+main().then((code) => process.exit(code));

@@ -1,0 +1,82 @@
+// Checkpoints as safetensors: the weights under PyTorch's nn.Linear names (so an equivalent
+// PyTorch model loads them unchanged), optionally the optimizer state as `optimizer.<state>.<name>`,
+// and a small JSON metadata block. Written atomically.
+import { readSafetensorsFile, tensorToFloat32, writeSafetensorsFile, type SafetensorsTensor } from '../io/safetensors.js';
+import type { ParameterLayout } from '../nn/layout.js';
+
+export const CHECKPOINT_FORMAT = 'webgpu-local-sgd/1';
+
+export interface CheckpointContents {
+  params: Float32Array;
+  optimizer?: { kind: string; state: Map<string, Float32Array> } | undefined;
+  /** Optimizer steps taken. */
+  step: number;
+  config?: unknown;
+}
+
+function f32Tensor(shape: readonly number[], values: Float32Array): SafetensorsTensor {
+  return { dtype: 'F32', shape: [...shape], data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
+}
+
+export function saveCheckpoint(path: string, layout: ParameterLayout, contents: CheckpointContents): void {
+  const tensors: Array<{ name: string } & SafetensorsTensor> = [];
+  const addFlat = (prefix: string, flat: Float32Array) => {
+    for (const t of layout.tensors) tensors.push({ name: prefix + t.name, ...f32Tensor(t.shape, flat.subarray(t.offset, t.offset + t.size)) });
+  };
+  addFlat('', contents.params);
+  if (contents.optimizer) {
+    for (const [state, flat] of contents.optimizer.state) addFlat(`optimizer.${state}.`, flat);
+  }
+  const metadata: Record<string, string> = {
+    format: CHECKPOINT_FORMAT,
+    step: String(contents.step),
+    layers: JSON.stringify(layout.tensors.map((t) => ({ name: t.name, shape: t.shape }))),
+  };
+  if (contents.optimizer) metadata.optimizer = contents.optimizer.kind;
+  if (contents.config !== undefined) metadata.config = JSON.stringify(contents.config);
+  writeSafetensorsFile(path, tensors, metadata);
+}
+
+export interface LoadedCheckpoint {
+  params: Float32Array;
+  step: number;
+  optimizer?: { kind: string; state: Map<string, Float32Array> };
+}
+
+/**
+ * Reads a checkpoint into the flat layout. Every tensor of the layout must be present with the
+ * expected shape; errors name the tensor, its shape and the expected one.
+ */
+export function loadCheckpoint(path: string, layout: ParameterLayout, options: { withOptimizer: boolean; optimizerStates?: readonly string[] }): LoadedCheckpoint {
+  let file;
+  try {
+    file = readSafetensorsFile(path);
+  } catch (e) {
+    throw new Error(`cannot read checkpoint ${path}: ${(e as Error).message}`);
+  }
+  const readFlat = (prefix: string): Float32Array => {
+    const flat = new Float32Array(layout.totalFloats);
+    for (const t of layout.tensors) {
+      const name = prefix + t.name;
+      const tensor = file.tensors.get(name);
+      if (!tensor) {
+        throw new Error(`checkpoint ${path} has no tensor "${name}" (expected shape [${t.shape.join(', ')}]); ` +
+          `it holds: ${[...file.tensors.keys()].slice(0, 8).join(', ')}${file.tensors.size > 8 ? ', ...' : ''}. Does --hidden match the run that wrote it?`);
+      }
+      if (tensor.shape.length !== t.shape.length || tensor.shape.some((d, i) => d !== t.shape[i])) {
+        throw new Error(`checkpoint ${path}: tensor "${name}" has shape [${tensor.shape.join(', ')}], expected [${t.shape.join(', ')}]. Does --hidden (and the data's feature and class count) match the run that wrote it?`);
+      }
+      flat.set(tensorToFloat32(tensor, name, path), t.offset);
+    }
+    return flat;
+  };
+  const params = readFlat('');
+  const step = Number(file.metadata.step ?? 0);
+  if (!Number.isInteger(step) || step < 0) throw new Error(`checkpoint ${path}: metadata step is "${file.metadata.step}", expected a whole number`);
+  if (!options.withOptimizer) return { params, step };
+  const kind = file.metadata.optimizer;
+  if (!kind) throw new Error(`checkpoint ${path} holds no optimizer state, so it cannot --resume a run; use --init to start from its weights`);
+  const state = new Map<string, Float32Array>();
+  for (const s of options.optimizerStates ?? []) state.set(s, readFlat(`optimizer.${s}.`));
+  return { params, step, optimizer: { kind, state } };
+}

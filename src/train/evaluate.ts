@@ -1,0 +1,58 @@
+// Test-set loss and accuracy of a model, batched on the GPU.
+import type { Accelerator } from '../accelerate/accelerator.js';
+import { evalBatches } from '../data/loader.js';
+import type { Dataset } from '../data/dataset.js';
+import type { MlpGraph } from '../nn/mlp.js';
+
+export interface Evaluation {
+  loss: number;
+  accuracy: number;
+  samples: number;
+}
+
+/**
+ * Full batches accumulate their per-row statistics on the GPU and are read once; a last partial
+ * batch (zero-padded by evalBatches) is read separately so its padded rows can be left out.
+ */
+export async function evaluate(accelerator: Accelerator, graph: MlpGraph, dataset: Dataset): Promise<Evaluation> {
+  const recorder = accelerator.recorder;
+  await recorder.sync();
+  graph.clearStats();
+  let lossSum = 0;
+  let correct = 0;
+  let fullRows = 0;
+  const fullBatches = () => graph.readStats(graph.batchSize);
+  for (const batch of evalBatches(dataset, graph.batchSize)) {
+    if (batch.size < graph.batchSize) {
+      if (fullRows > 0) {
+        recorder.flush();
+        const s = await fullBatches();
+        lossSum += s.lossSum;
+        correct += s.correct;
+        fullRows = 0;
+        graph.clearStats();
+      }
+      recorder.flush();
+      graph.upload(batch.x, batch.y);
+      recorder.record(graph.evalDispatches());
+      recorder.flush();
+      const s = await graph.readStats(batch.size);
+      lossSum += s.lossSum;
+      correct += s.correct;
+      continue;
+    }
+    recorder.flush();
+    graph.upload(batch.x, batch.y);
+    recorder.record(graph.evalDispatches());
+    fullRows += batch.size;
+  }
+  if (fullRows > 0) {
+    recorder.flush();
+    const s = await fullBatches();
+    lossSum += s.lossSum;
+    correct += s.correct;
+  }
+  graph.clearStats();
+  recorder.noteSynced();
+  return { loss: lossSum / dataset.count, accuracy: correct / dataset.count, samples: dataset.count };
+}

@@ -1,0 +1,36 @@
+// What workers report: one record per logged step, and a summary at the end.
+import type { CommTimes } from '../accelerate/accelerator.js';
+import type { Evaluation } from './evaluate.js';
+
+export interface TrainRecord {
+  kind: 'train';
+  rank: number;
+  /** Optimizer steps done. */
+  step: number;
+  epoch: number;
+  /** Mean training loss over the steps since the previous record. */
+  loss: number;
+  trainAccuracy: number;
+  lr: number;
+  samplesPerSecond: number;
+  /** Unix seconds. */
+  time: number;
+}
+
+export interface WorkerSummary {
+  rank: number;
+  worldSize: number;
+  adapter: string;
+  sizes: number[];
+  parameterCount: number;
+  steps: number;
+  samples: number;
+  localSgdRounds: number;
+  finalTrainLoss: number;
+  /** Rank 0 only: the final (averaged) model on the test set. */
+  test: Evaluation | undefined;
+  wallSeconds: number;
+  commSeconds: number;
+  computeSeconds: number;
+  comm: CommTimes;
+}

@@ -1,0 +1,66 @@
+// Turns worker records into what a person reads (a progress line on a terminal, plain lines
+// otherwise) and what a plotting script reads (--metrics: JSON lines).
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { TrainRecord } from './records.js';
+
+export interface ReporterOptions {
+  worldSize: number;
+  totalSteps?: number | undefined;
+  metricsPath?: string | undefined;
+  quiet: boolean;
+  /** Where lines go; a TTY gets one progress line that rewrites itself. */
+  out?: NodeJS.WriteStream;
+}
+
+export class Reporter {
+  private readonly pending = new Map<number, TrainRecord[]>();
+  private readonly out: NodeJS.WriteStream;
+  private progressShown = false;
+
+  constructor(private readonly options: ReporterOptions) {
+    this.out = options.out ?? process.stdout;
+    if (options.metricsPath) {
+      mkdirSync(dirname(options.metricsPath), { recursive: true });
+      writeFileSync(options.metricsPath, '');
+    }
+  }
+
+  /** A rank's record; once every rank has reported a step, one line with their mean loss. */
+  train(record: TrainRecord): void {
+    this.writeMetric(record);
+    const group = this.pending.get(record.step) ?? [];
+    group.push(record);
+    this.pending.set(record.step, group);
+    if (group.length < this.options.worldSize) return;
+    this.pending.delete(record.step);
+    const loss = group.reduce((s, r) => s + r.loss, 0) / group.length;
+    const samplesPerSecond = group.reduce((s, r) => s + r.samplesPerSecond, 0);
+    const total = this.options.totalSteps ? `/${this.options.totalSteps}` : '';
+    this.line(`step ${record.step}${total}  epoch ${record.epoch}  loss ${loss.toFixed(4)}  lr ${record.lr.toPrecision(3)}  ${Math.round(samplesPerSecond)} samples/s`, true);
+  }
+
+  /** A plain line that stays on screen. */
+  message(text: string): void {
+    this.line(text, false);
+  }
+
+  writeMetric(record: object): void {
+    if (this.options.metricsPath) appendFileSync(this.options.metricsPath, `${JSON.stringify(record)}\n`);
+  }
+
+  finish(): void {
+    if (this.progressShown) this.out.write('\n');
+    this.progressShown = false;
+  }
+
+  private line(text: string, progress: boolean): void {
+    if (this.options.quiet) return;
+    if (this.out.isTTY) {
+      this.out.write(`\r\x1b[K${text}${progress ? '' : '\n'}`);
+      this.progressShown = progress;
+    } else {
+      this.out.write(`${text}\n`);
+    }
+  }
+}

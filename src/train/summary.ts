@@ -1,0 +1,74 @@
+// The run's summary: what the last metrics record holds and what the last lines print.
+import type { CommStats } from '../dist/coordinator.js';
+import type { TrainConfig } from '../cli/config.js';
+import type { WorkerSummary } from './records.js';
+
+export interface RunSummary {
+  kind: 'summary';
+  mode: 'local-sgd' | 'sync';
+  procs: number;
+  localSgdSteps: number;
+  adapter: string;
+  parameterCount: number;
+  steps: number;
+  samples: number;
+  testAccuracy: number;
+  testLoss: number;
+  finalTrainLoss: number;
+  wallSeconds: number;
+  /** Mean over workers. */
+  computeSeconds: number;
+  commSeconds: number;
+  readbackSeconds: number;
+  exchangeSeconds: number;
+  uploadSeconds: number;
+  rounds: number;
+  bytesCommunicated: number;
+  bytesPerRound: number;
+  reduceSeconds: number;
+}
+
+export function summarize(config: TrainConfig, workers: WorkerSummary[], stats: CommStats | undefined, wallSeconds: number): RunSummary {
+  const main = workers.find((w) => w.rank === 0) ?? workers[0]!;
+  const mean = (f: (w: WorkerSummary) => number) => workers.reduce((s, w) => s + f(w), 0) / workers.length;
+  const rounds = main.comm.rounds;
+  const bytes = stats ? stats.bytesSent + stats.bytesReceived : 0;
+  return {
+    kind: 'summary',
+    mode: config.localSgd ? 'local-sgd' : 'sync',
+    procs: config.procs,
+    localSgdSteps: config.localSgdSteps,
+    adapter: main.adapter,
+    parameterCount: main.parameterCount,
+    steps: main.steps,
+    samples: workers.reduce((s, w) => s + w.samples, 0),
+    testAccuracy: main.test?.accuracy ?? Number.NaN,
+    testLoss: main.test?.loss ?? Number.NaN,
+    finalTrainLoss: mean((w) => w.finalTrainLoss),
+    wallSeconds,
+    computeSeconds: mean((w) => w.computeSeconds),
+    commSeconds: mean((w) => w.commSeconds),
+    readbackSeconds: mean((w) => w.comm.readbackSeconds),
+    exchangeSeconds: mean((w) => w.comm.exchangeSeconds),
+    uploadSeconds: mean((w) => w.comm.uploadSeconds),
+    rounds,
+    bytesCommunicated: bytes,
+    bytesPerRound: rounds > 0 ? bytes / rounds : 0,
+    reduceSeconds: stats?.reduceSeconds ?? 0,
+  };
+}
+
+export function formatSummary(s: RunSummary): string {
+  const mode = s.procs === 1 ? 'single process' : s.mode === 'local-sgd' ? `Local SGD, K=${s.localSgdSteps}, ${s.procs} workers` : `synchronous data-parallel, ${s.procs} workers`;
+  const lines = [
+    `done: ${s.steps} optimizer steps (${mode}) on ${s.adapter}`,
+    `test accuracy ${(s.testAccuracy * 100).toFixed(2)}%  test loss ${s.testLoss.toFixed(4)}  final train loss ${s.finalTrainLoss.toFixed(4)}`,
+    `wall ${s.wallSeconds.toFixed(1)} s; per worker: compute ${s.computeSeconds.toFixed(1)} s, communication ${s.commSeconds.toFixed(2)} s ` +
+      `(read-back ${s.readbackSeconds.toFixed(2)}, exchange ${s.exchangeSeconds.toFixed(2)}, upload ${s.uploadSeconds.toFixed(2)})`,
+  ];
+  if (s.procs > 1) {
+    lines.push(`${s.rounds} averaging rounds (${s.mode === 'sync' ? 'gradients' : 'parameters'}), ${(s.bytesCommunicated / 1e6).toFixed(1)} MB communicated ` +
+      `(${(s.bytesPerRound / 1e6).toFixed(2)} MB per round), coordinator reduction ${s.reduceSeconds.toFixed(2)} s`);
+  }
+  return lines.join('\n');
+}

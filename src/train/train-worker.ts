@@ -1,0 +1,166 @@
+// One worker's training run. The loop in trainWorker reads like the seed tutorial: load a batch,
+// forward + loss + backward (accumulating gradients in-kernel), optimizer step, localSgd.step().
+import { Accelerator, type CommTimes } from '../accelerate/accelerator.js';
+import { LocalSGD } from '../accelerate/local-sgd.js';
+import type { WorkerChannel } from '../dist/worker-channel.js';
+import { initMlpParameters } from '../nn/init.js';
+import { Mlp } from '../nn/mlp.js';
+import { createOptimizer, type Optimizer } from '../nn/optimizer.js';
+import { learningRate, type ScheduleConfig } from '../nn/schedule.js';
+import type { TrainConfig } from '../cli/config.js';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { loadTrainingData } from './data.js';
+import { evaluate, type Evaluation } from './evaluate.js';
+import type { TrainRecord, WorkerSummary } from './records.js';
+
+export interface WorkerHooks {
+  channel?: WorkerChannel | undefined;
+  /** Receives every logged step (rank-local numbers). */
+  onLog: (record: TrainRecord) => void;
+  /** Called with rank 0's model description once it is known (used to save on Ctrl-C). */
+  onModel?: (info: { sizes: readonly number[] }) => void;
+}
+
+export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Promise<WorkerSummary> {
+  const wallStart = performance.now();
+  const accelerator = await Accelerator.create({
+    gradientAccumulationSteps: config.gradAccum,
+    gpu: { adapter: config.adapter ?? process.env.WEBGPU_ADAPTER, backend: config.backend ?? process.env.WEBGPU_BACKEND },
+    channel: hooks.channel,
+  });
+  try {
+    const data = await loadTrainingData(config);
+    const model = new Mlp(accelerator.ctx, {
+      inputs: data.train.features, hidden: config.hidden, classes: data.train.classes, activation: config.activation,
+    });
+    hooks.onModel?.({ sizes: model.sizes });
+    const optimizer = await createOptimizer(accelerator.ctx, model, { ...config, kind: config.optimizer });
+    const start = startingPoint(config, model, optimizer);
+    await accelerator.broadcastParameters(model, start.params);
+
+    const loader = accelerator.prepareLoader(data.train, { batchSize: config.batchSize, shuffle: config.shuffle, seed: config.seed });
+    const graph = await model.graph(config.batchSize, config.gradAccum);
+    const totalSteps = config.maxSteps ?? Math.floor((config.epochs * loader.batchesPerEpoch) / config.gradAccum);
+    if (totalSteps < 1) {
+      throw new Error(`--grad-accum ${config.gradAccum} needs at least that many batches, but one epoch holds ${loader.batchesPerEpoch}; lower --grad-accum or --batch-size, or raise --epochs`);
+    }
+    const schedule: ScheduleConfig = { kind: config.schedule, baseLr: config.lr, warmupSteps: config.warmupSteps, totalSteps };
+    const log = new LogWindow(accelerator, graph.batchSize);
+    const save = async (step: number) => {
+      if (!config.save) return;
+      saveCheckpoint(config.save, model.layout, {
+        params: await model.getParameters(accelerator.recorder.expectedGpuMs()),
+        optimizer: { kind: optimizer.kind, state: await optimizer.readState() },
+        step,
+        config,
+      });
+      accelerator.recorder.noteSynced();
+    };
+
+    const localSgd = new LocalSGD({ accelerator, model, localSgdSteps: config.localSgdSteps, enabled: config.localSgd });
+    localSgd.numSteps = start.step;
+    for (let step = start.step; step < totalSteps; step++) {
+      let epoch = 0;
+      for (let micro = 0; micro < config.gradAccum; micro++) {
+        const position = step * config.gradAccum + micro;
+        epoch = Math.floor(position / loader.batchesPerEpoch);
+        const batch = loader.batch(epoch, position % loader.batchesPerEpoch);
+        accelerator.recorder.flush(); // the previous micro-batch must read x before it is overwritten
+        graph.upload(batch.x, batch.y);
+        accelerator.record(graph.trainDispatches(micro === 0));
+      }
+      await accelerator.reduceGradients(model);
+      const lr = learningRate(schedule, step);
+      accelerator.record([optimizer.prepareStep(lr)]);
+      await accelerator.recorder.endStep();
+      await localSgd.step();
+
+      if ((step + 1) % config.logEvery === 0 || step + 1 === totalSteps) {
+        hooks.onLog(await log.read(step + 1, epoch, lr, graph, config.gradAccum));
+      }
+      if (config.saveEvery && (step + 1) % config.saveEvery === 0 && step + 1 < totalSteps && accelerator.isMainProcess) {
+        await save(step + 1);
+      }
+    }
+    await localSgd.close();
+    await accelerator.recorder.sync();
+
+    // After the closing average every worker holds the same weights; rank 0 evaluates and saves.
+    let test: Evaluation | undefined;
+    if (accelerator.isMainProcess) {
+      const evalGraph = await model.graph(Math.min(config.evalBatchSize, data.test.count), 1, { training: false });
+      test = await evaluate(accelerator, evalGraph, data.test);
+      await save(totalSteps);
+    }
+    const wallSeconds = (performance.now() - wallStart) / 1000;
+    const comm: CommTimes = { ...accelerator.comm };
+    const commSeconds = comm.readbackSeconds + comm.exchangeSeconds + comm.uploadSeconds;
+    return {
+      rank: accelerator.rank,
+      worldSize: accelerator.worldSize,
+      adapter: accelerator.adapterName,
+      sizes: [...model.sizes],
+      parameterCount: model.layout.parameterCount,
+      steps: totalSteps - start.step,
+      samples: (totalSteps - start.step) * config.gradAccum * config.batchSize,
+      localSgdRounds: localSgd.rounds,
+      finalTrainLoss: log.lastLoss,
+      test,
+      wallSeconds,
+      commSeconds,
+      computeSeconds: wallSeconds - commSeconds,
+      comm,
+    };
+  } finally {
+    accelerator.close();
+  }
+}
+
+function startingPoint(config: TrainConfig, model: Mlp, optimizer: Optimizer): { params: Float32Array; step: number } {
+  if (config.resume) {
+    const loaded = loadCheckpoint(config.resume, model.layout, { withOptimizer: true, optimizerStates: optimizer.stateNames });
+    if (loaded.optimizer!.kind !== optimizer.kind) {
+      throw new Error(`--resume ${config.resume} holds ${loaded.optimizer!.kind} state but --optimizer is ${optimizer.kind}; use the same optimizer`);
+    }
+    optimizer.loadState(loaded.optimizer!.state, loaded.step);
+    return { params: loaded.params, step: loaded.step };
+  }
+  if (config.init) return { params: loadCheckpoint(config.init, model.layout, { withOptimizer: false }).params, step: 0 };
+  return { params: initMlpParameters(model.layout, config.seed), step: 0 };
+}
+
+/** Reads the loss accumulated on the GPU since the last log line: the only read-back in the loop. */
+class LogWindow {
+  private microBatches = 0;
+  private lastStep = 0;
+  private lastTime = performance.now();
+  lastLoss = Number.NaN;
+
+  constructor(private readonly accelerator: Accelerator, private readonly batchSize: number) {}
+
+  async read(step: number, epoch: number, lr: number, graph: { readStats(rows?: number, expectedGpuMs?: number): Promise<{ lossSum: number; correct: number }>; clearStats(): void }, gradAccum: number): Promise<TrainRecord> {
+    const recorder = this.accelerator.recorder;
+    const stats = await graph.readStats(this.batchSize, recorder.expectedGpuMs());
+    recorder.noteSynced();
+    graph.clearStats();
+    const steps = step - this.lastStep;
+    this.microBatches = steps * gradAccum;
+    const rows = this.microBatches * this.batchSize;
+    const now = performance.now();
+    const seconds = (now - this.lastTime) / 1000;
+    this.lastTime = now;
+    this.lastStep = step;
+    this.lastLoss = stats.lossSum / rows;
+    return {
+      kind: 'train',
+      rank: this.accelerator.rank,
+      step,
+      epoch,
+      loss: this.lastLoss,
+      trainAccuracy: stats.correct / rows,
+      lr,
+      samplesPerSecond: rows / seconds,
+      time: Date.now() / 1000,
+    };
+  }
+}

@@ -1,0 +1,59 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { helpText, parseTrainArgs, UsageError } from '../../src/cli/config.js';
+
+const test = suite('train.js flags');
+
+function rejects(args: string[], pattern: RegExp): void {
+  try {
+    parseTrainArgs(args);
+  } catch (e) {
+    assert.instance(e, UsageError);
+    assert.match((e as Error).message, pattern);
+    return;
+  }
+  assert.unreachable(`${args.join(' ')} should be rejected`);
+}
+
+test('defaults give the documented main run: 4 workers, Local SGD every 8 steps', () => {
+  const c = parseTrainArgs([]);
+  assert.is(c.procs, 4);
+  assert.is(c.localSgd, true);
+  assert.is(c.localSgdSteps, 8);
+  assert.equal(c.hidden, [256]);
+});
+
+test('flags parse with spaces and with =, and --no-local-sgd turns Local SGD off', () => {
+  const c = parseTrainArgs(['--procs', '2', '--local-sgd-steps=16', '--no-local-sgd', '--hidden', '256,128', '--optimizer', 'adamw']);
+  assert.is(c.procs, 2);
+  assert.is(c.localSgdSteps, 16);
+  assert.is(c.localSgd, false);
+  assert.equal(c.hidden, [256, 128]);
+  assert.is(c.optimizer, 'adamw');
+});
+
+test('--procs 0, negative and non-numeric values are rejected with the flag named', () => {
+  rejects(['--procs', '0'], /--procs must be a whole number from 1 to 64 \(got 0\)/);
+  rejects(['--procs', '-2'], /--procs must be a whole number from 1 to 64/);
+  rejects(['--procs', 'four'], /--procs/);
+  rejects(['--procs', '2.5'], /--procs must be a whole number/);
+});
+
+test('bad values name the flag and what is allowed', () => {
+  rejects(['--optimizer', 'adam'], /--optimizer must be one of sgd, adamw \(got "adam"\)/);
+  rejects(['--hidden', '256,x'], /--hidden must be comma-separated layer widths/);
+  rejects(['--lr', '-1'], /--lr must be a positive number/);
+  rejects(['--momentum', '1.5'], /--momentum must be in \[0, 1\)/);
+  rejects(['--batch-size'], /--batch-size needs a value/);
+  rejects(['--bogus'], /unknown flag "--bogus"/);
+});
+
+test('--help lists every flag with its default', () => {
+  const text = helpText();
+  for (const flag of ['--procs', '--local-sgd-steps', '--no-local-sgd', '--grad-accum', '--metrics', '--link-bandwidth']) {
+    assert.ok(text.includes(flag), `help mentions ${flag}`);
+  }
+  assert.match(text, /--procs <value>\s+.*\(default: 4\)/);
+});
+
+test.run();

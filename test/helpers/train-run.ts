@@ -1,0 +1,45 @@
+// Runs training in-process or through dist/train.js for the promise-level tests, and reads back
+// the saved weights.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseTrainArgs } from '../../src/cli/config.js';
+import { readSafetensorsFile, tensorToFloat32 } from '../../src/io/safetensors.js';
+import { trainWorker } from '../../src/train/train-worker.js';
+import type { TrainRecord, WorkerSummary } from '../../src/train/records.js';
+
+/** A small learnable task that trains in a second or two on lavapipe. */
+export const SMALL_TASK = [
+  '--data', 'synthetic', '--synthetic-samples', '1024', '--synthetic-features', '20', '--synthetic-classes', '5',
+  '--hidden', '16', '--batch-size', '16', '--quiet',
+];
+
+export function tempDir(): { path: string; file(name: string): string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), 'lsgd-test-'));
+  return { path, file: (name) => join(path, name), remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export async function trainInProcess(args: string[]): Promise<{ summary: WorkerSummary; records: TrainRecord[] }> {
+  const records: TrainRecord[] = [];
+  const summary = await trainWorker(parseTrainArgs(['--procs', '1', ...args]), { onLog: (r) => records.push(r) });
+  return { summary, records };
+}
+
+/** All tensors of a safetensors file, concatenated in file order, plus each by name. */
+export function readWeights(path: string): { all: Float32Array; byName: Map<string, Float32Array>; metadata: Record<string, string> } {
+  const file = readSafetensorsFile(path);
+  const byName = new Map<string, Float32Array>();
+  let total = 0;
+  for (const [name, t] of file.tensors) {
+    const values = tensorToFloat32(t, name, path);
+    byName.set(name, values);
+    total += values.length;
+  }
+  const all = new Float32Array(total);
+  let offset = 0;
+  for (const values of byName.values()) {
+    all.set(values, offset);
+    offset += values.length;
+  }
+  return { all, byName, metadata: file.metadata };
+}

@@ -1,0 +1,46 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { assertBitwiseEqual } from '../helpers/assert.js';
+import { readWeights, SMALL_TASK, tempDir } from '../helpers/train-run.js';
+
+const test = suite('resume');
+const TRAIN = fileURLToPath(new URL('../../train.js', import.meta.url));
+const dir = tempDir();
+
+function train(args: string[], killWhen?: () => boolean): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [TRAIN, '--procs', '1', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const poll = killWhen && setInterval(() => killWhen() && child.kill('SIGKILL'), 5);
+    child.on('exit', (code, signal) => {
+      if (poll) clearInterval(poll);
+      resolve({ code, signal, stderr });
+    });
+  });
+}
+
+test('a run killed mid-way and resumed from its last checkpoint ends with the weights of one that never stopped', async () => {
+  for (const optimizer of [['--optimizer', 'sgd', '--lr', '0.05', '--nesterov'], ['--optimizer', 'adamw', '--lr', '0.003']]) {
+    const args = [...SMALL_TASK, ...optimizer, '--seed', '9', '--schedule', 'cosine', '--warmup-steps', '10', '--weight-decay', '0.01', '--max-steps', '600'];
+    const full = await train([...args, '--save', dir.file('full.safetensors')]);
+    assert.is(full.code, 0, full.stderr);
+    const checkpoint = dir.file('interrupted.safetensors');
+    const killed = await train([...args, '--save', checkpoint, '--save-every', '50'], () => existsSync(checkpoint));
+    assert.is(killed.signal, 'SIGKILL', `the run should be killed after its first checkpoint (exit ${killed.code}: ${killed.stderr})`);
+    const step = Number(readWeights(checkpoint).metadata.step);
+    assert.ok(step > 0 && step < 600, `checkpoint from mid-run (step ${step})`);
+    const resumed = await train([...args, '--resume', checkpoint, '--save', dir.file('resumed.safetensors')]);
+    assert.is(resumed.code, 0, resumed.stderr);
+    const a = readWeights(dir.file('full.safetensors')).byName;
+    const b = readWeights(dir.file('resumed.safetensors')).byName;
+    assert.is(a.size, b.size);
+    for (const [name, values] of a) assertBitwiseEqual(values, b.get(name)!, `${optimizer[1]} resumed from step ${step}: ${name}`);
+  }
+});
+
+test.after(() => dir.remove());
+test.run();
