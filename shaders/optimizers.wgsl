@@ -1,0 +1,101 @@
+// optimizers.wgsl: one optimizer step over the whole flat parameter buffer, one element per
+// invocation. Hyper-parameters live in the uniform, rewritten before each step's submit, so
+// learning-rate schedules need no recompilation.
+//
+//   params, grads and the optimizer state are flat f32 arrays of `count` elements, laid out alike
+//   (the model's layout table), so one dispatch updates every tensor.
+//
+// Entry `sgd`: torch.optim.SGD exactly.
+//   g = grad + weightDecay·p
+//   if FLAG_MOMENTUM (momentum != 0):
+//     buf = FLAG_FIRST_STEP ? g : momentum·buf + (1 − dampening)·g
+//     g   = FLAG_NESTEROV ? g + momentum·buf : buf
+//   p -= lr·g
+//   Bindings: 0 uniform SgdHyper, 1 params (read_write), 2 grads (read), 3 momentumBuffer
+//   (read_write; untouched without momentum).
+//
+// Entry `adamw`: torch.optim.AdamW exactly (decoupled weight decay, bias-corrected moments).
+//   p *= decay                                 decay = 1 − lr·weightDecay
+//   m = beta1·m + (1 − beta1)·g
+//   v = beta2·v + (1 − beta2)·g²
+//   p -= stepSize · m / (sqrt(v) / bc2Sqrt + eps)
+//   where stepSize = lr / (1 − beta1^t) and bc2Sqrt = sqrt(1 − beta2^t) are computed on the CPU in
+//   float64 (t is the 1-based step), exactly the order of operations of PyTorch's single-tensor
+//   implementation.
+//   Bindings: 0 uniform AdamWHyper, 1 params (read_write), 2 grads (read), 3 m (read_write),
+//   4 v (read_write).
+//
+// Workgroup: WG invocations (override, default 256), one element each; grids past 65535
+//   workgroups fold into y (grid1d).
+// Precision: f32 throughout.
+
+struct SgdHyper {
+  count: u32,
+  flags: u32,
+  lr: f32,
+  momentum: f32,
+  weightDecay: f32,
+  oneMinusDampening: f32,
+  _pad0: u32,
+  _pad1: u32,
+}
+
+struct AdamWHyper {
+  count: u32,
+  decay: f32,
+  beta1: f32,
+  beta2: f32,
+  oneMinusBeta1: f32,
+  oneMinusBeta2: f32,
+  stepSize: f32,
+  bc2Sqrt: f32,
+  eps: f32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+}
+
+const FLAG_MOMENTUM: u32 = 1u;
+const FLAG_NESTEROV: u32 = 2u;
+const FLAG_FIRST_STEP: u32 = 4u;
+override WG: u32 = 256u;
+
+// Entries use disjoint binding sets, so bindings 0, 3 are declared once per entry.
+@group(0) @binding(0) var<uniform> sgdHyper: SgdHyper;
+@group(0) @binding(0) var<uniform> adamHyper: AdamWHyper;
+@group(0) @binding(1) var<storage, read_write> params: array<f32>;
+@group(0) @binding(2) var<storage, read> grads: array<f32>;
+@group(0) @binding(3) var<storage, read_write> momentumBuffer: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+
+@compute @workgroup_size(WG, 1, 1)
+fn sgd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  let i = gid.x + gid.y * groups.x * WG;
+  let hp = sgdHyper;
+  if (i >= hp.count) { return; }
+  let p = params[i];
+  var g = grads[i] + hp.weightDecay * p;
+  if ((hp.flags & FLAG_MOMENTUM) != 0u) {
+    var buf = g;
+    if ((hp.flags & FLAG_FIRST_STEP) == 0u) {
+      buf = hp.momentum * momentumBuffer[i] + hp.oneMinusDampening * g;
+    }
+    momentumBuffer[i] = buf;
+    g = select(buf, g + hp.momentum * buf, (hp.flags & FLAG_NESTEROV) != 0u);
+  }
+  params[i] = p - hp.lr * g;
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn adamw(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  let i = gid.x + gid.y * groups.x * WG;
+  let hp = adamHyper;
+  if (i >= hp.count) { return; }
+  let g = grads[i];
+  let mi = hp.beta1 * m[i] + hp.oneMinusBeta1 * g;
+  let vi = hp.beta2 * v[i] + hp.oneMinusBeta2 * g * g;
+  m[i] = mi;
+  v[i] = vi;
+  params[i] = params[i] * hp.decay - hp.stepSize * mi / (sqrt(vi) / hp.bc2Sqrt + hp.eps);
+}

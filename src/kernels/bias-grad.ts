@@ -1,0 +1,38 @@
+// db[j] (+)= Σ_i dy[i, j], the bias gradient of a linear layer. See shaders/bias_grad.wgsl.
+import code from '../../shaders/bias_grad.wgsl';
+import type { GpuContext } from '../gpu/device.js';
+import { createBindGroup, grid1d, refBytes, refLabel, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
+import { assertWholeNumber, uniformBuffer } from './uniforms.js';
+
+const SHADER = { file: 'bias_grad.wgsl', code };
+const WORKGROUP = 64;
+
+export interface BiasGradArgs {
+  /** [rows, cols] row-major: the layer's output gradient. */
+  dy: TensorRef;
+  /** [cols]. */
+  db: TensorRef;
+  rows: number;
+  cols: number;
+  /** Add into db instead of overwriting it (gradient accumulation over micro-batches). */
+  accumulate: boolean;
+  label?: string;
+}
+
+export async function prepareBiasGrad(ctx: GpuContext, args: BiasGradArgs): Promise<Dispatch> {
+  const { rows, cols } = args;
+  const name = args.label ?? 'bias_grad';
+  assertWholeNumber(name, 'rows', rows, 1);
+  assertWholeNumber(name, 'cols', cols, 1);
+  const need = (what: string, ref: TensorRef, elements: number) => {
+    if (refBytes(ref) < elements * 4) {
+      throw new RangeError(`${name}: ${what} (${refLabel(ref)}) holds ${refBytes(ref) / 4} floats, needs ${elements} for rows=${rows} cols=${cols}`);
+    }
+  };
+  need('dy', args.dy, rows * cols);
+  need('db', args.db, cols);
+  const pipeline = await ctx.pipelines.get({ shader: SHADER, entry: 'main', constants: { WG: WORKGROUP } });
+  const params = uniformBuffer(ctx, `${name} params`, [{ u32: rows }, { u32: cols }, { u32: args.accumulate ? 1 : 0 }]);
+  const bindGroup = createBindGroup(ctx, name, pipeline, [params, args.dy, args.db]);
+  return { label: name, pipeline, bindGroup, workgroups: grid1d(cols, WORKGROUP) };
+}

@@ -1,0 +1,165 @@
+// SGD (momentum, Nesterov, weight decay) and AdamW over the whole flat parameter buffer in one
+// dispatch each, with PyTorch's semantics. See shaders/optimizers.wgsl.
+//
+// Hyper-parameters live in a uniform that setHyper rewrites before each step's submit, so a
+// learning-rate schedule costs one small queue.writeBuffer and no recompilation. setHyper runs
+// every step: it validates, packs into one reused ArrayBuffer and writes; nothing else.
+import code from '../../shaders/optimizers.wgsl';
+import type { GpuContext } from '../gpu/device.js';
+import { createBindGroup, grid1d, refBytes, refLabel, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
+import { createUniform } from '../gpu/buffers.js';
+import { assertWholeNumber } from './uniforms.js';
+
+const SHADER = { file: 'optimizers.wgsl', code };
+const WORKGROUP = 256;
+
+export interface SgdHyper {
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  nesterov: boolean;
+  /** Default 0, as in PyTorch. */
+  dampening?: number;
+}
+
+export interface PreparedSgd {
+  dispatch: Dispatch;
+  /** firstStep: the momentum buffer is initialised from this step's gradient (PyTorch's first step). */
+  setHyper(h: SgdHyper & { firstStep: boolean }): void;
+}
+
+export interface AdamWHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** 1-based, for bias correction. */
+  step: number;
+}
+
+export interface PreparedAdamW {
+  dispatch: Dispatch;
+  setHyper(h: AdamWHyper): void;
+}
+
+export interface SgdArgs {
+  params: TensorRef;
+  grads: TensorRef;
+  /** Unused (but still bound) when momentum is 0. */
+  momentumBuffer: TensorRef;
+  count: number;
+  label?: string;
+}
+
+export interface AdamWArgs {
+  params: TensorRef;
+  grads: TensorRef;
+  /** First and second moments, zero-initialised by the caller before step 1. */
+  m: TensorRef;
+  v: TensorRef;
+  count: number;
+  label?: string;
+}
+
+const FLAG_MOMENTUM = 1;
+const FLAG_NESTEROV = 2;
+const FLAG_FIRST_STEP = 4;
+
+export async function prepareSgd(ctx: GpuContext, args: SgdArgs): Promise<PreparedSgd> {
+  const name = args.label ?? 'sgd';
+  const { count } = args;
+  checkTensors(name, count, [['params', args.params], ['grads', args.grads], ['momentumBuffer', args.momentumBuffer]]);
+  const pipeline = await ctx.pipelines.get({ shader: SHADER, entry: 'sgd', constants: { WG: WORKGROUP } });
+  const hyper = new HyperBuffer(ctx, `${name} hyper-parameters`, 8);
+  // Until setHyper runs, lr is NaN: a step taken without hyper-parameters poisons the parameters
+  // visibly instead of silently doing nothing.
+  hyper.u32(0, count).f32(2, NaN).write();
+  const bindGroup = createBindGroup(ctx, name, pipeline, [hyper.buffer, args.params, args.grads, args.momentumBuffer]);
+  return {
+    dispatch: { label: name, pipeline, bindGroup, workgroups: grid1d(count, WORKGROUP) },
+    setHyper(h) {
+      const dampening = h.dampening ?? 0;
+      finite(name, 'lr', h.lr, 0);
+      finite(name, 'momentum', h.momentum, 0);
+      finite(name, 'weightDecay', h.weightDecay, 0);
+      finite(name, 'dampening', dampening);
+      if (h.nesterov && (h.momentum <= 0 || dampening !== 0)) {
+        throw new RangeError(`${name}: Nesterov momentum needs momentum > 0 and dampening = 0 (got momentum=${h.momentum}, dampening=${dampening}), as in torch.optim.SGD`);
+      }
+      const flags = (h.momentum !== 0 ? FLAG_MOMENTUM : 0) | (h.nesterov ? FLAG_NESTEROV : 0) | (h.firstStep ? FLAG_FIRST_STEP : 0);
+      hyper.u32(0, count).u32(1, flags).f32(2, h.lr).f32(3, h.momentum).f32(4, h.weightDecay).f32(5, 1 - dampening).write();
+    },
+  };
+}
+
+export async function prepareAdamW(ctx: GpuContext, args: AdamWArgs): Promise<PreparedAdamW> {
+  const name = args.label ?? 'adamw';
+  const { count } = args;
+  checkTensors(name, count, [['params', args.params], ['grads', args.grads], ['m', args.m], ['v', args.v]]);
+  const pipeline = await ctx.pipelines.get({ shader: SHADER, entry: 'adamw', constants: { WG: WORKGROUP } });
+  const hyper = new HyperBuffer(ctx, `${name} hyper-parameters`, 12);
+  hyper.u32(0, count).f32(6, NaN).write(); // stepSize NaN until setHyper: see prepareSgd
+  const bindGroup = createBindGroup(ctx, name, pipeline, [hyper.buffer, args.params, args.grads, args.m, args.v]);
+  return {
+    dispatch: { label: name, pipeline, bindGroup, workgroups: grid1d(count, WORKGROUP) },
+    setHyper(h) {
+      finite(name, 'lr', h.lr, 0);
+      finite(name, 'beta1', h.beta1, 0, 1);
+      finite(name, 'beta2', h.beta2, 0, 1);
+      finite(name, 'weightDecay', h.weightDecay, 0);
+      finite(name, 'eps', h.eps);
+      if (!(h.eps > 0)) throw new RangeError(`${name}: eps must be > 0, e.g. 1e-8 (got ${h.eps})`);
+      assertWholeNumber(name, 'step (1-based, for bias correction)', h.step, 1);
+      // Bias corrections in float64, in the order of PyTorch's single-tensor AdamW.
+      const stepSize = h.lr / (1 - h.beta1 ** h.step);
+      const bc2Sqrt = Math.sqrt(1 - h.beta2 ** h.step);
+      hyper.u32(0, count).f32(1, 1 - h.lr * h.weightDecay).f32(2, h.beta1).f32(3, h.beta2)
+        .f32(4, 1 - h.beta1).f32(5, 1 - h.beta2).f32(6, stepSize).f32(7, bc2Sqrt).f32(8, h.eps).write();
+    },
+  };
+}
+
+/** One uniform buffer and one reused CPU-side copy of it. */
+class HyperBuffer {
+  readonly buffer: GPUBuffer;
+  private readonly bytes: ArrayBuffer;
+  private readonly view: DataView;
+
+  constructor(private readonly ctx: GpuContext, label: string, fields: number) {
+    this.bytes = new ArrayBuffer(Math.ceil((fields * 4) / 16) * 16);
+    this.view = new DataView(this.bytes);
+    this.buffer = createUniform(ctx, label, this.bytes.byteLength);
+  }
+
+  u32(field: number, value: number): this {
+    this.view.setUint32(field * 4, value, true);
+    return this;
+  }
+
+  f32(field: number, value: number): this {
+    this.view.setFloat32(field * 4, value, true);
+    return this;
+  }
+
+  write(): void {
+    this.ctx.device.queue.writeBuffer(this.buffer, 0, this.bytes);
+  }
+}
+
+function checkTensors(name: string, count: number, tensors: [string, TensorRef][]): void {
+  assertWholeNumber(name, 'count', count, 1);
+  for (const [what, ref] of tensors) {
+    if (refBytes(ref) < count * 4) {
+      throw new RangeError(`${name}: ${what} (${refLabel(ref)}) holds ${refBytes(ref) / 4} floats, needs count=${count}`);
+    }
+  }
+}
+
+/** Throws unless value is finite and in [min, maxExclusive). */
+function finite(name: string, what: string, value: number, min = -Infinity, maxExclusive = Infinity): void {
+  if (!Number.isFinite(value) || value < min || value >= maxExclusive) {
+    const range = maxExclusive < Infinity ? ` in [${min}, ${maxExclusive})` : min > -Infinity ? ` >= ${min}` : '';
+    throw new RangeError(`${name}: hyper-parameter ${what} must be a finite number${range} (got ${value})`);
+  }
+}
