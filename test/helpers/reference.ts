@@ -19,3 +19,149 @@ export function matmulRef(
   }
   return c;
 }
+
+// ---- Training kernels: activation, bias grad, cross-entropy, optimizers, average, a 2-layer MLP ----
+
+export type ActivationRefName = 'relu' | 'gelu' | 'none';
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/** PyTorch's activations; gelu is GELU(approximate='tanh'). */
+export function activationRef(z: ArrayLike<number>, act: ActivationRefName): Float64Array {
+  return Float64Array.from(z, (x) => {
+    if (act === 'relu') return Math.max(x, 0);
+    if (act === 'gelu') return 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)));
+    return x;
+  });
+}
+
+/** dz = dh · act'(z), with relu'(0) = 0 as in PyTorch. */
+export function activationGradRef(z: ArrayLike<number>, dh: ArrayLike<number>, act: ActivationRefName): Float64Array {
+  return Float64Array.from(z, (x, i) => {
+    let d = 1;
+    if (act === 'relu') d = x > 0 ? 1 : 0;
+    if (act === 'gelu') {
+      const t = Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x ** 3));
+      d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x);
+    }
+    return dh[i]! * d;
+  });
+}
+
+/** db[j] = Σ_i dy[i, j] for dy [rows, cols] row-major. */
+export function biasGradRef(dy: ArrayLike<number>, rows: number, cols: number): Float64Array {
+  const db = new Float64Array(cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) db[j]! += dy[i * cols + j]!;
+  return db;
+}
+
+export interface CrossEntropyRef {
+  /** (softmax − one-hot) · gradScale, [rows, classes]. */
+  dlogits: Float64Array;
+  /** −log softmax[label] per row. */
+  loss: Float64Array;
+  /** 1 where the first argmax is the label. */
+  correct: Float64Array;
+}
+
+export function softmaxCrossEntropyRef(
+  logits: ArrayLike<number>, labels: ArrayLike<number>, rows: number, classes: number, gradScale: number,
+): CrossEntropyRef {
+  const dlogits = new Float64Array(rows * classes);
+  const loss = new Float64Array(rows);
+  const correct = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const row = i * classes;
+    let max = logits[row]!;
+    let argmax = 0;
+    for (let c = 1; c < classes; c++) if (logits[row + c]! > max) { max = logits[row + c]!; argmax = c; }
+    let sum = 0;
+    for (let c = 0; c < classes; c++) sum += Math.exp(logits[row + c]! - max);
+    const label = labels[i]!;
+    loss[i] = Math.log(sum) - (logits[row + label]! - max);
+    correct[i] = argmax === label ? 1 : 0;
+    for (let c = 0; c < classes; c++) {
+      dlogits[row + c] = (Math.exp(logits[row + c]! - max) / sum - (c === label ? 1 : 0)) * gradScale;
+    }
+  }
+  return { dlogits, loss, correct };
+}
+
+/** One torch.optim.SGD step in float64, updating p and buf in place. */
+export function sgdStepRef(
+  p: Float64Array, buf: Float64Array, grad: ArrayLike<number>,
+  h: { lr: number; momentum: number; weightDecay: number; nesterov: boolean; dampening?: number; firstStep: boolean },
+): void {
+  const dampening = h.dampening ?? 0;
+  for (let i = 0; i < p.length; i++) {
+    let g = grad[i]! + h.weightDecay * p[i]!;
+    if (h.momentum !== 0) {
+      buf[i] = h.firstStep ? g : h.momentum * buf[i]! + (1 - dampening) * g;
+      g = h.nesterov ? g + h.momentum * buf[i]! : buf[i]!;
+    }
+    p[i]! -= h.lr * g;
+  }
+}
+
+/** One torch.optim.AdamW step in float64 (step is 1-based), updating p, m, v in place. */
+export function adamwStepRef(
+  p: Float64Array, m: Float64Array, v: Float64Array, grad: ArrayLike<number>,
+  h: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; step: number },
+): void {
+  const bc1 = 1 - h.beta1 ** h.step;
+  const bc2 = 1 - h.beta2 ** h.step;
+  for (let i = 0; i < p.length; i++) {
+    const g = grad[i]!;
+    p[i]! *= 1 - h.lr * h.weightDecay;
+    m[i] = h.beta1 * m[i]! + (1 - h.beta1) * g;
+    v[i] = h.beta2 * v[i]! + (1 - h.beta2) * g * g;
+    p[i]! -= (h.lr * (m[i]! / bc1)) / (Math.sqrt(v[i]! / bc2) + h.eps);
+  }
+}
+
+/** The mean of n stacked vectors: inputs [n, count]. */
+export function averageRef(inputs: ArrayLike<number>, count: number, n: number): Float64Array {
+  const out = new Float64Array(count);
+  for (let r = 0; r < n; r++) for (let j = 0; j < count; j++) out[j]! += inputs[r * count + j]!;
+  return out.map((s) => s / n);
+}
+
+/** A 2-layer MLP in nn.Linear layout: W1 [hidden, inputs], b1 [hidden], W2 [classes, hidden], b2 [classes]. */
+export interface MlpRefParams {
+  w1: ArrayLike<number>;
+  b1: ArrayLike<number>;
+  w2: ArrayLike<number>;
+  b2: ArrayLike<number>;
+}
+
+export interface MlpRefShape {
+  batch: number;
+  inputs: number;
+  hidden: number;
+  classes: number;
+  activation: ActivationRefName;
+}
+
+export interface MlpRefResult {
+  /** Mean cross-entropy over the batch. */
+  loss: number;
+  /** Pre-activations of the hidden layer, [batch, hidden] (finite-difference checks avoid relu's kink). */
+  z1: Float64Array;
+  grads: { w1: Float64Array; b1: Float64Array; w2: Float64Array; b2: Float64Array };
+}
+
+/** Forward and backward of logits = W2·act(W1·x + b1) + b2 with the mean cross-entropy loss. */
+export function mlpRef(params: MlpRefParams, x: ArrayLike<number>, labels: ArrayLike<number>, s: MlpRefShape): MlpRefResult {
+  const z1 = matmulRef(x, params.w1, s.batch, s.hidden, s.inputs, { transB: true, bias: params.b1 });
+  const h = activationRef(z1, s.activation);
+  const logits = matmulRef(h, params.w2, s.batch, s.classes, s.hidden, { transB: true, bias: params.b2 });
+  const ce = softmaxCrossEntropyRef(logits, labels, s.batch, s.classes, 1 / s.batch);
+  const loss = ce.loss.reduce((a, b) => a + b, 0) / s.batch;
+  const dz2 = ce.dlogits;
+  const w2 = matmulRef(dz2, h, s.classes, s.hidden, s.batch, { transA: true });
+  const b2 = biasGradRef(dz2, s.batch, s.classes);
+  const dh = matmulRef(dz2, params.w2, s.batch, s.hidden, s.classes);
+  const dz1 = activationGradRef(z1, dh, s.activation);
+  const w1 = matmulRef(dz1, x, s.hidden, s.inputs, s.batch, { transA: true });
+  const b1 = biasGradRef(dz1, s.batch, s.hidden);
+  return { loss, z1, grads: { w1, b1, w2, b2 } };
+}
