@@ -59,10 +59,13 @@ test('huge logits (±1e4) give finite, exact results: the maximum is subtracted 
   assert.equal(Array.from(odds(out.stats)), Array.from(ref.correct), 'correct of huge logits');
 });
 
-test('the gradient of each row sums to zero and its loss is log(classes) for equal logits', async () => {
+test('equal logits: loss log(classes), gradients summing to zero, and argmax ties go to the first class', async () => {
   const [rows, classes] = [7, 10];
-  const out = await runCrossEntropy(new Float32Array(rows * classes).fill(3), randomLabels(rows, classes, rng(5)), rows, classes, 1);
+  const labels = randomLabels(rows, classes, rng(5));
+  labels[0] = 0; // at least one row whose label wins the tie, as torch.argmax breaks it
+  const out = await runCrossEntropy(new Float32Array(rows * classes).fill(3), labels, rows, classes, 1);
   for (let i = 0; i < rows; i++) {
+    assert.is(out.stats[2 * i + 1], labels[i] === 0 ? 1 : 0, `row ${i} (label ${labels[i]}) correctness`);
     const rowSum = sum(out.dlogits.subarray(i * classes, (i + 1) * classes));
     assert.ok(Math.abs(rowSum) < 1e-6, `row ${i} gradient sums to ${rowSum}`);
     assert.ok(Math.abs(out.stats[2 * i]! - Math.log(classes)) < 1e-6, `row ${i} loss ${out.stats[2 * i]}`);

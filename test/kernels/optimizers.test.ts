@@ -1,0 +1,140 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { writeBuffer } from '../../src/gpu/buffers.js';
+import { prepareAdamW, prepareSgd, type AdamWHyper, type SgdHyper } from '../../src/kernels/optimizers.js';
+import { assertClose } from '../helpers/assert.js';
+import { closeTestGpu, download, poisoned, run, testGpu, upload } from '../helpers/gpu.js';
+import { randomArray, rng } from '../helpers/random.js';
+import { adamwStepRef, sgdStepRef } from '../helpers/reference.js';
+
+const test = suite('optimizers');
+
+// Parameter counts: one, not workgroup multiples, and the MNIST MLP's whole flat buffer.
+const COUNTS = [1, 7, 33, 65, 1000, 203_530];
+const STEPS = 5;
+
+/** (p − p0) in float64: the update itself, so a small update cannot hide in a large parameter. */
+function delta(p: ArrayLike<number>, p0: ArrayLike<number>): Float64Array {
+  return Float64Array.from(p0, (x, i) => p[i]! - x);
+}
+
+const SGD_CASES: { name: string; hyper: SgdHyper }[] = [
+  { name: 'plain SGD', hyper: { lr: 0.1, momentum: 0, weightDecay: 0, nesterov: false } },
+  { name: 'SGD with weight decay', hyper: { lr: 0.1, momentum: 0, weightDecay: 0.05, nesterov: false } },
+  { name: 'SGD with momentum and weight decay', hyper: { lr: 0.05, momentum: 0.9, weightDecay: 1e-2, nesterov: false } },
+  { name: 'SGD with Nesterov momentum and weight decay', hyper: { lr: 0.05, momentum: 0.9, weightDecay: 5e-3, nesterov: true } },
+  { name: 'SGD with dampened momentum', hyper: { lr: 0.05, momentum: 0.8, weightDecay: 0, nesterov: false, dampening: 0.3 } },
+];
+
+for (const { name, hyper } of SGD_CASES) {
+  test(`${name}: ${STEPS} steps in a row match torch.optim.SGD in float64, with a changing lr`, async () => {
+    const ctx = await testGpu();
+    let seed = 0;
+    for (const count of COUNTS) {
+      const random = rng(++seed * 211);
+      const p0 = randomArray(count, random);
+      const params = upload(ctx, 'params', p0);
+      const grads = poisoned(ctx, 'grads', count);
+      // Poisoned: PyTorch's first step never reads the buffer, and neither may ours.
+      const momentumBuffer = poisoned(ctx, 'momentum', count);
+      const sgd = await prepareSgd(ctx, { params, grads, momentumBuffer, count });
+      const p = Float64Array.from(p0);
+      const buf = new Float64Array(count);
+      for (let step = 0; step < STEPS; step++) {
+        const g = randomArray(count, random);
+        const h = { ...hyper, lr: hyper.lr * 0.8 ** step, firstStep: step === 0 }; // a schedule, via setHyper only
+        writeBuffer(ctx, grads, g);
+        sgd.setHyper(h);
+        await run(ctx, sgd.dispatch);
+        sgdStepRef(p, buf, g, h);
+      }
+      const out = await download(ctx, params, count);
+      const what = `${name} count=${count}`;
+      assertClose(delta(out, p0), delta(p, p0), `${what}: parameter change`);
+      assertClose(out, p, `${what}: parameters`);
+      if (hyper.momentum !== 0) assertClose(await download(ctx, momentumBuffer, count), buf, `${what}: momentum buffer`);
+    }
+  });
+}
+
+const ADAMW_CASES: { name: string; hyper: Omit<AdamWHyper, 'step'> }[] = [
+  { name: 'AdamW with PyTorch defaults', hyper: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-2 } },
+  { name: 'AdamW with large weight decay and eps', hyper: { lr: 3e-2, beta1: 0.8, beta2: 0.95, eps: 1e-3, weightDecay: 0.5 } },
+  { name: 'Adam (no weight decay)', hyper: { lr: 1e-2, beta1: 0.5, beta2: 0.9, eps: 1e-8, weightDecay: 0 } },
+];
+
+for (const { name, hyper } of ADAMW_CASES) {
+  test(`${name}: ${STEPS} steps in a row match torch.optim.AdamW in float64, bias correction included`, async () => {
+    const ctx = await testGpu();
+    let seed = 0;
+    for (const count of COUNTS) {
+      const random = rng(++seed * 223 + 7);
+      const p0 = randomArray(count, random);
+      const params = upload(ctx, 'params', p0);
+      const grads = poisoned(ctx, 'grads', count);
+      const m = upload(ctx, 'm', new Float32Array(count));
+      const v = upload(ctx, 'v', new Float32Array(count));
+      const adamw = await prepareAdamW(ctx, { params, grads, m, v, count });
+      const p = Float64Array.from(p0);
+      const m64 = new Float64Array(count);
+      const v64 = new Float64Array(count);
+      for (let step = 1; step <= STEPS; step++) {
+        // Gradients of mixed scale, so eps and the bias corrections both matter.
+        const g = randomArray(count, random, step % 2 ? 1 : 1e-2);
+        const h = { ...hyper, lr: hyper.lr * (1 + 0.5 * step), step };
+        writeBuffer(ctx, grads, g);
+        adamw.setHyper(h);
+        await run(ctx, adamw.dispatch);
+        adamwStepRef(p, m64, v64, g, h);
+      }
+      const out = await download(ctx, params, count);
+      const what = `${name} count=${count}`;
+      assertClose(delta(out, p0), delta(p, p0), `${what}: parameter change`);
+      assertClose(out, p, `${what}: parameters`);
+      assertClose(await download(ctx, m, count), m64, `${what}: first moment`);
+      assertClose(await download(ctx, v, count), v64, `${what}: second moment`);
+    }
+  });
+}
+
+test('a step taken before setHyper poisons the parameters instead of silently doing nothing', async () => {
+  const ctx = await testGpu();
+  const count = 7;
+  const params = upload(ctx, 'params', randomArray(count, rng(3)));
+  const grads = upload(ctx, 'grads', randomArray(count, rng(4)));
+  const sgd = await prepareSgd(ctx, { params, grads, momentumBuffer: poisoned(ctx, 'momentum', count), count });
+  await run(ctx, sgd.dispatch);
+  assert.ok((await download(ctx, params, count)).every(Number.isNaN), 'parameters after an SGD step without hyper-parameters');
+});
+
+test('invalid hyper-parameters are refused with the kernel, the name and the value', async () => {
+  const ctx = await testGpu();
+  const t = () => upload(ctx, 't', new Float32Array(4));
+  const sgd = await prepareSgd(ctx, { params: t(), grads: t(), momentumBuffer: t(), count: 4 });
+  const adamw = await prepareAdamW(ctx, { params: t(), grads: t(), m: t(), v: t(), count: 4 });
+  const okSgd = { lr: 0.1, momentum: 0.9, weightDecay: 0, nesterov: false, firstStep: true };
+  const okAdam = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, step: 1 };
+  const cases: [() => void, RegExp][] = [
+    [() => sgd.setHyper({ ...okSgd, lr: -1 }), /sgd: hyper-parameter lr must be a finite number >= 0 \(got -1\)/],
+    [() => sgd.setHyper({ ...okSgd, lr: NaN }), /sgd: hyper-parameter lr .*\(got NaN\)/],
+    [() => sgd.setHyper({ ...okSgd, momentum: -0.5 }), /sgd: hyper-parameter momentum .*\(got -0.5\)/],
+    [() => sgd.setHyper({ ...okSgd, momentum: 0, nesterov: true }), /sgd: Nesterov momentum needs momentum > 0 and dampening = 0/],
+    [() => adamw.setHyper({ ...okAdam, beta1: 1 }), /adamw: hyper-parameter beta1 must be a finite number in \[0, 1\) \(got 1\)/],
+    [() => adamw.setHyper({ ...okAdam, beta2: -0.1 }), /adamw: hyper-parameter beta2 .*\(got -0.1\)/],
+    [() => adamw.setHyper({ ...okAdam, eps: 0 }), /adamw: eps must be > 0.*\(got 0\)/],
+    [() => adamw.setHyper({ ...okAdam, lr: Infinity }), /adamw: hyper-parameter lr .*\(got Infinity\)/],
+    [() => adamw.setHyper({ ...okAdam, step: 0 }), /adamw: step .* must be a whole number >= 1 \(got 0\)/],
+  ];
+  for (const [call, message] of cases) {
+    assert.throws(call, message);
+  }
+  try {
+    await prepareSgd(ctx, { params: t(), grads: t(), momentumBuffer: t(), count: 5 });
+    assert.unreachable('should have thrown');
+  } catch (e) {
+    assert.match((e as Error).message, /sgd: params .* holds 4 floats, needs count=5/);
+  }
+});
+
+test.after(() => closeTestGpu());
+test.run();
