@@ -1,4 +1,5 @@
 // The in-memory form every data source produces and the loader consumes.
+import { shuffleInPlace, type Rng } from './prng.js';
 
 export interface Dataset {
   name: string;
@@ -51,4 +52,55 @@ export function validateDataset(d: Dataset, source: string): void {
       );
     }
   }
+}
+
+/** The samples at `indices`, in that order, as a new data set. */
+export function subset(d: Dataset, indices: Uint32Array, name: string): Dataset {
+  const x = new Float32Array(indices.length * d.features);
+  const y = new Uint32Array(indices.length);
+  indices.forEach((sample, row) => {
+    x.set(d.x.subarray(sample * d.features, (sample + 1) * d.features), row * d.features);
+    y[row] = d.y[sample]!;
+  });
+  return { name, x, y, count: indices.length, features: d.features, classes: d.classes };
+}
+
+/**
+ * Indices of a train/test split with the same class proportions in both parts: class c gives
+ * testSamples × count_c / total test samples, rounded by largest remainder so the sizes add up.
+ * Which samples of a class go to test, and the order of both parts, follow `rng` alone.
+ */
+export function stratifiedSplit(
+  y: Uint32Array,
+  classes: number,
+  testSamples: number,
+  rng: Rng,
+): { train: Uint32Array; test: Uint32Array } {
+  if (!Number.isInteger(testSamples) || testSamples < 1 || testSamples >= y.length) {
+    throw new Error(`stratifiedSplit: test samples must be an integer from 1 to ${y.length - 1} for ${y.length} samples (got ${testSamples})`);
+  }
+  const byClass: number[][] = Array.from({ length: classes }, () => []);
+  y.forEach((label, i) => byClass[label]!.push(i));
+  const exact = byClass.map((members) => (testSamples * members.length) / y.length);
+  const quota = exact.map(Math.floor);
+  let missing = testSamples - quota.reduce((a, b) => a + b, 0);
+  const byRemainder = exact.map((e, c) => ({ c, r: e - Math.floor(e) })).sort((a, b) => b.r - a.r || a.c - b.c);
+  for (const { c } of byRemainder) {
+    if (missing === 0) break;
+    quota[c]!++;
+    missing--;
+  }
+  const test: number[] = [];
+  const train: number[] = [];
+  byClass.forEach((members, c) => {
+    const order = Uint32Array.from(members);
+    shuffleInPlace(order, rng);
+    order.forEach((sample, k) => (k < quota[c]! ? test : train).push(sample));
+  });
+  // Shuffled, not grouped by class: a loader without shuffling still sees mixed batches.
+  const trainIdx = Uint32Array.from(train);
+  const testIdx = Uint32Array.from(test);
+  shuffleInPlace(trainIdx, rng);
+  shuffleInPlace(testIdx, rng);
+  return { train: trainIdx, test: testIdx };
 }
