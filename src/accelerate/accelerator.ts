@@ -22,7 +22,10 @@ export interface CommTimes {
   exchangeSeconds: number;
   /** CPU → GPU writes of the averaged result. */
   uploadSeconds: number;
-  rounds: number;
+  /** All-reduces of parameters (Local SGD averaging). */
+  parameterRounds: number;
+  /** All-reduces of gradients (synchronous data-parallel). */
+  gradientRounds: number;
   bytesSent: number;
   bytesReceived: number;
 }
@@ -39,7 +42,7 @@ export class Accelerator {
   readonly recorder: StepRecorder;
   /** False under Local SGD: gradients stay local (Accelerate's no_sync). */
   gradientSyncEnabled = true;
-  readonly comm: CommTimes = { readbackSeconds: 0, exchangeSeconds: 0, uploadSeconds: 0, rounds: 0, bytesSent: 0, bytesReceived: 0 };
+  readonly comm: CommTimes = { readbackSeconds: 0, exchangeSeconds: 0, uploadSeconds: 0, parameterRounds: 0, gradientRounds: 0, bytesSent: 0, bytesReceived: 0 };
 
   private constructor(
     readonly ctx: GpuContext,
@@ -100,10 +103,8 @@ export class Accelerator {
 
   private async allReduceMean(tag: 'params' | 'grads', buffer: GPUBuffer): Promise<void> {
     const channel = this.channel!;
-    this.recorder.flush();
     let t = performance.now();
-    const local = await readFloat32(this.ctx, buffer, withExpected(this.recorder.expectedGpuMs()));
-    this.recorder.noteSynced();
+    const local = await this.recorder.stall(() => readFloat32(this.ctx, buffer));
     this.comm.readbackSeconds += (performance.now() - t) / 1000;
     t = performance.now();
     const mean = await channel.allReduceMean(tag, local);
@@ -111,7 +112,8 @@ export class Accelerator {
     t = performance.now();
     writeBuffer(this.ctx, buffer, mean);
     this.comm.uploadSeconds += (performance.now() - t) / 1000;
-    this.comm.rounds++;
+    if (tag === 'params') this.comm.parameterRounds++;
+    else this.comm.gradientRounds++;
     this.comm.bytesSent += local.byteLength;
     this.comm.bytesReceived += mean.byteLength;
   }
@@ -124,8 +126,4 @@ export class Accelerator {
   close(): void {
     this.ctx.close();
   }
-}
-
-function withExpected(ms: number | undefined): { expectedGpuMs?: number } {
-  return ms === undefined ? {} : { expectedGpuMs: ms };
 }

@@ -1,19 +1,21 @@
 // Collects the dispatches of a training step and submits them as one command buffer, and keeps the
-// CPU from running unboundedly ahead of the GPU without paying Dawn's busy-poll (WEBGPU-NOTES hazard 2).
+// CPU from running unboundedly ahead of the GPU without paying Dawn's busy-poll (WEBGPU-NOTES
+// hazard 2): every wait for the GPU first sleeps through most of the time the queued steps need.
 import type { GpuContext } from '../gpu/device.js';
-import { queueIdle } from '../gpu/buffers.js';
 import { submitDispatches, type Dispatch } from '../gpu/dispatch.js';
 
 /** Steps the CPU may queue ahead of the GPU before it waits: enough to hide JS, little staging memory. */
 const MAX_STEPS_IN_FLIGHT = 4;
+/** A wait shorter than this after the sleep means the GPU was already idle: we overslept. */
+const OVERSLEPT_MS = 0.5;
 
 export class StepRecorder {
   private pending: Dispatch[] = [];
   private stepsSinceSync = 0;
   private lastSync = performance.now();
-  /** Exponential moving average of GPU milliseconds per step, for sleeping through waits. */
+  /** Estimated GPU milliseconds per step; undefined until measured. */
   private msPerStep: number | undefined;
-  /** Seconds spent waiting for the GPU (stalls). */
+  /** Seconds the CPU spent blocked on the GPU (queue drains and read-backs). */
   gpuWaitSeconds = 0;
 
   constructor(private readonly ctx: GpuContext) {}
@@ -29,12 +31,6 @@ export class StepRecorder {
     this.pending = [];
   }
 
-  /** Expected milliseconds until the queue drains, from the measured step rate. */
-  expectedGpuMs(): number | undefined {
-    if (this.msPerStep === undefined) return undefined;
-    return Math.max(0, this.stepsSinceSync * this.msPerStep - (performance.now() - this.lastSync));
-  }
-
   /** Marks the end of a step and waits for the GPU when too many steps are queued. */
   async endStep(): Promise<void> {
     this.flush();
@@ -42,23 +38,33 @@ export class StepRecorder {
     if (this.stepsSinceSync >= MAX_STEPS_IN_FLIGHT) await this.sync();
   }
 
-  /** Waits until the GPU has finished everything submitted, and learns the step rate. */
+  /** Waits until the GPU has finished everything submitted. */
   async sync(): Promise<void> {
-    this.flush();
-    const start = performance.now();
-    await queueIdle(this.ctx, this.expectedGpuMs());
-    this.gpuWaitSeconds += (performance.now() - start) / 1000;
-    this.noteSynced();
+    await this.stall(() => this.ctx.device.queue.onSubmittedWorkDone());
   }
 
-  /** Called after any stall that drained the queue (a read-back), so the step rate stays right. */
-  noteSynced(): void {
-    const now = performance.now();
+  /**
+   * Runs `wait` (a read-back or queue drain that completes once the queued work is done), sleeping
+   * first through the expected GPU time, and learns the GPU's time per step from how it went.
+   */
+  async stall<T>(wait: () => Promise<T>): Promise<T> {
+    this.flush();
+    const start = performance.now();
+    const expected = this.msPerStep === undefined ? 0 : this.stepsSinceSync * this.msPerStep - (start - this.lastSync);
+    if (expected >= 2) await new Promise((resolve) => setTimeout(resolve, expected * 0.9));
+    const woke = performance.now();
+    const result = await wait();
+    const end = performance.now();
+    this.ctx.check('waiting for the GPU');
+    this.gpuWaitSeconds += (end - start) / 1000;
     if (this.stepsSinceSync > 0) {
-      const ms = (now - this.lastSync) / this.stepsSinceSync;
-      this.msPerStep = this.msPerStep === undefined ? ms : 0.7 * this.msPerStep + 0.3 * ms;
+      const overslept = expected >= 2 && end - woke < OVERSLEPT_MS;
+      const measured = (end - this.lastSync) / this.stepsSinceSync;
+      // Oversleeping inflates the measurement, so then shrink the estimate instead of trusting it.
+      this.msPerStep = overslept ? this.msPerStep! * 0.8 : this.msPerStep === undefined ? measured : 0.5 * this.msPerStep + 0.5 * measured;
     }
     this.stepsSinceSync = 0;
-    this.lastSync = now;
+    this.lastSync = end;
+    return result;
   }
 }

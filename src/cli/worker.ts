@@ -12,6 +12,9 @@ async function main(): Promise<number> {
     return 2;
   }
   channel.onStop(() => process.exit(130));
+  // Ctrl-C on a terminal reaches the whole process group; the coordinator decides how to stop
+  // (it saves the last averaged weights first), so workers leave SIGINT to it.
+  process.on('SIGINT', () => {});
   try {
     const config = trainConfigSchema.parse(JSON.parse(process.env[CONFIG_ENV] ?? 'null'));
     const summary = await trainWorker(config, {

@@ -55,16 +55,8 @@ export class Mlp {
   }
 
   /** Reads the flat parameters back (stalls until the GPU is done). */
-  getParameters(expectedGpuMs?: number): Promise<Float32Array> {
-    return readFloat32(this.ctx, this.params, expectedGpuMs === undefined ? {} : { expectedGpuMs });
-  }
-
-  getGradients(expectedGpuMs?: number): Promise<Float32Array> {
-    return readFloat32(this.ctx, this.grads, expectedGpuMs === undefined ? {} : { expectedGpuMs });
-  }
-
-  setGradients(flat: Float32Array): void {
-    writeBuffer(this.ctx, this.grads, flat);
+  getParameters(): Promise<Float32Array> {
+    return readFloat32(this.ctx, this.params);
   }
 
   /** Buffers and dispatches for batches of `batchSize` rows; build one per batch size in use. */
@@ -196,8 +188,8 @@ export class MlpGraph {
   }
 
   /** Sums of per-row loss and correct counts over the first `rows` rows (stalls on the GPU). */
-  async readStats(rows = this.batchSize, expectedGpuMs?: number): Promise<{ lossSum: number; correct: number }> {
-    const data = await readFloat32(this.model.ctx, this.stats, expectedGpuMs === undefined ? {} : { expectedGpuMs });
+  async readStats(rows = this.batchSize): Promise<{ lossSum: number; correct: number }> {
+    const data = await readFloat32(this.model.ctx, this.stats);
     let lossSum = 0;
     let correct = 0;
     for (let i = 0; i < rows; i++) {

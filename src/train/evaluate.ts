@@ -21,7 +21,7 @@ export async function evaluate(accelerator: Accelerator, graph: MlpGraph, datase
   let lossSum = 0;
   let correct = 0;
   let fullRows = 0;
-  const fullBatches = () => graph.readStats(graph.batchSize);
+  const fullBatches = () => recorder.stall(() => graph.readStats(graph.batchSize));
   for (const batch of evalBatches(dataset, graph.batchSize)) {
     if (batch.size < graph.batchSize) {
       if (fullRows > 0) {
@@ -36,7 +36,7 @@ export async function evaluate(accelerator: Accelerator, graph: MlpGraph, datase
       graph.upload(batch.x, batch.y);
       recorder.record(graph.evalDispatches());
       recorder.flush();
-      const s = await graph.readStats(batch.size);
+      const s = await recorder.stall(() => graph.readStats(batch.size));
       lossSum += s.lossSum;
       correct += s.correct;
       continue;
@@ -53,6 +53,5 @@ export async function evaluate(accelerator: Accelerator, graph: MlpGraph, datase
     correct += s.correct;
   }
   graph.clearStats();
-  recorder.noteSynced();
   return { loss: lossSum / dataset.count, accuracy: correct / dataset.count, samples: dataset.count };
 }

@@ -32,5 +32,7 @@ export interface WorkerSummary {
   wallSeconds: number;
   commSeconds: number;
   computeSeconds: number;
+  /** Time the CPU spent blocked on the GPU (queue drains and loss read-backs). */
+  gpuWaitSeconds: number;
   comm: CommTimes;
 }

@@ -23,6 +23,8 @@ export interface RunSummary {
   exchangeSeconds: number;
   uploadSeconds: number;
   rounds: number;
+  parameterRounds: number;
+  gradientRounds: number;
   bytesCommunicated: number;
   bytesPerRound: number;
   reduceSeconds: number;
@@ -31,7 +33,7 @@ export interface RunSummary {
 export function summarize(config: TrainConfig, workers: WorkerSummary[], stats: CommStats | undefined, wallSeconds: number): RunSummary {
   const main = workers.find((w) => w.rank === 0) ?? workers[0]!;
   const mean = (f: (w: WorkerSummary) => number) => workers.reduce((s, w) => s + f(w), 0) / workers.length;
-  const rounds = main.comm.rounds;
+  const rounds = main.comm.parameterRounds + main.comm.gradientRounds;
   const bytes = stats ? stats.bytesSent + stats.bytesReceived : 0;
   return {
     kind: 'summary',
@@ -52,6 +54,8 @@ export function summarize(config: TrainConfig, workers: WorkerSummary[], stats: 
     exchangeSeconds: mean((w) => w.comm.exchangeSeconds),
     uploadSeconds: mean((w) => w.comm.uploadSeconds),
     rounds,
+    parameterRounds: main.comm.parameterRounds,
+    gradientRounds: main.comm.gradientRounds,
     bytesCommunicated: bytes,
     bytesPerRound: rounds > 0 ? bytes / rounds : 0,
     reduceSeconds: stats?.reduceSeconds ?? 0,

@@ -4,7 +4,7 @@ import { Accelerator, type CommTimes } from '../accelerate/accelerator.js';
 import { LocalSGD } from '../accelerate/local-sgd.js';
 import type { WorkerChannel } from '../dist/worker-channel.js';
 import { initMlpParameters } from '../nn/init.js';
-import { Mlp } from '../nn/mlp.js';
+import { Mlp, type MlpGraph } from '../nn/mlp.js';
 import { createOptimizer, type Optimizer } from '../nn/optimizer.js';
 import { learningRate, type ScheduleConfig } from '../nn/schedule.js';
 import type { TrainConfig } from '../cli/config.js';
@@ -12,6 +12,9 @@ import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { loadTrainingData } from './data.js';
 import { evaluate, type Evaluation } from './evaluate.js';
 import type { TrainRecord, WorkerSummary } from './records.js';
+
+/** Debugging and tests: every rank also saves its final weights to `<--save>.rank<r>`. */
+export const SAVE_EVERY_RANK_ENV = 'LOCALSGD_SAVE_EVERY_RANK';
 
 export interface WorkerHooks {
   channel?: WorkerChannel | undefined;
@@ -49,14 +52,14 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
     const save = async (step: number) => {
       if (!config.save) return;
       saveCheckpoint(config.save, model.layout, {
-        params: await model.getParameters(accelerator.recorder.expectedGpuMs()),
+        params: await accelerator.recorder.stall(() => model.getParameters()),
         optimizer: { kind: optimizer.kind, state: await optimizer.readState() },
         step,
         config,
       });
-      accelerator.recorder.noteSynced();
     };
 
+    await accelerator.recorder.sync(); // start the step-time estimate from an idle GPU
     const localSgd = new LocalSGD({ accelerator, model, localSgdSteps: config.localSgdSteps, enabled: config.localSgd });
     localSgd.numSteps = start.step;
     for (let step = start.step; step < totalSteps; step++) {
@@ -85,6 +88,9 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
     await localSgd.close();
     await accelerator.recorder.sync();
 
+    if (process.env[SAVE_EVERY_RANK_ENV] && config.save) {
+      saveCheckpoint(`${config.save}.rank${accelerator.rank}`, model.layout, { params: await model.getParameters(), step: totalSteps });
+    }
     // After the closing average every worker holds the same weights; rank 0 evaluates and saves.
     let test: Evaluation | undefined;
     if (accelerator.isMainProcess) {
@@ -109,6 +115,7 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
       wallSeconds,
       commSeconds,
       computeSeconds: wallSeconds - commSeconds,
+      gpuWaitSeconds: accelerator.recorder.gpuWaitSeconds,
       comm,
     };
   } finally {
@@ -131,21 +138,17 @@ function startingPoint(config: TrainConfig, model: Mlp, optimizer: Optimizer): {
 
 /** Reads the loss accumulated on the GPU since the last log line: the only read-back in the loop. */
 class LogWindow {
-  private microBatches = 0;
   private lastStep = 0;
   private lastTime = performance.now();
   lastLoss = Number.NaN;
 
   constructor(private readonly accelerator: Accelerator, private readonly batchSize: number) {}
 
-  async read(step: number, epoch: number, lr: number, graph: { readStats(rows?: number, expectedGpuMs?: number): Promise<{ lossSum: number; correct: number }>; clearStats(): void }, gradAccum: number): Promise<TrainRecord> {
+  async read(step: number, epoch: number, lr: number, graph: MlpGraph, gradAccum: number): Promise<TrainRecord> {
     const recorder = this.accelerator.recorder;
-    const stats = await graph.readStats(this.batchSize, recorder.expectedGpuMs());
-    recorder.noteSynced();
+    const stats = await recorder.stall(() => graph.readStats(this.batchSize));
     graph.clearStats();
-    const steps = step - this.lastStep;
-    this.microBatches = steps * gradAccum;
-    const rows = this.microBatches * this.batchSize;
+    const rows = (step - this.lastStep) * gradAccum * this.batchSize;
     const now = performance.now();
     const seconds = (now - this.lastTime) / 1000;
     this.lastTime = now;
