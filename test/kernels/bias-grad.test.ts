@@ -51,6 +51,19 @@ test('4 micro-batches accumulated in-kernel equal one batch 4× larger', async (
   assertClose(await download(ctx, accumulated, cols), await download(ctx, whole, cols), 'accumulated vs whole batch');
 });
 
+test('more than 65535 workgroups of columns fold into a second grid dimension and still cover every column', async () => {
+  // Every kernel here rebuilds its flat index the same way; bias grad's 64-wide workgroups make
+  // the folded case cheapest to reach (65537 workgroups).
+  const ctx = await testGpu();
+  const [rows, cols] = [2, 65536 * 64 + 5];
+  const dy = randomArray(rows * cols, rng(991));
+  const db = poisoned(ctx, 'db', cols);
+  const d = await prepareBiasGrad(ctx, { dy: upload(ctx, 'dy', dy), db, rows, cols, accumulate: false });
+  assert.is(d.workgroups[1], 2, 'grid folded into y');
+  await run(ctx, d);
+  assertClose(await download(ctx, db, cols), biasGradRef(dy, rows, cols), 'bias grad over a folded grid');
+});
+
 test('errors name the kernel and the sizes', async () => {
   const ctx = await testGpu();
   const small = upload(ctx, 'small', new Float32Array(4));
