@@ -3,7 +3,7 @@
 // a 7.8 MB binary cache that every later load and every worker process reads instead.
 //
 // Cache encoding: one byte per pixel. The package stores each pixel as k/255 rounded to three
-// decimals, so the byte k together with the table PIXEL_VALUES gives back exactly the number in
+// decimals, so the byte k together with the table MNIST_PIXEL_VALUES gives back exactly the number in
 // the JSON: the values trained on are the same, bit for bit, with or without the cache, at a
 // quarter of float32's size. Conversion checks this for every pixel and refuses data that breaks it.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -20,7 +20,7 @@ export const MNIST_CLASSES = 10;
 const CACHE_FORMAT = 'webgpu-local-sgd mnist cache v1: pixels[i] = k means value round(k/255, 3)';
 
 /** Pixel value of byte k, exactly as the package's JSON writes it. */
-const PIXEL_VALUES = Float32Array.from({ length: 256 }, (_, k) => Math.round((k * 1000) / 255) / 1000);
+export const MNIST_PIXEL_VALUES = Float32Array.from({ length: 256 }, (_, k) => Math.round((k * 1000) / 255) / 1000);
 const PIXEL_VALUES_F64 = Float64Array.from({ length: 256 }, (_, k) => Math.round((k * 1000) / 255) / 1000);
 
 export interface MnistOptions {
@@ -33,7 +33,7 @@ export interface MnistOptions {
 }
 
 export interface MnistSamples {
-  /** [count, 784] bytes; see PIXEL_VALUES. */
+  /** [count, 784] bytes; see MNIST_PIXEL_VALUES. */
   pixels: Uint8Array;
   labels: Uint8Array;
   count: number;
@@ -50,7 +50,7 @@ export async function loadMnist(opts: MnistOptions = {}): Promise<DataSplit> {
     throw new Error(`loadMnist: testSamples must be an integer from 1 to ${samples.count - 1} (got ${testSamples})`);
   }
   const x = new Float32Array(samples.pixels.length);
-  for (let i = 0; i < x.length; i++) x[i] = PIXEL_VALUES[samples.pixels[i]!]!;
+  for (let i = 0; i < x.length; i++) x[i] = MNIST_PIXEL_VALUES[samples.pixels[i]!]!;
   const all: Dataset = { name: 'mnist', x, y: Uint32Array.from(samples.labels), count: samples.count, features: MNIST_FEATURES, classes: MNIST_CLASSES };
   // The split depends only on the samples (in package order) and the seed, never on the cache.
   const split = stratifiedSplit(all.y, MNIST_CLASSES, testSamples, createRng(seed));
