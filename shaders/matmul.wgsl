@@ -8,18 +8,28 @@
 //   With nn.Linear's weight W [out, in]: forward Y = X·Wᵀ (TRANS_B), dX = dY·W, dW = dYᵀ·X (TRANS_A).
 //
 // Bindings (group 0): 0 uniform Params, 1 a (read), 2 b (read), 3 bias[N] (read; ignored unless
-//   FLAG_BIAS), 4 c (read_write).
+//   FLAG_BIAS), 4 c (read_write). `main_vec4` reads bindings 1 and 2 as array<vec4f> (a4, b4)
+//   instead: the same buffers, so the caller binds them the same way.
 // Flags: FLAG_ACCUMULATE adds into c (in-kernel gradient accumulation: the first micro-batch
 //   overwrites, later ones add); FLAG_BIAS adds bias[j] to every row.
 //
-// Entry `main`: each invocation computes an 8-row × 16-column block held in 32 vec4f registers.
-//   Workgroup WG_X × WG_Y invocations (override constants, default 8×8) covers
-//   (8·WG_Y) rows × (16·WG_X) columns. No workgroup memory: on lavapipe (SIMD-8 lanes, barriers
-//   by switching invocation groups) shared-memory tiling is slower than naive, and what pays is
-//   many independent FMAs per loaded value (WEBGPU-NOTES). Every load and store is bounds-checked,
-//   so any M, N, K is correct.
+// Blocked entries, `main` and `main_vec4`: a workgroup of WG invocations (override, 64 on
+//   lavapipe) owns 16 rows × (8·WG) columns. Each invocation computes those 16 rows at 8 columns
+//   jb + c·WG (c = 0..7), held in 32 named vec4f accumulators (16 rows × 2). Why this shape:
+//   lavapipe runs invocations as SIMD-8 lanes, so consecutive lanes read consecutive columns of B
+//   while the 16 rows of A are the same for the whole workgroup; the measured best of the blocks
+//   tried (8×8, 8×16, 16×4, 12×8, 32×2, ...). No workgroup memory: on lavapipe barriers switch
+//   between invocation groups and shared-memory tiling is slower than naive (WEBGPU-NOTES).
+//   Edges: row and column indices are clamped into range once, before the k loop, so loads need
+//   no checks and the loop has no branches; only stores are guarded. Any M, N, K is correct.
+//   `main` loads scalars, k one at a time. `main_vec4` takes k four at a time and loads vec4f
+//   along the contiguous dimension (along k for A and for B with TRANS_B, along i for A with
+//   TRANS_A); it needs K % 4 == 0, and M % 4 == 0 with TRANS_A (the TypeScript side checks).
+// Entry `narrow`: for small N (the 10-class output layer), lanes run along rows instead: each
+//   invocation computes 4 rows (at stride WG) × 8 columns, the columns shared by the workgroup,
+//   so a narrow C still spreads over many lanes and workgroups.
 // Entry `naive`: one output per invocation, workgroup 8×8; kept as the benchmark's baseline.
-// Precision: f32 accumulation in k order.
+// Precision: f32 accumulation in k order (fma).
 
 struct Params {
   M: u32,
@@ -37,23 +47,24 @@ const FLAG_BIAS: u32 = 2u;
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
-override WG_X: u32 = 8u;
-override WG_Y: u32 = 8u;
+/** Invocations per workgroup of the blocked and narrow entries. */
+override WG: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
+// Same bindings seen as vec4f, used only by `main_vec4` (one entry never uses both views).
+@group(0) @binding(1) var<storage, read> a4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> b4: array<vec4f>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
 fn loadA(i: u32, k: u32) -> f32 {
-  if (i >= p.M) { return 0.0; }
   if (TRANS_A) { return a[k * p.lda + i]; }
   return a[i * p.lda + k];
 }
 
 fn loadB(k: u32, j: u32) -> f32 {
-  if (j >= p.N) { return 0.0; }
   if (TRANS_B) { return b[j * p.ldb + k]; }
   return b[k * p.ldb + j];
 }
@@ -67,54 +78,193 @@ fn storeC(i: u32, j: u32, value: f32) {
   c[idx] = v;
 }
 
-// Sixteen consecutive columns of one output row.
-struct Row16 { c0: vec4f, c1: vec4f, c2: vec4f, c3: vec4f }
+// ---- blocked: 16 rows × 8 columns per invocation ------------------------------------------------
 
-fn loadB16(k: u32, j0: u32) -> Row16 {
-  return Row16(
-    vec4f(loadB(k, j0 + 0u), loadB(k, j0 + 1u), loadB(k, j0 + 2u), loadB(k, j0 + 3u)),
-    vec4f(loadB(k, j0 + 4u), loadB(k, j0 + 5u), loadB(k, j0 + 6u), loadB(k, j0 + 7u)),
-    vec4f(loadB(k, j0 + 8u), loadB(k, j0 + 9u), loadB(k, j0 + 10u), loadB(k, j0 + 11u)),
-    vec4f(loadB(k, j0 + 12u), loadB(k, j0 + 13u), loadB(k, j0 + 14u), loadB(k, j0 + 15u)),
+// One row's 8 columns: lo = columns c 0..3, hi = c 4..7 (at stride WG for the blocked entries).
+struct Row8 { lo: vec4f, hi: vec4f }
+
+// The invocation's 8 column indices, clamped to N-1 so loads stay in range.
+struct Cols8 { lo: vec4u, hi: vec4u }
+
+fn blockCols(jb: u32, stride: u32) -> Cols8 {
+  let last = vec4u(p.N - 1u);
+  let s = vec4u(0u, 1u, 2u, 3u) * stride;
+  return Cols8(min(vec4u(jb) + s, last), min(vec4u(jb + 4u * stride) + s, last));
+}
+
+fn loadB8(k: u32, j: Cols8) -> Row8 {
+  return Row8(
+    vec4f(loadB(k, j.lo.x), loadB(k, j.lo.y), loadB(k, j.lo.z), loadB(k, j.lo.w)),
+    vec4f(loadB(k, j.hi.x), loadB(k, j.hi.y), loadB(k, j.hi.z), loadB(k, j.hi.w)),
   );
 }
 
-fn fmaRow(acc: Row16, s: f32, r: Row16) -> Row16 {
+fn fmaRow(acc: Row8, s: f32, r: Row8) -> Row8 {
   let v = vec4f(s);
-  return Row16(fma(v, r.c0, acc.c0), fma(v, r.c1, acc.c1), fma(v, r.c2, acc.c2), fma(v, r.c3, acc.c3));
+  return Row8(fma(v, r.lo, acc.lo), fma(v, r.hi, acc.hi));
 }
 
-fn storeRow(i: u32, j0: u32, r: Row16) {
+// acc + A(i, k..k+3) · B(k..k+3, cols), the four k in order.
+fn fmaRow4(acc: Row8, av: vec4f, bk: B8x4) -> Row8 {
+  return fmaRow(fmaRow(fmaRow(fmaRow(acc, av.x, bk.k0), av.y, bk.k1), av.z, bk.k2), av.w, bk.k3);
+}
+
+fn storeRow(i: u32, jb: u32, stride: u32, r: Row8) {
   if (i >= p.M) { return; }
-  storeC(i, j0 + 0u, r.c0.x); storeC(i, j0 + 1u, r.c0.y); storeC(i, j0 + 2u, r.c0.z); storeC(i, j0 + 3u, r.c0.w);
-  storeC(i, j0 + 4u, r.c1.x); storeC(i, j0 + 5u, r.c1.y); storeC(i, j0 + 6u, r.c1.z); storeC(i, j0 + 7u, r.c1.w);
-  storeC(i, j0 + 8u, r.c2.x); storeC(i, j0 + 9u, r.c2.y); storeC(i, j0 + 10u, r.c2.z); storeC(i, j0 + 11u, r.c2.w);
-  storeC(i, j0 + 12u, r.c3.x); storeC(i, j0 + 13u, r.c3.y); storeC(i, j0 + 14u, r.c3.z); storeC(i, j0 + 15u, r.c3.w);
+  storeC(i, jb, r.lo.x); storeC(i, jb + stride, r.lo.y);
+  storeC(i, jb + 2u * stride, r.lo.z); storeC(i, jb + 3u * stride, r.lo.w);
+  storeC(i, jb + 4u * stride, r.hi.x); storeC(i, jb + 5u * stride, r.hi.y);
+  storeC(i, jb + 6u * stride, r.hi.z); storeC(i, jb + 7u * stride, r.hi.w);
 }
 
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let j0 = gid.x * 16u;
-  let i0 = gid.y * 8u;
-  if (i0 >= p.M || j0 >= p.N) { return; }
-  let zero = Row16(vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0));
+// The 16 row indices of a block, clamped to M-1.
+struct Rows16 { r0: vec4u, r1: vec4u, r2: vec4u, r3: vec4u }
+
+fn blockRows(i0: u32) -> Rows16 {
+  let last = vec4u(p.M - 1u);
+  let s = vec4u(i0) + vec4u(0u, 1u, 2u, 3u);
+  return Rows16(min(s, last), min(s + 4u, last), min(s + 8u, last), min(s + 12u, last));
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let i0 = wid.y * 16u;
+  let jb = wid.x * WG * 8u + lid.x;
+  let j = blockCols(jb, WG);
+  let i = blockRows(i0);
+  let zero = Row8(vec4f(0.0), vec4f(0.0));
   // Named accumulators, not an array: per-thread arrays end up in memory on lavapipe (half speed).
   var r0 = zero; var r1 = zero; var r2 = zero; var r3 = zero;
   var r4 = zero; var r5 = zero; var r6 = zero; var r7 = zero;
+  var r8 = zero; var r9 = zero; var r10 = zero; var r11 = zero;
+  var r12 = zero; var r13 = zero; var r14 = zero; var r15 = zero;
   for (var k = 0u; k < p.K; k += 1u) {
-    let bk = loadB16(k, j0);
-    r0 = fmaRow(r0, loadA(i0 + 0u, k), bk);
-    r1 = fmaRow(r1, loadA(i0 + 1u, k), bk);
-    r2 = fmaRow(r2, loadA(i0 + 2u, k), bk);
-    r3 = fmaRow(r3, loadA(i0 + 3u, k), bk);
-    r4 = fmaRow(r4, loadA(i0 + 4u, k), bk);
-    r5 = fmaRow(r5, loadA(i0 + 5u, k), bk);
-    r6 = fmaRow(r6, loadA(i0 + 6u, k), bk);
-    r7 = fmaRow(r7, loadA(i0 + 7u, k), bk);
+    let bk = loadB8(k, j);
+    r0 = fmaRow(r0, loadA(i.r0.x, k), bk); r1 = fmaRow(r1, loadA(i.r0.y, k), bk);
+    r2 = fmaRow(r2, loadA(i.r0.z, k), bk); r3 = fmaRow(r3, loadA(i.r0.w, k), bk);
+    r4 = fmaRow(r4, loadA(i.r1.x, k), bk); r5 = fmaRow(r5, loadA(i.r1.y, k), bk);
+    r6 = fmaRow(r6, loadA(i.r1.z, k), bk); r7 = fmaRow(r7, loadA(i.r1.w, k), bk);
+    r8 = fmaRow(r8, loadA(i.r2.x, k), bk); r9 = fmaRow(r9, loadA(i.r2.y, k), bk);
+    r10 = fmaRow(r10, loadA(i.r2.z, k), bk); r11 = fmaRow(r11, loadA(i.r2.w, k), bk);
+    r12 = fmaRow(r12, loadA(i.r3.x, k), bk); r13 = fmaRow(r13, loadA(i.r3.y, k), bk);
+    r14 = fmaRow(r14, loadA(i.r3.z, k), bk); r15 = fmaRow(r15, loadA(i.r3.w, k), bk);
   }
-  storeRow(i0 + 0u, j0, r0); storeRow(i0 + 1u, j0, r1); storeRow(i0 + 2u, j0, r2); storeRow(i0 + 3u, j0, r3);
-  storeRow(i0 + 4u, j0, r4); storeRow(i0 + 5u, j0, r5); storeRow(i0 + 6u, j0, r6); storeRow(i0 + 7u, j0, r7);
+  storeRow(i0, jb, WG, r0); storeRow(i0 + 1u, jb, WG, r1); storeRow(i0 + 2u, jb, WG, r2); storeRow(i0 + 3u, jb, WG, r3);
+  storeRow(i0 + 4u, jb, WG, r4); storeRow(i0 + 5u, jb, WG, r5); storeRow(i0 + 6u, jb, WG, r6); storeRow(i0 + 7u, jb, WG, r7);
+  storeRow(i0 + 8u, jb, WG, r8); storeRow(i0 + 9u, jb, WG, r9); storeRow(i0 + 10u, jb, WG, r10); storeRow(i0 + 11u, jb, WG, r11);
+  storeRow(i0 + 12u, jb, WG, r12); storeRow(i0 + 13u, jb, WG, r13); storeRow(i0 + 14u, jb, WG, r14); storeRow(i0 + 15u, jb, WG, r15);
 }
+
+// ---- main_vec4: the same block, k four at a time, vec4f loads ------------------------------------
+
+// B(k..k+3, cols): one Row8 per k.
+struct B8x4 { k0: Row8, k1: Row8, k2: Row8, k3: Row8 }
+
+fn loadB8x4(k: u32, j: Cols8) -> B8x4 {
+  if (TRANS_B) {
+    // Each column's four k values are contiguous: one vec4f per column, then transpose.
+    let kq = k / 4u;
+    let ld = p.ldb / 4u;
+    let c0 = b4[j.lo.x * ld + kq]; let c1 = b4[j.lo.y * ld + kq];
+    let c2 = b4[j.lo.z * ld + kq]; let c3 = b4[j.lo.w * ld + kq];
+    let c4 = b4[j.hi.x * ld + kq]; let c5 = b4[j.hi.y * ld + kq];
+    let c6 = b4[j.hi.z * ld + kq]; let c7 = b4[j.hi.w * ld + kq];
+    return B8x4(
+      Row8(vec4f(c0.x, c1.x, c2.x, c3.x), vec4f(c4.x, c5.x, c6.x, c7.x)),
+      Row8(vec4f(c0.y, c1.y, c2.y, c3.y), vec4f(c4.y, c5.y, c6.y, c7.y)),
+      Row8(vec4f(c0.z, c1.z, c2.z, c3.z), vec4f(c4.z, c5.z, c6.z, c7.z)),
+      Row8(vec4f(c0.w, c1.w, c2.w, c3.w), vec4f(c4.w, c5.w, c6.w, c7.w)),
+    );
+  }
+  // Columns sit WG apart, so these stay scalar loads (consecutive lanes read consecutive floats),
+  // taken through b4 because one entry point may not use both views of a binding.
+  return B8x4(loadB8v(k, j), loadB8v(k + 1u, j), loadB8v(k + 2u, j), loadB8v(k + 3u, j));
+}
+
+fn loadBv(k: u32, j: u32) -> f32 {
+  let idx = k * p.ldb + j;
+  return b4[idx / 4u][idx % 4u];
+}
+
+fn loadB8v(k: u32, j: Cols8) -> Row8 {
+  return Row8(
+    vec4f(loadBv(k, j.lo.x), loadBv(k, j.lo.y), loadBv(k, j.lo.z), loadBv(k, j.lo.w)),
+    vec4f(loadBv(k, j.hi.x), loadBv(k, j.hi.y), loadBv(k, j.hi.z), loadBv(k, j.hi.w)),
+  );
+}
+
+// A(i, k..k+3) for four rows i (given as clamped indices; with TRANS_A, i.x is a multiple of 4
+// or the clamped last group, so the four rows are one aligned vec4f per k).
+struct A4x4 { i0: vec4f, i1: vec4f, i2: vec4f, i3: vec4f }
+
+fn loadA4x4(rows: vec4u, k: u32) -> A4x4 {
+  let ld = p.lda / 4u;
+  if (TRANS_A) {
+    let q = rows.x / 4u;
+    let k0 = a4[k * ld + q]; let k1 = a4[(k + 1u) * ld + q];
+    let k2 = a4[(k + 2u) * ld + q]; let k3 = a4[(k + 3u) * ld + q];
+    return A4x4(vec4f(k0.x, k1.x, k2.x, k3.x), vec4f(k0.y, k1.y, k2.y, k3.y),
+                vec4f(k0.z, k1.z, k2.z, k3.z), vec4f(k0.w, k1.w, k2.w, k3.w));
+  }
+  let kq = k / 4u;
+  return A4x4(a4[rows.x * ld + kq], a4[rows.y * ld + kq], a4[rows.z * ld + kq], a4[rows.w * ld + kq]);
+}
+
+/** With TRANS_A the row groups are clamped as whole vec4s (M % 4 == 0), not row by row. */
+fn blockRowGroups(i0: u32) -> Rows16 {
+  if (!TRANS_A) { return blockRows(i0); }
+  let last = p.M - 4u;
+  return Rows16(vec4u(min(i0, last)), vec4u(min(i0 + 4u, last)), vec4u(min(i0 + 8u, last)), vec4u(min(i0 + 12u, last)));
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let i0 = wid.y * 16u;
+  let jb = wid.x * WG * 8u + lid.x;
+  let j = blockCols(jb, WG);
+  let i = blockRowGroups(i0);
+  let zero = Row8(vec4f(0.0), vec4f(0.0));
+  var r0 = zero; var r1 = zero; var r2 = zero; var r3 = zero;
+  var r4 = zero; var r5 = zero; var r6 = zero; var r7 = zero;
+  var r8 = zero; var r9 = zero; var r10 = zero; var r11 = zero;
+  var r12 = zero; var r13 = zero; var r14 = zero; var r15 = zero;
+  for (var k = 0u; k < p.K; k += 4u) {
+    let bk = loadB8x4(k, j);
+    let a0 = loadA4x4(i.r0, k);
+    r0 = fmaRow4(r0, a0.i0, bk); r1 = fmaRow4(r1, a0.i1, bk); r2 = fmaRow4(r2, a0.i2, bk); r3 = fmaRow4(r3, a0.i3, bk);
+    let a1 = loadA4x4(i.r1, k);
+    r4 = fmaRow4(r4, a1.i0, bk); r5 = fmaRow4(r5, a1.i1, bk); r6 = fmaRow4(r6, a1.i2, bk); r7 = fmaRow4(r7, a1.i3, bk);
+    let a2 = loadA4x4(i.r2, k);
+    r8 = fmaRow4(r8, a2.i0, bk); r9 = fmaRow4(r9, a2.i1, bk); r10 = fmaRow4(r10, a2.i2, bk); r11 = fmaRow4(r11, a2.i3, bk);
+    let a3 = loadA4x4(i.r3, k);
+    r12 = fmaRow4(r12, a3.i0, bk); r13 = fmaRow4(r13, a3.i1, bk); r14 = fmaRow4(r14, a3.i2, bk); r15 = fmaRow4(r15, a3.i3, bk);
+  }
+  storeRow(i0, jb, WG, r0); storeRow(i0 + 1u, jb, WG, r1); storeRow(i0 + 2u, jb, WG, r2); storeRow(i0 + 3u, jb, WG, r3);
+  storeRow(i0 + 4u, jb, WG, r4); storeRow(i0 + 5u, jb, WG, r5); storeRow(i0 + 6u, jb, WG, r6); storeRow(i0 + 7u, jb, WG, r7);
+  storeRow(i0 + 8u, jb, WG, r8); storeRow(i0 + 9u, jb, WG, r9); storeRow(i0 + 10u, jb, WG, r10); storeRow(i0 + 11u, jb, WG, r11);
+  storeRow(i0 + 12u, jb, WG, r12); storeRow(i0 + 13u, jb, WG, r13); storeRow(i0 + 14u, jb, WG, r14); storeRow(i0 + 15u, jb, WG, r15);
+}
+
+// ---- narrow: lanes along rows, for small N ------------------------------------------------------
+
+@compute @workgroup_size(WG, 1, 1)
+fn narrow(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let ib = wid.x * WG * 4u + lid.x;
+  let j0 = wid.y * 8u;
+  let last = p.M - 1u;
+  let i0 = min(ib, last); let i1 = min(ib + WG, last); let i2 = min(ib + 2u * WG, last); let i3 = min(ib + 3u * WG, last);
+  let j = blockCols(j0, 1u);
+  let zero = Row8(vec4f(0.0), vec4f(0.0));
+  var r0 = zero; var r1 = zero; var r2 = zero; var r3 = zero;
+  for (var k = 0u; k < p.K; k += 1u) {
+    let bk = loadB8(k, j);
+    r0 = fmaRow(r0, loadA(i0, k), bk); r1 = fmaRow(r1, loadA(i1, k), bk);
+    r2 = fmaRow(r2, loadA(i2, k), bk); r3 = fmaRow(r3, loadA(i3, k), bk);
+  }
+  storeRow(ib, j0, 1u, r0); storeRow(ib + WG, j0, 1u, r1); storeRow(ib + 2u * WG, j0, 1u, r2); storeRow(ib + 3u * WG, j0, 1u, r3);
+}
+
+// ---- naive ----------------------------------------------------------------------------------
 
 @compute @workgroup_size(8, 8, 1)
 fn naive(@builtin(global_invocation_id) gid: vec3u) {

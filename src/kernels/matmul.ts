@@ -1,4 +1,5 @@
-// C = op(A)·op(B) (+ bias), optionally accumulating into C. See shaders/matmul.wgsl.
+// C = op(A)·op(B) (+ bias), optionally accumulating into C. See shaders/matmul.wgsl for the
+// entries and why they are shaped as they are; this file picks one per shape and adapter.
 import code from '../../shaders/matmul.wgsl';
 import type { GpuContext } from '../gpu/device.js';
 import { ceilDiv, createBindGroup, refBytes, refLabel, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
@@ -6,10 +7,20 @@ import { createStorage } from '../gpu/buffers.js';
 import { assertWholeNumber, uniformBuffer } from './uniforms.js';
 
 const SHADER = { file: 'matmul.wgsl', code };
-const ROWS_PER_INVOCATION = 8;
-const COLS_PER_INVOCATION = 16;
+/** Rows and columns one invocation of the blocked entries computes (named registers in the shader). */
+const BLOCK_ROWS = 16;
+const BLOCK_COLS = 8;
+/** The narrow entry: rows per invocation (at stride WG) and columns per workgroup. */
+const NARROW_ROWS = 4;
+const NARROW_COLS = 8;
 
-export type MatmulVariant = 'blocked' | 'naive';
+/**
+ * 'blocked' picks the fastest correct entry for the shape: 'narrow' when N is small, else
+ * 'blocked-vec4' when the strides allow vec4 loads, else 'blocked-scalar'. The others force one
+ * entry (tests and benchmarks); 'naive' is one output per invocation, the baseline.
+ */
+export type MatmulVariant = 'blocked' | 'blocked-vec4' | 'blocked-scalar' | 'narrow' | 'naive';
+export type MatmulEntry = 'main' | 'main_vec4' | 'narrow' | 'naive';
 
 export interface MatmulArgs {
   /** Op(A) is M×K; with transA, A is stored as [K, M]. */
@@ -29,13 +40,41 @@ export interface MatmulArgs {
 }
 
 export interface MatmulTuning {
-  workgroupX: number;
-  workgroupY: number;
+  /** Invocations per workgroup of the blocked entries (each owns 16 rows × 8 columns). */
+  blockedWorkgroup: number;
+  /** Invocations per workgroup of the narrow entry (each owns 4 rows × 8 columns). */
+  narrowWorkgroup: number;
+  /** Largest N that takes the narrow entry under variant 'blocked'. */
+  narrowMaxN: number;
 }
 
-/** Workgroup shape per adapter: 8×8 measured best on lavapipe; GPUs want more invocations. */
+/**
+ * Per adapter. Lavapipe: 64 lanes (8 SIMD-8 groups) measured best for the blocked entries; the
+ * narrow entry wants small workgroups so that a 64-row, 10-column output still spans both cores.
+ * Real GPUs: the same layout is coalesced (lanes read consecutive columns of B, A is shared), and
+ * they want more invocations in flight, so a wider workgroup and a full warp for narrow.
+ */
 export function matmulTuning(ctx: GpuContext): MatmulTuning {
-  return ctx.isCpuAdapter ? { workgroupX: 8, workgroupY: 8 } : { workgroupX: 16, workgroupY: 8 };
+  return ctx.isCpuAdapter
+    ? { blockedWorkgroup: 64, narrowWorkgroup: 8, narrowMaxN: 32 }
+    : { blockedWorkgroup: 128, narrowWorkgroup: 64, narrowMaxN: 32 };
+}
+
+/** Whether `main_vec4` can run this shape: k in steps of 4 and 16-byte aligned rows of A. */
+export function matmulVec4Fits(M: number, K: number, transA: boolean): boolean {
+  return K % 4 === 0 && (!transA || M % 4 === 0);
+}
+
+export function matmulEntry(variant: MatmulVariant, tuning: MatmulTuning, shape: { M: number; N: number; K: number; transA: boolean }): MatmulEntry {
+  switch (variant) {
+    case 'naive': return 'naive';
+    case 'narrow': return 'narrow';
+    case 'blocked-scalar': return 'main';
+    case 'blocked-vec4': return 'main_vec4';
+    case 'blocked':
+      if (shape.N <= tuning.narrowMaxN) return 'narrow';
+      return matmulVec4Fits(shape.M, shape.K, shape.transA) ? 'main_vec4' : 'main';
+  }
 }
 
 export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<Dispatch> {
@@ -58,9 +97,17 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
   if (args.bias) need('bias', args.bias, N);
 
   const tuning = matmulTuning(ctx);
+  const entry = matmulEntry(variant, tuning, { M, N, K, transA });
+  if (entry === 'main_vec4' && !matmulVec4Fits(M, K, transA)) {
+    throw new RangeError(
+      `${name}: variant 'blocked-vec4' needs K % 4 == 0${transA ? ' and M % 4 == 0 (transA)' : ''} ` +
+        `(got M=${M} K=${K}); use variant 'blocked', which falls back to scalar loads`,
+    );
+  }
   const constants: Record<string, number | boolean> = { TRANS_A: transA, TRANS_B: transB };
-  if (variant === 'blocked') Object.assign(constants, { WG_X: tuning.workgroupX, WG_Y: tuning.workgroupY });
-  const pipeline = await ctx.pipelines.get({ shader: SHADER, entry: variant === 'blocked' ? 'main' : 'naive', constants });
+  if (entry === 'main' || entry === 'main_vec4') constants.WG = tuning.blockedWorkgroup;
+  if (entry === 'narrow') constants.WG = tuning.narrowWorkgroup;
+  const pipeline = await ctx.pipelines.get({ shader: SHADER, entry, constants });
 
   const flags = (args.accumulate ? 1 : 0) | (args.bias ? 2 : 0);
   const params = uniformBuffer(ctx, `${name} params`, [
@@ -72,11 +119,19 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
   ]);
   const bias = args.bias ?? dummy(ctx);
   const bindGroup = createBindGroup(ctx, name, pipeline, [params, args.a, args.b, bias, args.c]);
-  const workgroups: [number, number, number] =
-    variant === 'blocked'
-      ? [ceilDiv(N, COLS_PER_INVOCATION * tuning.workgroupX), ceilDiv(M, ROWS_PER_INVOCATION * tuning.workgroupY), 1]
-      : [ceilDiv(N, 8), ceilDiv(M, 8), 1];
-  return { label: name, pipeline, bindGroup, workgroups };
+  return { label: name, pipeline, bindGroup, workgroups: matmulWorkgroups(entry, tuning, M, N) };
+}
+
+function matmulWorkgroups(entry: MatmulEntry, tuning: MatmulTuning, M: number, N: number): [number, number, number] {
+  switch (entry) {
+    case 'main':
+    case 'main_vec4':
+      return [ceilDiv(N, BLOCK_COLS * tuning.blockedWorkgroup), ceilDiv(M, BLOCK_ROWS), 1];
+    case 'narrow':
+      return [ceilDiv(M, NARROW_ROWS * tuning.narrowWorkgroup), ceilDiv(N, NARROW_COLS), 1];
+    case 'naive':
+      return [ceilDiv(N, 8), ceilDiv(M, 8), 1];
+  }
 }
 
 const dummies = new WeakMap<GpuContext, GPUBuffer>();

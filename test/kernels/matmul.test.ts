@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { prepareMatmul, type MatmulVariant } from '../../src/kernels/matmul.js';
+import { matmulEntry, matmulTuning, matmulVec4Fits, prepareMatmul, type MatmulVariant } from '../../src/kernels/matmul.js';
 import { assertClose } from '../helpers/assert.js';
 import { download, poisoned, run, testGpu, upload, closeTestGpu } from '../helpers/gpu.js';
 import { randomArray, rng } from '../helpers/random.js';
@@ -8,23 +8,29 @@ import { matmulRef } from '../helpers/reference.js';
 
 const test = suite('matmul');
 
-// [M, N, K]: 1×1×1, not tile multiples, tile multiples, the MLP's shapes, tall and wide.
+// [M, N, K]: 1×1×1, not tile multiples, tile multiples, the MLP's shapes, tall and wide, and
+// shapes that fit the vec4 entry (K % 4 == 0, M % 4 == 0) yet not its 16-row × 512-column blocks.
 const SHAPES: [number, number, number][] = [
   [1, 1, 1], [7, 13, 5], [65, 129, 33], [64, 256, 784], [64, 10, 256],
   [256, 10, 64], [1000, 3, 17], [3, 700, 9], [128, 128, 128],
+  [20, 1030, 12], [68, 33, 36], [4, 7, 4], [65, 520, 8], [256, 784, 64],
 ];
+const VARIANTS: MatmulVariant[] = ['blocked', 'blocked-vec4', 'blocked-scalar', 'narrow', 'naive'];
 const FORMS = [
   { name: 'Y = X·Wᵀ + b', transA: false, transB: true, bias: true },
   { name: 'dX = dY·W', transA: false, transB: false, bias: false },
   { name: 'dW = dYᵀ·X', transA: true, transB: false, bias: false },
 ];
 
-for (const variant of ['blocked', 'naive'] as MatmulVariant[]) {
+for (const variant of VARIANTS) {
   for (const form of FORMS) {
     test(`${variant} ${form.name} matches the float64 reference on awkward shapes`, async () => {
       const ctx = await testGpu();
       let seed = 0;
-      for (const [M, N, K] of SHAPES) {
+      // The vec4 entry refuses shapes it cannot load as vec4 (tested below); 'blocked' falls back.
+      const shapes = variant === 'blocked-vec4' ? SHAPES.filter(([M, , K]) => matmulVec4Fits(M, K, form.transA)) : SHAPES;
+      assert.ok(shapes.length >= 8, `${variant}: too few shapes to test (${shapes.length})`);
+      for (const [M, N, K] of shapes) {
         const random = rng(++seed * 7919);
         const a = randomArray(M * K, random);
         const b = randomArray(K * N, random);
@@ -63,6 +69,49 @@ test('accumulate adds into C: 4 micro-batches of dW equal one batch 4× larger',
   const ref = matmulRef(dy, x, N, K, M, { transA: true });
   assertClose(await download(ctx, accumulated, N * K), ref, 'accumulated dW');
   assertClose(await download(ctx, accumulated, N * K), await download(ctx, whole, N * K), 'accumulated vs whole', 1e-5);
+});
+
+test('every entry adds bias and accumulates into C', async () => {
+  const ctx = await testGpu();
+  const random = rng(202);
+  for (const variant of VARIANTS) {
+    for (const form of FORMS) {
+      const [M, N, K] = [36, 70, 20];
+      const a = randomArray(M * K, random);
+      const b = randomArray(K * N, random);
+      const bias = randomArray(N, random);
+      const before = randomArray(M * N, random);
+      const c = upload(ctx, 'C', before);
+      await run(ctx, await prepareMatmul(ctx, {
+        a: upload(ctx, 'A', a), b: upload(ctx, 'B', b), c, M, N, K, bias: upload(ctx, 'bias', bias),
+        transA: form.transA, transB: form.transB, accumulate: true, variant,
+      }));
+      const ref = matmulRef(a, b, M, N, K, { transA: form.transA, transB: form.transB, bias });
+      for (let i = 0; i < ref.length; i++) ref[i] += before[i]!;
+      assertClose(await download(ctx, c, M * N), ref, `${variant} ${form.name} accumulate + bias`);
+    }
+  }
+});
+
+test("'blocked' takes the narrow entry for the 10-class layer and vec4 loads where strides allow", async () => {
+  const ctx = await testGpu();
+  const tuning = matmulTuning(ctx);
+  assert.is(matmulEntry('blocked', tuning, { M: 64, N: 10, K: 256, transA: false }), 'narrow');
+  assert.is(matmulEntry('blocked', tuning, { M: 64, N: 256, K: 784, transA: false }), 'main_vec4');
+  assert.is(matmulEntry('blocked', tuning, { M: 256, N: 784, K: 64, transA: true }), 'main_vec4');
+  assert.is(matmulEntry('blocked', tuning, { M: 65, N: 784, K: 64, transA: true }), 'main');
+  assert.is(matmulEntry('blocked', tuning, { M: 64, N: 784, K: 10, transA: false }), 'main');
+});
+
+test("'blocked-vec4' refuses a shape it cannot load as vec4 and says what to use instead", async () => {
+  const ctx = await testGpu();
+  const buf = upload(ctx, 'buf', new Float32Array(64));
+  try {
+    await prepareMatmul(ctx, { a: buf, b: buf, c: buf, M: 5, N: 4, K: 4, transA: true, variant: 'blocked-vec4' });
+    assert.unreachable('should have thrown');
+  } catch (e) {
+    assert.match((e as Error).message, /matmul_tA: variant 'blocked-vec4' needs K % 4 == 0 and M % 4 == 0 .*got M=5 K=4.*use variant 'blocked'/);
+  }
 });
 
 test('shape errors name the kernel and the sizes', async () => {
