@@ -2,7 +2,7 @@
 // teacher network, argmax(W2 · tanh(W1 · x + b1) + b2). An MLP student can fit the teacher, so
 // accuracy well above chance shows training works, and sizes can be chosen freely for benchmarks.
 import type { DataSplit, Dataset } from './dataset.js';
-import { createRng, deriveSeed, type Rng } from './prng.js';
+import { createRng, deriveSeed, fillNormal, type Rng } from './prng.js';
 
 export interface SyntheticOptions {
   trainSamples: number;
@@ -97,7 +97,7 @@ function argmax(v: Float64Array): number {
  */
 function calibrate(t: Teacher, rng: Rng, features: number, classes: number): void {
   const x = new Float32Array(CALIBRATION_SAMPLES * features);
-  for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+  fillNormal(x, rng);
   const hidden = new Float64Array(TEACHER_HIDDEN);
   // The hidden layer does not change with b2: compute the bias-free logits once.
   const raw = new Float64Array(CALIBRATION_SAMPLES * classes);
@@ -122,14 +122,13 @@ function calibrate(t: Teacher, rng: Rng, features: number, classes: number): voi
 
 function sample(name: string, t: Teacher, rng: Rng, count: number, features: number, classes: number): Dataset {
   const x = new Float32Array(count * features);
+  fillNormal(x, rng);
   const y = new Uint32Array(count);
   const hidden = new Float64Array(TEACHER_HIDDEN);
   const out = new Float64Array(classes);
   for (let n = 0; n < count; n++) {
-    const offset = n * features;
-    for (let i = 0; i < features; i++) x[offset + i] = rng.normal();
     // Labels come from the float32 values stored, so the data set is exactly consistent.
-    logits(t, x, offset, features, hidden, out);
+    logits(t, x, n * features, features, hidden, out);
     y[n] = argmax(out);
   }
   return { name, x, y, count, features, classes };

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createRng, deriveSeed, shuffleInPlace } from '../../src/data/prng.js';
+import { createRng, deriveSeed, fillNormal, shuffleInPlace } from '../../src/data/prng.js';
 import { BASE_SEED, mulberry32 } from '../helpers/random.js';
 
 const test = suite('prng');
@@ -45,6 +45,32 @@ test('normal() has mean 0, variance 1 and the tails of a Gaussian', () => {
   assert.ok(Math.abs(variance - 1) < 5 * Math.sqrt(2 / n), `variance ${variance} (TEST_SEED=${seed})`);
   const p = 0.0455; // P(|Z| > 2)
   assert.ok(Math.abs(beyond2 / n - p) < 5 * Math.sqrt((p * (1 - p)) / n), `P(|z| > 2) = ${beyond2 / n}, expected ${p}`);
+});
+
+test('fillNormal (ziggurat) matches the standard normal CDF from the centre to beyond its tail cut at 3.44', () => {
+  const n = 1_000_000;
+  const z = new Float64Array(n);
+  fillNormal(z, createRng(seed));
+  // Φ(q) to 6 digits, from tables; |q| ≥ 3.5 lies in the ziggurat's tail, the rest in its layers and wedges.
+  const cdf: [number, number][] = [
+    [-4, 0.0000317], [-3.5, 0.000233], [-3, 0.00135], [-2, 0.02275], [-1, 0.158655], [-0.5, 0.308538], [0, 0.5],
+    [0.3, 0.617911], [1, 0.841345], [2, 0.97725], [3, 0.99865], [3.5, 0.999767], [4, 0.9999683],
+  ];
+  const below = new Array<number>(cdf.length).fill(0);
+  let sum = 0;
+  for (const v of z) {
+    assert.ok(Number.isFinite(v), `fillNormal gave ${v}`);
+    sum += v;
+    cdf.forEach(([q], i) => { if (v < q) below[i]!++; });
+  }
+  assert.ok(Math.abs(sum / n) < 5 / Math.sqrt(n), `mean ${sum / n} (TEST_SEED=${seed})`);
+  cdf.forEach(([q, p], i) => {
+    const tolerance = 5 * Math.sqrt((p * (1 - p)) / n) + 1e-6; // five standard errors, plus the table's rounding
+    assert.ok(Math.abs(below[i]! / n - p) < tolerance, `P(z < ${q}) = ${below[i]! / n}, expected ${p} (TEST_SEED=${seed})`);
+  });
+  const again = new Float64Array(1000);
+  fillNormal(again, createRng(seed));
+  assert.equal(Array.from(again), Array.from(z.subarray(0, 1000)), 'the same seed gives the same values');
 });
 
 test('int(n) covers 0 … n-1 evenly and rejects n that is not a whole number ≥ 1', () => {
