@@ -13,7 +13,7 @@
 // Flags: FLAG_ACCUMULATE adds into c (in-kernel gradient accumulation: the first micro-batch
 //   overwrites, later ones add); FLAG_BIAS adds bias[j] to every row.
 //
-// Blocked entries, `main` and `main_vec4`: a workgroup of WG invocations (override, 64 on
+// Blocked entries, `main` and `main_vec4`: a workgroup of WG invocations (override, 32 on
 //   lavapipe) owns 16 rows × (8·WG) columns. Each invocation computes those 16 rows at 8 columns
 //   jb + c·WG (c = 0..7), held in 32 named vec4f accumulators (16 rows × 2). Why this shape:
 //   lavapipe runs invocations as SIMD-8 lanes, so consecutive lanes read consecutive columns of B
@@ -48,7 +48,7 @@ const FLAG_BIAS: u32 = 2u;
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 /** Invocations per workgroup of the blocked and narrow entries. */
-override WG: u32 = 64u;
+override WG: u32 = 32u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;

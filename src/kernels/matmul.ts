@@ -49,14 +49,15 @@ export interface MatmulTuning {
 }
 
 /**
- * Per adapter. Lavapipe: 64 lanes (8 SIMD-8 groups) measured best for the blocked entries; the
+ * Per adapter. Lavapipe: 32 lanes (4 SIMD-8 groups, 256 columns per workgroup) measured best for
+ * the blocked entries (64 wastes half the lanes on N = 256 and leaves too few workgroups); the
  * narrow entry wants small workgroups so that a 64-row, 10-column output still spans both cores.
  * Real GPUs: the same layout is coalesced (lanes read consecutive columns of B, A is shared), and
  * they want more invocations in flight, so a wider workgroup and a full warp for narrow.
  */
 export function matmulTuning(ctx: GpuContext): MatmulTuning {
   return ctx.isCpuAdapter
-    ? { blockedWorkgroup: 64, narrowWorkgroup: 8, narrowMaxN: 32 }
+    ? { blockedWorkgroup: 32, narrowWorkgroup: 8, narrowMaxN: 32 }
     : { blockedWorkgroup: 128, narrowWorkgroup: 64, narrowMaxN: 32 };
 }
 
