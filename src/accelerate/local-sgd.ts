@@ -24,6 +24,8 @@ export class LocalSGD implements AsyncDisposable {
   /** Averaging rounds done, the closing one included. */
   rounds = 0;
   private stepsSinceAverage = 0;
+  /** True right after step() averaged: the moment every worker holds the same weights. */
+  justAveraged = false;
   private closed = false;
   private readonly previousGradientSync: boolean;
 
@@ -42,6 +44,7 @@ export class LocalSGD implements AsyncDisposable {
   /** Call after each optimizer step. */
   async step(): Promise<void> {
     this.numSteps++;
+    this.justAveraged = false;
     if (!this.enabled) return;
     this.stepsSinceAverage++;
     if (this.numSteps % this.localSgdSteps === 0) await this.average();
@@ -63,5 +66,6 @@ export class LocalSGD implements AsyncDisposable {
     await this.accelerator.averageParameters(this.model);
     this.rounds++;
     this.stepsSinceAverage = 0;
+    this.justAveraged = true;
   }
 }

@@ -8,7 +8,7 @@ import { parseBandwidth, parseDuration } from '../dist/link.js';
 import { mlpLayout } from '../nn/layout.js';
 import { saveCheckpoint } from '../train/checkpoint.js';
 import { Reporter } from '../train/reporter.js';
-import type { TrainRecord, WorkerSummary } from '../train/records.js';
+import type { EvalRecord, TrainRecord, WorkerSummary } from '../train/records.js';
 import { trainWorker } from '../train/train-worker.js';
 import { summarize, formatSummary, type RunSummary } from '../train/summary.js';
 import { CONFIG_ENV, UsageError, type TrainConfig } from './config.js';
@@ -20,7 +20,7 @@ export async function run(config: TrainConfig, options: { workerScript?: string 
   const wallStart = performance.now();
   let summary: RunSummary;
   if (config.procs === 1) {
-    const worker = await trainWorker(config, { onLog: (r) => reporter.train(r) });
+    const worker = await trainWorker(config, { onLog: (r) => reporter.record(r) });
     summary = summarize(config, [worker], undefined, (performance.now() - wallStart) / 1000);
   } else {
     summary = await runDistributed(config, reporter, options.workerScript ?? defaultWorkerScript());
@@ -43,7 +43,7 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     timeoutMs: config.workerTimeout * 1000,
     onLog: (rank, record) => {
       const r = record as { kind?: string; sizes?: number[] };
-      if (r.kind === 'train') reporter.train(record as TrainRecord);
+      if (r.kind === 'train' || r.kind === 'eval') reporter.record(record as TrainRecord | EvalRecord);
       else if (r.kind === 'model' && rank === 0) sizes = r.sizes;
     },
     onRoundComplete: ({ tag }) => {

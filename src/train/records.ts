@@ -17,6 +17,19 @@ export interface TrainRecord {
   time: number;
 }
 
+/** Rank 0's evaluation of the model every worker holds right after an averaging point. */
+export interface EvalRecord {
+  kind: 'eval';
+  rank: number;
+  step: number;
+  accuracy: number;
+  loss: number;
+  /** Seconds since training started, not counting time spent in evaluations. */
+  trainSeconds: number;
+  /** Bytes this rank has sent and received so far. */
+  bytesCommunicated: number;
+}
+
 export interface WorkerSummary {
   rank: number;
   worldSize: number;
@@ -32,6 +45,8 @@ export interface WorkerSummary {
   wallSeconds: number;
   commSeconds: number;
   computeSeconds: number;
+  /** Time spent in --eval-every evaluations (rank 0). */
+  evalSeconds: number;
   /** Time the CPU spent blocked on the GPU (queue drains and loss read-backs). */
   gpuWaitSeconds: number;
   comm: CommTimes;

@@ -2,7 +2,7 @@
 // otherwise) and what a plotting script reads (--metrics: JSON lines).
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { TrainRecord } from './records.js';
+import type { EvalRecord, TrainRecord } from './records.js';
 
 export interface ReporterOptions {
   worldSize: number;
@@ -24,6 +24,16 @@ export class Reporter {
       mkdirSync(dirname(options.metricsPath), { recursive: true });
       writeFileSync(options.metricsPath, '');
     }
+  }
+
+  record(record: TrainRecord | EvalRecord): void {
+    if (record.kind === 'train') this.train(record);
+    else this.eval(record);
+  }
+
+  eval(record: EvalRecord): void {
+    this.writeMetric(record);
+    this.line(`eval at step ${record.step}: test accuracy ${(record.accuracy * 100).toFixed(2)}%  loss ${record.loss.toFixed(4)}`, false);
   }
 
   /** A rank's record; once every rank has reported a step, one line with their mean loss. */

@@ -11,7 +11,7 @@ import type { TrainConfig } from '../cli/config.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { loadTrainingData } from './data.js';
 import { evaluate, type Evaluation } from './evaluate.js';
-import type { TrainRecord, WorkerSummary } from './records.js';
+import type { EvalRecord, TrainRecord, WorkerSummary } from './records.js';
 
 /** Debugging and tests: every rank also saves its final weights to `<--save>.rank<r>`. */
 export const SAVE_EVERY_RANK_ENV = 'LOCALSGD_SAVE_EVERY_RANK';
@@ -19,7 +19,7 @@ export const SAVE_EVERY_RANK_ENV = 'LOCALSGD_SAVE_EVERY_RANK';
 export interface WorkerHooks {
   channel?: WorkerChannel | undefined;
   /** Receives every logged step (rank-local numbers). */
-  onLog: (record: TrainRecord) => void;
+  onLog: (record: TrainRecord | EvalRecord) => void;
   /** Called with rank 0's model description once it is known (used to save on Ctrl-C). */
   onModel?: (info: { sizes: readonly number[] }) => void;
 }
@@ -59,6 +59,12 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
       });
     };
 
+    const evalGraph = accelerator.isMainProcess
+      ? await model.graph(Math.min(config.evalBatchSize, data.test.count), 1, { training: false })
+      : undefined;
+    let evalSeconds = 0;
+    let nextEval = config.evalEvery ?? Infinity;
+    const trainStart = performance.now();
     await accelerator.recorder.sync(); // start the step-time estimate from an idle GPU
     const localSgd = new LocalSGD({ accelerator, model, localSgdSteps: config.localSgdSteps, enabled: config.localSgd });
     localSgd.numSteps = start.step;
@@ -81,6 +87,22 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
       if ((step + 1) % config.logEvery === 0 || step + 1 === totalSteps) {
         hooks.onLog(await log.read(step + 1, epoch, lr, graph, config.gradAccum));
       }
+      // Evaluate where every worker holds the same weights: after an averaging round, or any
+      // step in synchronous mode.
+      const workersAgree = !localSgd.enabled || localSgd.justAveraged || accelerator.worldSize === 1;
+      if (step + 1 >= nextEval && workersAgree) {
+        nextEval += config.evalEvery!;
+        if (evalGraph) {
+          const t = performance.now();
+          const result = await evaluate(accelerator, evalGraph, data.test);
+          evalSeconds += (performance.now() - t) / 1000;
+          hooks.onLog({
+            kind: 'eval', rank: accelerator.rank, step: step + 1, accuracy: result.accuracy, loss: result.loss,
+            trainSeconds: (performance.now() - trainStart) / 1000 - evalSeconds,
+            bytesCommunicated: accelerator.comm.bytesSent + accelerator.comm.bytesReceived,
+          });
+        }
+      }
       if (config.saveEvery && (step + 1) % config.saveEvery === 0 && step + 1 < totalSteps && accelerator.isMainProcess) {
         await save(step + 1);
       }
@@ -93,8 +115,7 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
     }
     // After the closing average every worker holds the same weights; rank 0 evaluates and saves.
     let test: Evaluation | undefined;
-    if (accelerator.isMainProcess) {
-      const evalGraph = await model.graph(Math.min(config.evalBatchSize, data.test.count), 1, { training: false });
+    if (evalGraph) {
       test = await evaluate(accelerator, evalGraph, data.test);
       await save(totalSteps);
     }
@@ -116,6 +137,7 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
       commSeconds,
       computeSeconds: wallSeconds - commSeconds,
       gpuWaitSeconds: accelerator.recorder.gpuWaitSeconds,
+      evalSeconds,
       comm,
     };
   } finally {

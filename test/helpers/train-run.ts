@@ -21,7 +21,7 @@ export function tempDir(): { path: string; file(name: string): string; remove():
 
 export async function trainInProcess(args: string[]): Promise<{ summary: WorkerSummary; records: TrainRecord[] }> {
   const records: TrainRecord[] = [];
-  const summary = await trainWorker(parseTrainArgs(['--procs', '1', ...args]), { onLog: (r) => records.push(r) });
+  const summary = await trainWorker(parseTrainArgs(['--procs', '1', ...args]), { onLog: (r) => r.kind === 'train' && records.push(r) });
   return { summary, records };
 }
 
