@@ -177,7 +177,7 @@ async function benchMatmul(ctx: GpuContext, adapter: string, c: MatmulCase, reps
   const records: BenchRecord[] = [];
   const base = { kernel: 'matmul' as const, shape, form: c.form, adapter };
   try {
-    const entry = matmulEntry('blocked', matmulTuning(ctx), { M, N, K, transA });
+    const entry = matmulEntry('blocked', matmulTuning(ctx), { M, N, K, transA, transB });
     for (const variant of ['blocked', 'naive'] as const) {
       const d = await prepareMatmul(ctx, { a: bufA, b: bufB, c: bufC, M, N, K, transA, transB, variant, label: `matmul ${variant}` });
       const ms = await timeGpu(ctx, d, reps, variant === 'naive' ? 100 : 200);
@@ -222,7 +222,7 @@ async function benchAverage(ctx: GpuContext, adapter: string, count: number, n: 
   const shape = `${n}×${count}`;
   const bytes = (n + 1) * count * 4;
   if (n * count * 4 > ctx.device.limits.maxStorageBufferBindingSize) {
-    log(`average ${shape}: skipped, ${n * count * 4} bytes exceed this device's storage binding limit`);
+    log(`average ${shape}: skipped, ${n * count * 4} bytes of inputs exceed this device's storage binding limit (${ctx.device.limits.maxStorageBufferBindingSize}); prepareAverage binds all n vectors at once`);
     return [];
   }
   const inputs = randomFloats(n * count);

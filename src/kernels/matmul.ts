@@ -16,7 +16,7 @@ const NARROW_COLS = 8;
 
 /**
  * 'blocked' picks the fastest correct entry for the shape: 'narrow' when N is small, else
- * 'blocked-vec4' when the strides allow vec4 loads, else 'blocked-scalar'. The others force one
+ * 'blocked-vec4' for transB when the strides allow vec4 loads, else 'blocked-scalar'. The others force one
  * entry (tests and benchmarks); 'naive' is one output per invocation, the baseline.
  */
 export type MatmulVariant = 'blocked' | 'blocked-vec4' | 'blocked-scalar' | 'narrow' | 'naive';
@@ -66,7 +66,14 @@ export function matmulVec4Fits(M: number, K: number, transA: boolean): boolean {
   return K % 4 === 0 && (!transA || M % 4 === 0);
 }
 
-export function matmulEntry(variant: MatmulVariant, tuning: MatmulTuning, shape: { M: number; N: number; K: number; transA: boolean }): MatmulEntry {
+export interface MatmulShape { M: number; N: number; K: number; transA: boolean; transB: boolean }
+
+/**
+ * Which entry a variant runs. Under 'blocked', vec4 loads pay only with transB (then B's k values
+ * are contiguous per column); measured side by side, scalar loads were as fast or faster for the
+ * other two forms on lavapipe.
+ */
+export function matmulEntry(variant: MatmulVariant, tuning: MatmulTuning, shape: MatmulShape): MatmulEntry {
   switch (variant) {
     case 'naive': return 'naive';
     case 'narrow': return 'narrow';
@@ -74,7 +81,7 @@ export function matmulEntry(variant: MatmulVariant, tuning: MatmulTuning, shape:
     case 'blocked-vec4': return 'main_vec4';
     case 'blocked':
       if (shape.N <= tuning.narrowMaxN) return 'narrow';
-      return matmulVec4Fits(shape.M, shape.K, shape.transA) ? 'main_vec4' : 'main';
+      return shape.transB && matmulVec4Fits(shape.M, shape.K, shape.transA) ? 'main_vec4' : 'main';
   }
 }
 
@@ -98,7 +105,7 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
   if (args.bias) need('bias', args.bias, N);
 
   const tuning = matmulTuning(ctx);
-  const entry = matmulEntry(variant, tuning, { M, N, K, transA });
+  const entry = matmulEntry(variant, tuning, { M, N, K, transA, transB });
   if (entry === 'main_vec4' && !matmulVec4Fits(M, K, transA)) {
     throw new RangeError(
       `${name}: variant 'blocked-vec4' needs K % 4 == 0${transA ? ' and M % 4 == 0 (transA)' : ''} ` +

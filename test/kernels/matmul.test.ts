@@ -93,14 +93,16 @@ test('every entry adds bias and accumulates into C', async () => {
   }
 });
 
-test("'blocked' takes the narrow entry for the 10-class layer and vec4 loads where strides allow", async () => {
+test("'blocked' takes the narrow entry for the 10-class layer, vec4 loads for X·Wᵀ, scalar loads otherwise", async () => {
   const ctx = await testGpu();
   const tuning = matmulTuning(ctx);
-  assert.is(matmulEntry('blocked', tuning, { M: 64, N: 10, K: 256, transA: false }), 'narrow');
-  assert.is(matmulEntry('blocked', tuning, { M: 64, N: 256, K: 784, transA: false }), 'main_vec4');
-  assert.is(matmulEntry('blocked', tuning, { M: 256, N: 784, K: 64, transA: true }), 'main_vec4');
-  assert.is(matmulEntry('blocked', tuning, { M: 65, N: 784, K: 64, transA: true }), 'main');
-  assert.is(matmulEntry('blocked', tuning, { M: 64, N: 784, K: 10, transA: false }), 'main');
+  const entry = (M: number, N: number, K: number, transA: boolean, transB: boolean) =>
+    matmulEntry('blocked', tuning, { M, N, K, transA, transB });
+  assert.is(entry(64, 10, 256, false, true), 'narrow');
+  assert.is(entry(64, 256, 784, false, true), 'main_vec4');
+  assert.is(entry(64, 256, 783, false, true), 'main');
+  assert.is(entry(256, 784, 64, true, false), 'main');
+  assert.is(entry(64, 784, 256, false, false), 'main');
 });
 
 test("'blocked-vec4' refuses a shape it cannot load as vec4 and says what to use instead", async () => {
