@@ -1,7 +1,7 @@
 // Bundles every entry point into dist/ so that dist/ runs with plain Node:
 // WGSL files are inlined as text, TypeScript is stripped, npm packages stay external.
 import { build } from 'esbuild';
-import { readdirSync, rmSync, existsSync } from 'node:fs';
+import { readdirSync, rmSync, existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 
 const tsFiles = (dir, suffix = '.ts') =>
@@ -19,10 +19,13 @@ for (const f of tsFiles('test').filter((f) => f.includes('fixtures'))) entryPoin
 for (const f of tsFiles('examples')) entryPoints[f.replace(/\.ts$/, '')] = f;
 for (const [out, src] of Object.entries(entryPoints)) if (!existsSync(src)) delete entryPoints[out];
 
-rmSync('dist', { recursive: true, force: true });
-await build({
+// Build beside dist/ and swap it in only on success, so a failed build leaves the last good one.
+const staging = `dist.building-${process.pid}`;
+rmSync(staging, { recursive: true, force: true });
+try {
+  await build({
   entryPoints,
-  outdir: 'dist',
+  outdir: staging,
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -31,4 +34,10 @@ await build({
   loader: { '.wgsl': 'text' },
   sourcemap: 'linked',
   logLevel: 'warning',
-});
+  });
+} catch {
+  rmSync(staging, { recursive: true, force: true });
+  process.exit(1); // esbuild has printed the errors
+}
+rmSync('dist', { recursive: true, force: true });
+renameSync(staging, 'dist');
