@@ -7,7 +7,7 @@ import { Accelerator } from '../src/accelerate/accelerator.js';
 import { LocalSGD } from '../src/accelerate/local-sgd.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { launch } from '../src/dist/coordinator.js';
-import { WorkerChannel } from '../src/dist/worker-channel.js';
+import { ENV, WorkerChannel } from '../src/dist/worker-channel.js';
 import { submitDispatches } from '../src/gpu/dispatch.js';
 import { initMlpParameters } from '../src/nn/init.js';
 import { Mlp } from '../src/nn/mlp.js';
@@ -85,7 +85,7 @@ if (!['plain', 'accelerate', 'local-sgd'].includes(version) || !(procs >= 1)) {
   console.error('usage: node dist/examples/tutorial.js [--version plain|accelerate|local-sgd] [--procs N]');
   process.exit(2);
 }
-if (procs > 1 && !process.env.LOCALSGD_RANK && version !== 'plain') {
+if (procs > 1 && !process.env[ENV.rank] && version !== 'plain') {
   // The launcher: start `procs` copies of this very file as workers.
   await launch({ procs, workerScript: fileURLToPath(import.meta.url), workerArgs: args.filter((a, i) => a !== '--procs' && args[i - 1] !== '--procs') });
 } else if (version === 'plain') {

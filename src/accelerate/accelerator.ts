@@ -103,8 +103,10 @@ export class Accelerator {
 
   private async allReduceMean(tag: 'params' | 'grads', buffer: GPUBuffer): Promise<void> {
     const channel = this.channel!;
+    // Drain the queue first, so the read-back time below is the copy alone, not the step's compute.
+    await this.recorder.sync();
     let t = performance.now();
-    const local = await this.recorder.stall(() => readFloat32(this.ctx, buffer));
+    const local = await readFloat32(this.ctx, buffer);
     this.comm.readbackSeconds += (performance.now() - t) / 1000;
     t = performance.now();
     const mean = await channel.allReduceMean(tag, local);

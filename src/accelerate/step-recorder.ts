@@ -12,7 +12,8 @@ const OVERSLEPT_MS = 0.5;
 export class StepRecorder {
   private pending: Dispatch[] = [];
   private stepsSinceSync = 0;
-  private lastSync = performance.now();
+  /** When the first submit after the last stall went out: the GPU has been busy since about then. */
+  private busySince: number | undefined;
   /** Estimated GPU milliseconds per step; undefined until measured. */
   private msPerStep: number | undefined;
   /** Seconds the CPU spent blocked on the GPU (queue drains and read-backs). */
@@ -27,6 +28,7 @@ export class StepRecorder {
   /** Submits what was recorded, in one command buffer. Call before overwriting any buffer it reads. */
   flush(label = 'training step'): void {
     if (this.pending.length === 0) return;
+    this.busySince ??= performance.now();
     submitDispatches(this.ctx, label, this.pending);
     this.pending = [];
   }
@@ -50,7 +52,10 @@ export class StepRecorder {
   async stall<T>(wait: () => Promise<T>): Promise<T> {
     this.flush();
     const start = performance.now();
-    const expected = this.msPerStep === undefined ? 0 : this.stepsSinceSync * this.msPerStep - (start - this.lastSync);
+    const busySince = this.busySince ?? start;
+    // Time between stalls can include waiting for other workers; only time since the GPU got
+    // work counts, so the estimate is of GPU time per step.
+    const expected = this.msPerStep === undefined ? 0 : this.stepsSinceSync * this.msPerStep - (start - busySince);
     if (expected >= 2) await new Promise((resolve) => setTimeout(resolve, expected * 0.9));
     const woke = performance.now();
     const result = await wait();
@@ -59,12 +64,12 @@ export class StepRecorder {
     this.gpuWaitSeconds += (end - start) / 1000;
     if (this.stepsSinceSync > 0) {
       const overslept = expected >= 2 && end - woke < OVERSLEPT_MS;
-      const measured = (end - this.lastSync) / this.stepsSinceSync;
+      const measured = (end - busySince) / this.stepsSinceSync;
       // Oversleeping inflates the measurement, so then shrink the estimate instead of trusting it.
       this.msPerStep = overslept ? this.msPerStep! * 0.8 : this.msPerStep === undefined ? measured : 0.5 * this.msPerStep + 0.5 * measured;
     }
     this.stepsSinceSync = 0;
-    this.lastSync = end;
+    this.busySince = undefined;
     return result;
   }
 }

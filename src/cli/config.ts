@@ -16,7 +16,8 @@ const positiveNumber = (flag: string, allowZero = false) =>
 const fraction = (flag: string) =>
   z.coerce.number().refine((n) => Number.isFinite(n) && n >= 0 && n < 1, (n) => ({ message: `${flag} must be in [0, 1) (got ${n})` }));
 
-const hiddenList = z.string().transform((s, ctx) => {
+// Accepts the parsed form too (an array), so a config can travel to workers as JSON and be re-validated.
+const hiddenList = z.preprocess((v) => (Array.isArray(v) ? v.join(',') : v), z.string()).transform((s, ctx) => {
   if (s.trim() === '' || s === 'none') return [] as number[];
   const parts = s.split(',').map((p) => Number(p.trim()));
   if (parts.some((n) => !Number.isInteger(n) || n < 1 || n > 65536)) {
@@ -35,7 +36,7 @@ export const trainConfigSchema = z.object({
   syntheticSamples: wholeNumber('--synthetic-samples', 1).default(20000),
   syntheticFeatures: wholeNumber('--synthetic-features', 1).default(256),
   syntheticClasses: wholeNumber('--synthetic-classes', 2).default(10),
-  epochs: wholeNumber('--epochs', 1).default(1),
+  epochs: wholeNumber('--epochs', 1).default(3),
   maxSteps: wholeNumber('--max-steps', 1).optional(),
   batchSize: wholeNumber('--batch-size', 1).default(32),
   gradAccum: wholeNumber('--grad-accum', 1).default(1),

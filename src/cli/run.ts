@@ -9,7 +9,7 @@ import { mlpLayout } from '../nn/layout.js';
 import { saveCheckpoint } from '../train/checkpoint.js';
 import { Reporter } from '../train/reporter.js';
 import type { EvalRecord, TrainRecord, WorkerSummary } from '../train/records.js';
-import { trainWorker } from '../train/train-worker.js';
+import { trainWorker, type ModelInfo } from '../train/train-worker.js';
 import { summarize, formatSummary, type RunSummary } from '../train/summary.js';
 import { CONFIG_ENV, UsageError, type TrainConfig } from './config.js';
 
@@ -20,7 +20,7 @@ export async function run(config: TrainConfig, options: { workerScript?: string 
   const wallStart = performance.now();
   let summary: RunSummary;
   if (config.procs === 1) {
-    const worker = await trainWorker(config, { onLog: (r) => reporter.record(r) });
+    const worker = await trainWorker(config, { onLog: (r) => reporter.record(r), onModel: (info) => reporter.start(info, describeMode(config)) });
     summary = summarize(config, [worker], undefined, (performance.now() - wallStart) / 1000);
   } else {
     summary = await runDistributed(config, reporter, options.workerScript ?? defaultWorkerScript());
@@ -42,9 +42,12 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     link: linkOptions(config),
     timeoutMs: config.workerTimeout * 1000,
     onLog: (rank, record) => {
-      const r = record as { kind?: string; sizes?: number[] };
+      const r = record as { kind?: string } & ModelInfo;
       if (r.kind === 'train' || r.kind === 'eval') reporter.record(record as TrainRecord | EvalRecord);
-      else if (r.kind === 'model' && rank === 0) sizes = r.sizes;
+      else if (r.kind === 'model' && rank === 0) {
+        sizes = [...r.sizes];
+        reporter.start(r, describeMode(config));
+      }
     },
     onRoundComplete: ({ tag }) => {
       if (tag === 'params') parameterRounds++;
@@ -62,6 +65,11 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     },
   });
   return summarize(config, result.summaries as WorkerSummary[], result.stats, result.wallSeconds);
+}
+
+function describeMode(config: TrainConfig): string {
+  if (config.procs === 1) return 'one process';
+  return config.localSgd ? `${config.procs} workers, Local SGD every ${config.localSgdSteps} steps` : `${config.procs} workers, synchronous data-parallel`;
 }
 
 function linkOptions(config: TrainConfig): LinkOptions | undefined {

@@ -20,7 +20,7 @@ async function main(): Promise<number> {
     const summary = await trainWorker(config, {
       channel,
       onLog: (record) => channel.log(record),
-      onModel: (info) => channel.log({ kind: 'model', sizes: info.sizes }),
+      onModel: (info) => channel.rank === 0 && channel.log({ kind: 'model', ...info }),
     });
     await channel.done(summary);
     channel.close();

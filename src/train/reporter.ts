@@ -26,6 +26,12 @@ export class Reporter {
     }
   }
 
+  /** The first line of a run: what trains where. */
+  start(info: { sizes: readonly number[]; parameterCount: number; adapter: string; trainSamples: number; testSamples: number; data: string }, mode: string): void {
+    this.message(`${mode}: MLP ${info.sizes.join('-')} (${info.parameterCount.toLocaleString('en')} parameters) on ${info.data}, ` +
+      `${info.trainSamples} train / ${info.testSamples} test samples; adapter ${info.adapter}`);
+  }
+
   record(record: TrainRecord | EvalRecord): void {
     if (record.kind === 'train') this.train(record);
     else this.eval(record);

@@ -16,12 +16,21 @@ import type { EvalRecord, TrainRecord, WorkerSummary } from './records.js';
 /** Debugging and tests: every rank also saves its final weights to `<--save>.rank<r>`. */
 export const SAVE_EVERY_RANK_ENV = 'LOCALSGD_SAVE_EVERY_RANK';
 
+export interface ModelInfo {
+  sizes: readonly number[];
+  parameterCount: number;
+  adapter: string;
+  trainSamples: number;
+  testSamples: number;
+  data: string;
+}
+
 export interface WorkerHooks {
   channel?: WorkerChannel | undefined;
   /** Receives every logged step (rank-local numbers). */
   onLog: (record: TrainRecord | EvalRecord) => void;
   /** Called with rank 0's model description once it is known (used to save on Ctrl-C). */
-  onModel?: (info: { sizes: readonly number[] }) => void;
+  onModel?: (info: ModelInfo) => void;
 }
 
 export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Promise<WorkerSummary> {
@@ -36,7 +45,10 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
     const model = new Mlp(accelerator.ctx, {
       inputs: data.train.features, hidden: config.hidden, classes: data.train.classes, activation: config.activation,
     });
-    hooks.onModel?.({ sizes: model.sizes });
+    hooks.onModel?.({
+      sizes: model.sizes, parameterCount: model.layout.parameterCount, adapter: accelerator.adapterName,
+      trainSamples: data.train.count, testSamples: data.test.count, data: data.train.name,
+    });
     const optimizer = await createOptimizer(accelerator.ctx, model, { ...config, kind: config.optimizer });
     const start = startingPoint(config, model, optimizer);
     await accelerator.broadcastParameters(model, start.params);
