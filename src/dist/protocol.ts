@@ -1,0 +1,214 @@
+// The coordinator ↔ worker wire format. A frame is [u32 header bytes][u32 payload bytes]
+// [UTF-8 JSON header][raw payload], little-endian. Headers are one zod union, parsed on receipt;
+// tensors travel as raw float32 bytes, never as JSON.
+import { z } from 'zod';
+
+export const HEADER_LIMIT_BYTES = 1 << 20;
+/** Float32Array payloads up to 1 GiB; a larger length field is certainly a corrupt frame. */
+export const PAYLOAD_LIMIT_BYTES = 1 << 30;
+export const PREFIX_BYTES = 8;
+
+const Index = z.number().int().nonnegative();
+const Count = z.number().int().nonnegative().max(PAYLOAD_LIMIT_BYTES / 4);
+export const ReduceTag = z.enum(['params', 'grads']);
+export type ReduceTag = z.infer<typeof ReduceTag>;
+/** A collective's name: an all-reduce tag, or 'broadcast'. */
+export type CollectiveKind = ReduceTag | 'broadcast';
+
+export const Header = z.discriminatedUnion('type', [
+  // worker → coordinator
+  z.object({ type: z.literal('hello'), rank: Index, worldSize: z.number().int().positive(), pid: Index.optional() }),
+  z.object({ type: z.literal('allreduce'), tag: ReduceTag, round: Index, count: Count }),
+  // Rank 0 sends its tensor; the others send count 0 to say they are waiting for it.
+  z.object({ type: z.literal('broadcast'), round: Index, count: Count }),
+  z.object({ type: z.literal('log'), record: z.unknown() }),
+  z.object({ type: z.literal('done'), summary: z.unknown() }),
+  z.object({ type: z.literal('error'), message: z.string(), stack: z.string().optional() }),
+  // coordinator → worker
+  z.object({
+    type: z.literal('result'),
+    collective: z.enum(['params', 'grads', 'broadcast']),
+    round: Index,
+    count: Count,
+    /** Time the coordinator spent averaging, and this rank's frame spent waiting for the others. */
+    reduceMs: z.number().nonnegative(),
+    waitMs: z.number().nonnegative(),
+  }),
+  z.object({ type: z.literal('stop'), reason: z.string().optional() }),
+]);
+export type Header = z.infer<typeof Header>;
+export type HeaderOf<T extends Header['type']> = Extract<Header, { type: T }>;
+
+export const WORKER_SENDS: ReadonlySet<Header['type']> = new Set(['hello', 'allreduce', 'broadcast', 'log', 'done', 'error']);
+export const COORDINATOR_SENDS: ReadonlySet<Header['type']> = new Set(['result', 'stop']);
+
+/** Payload bytes a header implies: float32 tensors for collectives, nothing otherwise. */
+export function expectedPayloadBytes(header: Header): number {
+  switch (header.type) {
+    case 'allreduce':
+    case 'broadcast':
+    case 'result':
+      return header.count * 4;
+    default:
+      return 0;
+  }
+}
+
+export class ProtocolError extends Error {
+  override name = 'ProtocolError';
+}
+
+/** The 8-byte prefix and JSON header of a frame; the payload is written separately, uncopied. */
+export function encodeHead(header: Header, payloadBytes: number): Buffer {
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  if (json.length > HEADER_LIMIT_BYTES) {
+    throw new ProtocolError(`frame header of ${json.length} bytes exceeds ${HEADER_LIMIT_BYTES}; log records must be small JSON`);
+  }
+  const head = Buffer.allocUnsafe(PREFIX_BYTES + json.length);
+  head.writeUInt32LE(json.length, 0);
+  head.writeUInt32LE(payloadBytes, 4);
+  json.copy(head, PREFIX_BYTES);
+  return head;
+}
+
+export interface FrameHandlers {
+  /**
+   * Called once the header is parsed and checked, before the payload arrives. May throw to reject
+   * the frame, and may return where the payload should land (so it is copied once, into a buffer
+   * the receiver reuses); undefined allocates a fresh one.
+   */
+  onHeader(header: Header, payloadBytes: number): Uint8Array | undefined;
+  onFrame(header: Header, payload: Uint8Array): void;
+}
+
+type State = 'prefix' | 'header' | 'payload';
+
+/** Incremental frame parser for a byte stream; throws ProtocolError on anything malformed. */
+export class FrameDecoder {
+  private state: State = 'prefix';
+  private readonly prefix = Buffer.alloc(PREFIX_BYTES);
+  private have = 0;
+  private headerBytes = 0;
+  private payloadBytes = 0;
+  private headerBuf: Buffer = Buffer.alloc(0);
+  private header: Header | undefined;
+  private payload: Uint8Array = new Uint8Array(0);
+  private failed = false;
+
+  constructor(
+    private readonly handlers: FrameHandlers,
+    private readonly accepts: ReadonlySet<Header['type']>,
+  ) {}
+
+  /** True while part of a frame has arrived but not all of it. */
+  get midFrame(): boolean {
+    return this.state !== 'prefix' || this.have > 0;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (this.failed) return;
+    try {
+      this.consume(chunk);
+    } catch (error) {
+      this.failed = true;
+      throw error;
+    }
+  }
+
+  private consume(chunk: Uint8Array): void {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.state === 'prefix') {
+        const take = Math.min(PREFIX_BYTES - this.have, chunk.length - at);
+        this.prefix.set(chunk.subarray(at, at + take), this.have);
+        this.have += take;
+        at += take;
+        if (this.have < PREFIX_BYTES) return;
+        this.startHeader();
+      } else if (this.state === 'header') {
+        const take = Math.min(this.headerBytes - this.have, chunk.length - at);
+        this.headerBuf.set(chunk.subarray(at, at + take), this.have);
+        this.have += take;
+        at += take;
+        if (this.have < this.headerBytes) return;
+        this.finishHeader();
+      } else {
+        const take = Math.min(this.payloadBytes - this.have, chunk.length - at);
+        this.payload.set(chunk.subarray(at, at + take), this.have);
+        this.have += take;
+        at += take;
+        if (this.have < this.payloadBytes) return;
+        this.finishFrame();
+      }
+    }
+  }
+
+  private startHeader(): void {
+    this.headerBytes = this.prefix.readUInt32LE(0);
+    this.payloadBytes = this.prefix.readUInt32LE(4);
+    if (this.headerBytes === 0 || this.headerBytes > HEADER_LIMIT_BYTES) {
+      throw new ProtocolError(
+        `frame header length ${this.headerBytes} is outside 1..${HEADER_LIMIT_BYTES}: not a frame of this protocol (corrupt stream?)`,
+      );
+    }
+    if (this.payloadBytes > PAYLOAD_LIMIT_BYTES) {
+      throw new ProtocolError(`frame payload length ${this.payloadBytes} exceeds ${PAYLOAD_LIMIT_BYTES}: not a frame of this protocol`);
+    }
+    this.headerBuf = Buffer.allocUnsafe(this.headerBytes);
+    this.have = 0;
+    this.state = 'header';
+  }
+
+  private finishHeader(): void {
+    let json: unknown;
+    try {
+      json = JSON.parse(this.headerBuf.toString('utf8'));
+    } catch (error) {
+      const text = this.headerBuf.toString('utf8', 0, Math.min(this.headerBytes, 80));
+      throw new ProtocolError(`frame header is not JSON (${(error as Error).message}): ${JSON.stringify(text)}`);
+    }
+    const parsed = Header.safeParse(json);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+      throw new ProtocolError(`frame header ${JSON.stringify(json).slice(0, 200)} is invalid: ${issues}`);
+    }
+    const header = parsed.data;
+    if (!this.accepts.has(header.type)) {
+      throw new ProtocolError(`a '${header.type}' frame cannot be sent in this direction`);
+    }
+    const expected = expectedPayloadBytes(header);
+    if (this.payloadBytes !== expected) {
+      const why = expected === 0 ? 'carries no payload' : `has count ${expected / 4}, so count*4 = ${expected} bytes`;
+      throw new ProtocolError(`'${header.type}' frame has a ${this.payloadBytes}-byte payload but ${why}`);
+    }
+    this.header = header;
+    const target = this.handlers.onHeader(header, this.payloadBytes);
+    if (target && target.byteLength !== this.payloadBytes) {
+      throw new Error(`internal: payload target of ${target.byteLength} bytes for a ${this.payloadBytes}-byte payload`);
+    }
+    this.payload = target ?? new Uint8Array(this.payloadBytes);
+    this.have = 0;
+    this.state = 'payload';
+    if (this.payloadBytes === 0) this.finishFrame();
+  }
+
+  private finishFrame(): void {
+    const header = this.header!;
+    const payload = this.payload;
+    this.header = undefined;
+    this.payload = new Uint8Array(0);
+    this.have = 0;
+    this.state = 'prefix';
+    this.handlers.onFrame(header, payload);
+  }
+}
+
+/** A float32 view of payload bytes, copying only if they are not 4-byte aligned. */
+export function asFloat32(bytes: Uint8Array): Float32Array {
+  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  return new Float32Array(bytes.slice().buffer);
+}
+
+export function bytesOf(data: Float32Array): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
