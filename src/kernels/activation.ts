@@ -1,8 +1,8 @@
 // h = act(z) and dz = dh · act'(z), element-wise. See shaders/activation.wgsl.
 import code from '../../shaders/activation.wgsl';
 import type { GpuContext } from '../gpu/device.js';
-import { createBindGroup, grid1d, refBytes, refLabel, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
-import { assertWholeNumber, uniformBuffer } from './uniforms.js';
+import { createBindGroup, grid1d, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
+import { assertHolds, assertWholeNumber, uniformBuffer } from './uniforms.js';
 
 const SHADER = { file: 'activation.wgsl', code };
 const WORKGROUP = 256;
@@ -49,11 +49,7 @@ async function prepare(
     throw new RangeError(`${name}: unknown activation "${String(activation)}"; use one of ${Object.keys(ACTIVATION_CODE).join(', ')}`);
   }
   assertWholeNumber(name, 'count', count, 1);
-  for (const [what, ref] of tensors) {
-    if (refBytes(ref) < count * 4) {
-      throw new RangeError(`${name}: ${what} (${refLabel(ref)}) holds ${refBytes(ref) / 4} floats, needs count=${count}`);
-    }
-  }
+  for (const [what, ref] of tensors) assertHolds(name, what, ref, count);
   const pipeline = await ctx.pipelines.get({ shader: SHADER, entry, constants: { ACTIVATION: code, WG: WORKGROUP } });
   const params = uniformBuffer(ctx, `${name} params`, [{ u32: count }]);
   const bindGroup = createBindGroup(ctx, name, pipeline, [params, ...tensors.map(([, ref]) => ref)]);

@@ -1,8 +1,8 @@
 // output = the mean of n stacked vectors (Local SGD's parameter average). See shaders/average.wgsl.
 import code from '../../shaders/average.wgsl';
 import type { GpuContext } from '../gpu/device.js';
-import { createBindGroup, grid1d, refBytes, refLabel, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
-import { assertWholeNumber, uniformBuffer } from './uniforms.js';
+import { createBindGroup, grid1d, refLabel, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
+import { assertHolds, assertWholeNumber, uniformBuffer } from './uniforms.js';
 
 const SHADER = { file: 'average.wgsl', code };
 const WORKGROUP = 256;
@@ -25,11 +25,7 @@ export async function prepareAverage(ctx: GpuContext, args: AverageArgs): Promis
   if (n * count > 0xffffffff) {
     throw new RangeError(`${name}: n·count = ${n * count} elements overflows the kernel's 32-bit index; average fewer or smaller vectors per dispatch`);
   }
-  const need = (what: string, ref: TensorRef, elements: number) => {
-    if (refBytes(ref) < elements * 4) {
-      throw new RangeError(`${name}: ${what} (${refLabel(ref)}) holds ${refBytes(ref) / 4} floats, needs ${elements} for n=${n} count=${count}`);
-    }
-  };
+  const need = (what: string, ref: TensorRef, elements: number) => assertHolds(name, what, ref, elements, `n=${n} count=${count}`);
   need('inputs', args.inputs, n * count);
   need('output', args.output, count);
   if (bufferOf(args.inputs) === bufferOf(args.output)) {

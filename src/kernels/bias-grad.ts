@@ -1,8 +1,8 @@
 // db[j] (+)= Σ_i dy[i, j], the bias gradient of a linear layer. See shaders/bias_grad.wgsl.
 import code from '../../shaders/bias_grad.wgsl';
 import type { GpuContext } from '../gpu/device.js';
-import { createBindGroup, grid1d, refBytes, refLabel, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
-import { assertWholeNumber, uniformBuffer } from './uniforms.js';
+import { createBindGroup, grid1d, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
+import { assertHolds, assertWholeNumber, uniformBuffer } from './uniforms.js';
 
 const SHADER = { file: 'bias_grad.wgsl', code };
 const WORKGROUP = 64;
@@ -24,11 +24,7 @@ export async function prepareBiasGrad(ctx: GpuContext, args: BiasGradArgs): Prom
   const name = args.label ?? 'bias_grad';
   assertWholeNumber(name, 'rows', rows, 1);
   assertWholeNumber(name, 'cols', cols, 1);
-  const need = (what: string, ref: TensorRef, elements: number) => {
-    if (refBytes(ref) < elements * 4) {
-      throw new RangeError(`${name}: ${what} (${refLabel(ref)}) holds ${refBytes(ref) / 4} floats, needs ${elements} for rows=${rows} cols=${cols}`);
-    }
-  };
+  const need = (what: string, ref: TensorRef, elements: number) => assertHolds(name, what, ref, elements, `rows=${rows} cols=${cols}`);
   need('dy', args.dy, rows * cols);
   need('db', args.db, cols);
   const pipeline = await ctx.pipelines.get({ shader: SHADER, entry: 'main', constants: { WG: WORKGROUP } });

@@ -2,8 +2,8 @@
 // See shaders/cross_entropy.wgsl.
 import code from '../../shaders/cross_entropy.wgsl';
 import type { GpuContext } from '../gpu/device.js';
-import { createBindGroup, grid1d, refBytes, refLabel, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
-import { assertWholeNumber, uniformBuffer } from './uniforms.js';
+import { createBindGroup, grid1d, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
+import { assertHolds, assertWholeNumber, uniformBuffer } from './uniforms.js';
 
 const SHADER = { file: 'cross_entropy.wgsl', code };
 const WORKGROUP = 64;
@@ -34,11 +34,8 @@ export async function prepareSoftmaxCrossEntropy(ctx: GpuContext, args: SoftmaxC
   if (!Number.isFinite(gradScale)) {
     throw new RangeError(`${name}: gradScale must be a finite number, usually 1/(rows·gradAccumSteps) (got ${gradScale})`);
   }
-  const need = (what: string, ref: TensorRef, elements: number, unit = 'floats') => {
-    if (refBytes(ref) < elements * 4) {
-      throw new RangeError(`${name}: ${what} (${refLabel(ref)}) holds ${refBytes(ref) / 4} ${unit}, needs ${elements} for rows=${rows} classes=${classes}`);
-    }
-  };
+  const need = (what: string, ref: TensorRef, elements: number, unit = 'floats') =>
+    assertHolds(name, what, ref, elements, `rows=${rows} classes=${classes}`, unit);
   need('logits', args.logits, rows * classes);
   need('labels', args.labels, rows, 'u32 labels');
   need('dlogits', args.dlogits, rows * classes);

@@ -2,9 +2,9 @@
 // entries and why they are shaped as they are; this file picks one per shape and adapter.
 import code from '../../shaders/matmul.wgsl';
 import type { GpuContext } from '../gpu/device.js';
-import { ceilDiv, createBindGroup, refBytes, refLabel, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
+import { ceilDiv, createBindGroup, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
 import { createStorage } from '../gpu/buffers.js';
-import { assertWholeNumber, uniformBuffer } from './uniforms.js';
+import { assertHolds, assertWholeNumber, uniformBuffer } from './uniforms.js';
 
 const SHADER = { file: 'matmul.wgsl', code };
 /** Rows and columns one invocation of the blocked entries computes (named registers in the shader). */
@@ -94,11 +94,7 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
   assertWholeNumber(name, 'M', M, 1);
   assertWholeNumber(name, 'N', N, 1);
   assertWholeNumber(name, 'K', K, 1);
-  const need = (what: string, ref: TensorRef, elements: number) => {
-    if (refBytes(ref) < elements * 4) {
-      throw new RangeError(`${name}: ${what} (${refLabel(ref)}) holds ${refBytes(ref) / 4} floats, needs ${elements} for M=${M} N=${N} K=${K}`);
-    }
-  };
+  const need = (what: string, ref: TensorRef, elements: number) => assertHolds(name, what, ref, elements, `M=${M} N=${N} K=${K}`);
   need('A', args.a, M * K);
   need('B', args.b, K * N);
   need('C', args.c, M * N);

@@ -6,9 +6,9 @@
 // every step: it validates, packs into one reused ArrayBuffer and writes; nothing else.
 import code from '../../shaders/optimizers.wgsl';
 import type { GpuContext } from '../gpu/device.js';
-import { createBindGroup, grid1d, refBytes, refLabel, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
+import { createBindGroup, grid1d, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
 import { createUniform } from '../gpu/buffers.js';
-import { assertWholeNumber } from './uniforms.js';
+import { assertHolds, assertWholeNumber } from './uniforms.js';
 
 const SHADER = { file: 'optimizers.wgsl', code };
 const WORKGROUP = 256;
@@ -149,11 +149,7 @@ class HyperBuffer {
 
 function checkTensors(name: string, count: number, tensors: [string, TensorRef][]): void {
   assertWholeNumber(name, 'count', count, 1);
-  for (const [what, ref] of tensors) {
-    if (refBytes(ref) < count * 4) {
-      throw new RangeError(`${name}: ${what} (${refLabel(ref)}) holds ${refBytes(ref) / 4} floats, needs count=${count}`);
-    }
-  }
+  for (const [what, ref] of tensors) assertHolds(name, what, ref, count);
 }
 
 /** Throws unless value is finite and in [min, maxExclusive). */

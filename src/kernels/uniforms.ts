@@ -2,6 +2,7 @@
 // training step can be recorded in one command encoder with different shapes and flags.
 import type { GpuContext } from '../gpu/device.js';
 import { createUniform, writeBuffer } from '../gpu/buffers.js';
+import { refBytes, refLabel, type TensorRef } from '../gpu/dispatch.js';
 
 export type UniformField = { u32: number } | { f32: number };
 
@@ -30,5 +31,17 @@ export function updateUniform(ctx: GpuContext, buffer: GPUBuffer, fields: readon
 export function assertWholeNumber(kernel: string, name: string, value: number, min = 0): void {
   if (!Number.isInteger(value) || value < min) {
     throw new RangeError(`${kernel}: ${name} must be a whole number >= ${min} (got ${value})`);
+  }
+}
+
+/**
+ * Throws unless `ref` holds at least `elements` 4-byte values; the message names the kernel, the
+ * tensor, and the sizes it was prepared for (`shape`, e.g. "M=3 N=4 K=5"; element-wise kernels
+ * leave it out and the message says count=elements).
+ */
+export function assertHolds(kernel: string, what: string, ref: TensorRef, elements: number, shape?: string, unit = 'floats'): void {
+  if (refBytes(ref) < elements * 4) {
+    const needs = shape === undefined ? `count=${elements}` : `${elements} for ${shape}`;
+    throw new RangeError(`${kernel}: ${what} (${refLabel(ref)}) holds ${refBytes(ref) / 4} ${unit}, needs ${needs}`);
   }
 }
