@@ -1,50 +1,79 @@
 // The launcher and reduction server (torchrun / `accelerate launch` in one): forks the worker
 // processes, serves their collectives over a Unix socket, and stops the whole run cleanly when a
-// worker fails, hangs, or the user presses Ctrl-C, leaving no process behind.
+// worker fails, hangs, or the user presses Ctrl-C, leaving no process and no socket file behind.
 import { fork, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { linkIsOff, type LinkOptions } from './link.js';
-import { payloadToFloat32, type CollectiveTag, type Message } from './protocol.js';
+import { CollectiveMismatchError, CollectiveTracker, describeCollective, type OpenCollective } from './collective.js';
+import { SimulatedLink, linkIsOff, validateLink, type LinkOptions } from './link.js';
+import { asFloat32, bytesOf, ProtocolError, WORKER_SENDS, type Header, type ReduceTag } from './protocol.js';
 import { meanOf } from './reduce.js';
-import { FramedConnection } from './transport.js';
+import { FrameConnection } from './transport.js';
 import { ENV } from './worker-channel.js';
 
 export type { LinkOptions } from './link.js';
+export { CollectiveMismatchError } from './collective.js';
+export { ProtocolError } from './protocol.js';
 
 export interface LaunchOptions {
   procs: number;
   /** Absolute path of the worker program (a bundled .js). */
   workerScript: string;
   workerArgs: string[];
+  /** Extra environment for the workers. */
   env?: Record<string, string>;
+  /** Simulated interconnect on every coordinator ↔ worker link, both directions. */
   link?: LinkOptions | undefined;
-  /** A rank silent this long while others wait in a collective is declared hung. Default 120 s. */
+  /** A rank silent this long while another waits in a collective is declared hung. Default 120 s. */
   timeoutMs?: number;
   onLog?: (rank: number, record: unknown) => void;
   onInterrupt?: (coordinator: CoordinatorHandle) => void | Promise<void>;
-  onRoundComplete?: (info: { tag: CollectiveTag; round: number; averaged: Float32Array }) => void;
+  /** `averaged` is the coordinator's buffer, valid during the call only (it is reused next round). */
+  onRoundComplete?: (info: { tag: ReduceTag; round: number; averaged: Float32Array }) => void;
+  /** Whose stdout reaches ours: rank 0's (default), everyone's (others prefixed `[rank N]`), or none. */
+  stdout?: 'rank0' | 'all' | 'none';
+  /** Echo workers' stderr, prefixed `[rank N]` (default true); the tail is kept for errors either way. */
+  echoStderr?: boolean;
+  /** Between SIGTERM and SIGKILL when stopping workers. Default 2000 ms. */
+  killGraceMs?: number;
+}
+
+export interface RoundStats {
+  tag: ReduceTag;
+  round: number;
+  /** Payload bytes one rank sends (and receives back). */
+  bytesPerRank: number;
+  reduceSeconds: number;
+  /** Slowest inbound frame (first byte to delivered) plus slowest outbound result (handed to the OS). */
+  transferSeconds: number;
+  /** From the first rank's data arriving to the last's: the ranks' compute imbalance, not the network. */
+  skewSeconds: number;
 }
 
 export interface CommStats {
-  /** Completed all-reduce rounds (parameters and gradients). */
+  /** Completed all-reduce rounds (parameters and gradients; broadcasts not counted). */
   rounds: number;
+  /** Whole frames the coordinator sent and received, over all ranks. */
   bytesSent: number;
   bytesReceived: number;
   perRank: Array<{ rank: number; bytesSent: number; bytesReceived: number }>;
-  /** Time spent computing means. */
+  /** Coordinator time spent computing means, and moving round data (see RoundStats). */
   reduceSeconds: number;
+  transferSeconds: number;
+  broadcasts: number;
+  lastRound: RoundStats | undefined;
 }
 
 export interface CoordinatorHandle {
-  lastAveraged(tag: CollectiveTag): Float32Array | undefined;
+  /** A copy of the last mean for `tag`, or undefined before the first round. */
+  lastAveraged(tag: ReduceTag): Float32Array | undefined;
   stats(): CommStats;
 }
 
 export interface LaunchResult {
+  /** Each rank's done summary, by rank. */
   summaries: unknown[];
   stats: CommStats;
   wallSeconds: number;
@@ -57,32 +86,39 @@ export class WorkerFailedError extends Error {
   }
 }
 
+export class WorkerTimeoutError extends Error {
+  override name = 'WorkerTimeoutError';
+  constructor(message: string, readonly ranks: number[]) {
+    super(message);
+  }
+}
+
 export class InterruptedError extends Error {
   override name = 'InterruptedError';
 }
 
 const STDERR_TAIL_LINES = 20;
-/** How long workers get between SIGTERM and SIGKILL. */
-const KILL_GRACE_MS = 2000;
+/** After a worker reports an error, how long it gets to exit by itself (so its own exit code is reported). */
+const REPORTED_ERROR_EXIT_MS = 1000;
+/** How long workers that sent stop get to exit before SIGTERM. */
+const STOP_GRACE_MS = 300;
+/** Once every rank is done, how long they get to exit before they are stopped. */
+const EXIT_AFTER_DONE_MS = 10_000;
 
 interface Worker {
   rank: number;
-  process: ChildProcess;
-  connection?: FramedConnection;
+  child: ChildProcess;
+  connection: FrameConnection | undefined;
   stderrTail: string[];
-  lastHeard: number;
+  spawnedAt: number;
   done: boolean;
-  exited: Promise<void>;
-  summary?: unknown;
-  reportedError?: string;
-}
-
-interface PendingRound {
-  tag: CollectiveTag | 'broadcast';
-  round: number;
-  count: number;
-  firstRank: number;
-  arrived: Map<number, Float32Array>;
+  summary: unknown;
+  reportedError: string | undefined;
+  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  gone: boolean;
+  whenGone: Promise<void>;
+  /** Reusable payload buffers, one per all-reduce tag (a rank has at most one round in flight). */
+  inputs: Partial<Record<ReduceTag, Float32Array>>;
 }
 
 export function launch(options: LaunchOptions): Promise<LaunchResult> {
@@ -91,268 +127,404 @@ export function launch(options: LaunchOptions): Promise<LaunchResult> {
 
 class Coordinator implements CoordinatorHandle {
   private readonly workers: Worker[] = [];
-  private readonly socketPath = join(tmpdir(), `local-sgd-${process.pid}-${randomBytes(4).toString('hex')}.sock`);
-  private server: Server | undefined;
-  private readonly pending = new Map<string, PendingRound>();
-  private readonly expectedRound = new Map<string, number>();
-  private readonly averaged = new Map<CollectiveTag, Float32Array>();
-  private readonly scratch = { acc: undefined as Float64Array | undefined };
-  private rounds = 0;
-  private reduceSeconds = 0;
-  private finished = false;
-  private resolveRun!: (r: LaunchResult) => void;
-  private rejectRun!: (e: Error) => void;
-  private readonly start = performance.now();
+  private readonly dir = mkdtempSync(join(tmpdir(), 'local-sgd-'));
+  private readonly socketPath = join(this.dir, 'coordinator.sock');
+  private readonly server: Server = createServer((socket) => this.accept(socket));
+  private readonly tracker: CollectiveTracker;
+  private readonly averaged = new Map<ReduceTag, Float32Array>();
+  private scratch: Float64Array | undefined;
+  private readonly totals = { reduceSeconds: 0, transferSeconds: 0, rounds: 0 };
+  private lastRound: RoundStats | undefined;
+  /** Per rank, how long its frame of the open collective took to arrive (first byte to delivered). */
+  private readonly inboundMs: number[];
+  /** Set once the run is ending (success, failure or interrupt): frames and exits stop mattering. */
+  private stopping = false;
+  private killedHard = false;
   private watchdog: NodeJS.Timeout | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly startedAt = performance.now();
+  private readonly timeoutMs: number;
+  private settle!: { resolve: (r: LaunchResult) => void; reject: (e: Error) => void };
   private readonly onSignal = (signal: NodeJS.Signals) => void this.interrupt(signal);
 
   constructor(private readonly options: LaunchOptions) {
-    if (!Number.isInteger(options.procs) || options.procs < 1) throw new RangeError(`launch: procs must be a whole number >= 1 (got ${options.procs})`);
+    if (!Number.isInteger(options.procs) || options.procs < 1) {
+      throw new RangeError(`launch: procs must be a whole number ≥ 1 (got ${options.procs})`);
+    }
+    if (options.link) validateLink(options.link);
+    this.timeoutMs = options.timeoutMs ?? 120_000;
+    if (!(this.timeoutMs > 0)) throw new RangeError(`launch: timeoutMs must be > 0 (got ${options.timeoutMs})`);
+    this.tracker = new CollectiveTracker(options.procs);
+    this.inboundMs = new Array<number>(options.procs).fill(0);
   }
 
-  lastAveraged(tag: CollectiveTag): Float32Array | undefined {
-    return this.averaged.get(tag);
+  lastAveraged(tag: ReduceTag): Float32Array | undefined {
+    return this.averaged.get(tag)?.slice();
   }
 
   stats(): CommStats {
     const perRank = this.workers.map((w) => ({ rank: w.rank, bytesSent: w.connection?.bytesSent ?? 0, bytesReceived: w.connection?.bytesReceived ?? 0 }));
     return {
-      rounds: this.rounds,
+      rounds: this.totals.rounds,
       bytesSent: perRank.reduce((s, r) => s + r.bytesSent, 0),
       bytesReceived: perRank.reduce((s, r) => s + r.bytesReceived, 0),
       perRank,
-      reduceSeconds: this.reduceSeconds,
+      reduceSeconds: this.totals.reduceSeconds,
+      transferSeconds: this.totals.transferSeconds,
+      broadcasts: this.tracker.completed.broadcast,
+      lastRound: this.lastRound,
     };
   }
 
   async run(): Promise<LaunchResult> {
-    const result = new Promise<LaunchResult>((resolve, reject) => {
-      this.resolveRun = resolve;
-      this.rejectRun = reject;
-    });
-    await this.listen();
+    const result = new Promise<LaunchResult>((resolve, reject) => (this.settle = { resolve, reject }));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.server.once('error', (e) => reject(new Error(`cannot listen on ${this.socketPath}: ${e.message}`)));
+        this.server.listen(this.socketPath, resolve);
+      });
+    } catch (error) {
+      rmSync(this.dir, { recursive: true, force: true });
+      throw error;
+    }
     process.on('SIGINT', this.onSignal);
     process.on('SIGTERM', this.onSignal);
     for (let rank = 0; rank < this.options.procs; rank++) this.spawn(rank);
-    const timeoutMs = this.options.timeoutMs ?? 120_000;
-    this.watchdog = setInterval(() => this.checkForHangs(timeoutMs), Math.min(1000, timeoutMs / 4));
+    this.watchdog = setInterval(() => this.checkForHangs(), Math.min(1000, this.timeoutMs / 4));
     return result;
   }
 
-  private listen(): Promise<void> {
-    this.server = createServer((socket) => this.accept(socket));
-    return new Promise((resolve, reject) => {
-      this.server!.once('error', (e) => reject(new Error(`cannot listen on ${this.socketPath}: ${e.message}`)));
-      this.server!.listen(this.socketPath, resolve);
+  // ---- processes ----
+
+  private spawn(rank: number): void {
+    const child = fork(this.options.workerScript, this.options.workerArgs, {
+      env: { ...process.env, ...this.options.env, [ENV.socket]: this.socketPath, [ENV.rank]: String(rank), [ENV.worldSize]: String(this.options.procs) },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // Its own process group, so a terminal's Ctrl-C reaches only the coordinator, which decides
+      // how to stop (saving the last averaged weights first).
+      detached: true,
+    });
+    let markGone!: () => void;
+    const worker: Worker = {
+      rank, child, connection: undefined, stderrTail: [], spawnedAt: performance.now(), done: false, summary: undefined,
+      reportedError: undefined, exit: undefined, gone: false, whenGone: new Promise((resolve) => (markGone = resolve)), inputs: {},
+    };
+    this.workers[rank] = worker;
+    this.pipeOutput(worker);
+    const gone = () => {
+      if (worker.gone) return;
+      worker.gone = true;
+      markGone();
+      this.onWorkerGone(worker);
+    };
+    // 'close' waits for stdio to end, so the stderr tail is complete; the timer covers a
+    // grandchild that keeps the pipes open.
+    child.once('exit', (code, signal) => {
+      worker.exit = { code, signal };
+      setTimeout(gone, 500);
+    });
+    child.once('close', gone);
+    child.on('error', (e) => {
+      // Spawn failures (and kill() on a dead pid) land here; an exit follows a real spawn.
+      if (child.pid === undefined) {
+        worker.exit = { code: null, signal: null };
+        worker.stderrTail.push(`could not start ${this.options.workerScript}: ${e.message}`);
+        gone();
+      }
     });
   }
 
-  private spawn(rank: number): void {
-    const link = this.options.link;
-    const child = fork(this.options.workerScript, this.options.workerArgs, {
-      env: {
-        ...process.env,
-        ...this.options.env,
-        [ENV.socket]: this.socketPath,
-        [ENV.rank]: String(rank),
-        [ENV.worldSize]: String(this.options.procs),
-        ...(linkIsOff(link) ? {} : { [ENV.link]: JSON.stringify(link, (_, v) => (v === Infinity ? 'Infinity' : v)) }),
-      },
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    });
-    const worker: Worker = {
-      rank, process: child, stderrTail: [], lastHeard: performance.now(), done: false,
-      exited: new Promise((resolve) => child.once('exit', () => resolve())),
-    };
-    this.workers[rank] = worker;
+  private pipeOutput(worker: Worker): void {
+    const { rank, child } = worker;
+    const stdout = this.options.stdout ?? 'rank0';
     child.stdout!.on('data', (d: Buffer) => {
-      if (rank === 0) process.stdout.write(d);
+      if (stdout === 'none' || (stdout === 'rank0' && rank !== 0)) return;
+      process.stdout.write(rank === 0 ? d : prefixLines(d.toString('utf8'), rank));
     });
     let partial = '';
+    const echo = this.options.echoStderr ?? true;
+    const addLine = (line: string) => {
+      worker.stderrTail.push(line);
+      if (worker.stderrTail.length > STDERR_TAIL_LINES) worker.stderrTail.shift();
+      if (echo) process.stderr.write(`[rank ${rank}] ${line}\n`);
+    };
     child.stderr!.on('data', (d: Buffer) => {
       const lines = (partial + d.toString('utf8')).split('\n');
       partial = lines.pop()!;
-      for (const line of lines) {
-        if (/artificially reduced from/.test(line)) continue; // Dawn's harmless limits notice, printed by every device
-        worker.stderrTail.push(line);
-        if (worker.stderrTail.length > STDERR_TAIL_LINES) worker.stderrTail.shift();
-        process.stderr.write(`[rank ${rank}] ${line}\n`);
-      }
+      lines.forEach(addLine);
     });
-    child.once('exit', (code, signal) => this.onExit(worker, code, signal));
-    child.on('error', (e) => this.fail(new WorkerFailedError(`rank ${rank} could not start: ${e.message}`, rank, null, null, '')));
+    child.stderr!.on('end', () => {
+      if (partial) addLine(partial);
+      partial = '';
+    });
   }
+
+  private onWorkerGone(worker: Worker): void {
+    if (this.stopping) return;
+    const { code, signal } = worker.exit ?? { code: null, signal: null };
+    if (worker.done && code === 0) {
+      if (this.workers.every((w) => w.done && w.gone)) void this.finish();
+      return;
+    }
+    this.fail(() => this.workerFailed(worker));
+  }
+
+  private workerFailed(worker: Worker, what?: string): WorkerFailedError {
+    const { code, signal } = worker.exit ?? { code: null, signal: null };
+    const how = what ?? (signal ? `was killed by ${signal}` : worker.done ? `exited with code ${code} after done` : `exited with code ${code} before sending done`);
+    const said = worker.reportedError ? `; it reported: ${worker.reportedError}` : '';
+    const tail = worker.stderrTail.join('\n');
+    return new WorkerFailedError(
+      `worker rank ${worker.rank} ${how}${said}${tail ? `\nlast lines of its stderr:\n${tail}` : ' (its stderr was empty)'}`,
+      worker.rank, code, signal, tail,
+    );
+  }
+
+  // ---- connections and frames ----
 
   private accept(socket: Socket): void {
-    let rank: number | undefined;
-    let connection: FramedConnection;
-    const peer = () => (rank === undefined ? 'an unidentified worker' : `rank ${rank}`);
-    connection = new FramedConnection(socket, 'a worker', (message, payload) => {
-      if (rank === undefined) {
-        if (message.type !== 'hello' || message.worldSize !== this.options.procs || !this.workers[message.rank] || this.workers[message.rank]!.connection) {
-          this.fail(new Error(`a worker connected with ${JSON.stringify(message)}; expected hello from an unconnected rank of ${this.options.procs}`));
-          socket.destroy();
-          return;
+    let worker: Worker | undefined;
+    const peer = () => (worker ? `rank ${worker.rank}` : 'a worker that has not said hello yet');
+    const link = this.options.link;
+    const links = linkIsOff(link) ? {} : { inbound: new SimulatedLink(link!), outbound: new SimulatedLink(link!) };
+    const connection = new FrameConnection(socket, WORKER_SENDS, {
+      onHeader: (header, payloadBytes) => {
+        if (!worker) {
+          worker = this.hello(header, connection);
+          return undefined;
         }
-        rank = message.rank;
-        this.workers[rank]!.connection = connection;
-        this.workers[rank]!.lastHeard = performance.now();
-        return;
-      }
-      this.workers[rank]!.lastHeard = performance.now();
-      try {
-        this.handle(this.workers[rank]!, message, payload);
-      } catch (e) {
-        this.fail(new Error(`${peer()}: ${(e as Error).message}`));
-      }
-    }, (error) => this.fail(new Error(`${peer()}: ${error.message}`)), this.options.link);
+        return this.checkHeader(worker, header, payloadBytes);
+      },
+      onFrame: (header, payload, timing) => {
+        if (worker && header.type !== 'hello') this.onFrame(worker, header, payload, timing.startedAt, timing.deliveredAt);
+      },
+      onError: (error) => {
+        if (this.stopping) return;
+        // Mismatch errors already name every rank involved; others get the peer's name in front.
+        if (!(error instanceof CollectiveMismatchError)) error.message = `${peer()}: ${error.message}`;
+        this.fail(() => error);
+      },
+      onClose: () => {},
+    }, links);
   }
 
-  private handle(worker: Worker, message: Message, payload: Buffer): void {
-    switch (message.type) {
+  private hello(header: Header, connection: FrameConnection): Worker {
+    if (header.type !== 'hello') throw new ProtocolError(`first frame was '${header.type}', expected 'hello'`);
+    const worker = this.workers[header.rank];
+    if (header.worldSize !== this.options.procs || !worker) {
+      throw new ProtocolError(`hello says rank ${header.rank} of ${header.worldSize}, but this run has ${this.options.procs} workers`);
+    }
+    if (worker.connection) throw new ProtocolError(`a second connection says it is rank ${header.rank}`);
+    if (header.pid !== undefined && header.pid !== worker.child.pid) {
+      throw new ProtocolError(`hello from pid ${header.pid} claims rank ${header.rank}, which is pid ${worker.child.pid}`);
+    }
+    worker.connection = connection;
+    return worker;
+  }
+
+  /** Validates a header before its payload arrives, and picks a reusable buffer for it. */
+  private checkHeader(worker: Worker, header: Header, payloadBytes: number): Uint8Array | undefined {
+    if (this.stopping) return undefined;
+    const rank = worker.rank;
+    switch (header.type) {
+      case 'hello':
+        throw new ProtocolError(`rank ${rank} said hello twice`);
       case 'allreduce':
-        this.arrive(worker.rank, message.tag, message.round, message.count, payloadToFloat32(payload));
-        return;
       case 'broadcast': {
-        const data = worker.rank === 0 ? payloadToFloat32(payload) : new Float32Array(0);
-        if (worker.rank === 0 && data.length !== message.count) throw new Error(`broadcast of ${message.count} floats carried ${data.length}`);
-        if (worker.rank !== 0 && payload.length !== 0) throw new Error('only rank 0 sends data in a broadcast');
-        this.arrive(worker.rank, 'broadcast', message.round, message.count, data);
+        const kind = header.type === 'allreduce' ? header.tag : 'broadcast';
+        const finished = this.workers.filter((w) => w.done);
+        if (finished.length > 0) {
+          throw new ProtocolError(
+            `rank ${rank} entered ${describeCollective(kind, header.round)} but rank ${finished.map((w) => w.rank).join(', ')} ` +
+              'already sent done: every rank must run the same number of rounds',
+          );
+        }
+        this.tracker.enter(rank, kind, header.round, header.count);
+        if (header.type !== 'allreduce') return undefined;
+        let input = worker.inputs[header.tag];
+        if (input?.length !== header.count) input = worker.inputs[header.tag] = new Float32Array(header.count);
+        return bytesOf(input);
+      }
+      case 'done': {
+        const open = this.tracker.open;
+        if (open) {
+          throw new ProtocolError(
+            `rank ${rank} sent done while rank ${open.firstRank} waits in ${describeCollective(open.kind, open.round)}: ` +
+              'every rank must run the same number of rounds',
+          );
+        }
+        return undefined;
+      }
+      default:
+        void payloadBytes;
+        return undefined;
+    }
+  }
+
+  private onFrame(worker: Worker, header: Header, payload: Uint8Array, startedAt: number, deliveredAt: number): void {
+    if (this.stopping) return;
+    switch (header.type) {
+      case 'allreduce':
+      case 'broadcast': {
+        const complete = this.tracker.deliver(worker.rank, asFloat32(payload), deliveredAt);
+        this.inboundMs[worker.rank] = deliveredAt - startedAt;
+        if (complete) this.complete(complete);
         return;
       }
       case 'log':
-        this.options.onLog?.(worker.rank, message.record);
+        this.options.onLog?.(worker.rank, header.record);
         return;
       case 'done':
         worker.done = true;
-        worker.summary = message.summary;
+        worker.summary = header.summary;
+        if (this.workers.every((w) => w.done)) {
+          this.later(EXIT_AFTER_DONE_MS, () => {
+            const stuck = this.workers.filter((w) => !w.gone).map((w) => w.rank);
+            process.stderr.write(`ranks ${stuck.join(', ')} sent done but did not exit within ${EXIT_AFTER_DONE_MS / 1000} s; stopping them (workers should exit after done)\n`);
+            void this.finish();
+          });
+        }
         return;
       case 'error':
-        worker.reportedError = message.message;
+        worker.reportedError = header.message;
+        // Give it a moment to exit by itself, so its own exit code and last words are reported.
+        this.later(REPORTED_ERROR_EXIT_MS, () => this.fail(() => this.workerFailed(worker, worker.exit ? undefined : 'reported an error')));
         return;
       default:
-        throw new Error(`unexpected ${message.type} message from a worker`);
+        return;
     }
   }
 
-  private arrive(rank: number, tag: CollectiveTag | 'broadcast', round: number, count: number, data: Float32Array): void {
-    const counterKey = `${tag}:${rank}`;
-    const expected = (this.expectedRound.get(counterKey) ?? 0) + 1;
-    if (round !== expected) throw new Error(`sent ${tag} round ${round}, expected round ${expected}`);
-    this.expectedRound.set(counterKey, round);
-    const key = `${tag}:${round}`;
-    let pending = this.pending.get(key);
-    // In a broadcast only rank 0's count matters: the others receive whatever it sends.
-    const sized = tag !== 'broadcast' || rank === 0;
-    if (!pending) {
-      pending = { tag, round, count: sized ? count : -1, firstRank: rank, arrived: new Map() };
-      this.pending.set(key, pending);
-    } else if (sized && pending.count === -1) {
-      pending.count = count;
-    } else if (sized && pending.count !== count) {
-      throw new Error(`sent ${count} floats for ${key} but rank ${pending.firstRank} sent ${pending.count}; every worker must have the same model`);
-    }
-    pending.arrived.set(rank, data);
-    if (pending.arrived.size === this.options.procs) this.complete(pending, key);
-  }
+  // ---- collectives ----
 
-  private complete(p: PendingRound, key: string): void {
-    this.pending.delete(key);
+  private complete(c: OpenCollective): void {
+    const first = Math.min(...c.deliveredAt);
+    const last = Math.max(...c.deliveredAt);
+    const inboundSeconds = Math.max(...this.inboundMs) / 1000;
     let result: Float32Array;
-    if (p.tag === 'broadcast') {
-      result = p.arrived.get(0)!;
+    let reduceMs = 0;
+    if (c.kind === 'broadcast') {
+      result = c.payloads[0]!;
     } else {
       const t = performance.now();
-      const inputs = [...p.arrived.keys()].sort((a, b) => a - b).map((r) => p.arrived.get(r)!);
-      if (!this.scratch.acc || this.scratch.acc.length < p.count) this.scratch.acc = new Float64Array(p.count);
-      result = meanOf(inputs, new Float32Array(p.count), this.scratch.acc);
-      this.reduceSeconds += (performance.now() - t) / 1000;
-      this.rounds++;
-      this.averaged.set(p.tag, result);
-      this.options.onRoundComplete?.({ tag: p.tag, round: p.round, averaged: result });
+      let out = this.averaged.get(c.kind);
+      if (out?.length !== c.count) this.averaged.set(c.kind, (out = new Float32Array(c.count)));
+      if (!this.scratch || this.scratch.length < c.count) this.scratch = new Float64Array(c.count);
+      result = meanOf(c.payloads as Float32Array[], out, this.scratch);
+      reduceMs = performance.now() - t;
+      this.options.onRoundComplete?.({ tag: c.kind, round: c.round, averaged: result });
     }
-    const bytes = new Uint8Array(result.buffer, result.byteOffset, result.byteLength);
-    for (const w of this.workers) {
-      const payload = p.tag === 'broadcast' && w.rank === 0 ? new Uint8Array(0) : bytes;
-      w.connection!.send({ type: 'result', tag: p.tag, round: p.round, count: payload.byteLength / 4 }, payload);
-    }
-  }
-
-  private onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
-    if (this.finished) return;
-    if (worker.done && code === 0) {
-      if (this.workers.every((w) => w.done)) this.succeedWhenAllExited();
-      return;
-    }
-    const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-    const said = worker.reportedError ? `: ${worker.reportedError}` : '';
-    const tail = worker.stderrTail.join('\n');
-    this.fail(new WorkerFailedError(
-      `worker rank ${worker.rank} ${how}${said}${tail && !worker.reportedError ? `\nlast lines of its stderr:\n${tail}` : ''}`,
-      worker.rank, code, signal, tail,
-    ));
-  }
-
-  private succeedWhenAllExited(): void {
-    void Promise.all(this.workers.map((w) => w.exited)).then(async () => {
-      if (this.finished) return;
-      await this.shutdown();
-      this.resolveRun({ summaries: this.workers.map((w) => w.summary), stats: this.stats(), wallSeconds: (performance.now() - this.start) / 1000 });
+    const reducedAt = performance.now();
+    const bytes = bytesOf(result);
+    const sends = this.workers.map((w) => {
+      const payload = c.kind === 'broadcast' && w.rank === 0 ? new Uint8Array(0) : bytes;
+      const header: Header = {
+        type: 'result', collective: c.kind, round: c.round, count: payload.byteLength / 4,
+        reduceMs, waitMs: Math.max(0, last - c.deliveredAt[w.rank]!),
+      };
+      return w.connection!.send(header, payload);
+    });
+    if (c.kind === 'broadcast') return;
+    this.totals.rounds++;
+    this.totals.reduceSeconds += reduceMs / 1000;
+    const tag = c.kind;
+    void Promise.all(sends).then((sentAt) => {
+      const transferSeconds = inboundSeconds + (Math.max(...sentAt) - reducedAt) / 1000;
+      this.totals.transferSeconds += transferSeconds;
+      this.lastRound = { tag, round: c.round, bytesPerRank: c.count * 4, reduceSeconds: reduceMs / 1000, transferSeconds, skewSeconds: (last - first) / 1000 };
     });
   }
 
-  private checkForHangs(timeoutMs: number): void {
-    if (this.finished || this.pending.size === 0) return;
+  private checkForHangs(): void {
+    if (this.stopping) return;
+    const open = this.tracker.open;
+    if (!open) return;
     const now = performance.now();
-    for (const p of this.pending.values()) {
-      const silent = this.workers.filter((w) => !p.arrived.has(w.rank) && now - w.lastHeard > timeoutMs);
-      if (silent.length) {
-        const ranks = silent.map((w) => w.rank).join(', ');
-        this.fail(new WorkerFailedError(
-          `worker rank ${ranks} did not answer for ${(timeoutMs / 1000).toFixed(1)} s while the others waited in ${p.tag} round ${p.round} (hung?); raise --worker-timeout if its steps are that slow`,
-          silent[0]!.rank, null, null, silent[0]!.stderrTail.join('\n'),
-        ));
-        return;
-      }
-    }
+    const silent = this.workers.filter((w) => {
+      if (open.entered.has(w.rank) || w.gone) return false;
+      if (w.connection?.receiving) return false; // still streaming a (slow-link) frame
+      const heard = w.connection ? w.connection.lastReceivedAt : w.spawnedAt;
+      return now - heard > this.timeoutMs;
+    });
+    if (silent.length === 0) return;
+    const ranks = silent.map((w) => w.rank);
+    const waiting = this.tracker.waiting();
+    const lastHeard = silent.map((w) => `rank ${w.rank}: ${((now - (w.connection?.lastReceivedAt ?? w.spawnedAt)) / 1000).toFixed(1)} s ago${w.connection ? '' : ', never connected'}`);
+    this.fail(() => new WorkerTimeoutError(
+      `rank ${ranks.join(', ')} sent nothing for over ${(this.timeoutMs / 1000).toFixed(1)} s while rank ${waiting.join(', ')} ` +
+        `waited in ${describeCollective(open.kind, open.round)} (last heard: ${lastHeard.join('; ')}); it may be hung. ` +
+        'If its steps are really that slow, raise the worker timeout (--worker-timeout).',
+      ranks,
+    ));
   }
+
+  // ---- ending ----
 
   private async interrupt(signal: NodeJS.Signals): Promise<void> {
-    if (this.finished) return;
-    this.finished = true;
+    if (this.stopping) {
+      // A second Ctrl-C: stop waiting politely.
+      this.killedHard = true;
+      for (const w of this.workers) if (!w.gone) w.child.kill('SIGKILL');
+      return;
+    }
+    this.stopping = true;
     try {
       await this.options.onInterrupt?.(this);
-    } catch (e) {
-      process.stderr.write(`while stopping: ${(e as Error).message}\n`);
+    } catch (error) {
+      process.stderr.write(`while handling ${signal}: onInterrupt failed: ${(error as Error).stack ?? String(error)}\n`);
     }
-    await this.shutdown();
-    this.rejectRun(new InterruptedError(`${signal} received; all workers stopped`));
+    await this.stopAll(`${signal} received`);
+    this.settle.reject(new InterruptedError(`interrupted by ${signal}; all ${this.options.procs} workers stopped`));
   }
 
-  private fail(error: Error): void {
-    if (this.finished) return;
-    this.finished = true;
-    void this.shutdown().then(() => this.rejectRun(error));
+  private fail(makeError: () => Error): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    void this.stopAll('a worker failed').then(() => this.settle.reject(makeError()));
   }
 
-  /** Stop, SIGTERM, then SIGKILL every live worker; wait until all are gone; remove the socket. */
-  private async shutdown(): Promise<void> {
-    this.finished = true;
+  private async finish(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.stopAll('the run is complete');
+    this.settle.resolve({
+      summaries: this.workers.map((w) => w.summary),
+      stats: this.stats(),
+      wallSeconds: (performance.now() - this.startedAt) / 1000,
+    });
+  }
+
+  /** stop, then SIGTERM, then SIGKILL every live worker; wait until all are gone; clean up. */
+  private async stopAll(reason: string): Promise<void> {
     if (this.watchdog) clearInterval(this.watchdog);
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    const alive = () => this.workers.filter((w) => !w.gone);
+    for (const w of alive()) if (w.connection?.open) void w.connection.send({ type: 'stop', reason }, undefined, { bypassLink: true });
+    const allGone = Promise.all(this.workers.map((w) => w.whenGone));
+    const wait = (ms: number) => Promise.race([allGone, new Promise((resolve) => setTimeout(resolve, ms))]);
+    if (alive().length > 0 && !this.killedHard) await wait(STOP_GRACE_MS);
+    for (const w of alive()) w.child.kill('SIGTERM');
+    if (alive().length > 0) await wait(this.options.killGraceMs ?? 2000);
+    for (const w of alive()) w.child.kill('SIGKILL');
+    await allGone;
+    for (const w of this.workers) w.connection?.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    rmSync(this.dir, { recursive: true, force: true });
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
-    const alive = this.workers.filter((w) => w.process.exitCode === null && w.process.signalCode === null);
-    for (const w of alive) {
-      try {
-        w.connection?.send({ type: 'stop' });
-      } catch { /* the socket may already be gone */ }
-      w.process.kill('SIGTERM');
-    }
-    const killer = setTimeout(() => alive.forEach((w) => w.process.kill('SIGKILL')), KILL_GRACE_MS);
-    await Promise.all(this.workers.map((w) => w.exited));
-    clearTimeout(killer);
-    for (const w of this.workers) w.connection?.socket.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    rmSync(this.socketPath, { force: true });
   }
+
+  /** A timer that stopAll() cancels. */
+  private later(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, ms);
+    this.timers.add(timer);
+  }
+}
+
+function prefixLines(text: string, rank: number): string {
+  return text.replace(/^(?=.)/gm, `[rank ${rank}] `);
 }

@@ -78,7 +78,8 @@ export interface FrameHandlers {
    * the receiver reuses); undefined allocates a fresh one.
    */
   onHeader(header: Header, payloadBytes: number): Uint8Array | undefined;
-  onFrame(header: Header, payload: Uint8Array): void;
+  /** `frameBytes` counts the prefix and header too. */
+  onFrame(header: Header, payload: Uint8Array, frameBytes: number): void;
 }
 
 type State = 'prefix' | 'header' | 'payload';
@@ -199,7 +200,7 @@ export class FrameDecoder {
     this.payload = new Uint8Array(0);
     this.have = 0;
     this.state = 'prefix';
-    this.handlers.onFrame(header, payload);
+    this.handlers.onFrame(header, payload, PREFIX_BYTES + this.headerBytes + payload.byteLength);
   }
 }
 

@@ -1,65 +1,138 @@
-// A framed connection over a Unix domain socket, with the simulated link on its sending side.
-// WEBGPU-NOTES measured raw socket frames at ~2 GB/s for 16 MiB, against 0.4 GB/s for fork's
-// 'advanced' IPC serialization, so tensors go over the socket and the IPC channel is only a lifeline.
+// A framed connection over a Unix domain socket. bench/transport.ts measured raw frames faster
+// than fork()'s 'advanced' IPC serialization at every size (see bench/README), so tensors go over
+// the socket and the IPC channel from fork() is only a lifeline.
 import type { Socket } from 'node:net';
-import { encodeFrame, FrameDecoder, type Message } from './protocol.js';
-import { SimulatedLink, type LinkOptions } from './link.js';
+import { encodeHead, FrameDecoder, type Header } from './protocol.js';
+import type { SimulatedLink } from './link.js';
 
-export class FramedConnection {
+export interface ReceivedTiming {
+  /** performance.now() when the frame's first bytes arrived, and when it was handed on. */
+  startedAt: number;
+  deliveredAt: number;
+}
+
+export interface ConnectionHandlers {
+  /** See FrameHandlers.onHeader: validate (throw to reject) and choose where the payload lands. */
+  onHeader(header: Header, payloadBytes: number): Uint8Array | undefined;
+  onFrame(header: Header, payload: Uint8Array, timing: ReceivedTiming): void;
+  /** Malformed input, or a handler threw; the socket has been destroyed. */
+  onError(error: Error): void;
+  onClose(): void;
+}
+
+export interface ConnectionLinks {
+  inbound?: SimulatedLink;
+  outbound?: SimulatedLink;
+}
+
+export class FrameConnection {
+  /** Whole frames (prefix, header and payload), as a NIC would count them. */
   bytesSent = 0;
   bytesReceived = 0;
-  private readonly link: SimulatedLink;
-  /** Messages still held by the simulated link. */
-  private held = 0;
+  lastReceivedAt = performance.now();
+  private frameStartedAt = 0;
+  private readonly decoder: FrameDecoder;
+  private failed = false;
 
   constructor(
     readonly socket: Socket,
-    readonly peer: string,
-    onMessage: (message: Message, payload: Buffer) => void,
-    onError: (error: Error) => void,
-    link?: LinkOptions,
+    accepts: ReadonlySet<Header['type']>,
+    private readonly handlers: ConnectionHandlers,
+    private readonly links: ConnectionLinks = {},
   ) {
-    this.link = new SimulatedLink(link);
-    const decoder = new FrameDecoder(peer, (message, payload) => {
-      this.bytesReceived += payload.length;
-      onMessage(message, payload);
-    });
-    // A reset socket means the peer died; its exit (or the coordinator's) is what gets reported.
-    socket.on('error', () => socket.destroy());
+    this.decoder = new FrameDecoder(
+      {
+        onHeader: (header, bytes) => handlers.onHeader(header, bytes),
+        onFrame: (header, payload, frameBytes) => this.received(header, payload, frameBytes),
+      },
+      accepts,
+    );
+    socket.setNoDelay?.(true);
     socket.on('data', (chunk: Buffer) => {
+      const now = performance.now();
+      this.lastReceivedAt = now;
+      if (!this.decoder.midFrame) this.frameStartedAt = now;
+      this.bytesReceived += chunk.length;
       try {
-        decoder.push(chunk);
-      } catch (e) {
-        onError(e as Error);
-        socket.destroy();
+        this.decoder.push(chunk);
+      } catch (error) {
+        this.fail(error as Error);
       }
     });
+    // A reset socket means the peer died; its exit is what gets reported, through onClose.
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => {
+      this.links.inbound?.close();
+      this.links.outbound?.close();
+      handlers.onClose();
+    });
+  }
+
+  /** True while a frame is part-received or held by the simulated inbound link. */
+  get receiving(): boolean {
+    return this.decoder.midFrame || (this.links.inbound?.inFlight ?? 0) > 0;
+  }
+
+  get open(): boolean {
+    return !this.socket.destroyed && !this.failed;
   }
 
   /**
-   * Sends without copying the payload: the caller keeps it unchanged until the peer has answered
-   * (every collective here is request/reply, so that holds), also while a simulated delay holds it.
+   * Sends a frame without copying the payload: the caller keeps it unchanged until the peer has
+   * answered (every collective here is request/reply, so that holds). Resolves with the time it
+   * was handed to the operating system; never rejects (a dead peer is reported by its exit).
    */
-  send(message: Message, payload?: Uint8Array): void {
-    const bytes = payload?.byteLength ?? 0;
+  send(header: Header, payload?: Uint8Array, options: { bypassLink?: boolean } = {}): Promise<number> {
+    const head = encodeHead(header, payload?.byteLength ?? 0);
+    const bytes = head.length + (payload?.byteLength ?? 0);
     this.bytesSent += bytes;
-    this.held++;
-    this.link.send(bytes, () => {
-      this.held--;
-      if (this.socket.destroyed) return;
-      for (const part of encodeFrame(message, payload)) this.socket.write(part);
+    return new Promise((resolve) => {
+      const write = () => {
+        if (!this.open) return resolve(performance.now());
+        const done = () => resolve(performance.now());
+        this.socket.cork();
+        if (payload && payload.byteLength > 0) {
+          this.socket.write(head);
+          this.socket.write(payload, done);
+        } else {
+          this.socket.write(head, done);
+        }
+        this.socket.uncork();
+      };
+      if (this.links.outbound && !options.bypassLink) this.links.outbound.send(bytes, write);
+      else write();
     });
   }
 
-  /** Resolves once every message sent so far has been handed to the operating system. */
-  async flushed(): Promise<void> {
-    const deadline = performance.now() + 10_000;
-    while ((this.held > 0 || this.socket.writableLength > 0) && !this.socket.destroyed && performance.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
+  end(): void {
+    this.socket.end();
   }
 
-  close(): void {
-    this.socket.end();
+  destroy(): void {
+    this.links.inbound?.close();
+    this.links.outbound?.close();
+    this.socket.destroy();
+  }
+
+  private received(header: Header, payload: Uint8Array, frameBytes: number): void {
+    const startedAt = this.frameStartedAt;
+    this.frameStartedAt = performance.now(); // a following frame may start in the same chunk
+    const deliver = () => {
+      if (this.failed) return;
+      try {
+        this.handlers.onFrame(header, payload, { startedAt, deliveredAt: performance.now() });
+      } catch (error) {
+        this.fail(error as Error);
+      }
+    };
+    if (this.links.inbound) this.links.inbound.send(frameBytes, deliver);
+    else deliver();
+  }
+
+  private fail(error: Error): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.destroy();
+    this.handlers.onError(error);
   }
 }

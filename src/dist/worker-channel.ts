@@ -1,149 +1,220 @@
 // The worker's end: connects to the coordinator's socket named in the environment and runs the
-// collectives (all-reduce mean, broadcast) as request/reply exchanges.
-import { connect } from 'node:net';
-import type { LinkOptions } from './link.js';
-import { payloadToFloat32, ProtocolError, type CollectiveTag, type Message } from './protocol.js';
-import { FramedConnection } from './transport.js';
+// collectives (all-reduce mean, broadcast) as request/reply exchanges, one at a time.
+import { connect, type Socket } from 'node:net';
+import { asFloat32, bytesOf, COORDINATOR_SENDS, ProtocolError, type CollectiveKind, type Header, type ReduceTag } from './protocol.js';
+import { describeCollective } from './collective.js';
+import { FrameConnection } from './transport.js';
 
+/** Environment variables the coordinator sets for each worker. */
 export const ENV = {
   socket: 'LOCALSGD_SOCKET',
   rank: 'LOCALSGD_RANK',
   worldSize: 'LOCALSGD_WORLD_SIZE',
-  link: 'LOCALSGD_LINK',
 } as const;
 
-interface Waiting {
-  key: string;
+export interface RoundTiming {
+  /** From sending to holding the result, as this worker saw it. */
+  commSeconds: number;
+  /** Of which: the coordinator computing the mean, and this rank's data waiting for slower ranks. */
+  reduceSeconds: number;
+  waitForPeersSeconds: number;
+  /** The rest: moving bytes both ways (including any simulated link delay). */
+  transferSeconds: number;
+}
+
+export interface WorkerChannelStats {
+  bytesSent: number;
+  bytesReceived: number;
+  commSeconds: number;
+  /** Completed all-reduce rounds (broadcasts not counted). */
+  rounds: number;
+  lastRound: RoundTiming | undefined;
+}
+
+interface Pending {
+  kind: CollectiveKind;
+  round: number;
+  /** Where the result lands: the caller's array for an all-reduce, a fresh one for a broadcast. */
   into: Float32Array | undefined;
+  /** Rank 0's own broadcast data: its result is an empty acknowledgement. */
+  own: Float32Array | undefined;
+  startedAt: number;
   resolve: (data: Float32Array) => void;
+  reject: (error: Error) => void;
 }
 
 export class WorkerChannel {
-  private readonly rounds = { params: 0, grads: 0, broadcast: 0 };
-  private waiting: Waiting | undefined;
+  private readonly nextRound: Record<CollectiveKind, number> = { params: 0, grads: 0, broadcast: 0 };
+  private pending: Pending | undefined;
   private readonly stopHandlers: Array<() => void> = [];
   private commSeconds = 0;
-  private completedRounds = 0;
-  private closing = false;
+  private rounds = 0;
+  private lastRound: RoundTiming | undefined;
+  private closed = false;
+  private broken: Error | undefined;
+  private readonly connection: FrameConnection;
 
-  private constructor(readonly rank: number, readonly worldSize: number, private readonly connection: FramedConnection) {}
+  private constructor(
+    readonly rank: number,
+    readonly worldSize: number,
+    socket: Socket,
+    private readonly lifeline: (() => void) | undefined,
+  ) {
+    this.connection = new FrameConnection(socket, COORDINATOR_SENDS, {
+      onHeader: (header, bytes) => this.onHeader(header, bytes),
+      onFrame: (header, payload) => this.onFrame(header, payload),
+      onError: (error) => this.breakWith(new ProtocolError(`rank ${this.rank}: bad frame from the coordinator: ${error.message}`)),
+      onClose: () => this.breakWith(new Error(`rank ${this.rank}: the coordinator closed the connection`)),
+    });
+  }
 
-  /** Connects as the coordinator's environment says; undefined when not started by a coordinator. */
+  /** Connects using the environment the coordinator set; undefined when this process was not launched by one. */
   static async fromEnvironment(env: NodeJS.ProcessEnv = process.env): Promise<WorkerChannel | undefined> {
     const path = env[ENV.socket];
     if (!path) return undefined;
     const rank = Number(env[ENV.rank]);
     const worldSize = Number(env[ENV.worldSize]);
-    if (!Number.isInteger(rank) || !Number.isInteger(worldSize) || rank < 0 || rank >= worldSize) {
-      throw new Error(`bad worker environment: ${ENV.rank}=${env[ENV.rank]} ${ENV.worldSize}=${env[ENV.worldSize]}`);
+    if (!Number.isInteger(worldSize) || worldSize < 1 || !Number.isInteger(rank) || rank < 0 || rank >= worldSize) {
+      throw new Error(
+        `bad worker environment: ${ENV.rank}=${env[ENV.rank]} ${ENV.worldSize}=${env[ENV.worldSize]}; ` +
+          'workers are started by launch() (dist/train.js --procs N), which sets these',
+      );
     }
-    const link = env[ENV.link] ? (JSON.parse(env[ENV.link]!, (_, v) => (v === 'Infinity' ? Infinity : v)) as LinkOptions) : undefined;
     const socket = connect(path);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
-      socket.once('error', (e) => reject(new Error(`worker ${rank} cannot reach the coordinator at ${path}: ${e.message}`)));
+      socket.once('error', (e) => reject(new Error(`rank ${rank} cannot reach the coordinator at ${path}: ${e.message}`)));
     });
-    let channel!: WorkerChannel;
-    const connection = new FramedConnection(socket, 'the coordinator', (m, p) => channel.onMessage(m, p), (e) => channel.onFailure(e), link);
-    channel = new WorkerChannel(rank, worldSize, connection);
-    socket.on('close', () => channel.onFailure(new Error('the coordinator closed the connection')));
-    // Lifeline: the IPC channel from fork() closes when the coordinator dies, however it dies.
-    process.on('disconnect', () => process.exit(1));
-    connection.send({ type: 'hello', rank, worldSize });
+    // Lifeline: fork()'s IPC channel closes when the coordinator dies, however it dies (even
+    // SIGKILL), so no worker outlives it. A Dawn instance would otherwise keep this process alive.
+    let lifeline: (() => void) | undefined;
+    if (process.channel) {
+      lifeline = () => {
+        process.stderr.write(`rank ${rank}: the coordinator is gone; exiting\n`);
+        process.exit(1);
+      };
+      process.once('disconnect', lifeline);
+    }
+    const channel = new WorkerChannel(rank, worldSize, socket, lifeline);
+    void channel.connection.send({ type: 'hello', rank, worldSize, pid: process.pid });
     return channel;
   }
 
-  /** Element-wise mean over all workers; resolves with the mean, written into `data`. */
-  allReduceMean(tag: CollectiveTag, data: Float32Array): Promise<Float32Array> {
-    const round = ++this.rounds[tag];
-    return this.exchange(`${tag}:${round}`, data, () =>
-      this.connection.send({ type: 'allreduce', tag, round, count: data.length }, bytesOf(data)));
+  /** Element-wise mean over all workers, written into `data` (which is also what resolves). */
+  allReduceMean(tag: ReduceTag, data: Float32Array): Promise<Float32Array> {
+    return this.collective(tag, data, data);
   }
 
-  /** Rank 0's data, on every rank. Rank 0 passes its data, the others undefined. */
+  /** Rank 0's data, on every rank (rank 0 passes its data, the others undefined); also a barrier. */
   broadcast(data: Float32Array | undefined): Promise<Float32Array> {
-    if ((this.rank === 0) !== (data !== undefined)) throw new Error(`broadcast: rank 0 (and only rank 0) passes data; this is rank ${this.rank}`);
-    const round = ++this.rounds.broadcast;
-    return this.exchange(`broadcast:${round}`, data, () =>
-      this.connection.send({ type: 'broadcast', round, count: data?.length ?? 0 }, data && bytesOf(data)));
+    if ((this.rank === 0) !== (data !== undefined)) {
+      return Promise.reject(new Error(`broadcast: rank 0, and only rank 0, passes data (this is rank ${this.rank}, data ${data ? 'given' : 'undefined'})`));
+    }
+    return this.collective('broadcast', data, undefined);
   }
 
+  /** Fire and forget; records arrive at the coordinator in order. */
   log(record: unknown): void {
-    this.connection.send({ type: 'log', record });
+    if (this.broken || this.closed) return;
+    void this.connection.send({ type: 'log', record });
   }
 
+  /** The last message: resolves once it has left this process. Then close() and exit 0. */
   async done(summary: unknown): Promise<void> {
-    this.connection.send({ type: 'done', summary });
-    await this.drain();
+    if (this.broken || this.closed) return;
+    await this.connection.send({ type: 'done', summary });
   }
 
+  /** Reports the error to the coordinator; then close() and exit non-zero. */
   async fail(error: Error): Promise<void> {
-    this.connection.send({ type: 'error', message: error.message, ...(error.stack ? { stack: error.stack } : {}) });
-    await this.drain();
+    if (this.broken || this.closed) return;
+    await this.connection.send({ type: 'error', message: error.message, ...(error.stack ? { stack: error.stack } : {}) });
   }
 
   onStop(handler: () => void): void {
     this.stopHandlers.push(handler);
   }
 
-  stats(): { bytesSent: number; bytesReceived: number; commSeconds: number; rounds: number } {
-    return { bytesSent: this.connection.bytesSent, bytesReceived: this.connection.bytesReceived, commSeconds: this.commSeconds, rounds: this.completedRounds };
+  stats(): WorkerChannelStats {
+    return {
+      bytesSent: this.connection.bytesSent,
+      bytesReceived: this.connection.bytesReceived,
+      commSeconds: this.commSeconds,
+      rounds: this.rounds,
+      lastRound: this.lastRound,
+    };
   }
 
   close(): void {
-    this.closing = true;
-    this.connection.close();
+    if (this.closed) return;
+    this.closed = true;
+    // Past this point the run is over for this worker, so the coordinator's exit no longer matters
+    // (and the listener would keep the IPC channel, hence the process, alive).
+    if (this.lifeline) process.off('disconnect', this.lifeline);
+    this.connection.end();
   }
 
-  private exchange(key: string, into: Float32Array | undefined, send: () => void): Promise<Float32Array> {
-    if (this.waiting) throw new Error(`worker ${this.rank}: a collective (${this.waiting.key}) is still in flight`);
-    const start = performance.now();
-    return new Promise<Float32Array>((resolve) => {
-      this.waiting = {
-        key, into,
-        resolve: (data) => {
-          this.commSeconds += (performance.now() - start) / 1000;
-          this.completedRounds++;
-          resolve(data);
-        },
-      };
-      send();
+  private async collective(kind: CollectiveKind, data: Float32Array | undefined, into: Float32Array | undefined): Promise<Float32Array> {
+    if (this.broken) throw this.broken;
+    if (this.closed) throw new Error(`rank ${this.rank}: ${kind} after close()`);
+    if (this.pending) {
+      throw new Error(
+        `rank ${this.rank}: ${describeCollective(kind, this.nextRound[kind])} started while ` +
+          `${describeCollective(this.pending.kind, this.pending.round)} is in flight; await each collective before the next`,
+      );
+    }
+    const round = this.nextRound[kind]++;
+    const header: Header = kind === 'broadcast'
+      ? { type: 'broadcast', round, count: data?.length ?? 0 }
+      : { type: 'allreduce', tag: kind, round, count: data!.length };
+    return new Promise<Float32Array>((resolve, reject) => {
+      this.pending = { kind, round, into, own: kind === 'broadcast' ? data : undefined, startedAt: performance.now(), resolve, reject };
+      void this.connection.send(header, data && bytesOf(data));
     });
   }
 
-  private onMessage(message: Message, payload: Buffer): void {
-    if (message.type === 'stop') {
-      for (const h of this.stopHandlers) h();
-      return;
+  private onHeader(header: Header, payloadBytes: number): Uint8Array | undefined {
+    if (header.type !== 'result') return undefined;
+    const p = this.pending;
+    if (!p || p.kind !== header.collective || p.round !== header.round) {
+      throw new Error(
+        `result for ${describeCollective(header.collective, header.round)} arrived while ` +
+          `${p ? `waiting in ${describeCollective(p.kind, p.round)}` : 'not waiting in any collective'}`,
+      );
     }
-    if (message.type !== 'result') {
-      this.onFailure(new ProtocolError(`worker ${this.rank} got an unexpected ${message.type} from the coordinator`));
-      return;
+    if (p.into) {
+      if (p.into.byteLength !== payloadBytes) throw new Error(`result of ${header.count} floats for ${p.into.length} sent`);
+      return bytesOf(p.into); // the mean lands straight in the caller's array: no extra copy
     }
-    const key = `${message.tag}:${message.round}`;
-    const waiting = this.waiting;
-    if (!waiting || waiting.key !== key) {
-      this.onFailure(new ProtocolError(`worker ${this.rank} got result ${key} while waiting for ${waiting?.key ?? 'nothing'}`));
-      return;
-    }
-    this.waiting = undefined;
-    waiting.resolve(payloadToFloat32(payload, waiting.into));
+    return undefined;
   }
 
-  /** A broken channel leaves a worker nothing to do: say why and exit; the coordinator reports it. */
-  private onFailure(error: Error): void {
-    if (this.closing) return;
-    this.closing = true;
-    process.stderr.write(`worker ${this.rank}: ${error.message}\n`);
-    process.exit(1);
+  private onFrame(header: Header, payload: Uint8Array): void {
+    if (header.type === 'stop') {
+      this.breakWith(new Error(`rank ${this.rank}: the coordinator stopped the run${header.reason ? ` (${header.reason})` : ''}`));
+      for (const handler of this.stopHandlers) handler();
+      return;
+    }
+    if (header.type !== 'result') return;
+    const p = this.pending!;
+    this.pending = undefined;
+    const seconds = (performance.now() - p.startedAt) / 1000;
+    if (p.kind !== 'broadcast') {
+      this.commSeconds += seconds;
+      this.rounds++;
+      const reduceSeconds = header.reduceMs / 1000;
+      const waitForPeersSeconds = header.waitMs / 1000;
+      this.lastRound = { commSeconds: seconds, reduceSeconds, waitForPeersSeconds, transferSeconds: Math.max(0, seconds - reduceSeconds - waitForPeersSeconds) };
+    }
+    p.resolve(p.into ?? p.own ?? asFloat32(payload));
   }
 
-  /** Waits until everything written so far has left this process. */
-  private drain(): Promise<void> {
-    return this.connection.flushed();
+  /** The channel cannot be used any more: fail the waiting collective (and any later one). */
+  private breakWith(error: Error): void {
+    if (this.broken) return;
+    this.broken = error;
+    const p = this.pending;
+    this.pending = undefined;
+    p?.reject(error);
   }
-}
-
-function bytesOf(data: Float32Array): Uint8Array {
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }

@@ -1,0 +1,103 @@
+// Which collective the ranks are in, and whether they agree. Every rank runs the same collectives
+// in the same order, one at a time, so at any moment all waiting ranks must be in one collective:
+// anything else (another tag, another round, another size) would deadlock, so it is an error.
+import type { CollectiveKind } from './protocol.js';
+
+export class CollectiveMismatchError extends Error {
+  override name = 'CollectiveMismatchError';
+  constructor(message: string, readonly ranks: number[]) {
+    super(message);
+  }
+}
+
+export interface OpenCollective {
+  kind: CollectiveKind;
+  round: number;
+  /** Floats each rank sends (all-reduce), or rank 0 sends (broadcast; -1 until it has). */
+  count: number;
+  firstRank: number;
+  entered: Set<number>;
+  /** Payloads by rank, filled as frames are delivered. */
+  payloads: Array<Float32Array | undefined>;
+  deliveredAt: number[];
+  delivered: number;
+}
+
+export function describeCollective(kind: CollectiveKind, round: number): string {
+  return kind === 'broadcast' ? `broadcast round ${round}` : `allreduce '${kind}' round ${round}`;
+}
+
+export class CollectiveTracker {
+  /** The next round each rank may enter, per kind. */
+  private readonly nextRound: Array<Record<CollectiveKind, number>>;
+  open: OpenCollective | undefined;
+  /** Completed collectives per kind. */
+  readonly completed: Record<CollectiveKind, number> = { params: 0, grads: 0, broadcast: 0 };
+
+  constructor(readonly worldSize: number) {
+    this.nextRound = Array.from({ length: worldSize }, () => ({ params: 0, grads: 0, broadcast: 0 }));
+  }
+
+  /** Ranks currently waiting in the open collective. */
+  waiting(): number[] {
+    return this.open ? [...this.open.entered].sort((a, b) => a - b) : [];
+  }
+
+  /** Checks a collective header from `rank` (before its payload arrives) and enters it; throws on any disagreement. */
+  enter(rank: number, kind: CollectiveKind, round: number, count: number): void {
+    const expected = this.nextRound[rank]![kind];
+    const what = describeCollective(kind, round);
+    if (round !== expected) {
+      throw new CollectiveMismatchError(
+        `rank ${rank} sent ${what}, but its next ${kind === 'broadcast' ? 'broadcast' : `'${kind}'`} round is ${expected}: ` +
+          'rounds are numbered per tag from 0, so every rank must call the same collectives in the same order',
+        [rank],
+      );
+    }
+    if (kind === 'broadcast' && rank !== 0 && count !== 0) {
+      throw new CollectiveMismatchError(`rank ${rank} sent ${count} floats in ${what}; only rank 0 sends data in a broadcast`, [rank]);
+    }
+    const open = this.open;
+    if (open) {
+      if (open.entered.has(rank)) {
+        throw new CollectiveMismatchError(`rank ${rank} sent ${what} while still waiting in ${describeCollective(open.kind, open.round)}; one collective at a time`, [rank]);
+      }
+      if (open.kind !== kind || open.round !== round) {
+        throw new CollectiveMismatchError(
+          `collective mismatch: rank ${rank} entered ${what} while rank ${open.firstRank} waits in ` +
+            `${describeCollective(open.kind, open.round)}; every rank must call the same collectives (same tag) in the same order`,
+          [rank, open.firstRank],
+        );
+      }
+      const sized = kind !== 'broadcast' || rank === 0;
+      if (sized && open.count >= 0 && open.count !== count) {
+        throw new CollectiveMismatchError(
+          `count mismatch in ${what}: rank ${rank} sent ${count} floats but rank ${open.firstRank} sent ${open.count}; ` +
+            'every worker must hold the same model (same layer sizes)',
+          [rank, open.firstRank],
+        );
+      }
+      if (sized) open.count = count;
+    } else {
+      this.open = {
+        kind, round, count: kind === 'broadcast' && rank !== 0 ? -1 : count, firstRank: rank,
+        entered: new Set(), payloads: new Array(this.worldSize).fill(undefined), deliveredAt: new Array(this.worldSize).fill(0), delivered: 0,
+      };
+    }
+    this.open!.entered.add(rank);
+    this.nextRound[rank]![kind] = round + 1;
+  }
+
+  /** Records `rank`'s payload for the open collective; returns the collective when every rank's has arrived. */
+  deliver(rank: number, payload: Float32Array, at: number): OpenCollective | undefined {
+    const open = this.open;
+    if (!open || !open.entered.has(rank) || open.payloads[rank]) throw new Error(`internal: delivery from rank ${rank} outside its collective`);
+    open.payloads[rank] = payload;
+    open.deliveredAt[rank] = at;
+    open.delivered++;
+    if (open.delivered < this.worldSize) return undefined;
+    this.open = undefined;
+    this.completed[open.kind]++;
+    return open;
+  }
+}

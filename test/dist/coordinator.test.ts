@@ -1,0 +1,179 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import {
+  CollectiveMismatchError, launch, ProtocolError, WorkerFailedError, WorkerTimeoutError, type LaunchOptions, type LaunchResult,
+} from '../../src/dist/coordinator.js';
+import { assertBitwiseEqual } from '../helpers/assert.js';
+import { BASE_SEED } from '../helpers/random.js';
+import { inputFor } from './fixtures/inputs.js';
+import { isAlive, pidCollector, waitUntil, within } from './fixtures/procs.js';
+
+const test = suite('coordinator');
+const WORKER = fileURLToPath(new URL('./fixtures/worker.js', import.meta.url));
+
+interface AverageSummary { rank: number; broadcast: string; results: string[] }
+
+const digest = (a: Float32Array) => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
+
+/** The float64 mean in rank order, rounded once to float32: what the coordinator promises. */
+function meanRef(inputs: Float32Array[]): Float32Array {
+  const out = new Float32Array(inputs[0]!.length);
+  for (let i = 0; i < out.length; i++) {
+    let sum = 0;
+    for (const input of inputs) sum += input[i]!;
+    out[i] = sum / inputs.length;
+  }
+  return out;
+}
+
+const socketsBefore = () => readdirSync(tmpdir()).filter((f) => f.startsWith('local-sgd-'));
+
+/** Runs a launch with fake workers, bounded in time; afterwards no worker may be alive. */
+async function run(scenario: string, procs: number, options: object, extra: Partial<LaunchOptions> = {}): Promise<{ result?: LaunchResult; error?: Error; pids: number[] }> {
+  const { pids, onLog } = pidCollector();
+  const before = socketsBefore();
+  let result: LaunchResult | undefined;
+  let error: Error | undefined;
+  try {
+    result = await within(20_000, launch({
+      procs, workerScript: WORKER, workerArgs: [scenario, JSON.stringify(options)], onLog, timeoutMs: 10_000, echoStderr: false, killGraceMs: 1000, ...extra,
+    }), `launch ${scenario}`);
+  } catch (e) {
+    error = e as Error;
+  }
+  const alive = pids.filter(isAlive);
+  assert.equal(alive, [], `worker pids ${alive.join(', ')} still alive after launch settled`);
+  const leftover = socketsBefore().filter((f) => !before.includes(f));
+  assert.equal(leftover, [], `socket directories left in ${tmpdir()}: ${leftover.join(', ')}`);
+  return { ...(result ? { result } : {}), ...(error ? { error } : {}), pids };
+}
+
+for (const procs of [1, 2, 4]) {
+  test(`with ${procs} worker(s) every rank holds the float64 mean of all inputs, bit for bit, after each round`, async () => {
+    for (const count of [1, 7, 100003]) {
+      const seed = BASE_SEED + count;
+      const rounds = 2;
+      const seen: Float32Array[] = [];
+      const { result, error } = await run('average', procs, { seed, count, rounds }, {
+        onRoundComplete: ({ averaged }) => seen.push(averaged.slice()),
+      });
+      if (error) throw error;
+      const summaries = result!.summaries as AverageSummary[];
+      assert.is(summaries.length, procs);
+      for (let round = 0; round < rounds; round++) {
+        const inputs = Array.from({ length: procs }, (_, rank) => inputFor(seed, rank, round, count));
+        const ref = meanRef(inputs);
+        assertBitwiseEqual(seen[round]!, ref, `coordinator's mean, ${procs} ranks, ${count} floats, round ${round} (TEST_SEED=${BASE_SEED})`);
+        // Each rank reports a digest of the exact bytes it holds after the round.
+        for (const s of summaries) assert.is(s.results[round], digest(ref), `rank ${s.rank}'s mean, ${count} floats, round ${round} (TEST_SEED=${BASE_SEED})`);
+      }
+      assert.is(result!.stats.rounds, rounds);
+    }
+  });
+}
+
+test('broadcast gives every rank exactly rank 0 bytes', async () => {
+  const seed = BASE_SEED;
+  const { result, error } = await run('average', 3, { seed, count: 1001, rounds: 0 });
+  if (error) throw error;
+  const expected = inputFor(seed, 0, -1, 1001);
+  for (const s of result!.summaries as AverageSummary[]) assert.is(s.broadcast, digest(expected), `rank ${s.rank}'s broadcast bytes`);
+  assert.is(result!.stats.broadcasts, 1);
+});
+
+test('byte accounting counts every frame on both sides of each link', async () => {
+  const count = 1000;
+  const { result, error } = await run('average', 2, { seed: 1, count, rounds: 3 });
+  if (error) throw error;
+  const stats = result!.stats;
+  assert.is(stats.perRank.length, 2);
+  for (const r of stats.perRank) {
+    // 3 rounds of 4000-byte tensors each way, and one 4000-byte broadcast (rank 0 sends it, rank 1
+    // receives it), plus headers and the done summary: under 4 kB in all.
+    const tensors = { sent: 3 * count * 4 + (r.rank === 1 ? count * 4 : 0), received: 3 * count * 4 + (r.rank === 0 ? count * 4 : 0) };
+    assert.ok(r.bytesReceived >= tensors.received && r.bytesReceived < tensors.received + 4096, `rank ${r.rank}: coordinator received ${r.bytesReceived}, tensors ${tensors.received}`);
+    assert.ok(r.bytesSent >= tensors.sent && r.bytesSent < tensors.sent + 4096, `rank ${r.rank}: coordinator sent ${r.bytesSent}, tensors ${tensors.sent}`);
+  }
+  assert.is(stats.bytesSent, stats.perRank[0]!.bytesSent + stats.perRank[1]!.bytesSent);
+  const worker = (result!.summaries[1] as { stats: { bytesSent: number; bytesReceived: number; rounds: number } }).stats;
+  assert.is(worker.bytesReceived, stats.perRank[1]!.bytesSent, 'what the coordinator sent rank 1 is what rank 1 received');
+  assert.is(worker.rounds, 3);
+  assert.ok(stats.lastRound && stats.lastRound.bytesPerRank === count * 4, `lastRound ${JSON.stringify(stats.lastRound)}`);
+});
+
+test('a worker that throws stops the run with its rank, exit code and the last lines of its stderr', async () => {
+  const { error } = await run('throw', 3, { badRank: 1 });
+  assert.instance(error, WorkerFailedError);
+  const e = error as WorkerFailedError;
+  assert.is(e.rank, 1);
+  assert.is(e.exitCode, 3);
+  assert.is(e.signal, null);
+  assert.match(e.message, 'boom from rank 1');
+  assert.match(e.stderrTail, 'stderr line 30');
+  assert.not.match(e.stderrTail, 'stderr line 5\n', 'the tail keeps only the last ~20 lines');
+});
+
+test('a worker killed with SIGKILL mid-run stops the run with an error naming the signal', async () => {
+  const { error } = await run('sigkill', 2, { badRank: 0 });
+  assert.instance(error, WorkerFailedError);
+  const e = error as WorkerFailedError;
+  assert.is(e.rank, 0);
+  assert.is(e.signal, 'SIGKILL');
+  assert.match(e.message, 'SIGKILL');
+});
+
+test('a hung worker is named in a timeout error while the others wait', async () => {
+  const started = Date.now();
+  const { error } = await run('hang', 3, { badRank: 2 }, { timeoutMs: 800 });
+  assert.instance(error, WorkerTimeoutError);
+  assert.equal((error as WorkerTimeoutError).ranks, [2]);
+  assert.match(error!.message, /rank 2 sent nothing/);
+  assert.ok(Date.now() - started < 8000, `took ${Date.now() - started} ms`);
+});
+
+test('ranks in different collectives (tag mismatch) are an error naming both', async () => {
+  const { error } = await run('tag', 2, { badRank: 1 });
+  assert.instance(error, CollectiveMismatchError);
+  assert.match(error!.message, /'grads'/);
+  assert.match(error!.message, /'params'/);
+  assert.equal([...(error as CollectiveMismatchError).ranks].sort(), [0, 1]);
+});
+
+test('ranks sending different counts are an error naming both ranks and counts', async () => {
+  const { error } = await run('count', 2, { badRank: 1, count: 16 });
+  assert.instance(error, CollectiveMismatchError);
+  assert.match(error!.message, /rank 1 sent 17 floats but rank 0 sent 16|rank 0 sent 16 floats but rank 1 sent 17/);
+});
+
+test('a round sent out of order is an error naming the rank and both rounds', async () => {
+  const header = { type: 'allreduce', tag: 'params', round: 5, count: 4 };
+  const { error } = await run('raw', 2, { badRank: 1, count: 4, header, payloadBytes: 16 });
+  assert.instance(error, CollectiveMismatchError);
+  assert.match(error!.message, /rank 1 sent allreduce 'params' round 5, but its next 'params' round is 0/);
+});
+
+test('a payload that disagrees with its count is a protocol error naming the rank', async () => {
+  const header = { type: 'allreduce', tag: 'params', round: 0, count: 4 };
+  const { error } = await run('raw', 2, { badRank: 1, count: 4, header, payloadBytes: 12 });
+  assert.instance(error, ProtocolError);
+  assert.match(error!.message, /^rank 1: .*12-byte payload.*count\*4 = 16/);
+});
+
+test('a malformed frame is a protocol error naming the rank, not silent corruption', async () => {
+  const { error } = await run('raw', 2, { badRank: 1, garbage: true });
+  assert.instance(error, ProtocolError);
+  assert.match(error!.message, /^rank 1: frame header length \d+ is outside/);
+});
+
+test('a header that fails the schema is a protocol error naming the rank and the field', async () => {
+  const header = { type: 'allreduce', tag: 'weights', round: 0, count: 4 };
+  const { error } = await run('raw', 2, { badRank: 1, header, payloadBytes: 16 });
+  assert.instance(error, ProtocolError);
+  assert.match(error!.message, /^rank 1: .*tag/);
+});
+
+test.run();
