@@ -215,13 +215,21 @@ class Coordinator implements CoordinatorHandle {
       if (worker.gone) return;
       worker.gone = true;
       markGone();
-      this.onWorkerGone(worker);
+      // Judge the exit only after its last frames are in: a worker that sent done and exited may
+      // still have done in the socket or on the simulated link.
+      const drained = worker.connection ? worker.connection.drained() : Promise.resolve();
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise((resolve) => (timer = setTimeout(resolve, 2000)));
+      void Promise.race([drained, bound]).then(() => {
+        clearTimeout(timer);
+        this.onWorkerGone(worker);
+      });
     };
     // 'close' waits for stdio to end, so the stderr tail is complete; the timer covers a
     // grandchild that keeps the pipes open.
     child.once('exit', (code, signal) => {
       worker.exit = { code, signal };
-      setTimeout(gone, 500);
+      setTimeout(gone, 500).unref();
     });
     child.once('close', gone);
     child.on('error', (e) => {

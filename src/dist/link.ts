@@ -41,6 +41,7 @@ export class SimulatedLink {
   private readonly queue: Queued[] = [];
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private idleWaiters: Array<() => void> = [];
 
   constructor(readonly options: LinkOptions) {
     validateLink(options);
@@ -65,6 +66,12 @@ export class SimulatedLink {
     return deliverAt - now;
   }
 
+  /** Resolves once every message sent so far has been delivered (or dropped by close()). */
+  idle(): Promise<void> {
+    if (this.queue.length === 0 || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   /** Messages sent but not yet delivered. */
   get inFlight(): number {
     return this.queue.length;
@@ -76,6 +83,13 @@ export class SimulatedLink {
     this.queue.length = 0;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.wakeIdle();
+  }
+
+  private wakeIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   private arm(): void {
@@ -92,6 +106,7 @@ export class SimulatedLink {
       head.deliver();
       if (this.closed) return;
     }
+    if (this.queue.length === 0) this.wakeIdle();
     this.arm();
   }
 }

@@ -33,6 +33,7 @@ export class FrameConnection {
   private frameStartedAt = 0;
   private readonly decoder: FrameDecoder;
   private failed = false;
+  private readonly closed: Promise<unknown>;
 
   constructor(
     readonly socket: Socket,
@@ -61,8 +62,10 @@ export class FrameConnection {
     });
     // A reset socket means the peer died; its exit is what gets reported, through onClose.
     socket.on('error', () => socket.destroy());
+    // The inbound link keeps delivering after close: a worker's last frames (done) may still be
+    // crossing the simulated link when its socket closes.
+    this.closed = new Promise((resolve) => socket.once('close', resolve));
     socket.on('close', () => {
-      this.links.inbound?.close();
       this.links.outbound?.close();
       handlers.onClose();
     });
@@ -102,6 +105,12 @@ export class FrameConnection {
       if (this.links.outbound && !options.bypassLink) this.links.outbound.send(bytes, write);
       else write();
     });
+  }
+
+  /** Resolves once the peer has closed and every frame it sent has been delivered. */
+  async drained(): Promise<void> {
+    await this.closed;
+    await this.links.inbound?.idle();
   }
 
   end(): void {

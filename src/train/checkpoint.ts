@@ -47,7 +47,10 @@ export interface LoadedCheckpoint {
  * Reads a checkpoint into the flat layout. Every tensor of the layout must be present with the
  * expected shape; errors name the tensor, its shape and the expected one.
  */
-export function loadCheckpoint(path: string, layout: ParameterLayout, options: { withOptimizer: boolean; optimizerStates?: readonly string[] }): LoadedCheckpoint {
+export function loadCheckpoint(
+  path: string, layout: ParameterLayout,
+  options: { withOptimizer: false } | { withOptimizer: true; optimizerKind: string; optimizerStates: readonly string[] },
+): LoadedCheckpoint {
   let file;
   try {
     file = readSafetensorsFile(path);
@@ -76,7 +79,10 @@ export function loadCheckpoint(path: string, layout: ParameterLayout, options: {
   if (!options.withOptimizer) return { params, step };
   const kind = file.metadata.optimizer;
   if (!kind) throw new Error(`checkpoint ${path} holds no optimizer state, so it cannot --resume a run; use --init to start from its weights`);
+  if (kind !== options.optimizerKind) {
+    throw new Error(`checkpoint ${path} holds ${kind} state but --optimizer is ${options.optimizerKind}; resume with --optimizer ${kind}, or use --init to take only the weights`);
+  }
   const state = new Map<string, Float32Array>();
-  for (const s of options.optimizerStates ?? []) state.set(s, readFlat(`optimizer.${s}.`));
+  for (const s of options.optimizerStates) state.set(s, readFlat(`optimizer.${s}.`));
   return { params, step, optimizer: { kind, state } };
 }

@@ -159,10 +159,7 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
 
 function startingPoint(config: TrainConfig, model: Mlp, optimizer: Optimizer): { params: Float32Array; step: number } {
   if (config.resume) {
-    const loaded = loadCheckpoint(config.resume, model.layout, { withOptimizer: true, optimizerStates: optimizer.stateNames });
-    if (loaded.optimizer!.kind !== optimizer.kind) {
-      throw new Error(`--resume ${config.resume} holds ${loaded.optimizer!.kind} state but --optimizer is ${optimizer.kind}; use the same optimizer`);
-    }
+    const loaded = loadCheckpoint(config.resume, model.layout, { withOptimizer: true, optimizerKind: optimizer.kind, optimizerStates: optimizer.stateNames });
     optimizer.loadState(loaded.optimizer!.state, loaded.step);
     return { params: loaded.params, step: loaded.step };
   }

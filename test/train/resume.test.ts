@@ -26,19 +26,20 @@ function train(args: string[], killWhen?: () => boolean): Promise<{ code: number
 test('a run killed mid-way and resumed from its last checkpoint ends with the weights of one that never stopped', async () => {
   for (const optimizer of [['--optimizer', 'sgd', '--lr', '0.05', '--nesterov'], ['--optimizer', 'adamw', '--lr', '0.003']]) {
     const args = [...SMALL_TASK, ...optimizer, '--seed', '9', '--schedule', 'cosine', '--warmup-steps', '10', '--weight-decay', '0.01', '--max-steps', '600'];
-    const full = await train([...args, '--save', dir.file('full.safetensors')]);
+    const name = optimizer[1]!;
+    const full = await train([...args, '--save', dir.file(`full-${name}.safetensors`)]);
     assert.is(full.code, 0, full.stderr);
-    const checkpoint = dir.file('interrupted.safetensors');
+    const checkpoint = dir.file(`interrupted-${name}.safetensors`);
     const killed = await train([...args, '--save', checkpoint, '--save-every', '50'], () => existsSync(checkpoint));
     assert.is(killed.signal, 'SIGKILL', `the run should be killed after its first checkpoint (exit ${killed.code}: ${killed.stderr})`);
     const step = Number(readWeights(checkpoint).metadata.step);
     assert.ok(step > 0 && step < 600, `checkpoint from mid-run (step ${step})`);
-    const resumed = await train([...args, '--resume', checkpoint, '--save', dir.file('resumed.safetensors')]);
+    const resumed = await train([...args, '--resume', checkpoint, '--save', dir.file(`resumed-${name}.safetensors`)]);
     assert.is(resumed.code, 0, resumed.stderr);
-    const a = readWeights(dir.file('full.safetensors')).byName;
-    const b = readWeights(dir.file('resumed.safetensors')).byName;
+    const a = readWeights(dir.file(`full-${name}.safetensors`)).byName;
+    const b = readWeights(dir.file(`resumed-${name}.safetensors`)).byName;
     assert.is(a.size, b.size);
-    for (const [name, values] of a) assertBitwiseEqual(values, b.get(name)!, `${optimizer[1]} resumed from step ${step}: ${name}`);
+    for (const [tensor, values] of a) assertBitwiseEqual(values, b.get(tensor)!, `${name} resumed from step ${step}: ${tensor}`);
   }
 });
 

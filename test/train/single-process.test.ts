@@ -58,6 +58,12 @@ test('bad checkpoints are rejected with errors naming the tensor and the shape',
   } catch (e) {
     assert.match((e as Error).message, /layers\.0\.weight" has shape \[16, 20\], expected \[8, 20\]/);
   }
+  try {
+    await trainInProcess([...SMALL_TASK, '--max-steps', '3', '--optimizer', 'adamw', '--resume', dir.file('h16.safetensors')]);
+    assert.unreachable('resuming SGD state with AdamW must be rejected');
+  } catch (e) {
+    assert.match((e as Error).message, /holds sgd state but --optimizer is adamw/);
+  }
   writeFileSync(dir.file('truncated.safetensors'), new Uint8Array(5));
   try {
     await trainInProcess([...SMALL_TASK, '--max-steps', '1', '--init', dir.file('truncated.safetensors')]);
