@@ -1,8 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
-import { readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   CollectiveMismatchError, launch, ProtocolError, WorkerFailedError, WorkerTimeoutError, type LaunchOptions, type LaunchResult,
@@ -30,12 +30,10 @@ function meanRef(inputs: Float32Array[]): Float32Array {
   return out;
 }
 
-const socketsBefore = () => readdirSync(tmpdir()).filter((f) => f.startsWith('local-sgd-'));
 
 /** Runs a launch with fake workers, bounded in time; afterwards no worker may be alive. */
 async function run(scenario: string, procs: number, options: object, extra: Partial<LaunchOptions> = {}): Promise<{ result?: LaunchResult; error?: Error; pids: number[] }> {
-  const { pids, onLog } = pidCollector();
-  const before = socketsBefore();
+  const { pids, sockets, onLog } = pidCollector();
   let result: LaunchResult | undefined;
   let error: Error | undefined;
   try {
@@ -47,8 +45,9 @@ async function run(scenario: string, procs: number, options: object, extra: Part
   }
   const alive = pids.filter(isAlive);
   assert.equal(alive, [], `worker pids ${alive.join(', ')} still alive after launch settled`);
-  const leftover = socketsBefore().filter((f) => !before.includes(f));
-  assert.equal(leftover, [], `socket directories left in ${tmpdir()}: ${leftover.join(', ')}`);
+  assert.is(sockets.size, 1, 'the workers should have reported the one socket path of this run');
+  const leftover = [...sockets].map(dirname).filter((dir) => existsSync(dir));
+  assert.equal(leftover, [], `socket directories left behind: ${leftover.join(', ')}`);
   return { ...(result ? { result } : {}), ...(error ? { error } : {}), pids };
 }
 
