@@ -1,0 +1,92 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CollectiveMismatchError, CollectiveTracker } from '../../src/dist/collective.js';
+import { meanOf } from '../../src/dist/reduce.js';
+import { randomArray, rng, BASE_SEED } from '../helpers/random.js';
+
+const test = suite('collective');
+const f = (n: number) => new Float32Array(n);
+
+test('a collective completes when every rank has delivered, with payloads in rank order', () => {
+  const t = new CollectiveTracker(3);
+  for (const rank of [2, 0, 1]) t.enter(rank, 'params', 0, 4);
+  assert.equal(t.waiting(), [0, 1, 2]);
+  const payloads = [0, 1, 2].map((r) => f(4).fill(r));
+  assert.is(t.deliver(2, payloads[2]!, 1), undefined);
+  assert.is(t.deliver(0, payloads[0]!, 2), undefined);
+  const done = t.deliver(1, payloads[1]!, 3)!;
+  assert.ok(done, 'complete after the third delivery');
+  assert.equal(done.payloads.map((p) => p![0]), [0, 1, 2]);
+  assert.is(t.open, undefined);
+  assert.is(t.completed.params, 1);
+});
+
+test('a rank entering a round other than its next one is named with both rounds', () => {
+  const t = new CollectiveTracker(2);
+  assert.throws(() => t.enter(1, 'params', 1, 4), (e: Error) => e instanceof CollectiveMismatchError && /rank 1 sent allreduce 'params' round 1, but its next 'params' round is 0/.test(e.message));
+});
+
+test('rounds are numbered per tag', () => {
+  const t = new CollectiveTracker(1);
+  t.enter(0, 'params', 0, 2);
+  t.deliver(0, f(2), 0);
+  t.enter(0, 'grads', 0, 2); // grads starts at 0 too
+  t.deliver(0, f(2), 0);
+  t.enter(0, 'params', 1, 2);
+  assert.ok(t.deliver(0, f(2), 0));
+});
+
+test('a different tag while another rank waits is a mismatch naming both ranks and both collectives', () => {
+  const t = new CollectiveTracker(2);
+  t.enter(0, 'params', 0, 4);
+  assert.throws(() => t.enter(1, 'grads', 0, 4), (e: Error) =>
+    e instanceof CollectiveMismatchError && /rank 1 entered allreduce 'grads' round 0 while rank 0 waits in allreduce 'params' round 0/.test(e.message));
+});
+
+test('a broadcast while another rank waits in an all-reduce is a mismatch', () => {
+  const t = new CollectiveTracker(2);
+  t.enter(1, 'params', 0, 4);
+  assert.throws(() => t.enter(0, 'broadcast', 0, 4), (e: Error) => e instanceof CollectiveMismatchError && /rank 0 entered broadcast round 0 while rank 1 waits/.test(e.message));
+});
+
+test('different counts are a mismatch naming both ranks and counts', () => {
+  const t = new CollectiveTracker(3);
+  t.enter(0, 'params', 0, 10);
+  t.enter(1, 'params', 0, 10);
+  assert.throws(() => t.enter(2, 'params', 0, 11), (e: Error) => /rank 2 sent 11 floats but rank 0 sent 10/.test(e.message));
+});
+
+test('in a broadcast only rank 0 sends data, and its count may arrive last', () => {
+  const t = new CollectiveTracker(3);
+  t.enter(2, 'broadcast', 0, 0);
+  assert.throws(() => new CollectiveTracker(2).enter(1, 'broadcast', 0, 5), /only rank 0 sends data/);
+  t.enter(1, 'broadcast', 0, 0);
+  t.enter(0, 'broadcast', 0, 5);
+  assert.is(t.open!.count, 5);
+});
+
+test('meanOf is the float64 mean in rank order rounded once, which float32 accumulation is not', () => {
+  const random = rng(11);
+  const n = 4099;
+  // Mixed magnitudes make float32 accumulation lose low bits that float64 keeps.
+  const inputs = Array.from({ length: 5 }, (_, r) => randomArray(n, random, 10 ** (r - 2)));
+  const out = meanOf(inputs, f(n), new Float64Array(2));
+  let float32Differs = 0;
+  for (let i = 0; i < n; i++) {
+    let sum = 0;
+    let sum32 = Math.fround(0);
+    for (const x of inputs) {
+      sum += x[i]!;
+      sum32 = Math.fround(sum32 + x[i]!);
+    }
+    assert.ok(Object.is(out[i], Math.fround(sum / 5)), `[${i}] ${out[i]} vs ${Math.fround(sum / 5)} (TEST_SEED=${BASE_SEED})`);
+    if (Math.fround(sum32 / 5) !== out[i]) float32Differs++;
+  }
+  assert.ok(float32Differs > 0, 'inputs too tame: float32 accumulation should differ somewhere, or this test proves nothing');
+});
+
+test('meanOf rejects inputs of the wrong length, naming which', () => {
+  assert.throws(() => meanOf([f(3), f(2)], f(3)), /input 1 has 2 floats, expected 3/);
+});
+
+test.run();

@@ -1,0 +1,79 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  COORDINATOR_SENDS, encodeHead, FrameDecoder, ProtocolError, WORKER_SENDS, type Header,
+} from '../../src/dist/protocol.js';
+import { randomArray, rng } from '../helpers/random.js';
+
+const test = suite('protocol');
+
+function frame(header: Header, payload: Uint8Array = new Uint8Array(0)): Buffer {
+  return Buffer.concat([encodeHead(header, payload.byteLength), payload]);
+}
+
+function decoder(accepts = WORKER_SENDS) {
+  const frames: Array<{ header: Header; payload: Uint8Array }> = [];
+  const d = new FrameDecoder({ onHeader: () => undefined, onFrame: (header, payload) => frames.push({ header, payload: payload.slice() }) }, accepts);
+  return { d, frames };
+}
+
+test('frames split at every possible byte boundary decode to the same headers and payloads', () => {
+  const data = randomArray(37, rng(3));
+  const payload = new Uint8Array(data.buffer);
+  const stream = Buffer.concat([
+    frame({ type: 'log', record: { loss: 0.5, note: 'é✓' } }),
+    frame({ type: 'allreduce', tag: 'grads', round: 4, count: 37 }, payload),
+    frame({ type: 'done', summary: null }),
+  ]);
+  for (let cut = 1; cut < stream.length; cut += 7) {
+    const { d, frames } = decoder();
+    d.push(stream.subarray(0, cut));
+    d.push(stream.subarray(cut));
+    assert.is(frames.length, 3, `cut at ${cut}`);
+    assert.equal(frames[0]!.header, { type: 'log', record: { loss: 0.5, note: 'é✓' } });
+    assert.equal(frames[1]!.header, { type: 'allreduce', tag: 'grads', round: 4, count: 37 });
+    assert.equal([...frames[1]!.payload], [...payload], `payload bytes, cut at ${cut}`);
+    assert.is(frames[2]!.header.type, 'done');
+  }
+});
+
+test('the payload lands in the buffer onHeader chooses, without another allocation', () => {
+  const target = new Uint8Array(16);
+  let delivered: Uint8Array | undefined;
+  const d = new FrameDecoder({ onHeader: () => target, onFrame: (_h, p) => (delivered = p) }, WORKER_SENDS);
+  d.push(frame({ type: 'allreduce', tag: 'params', round: 0, count: 4 }, new Uint8Array(16).fill(9)));
+  assert.ok(delivered === target, 'the delivered payload should be the chosen buffer');
+  assert.equal([...target], new Array(16).fill(9));
+});
+
+const malformed: Array<[string, Buffer, RegExp]> = [
+  ['a zero header length', Buffer.from([0, 0, 0, 0, 0, 0, 0, 0]), /header length 0 is outside/],
+  ['a huge header length', Buffer.from([0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0]), /header length 2147483647 is outside/],
+  ['a header that is not JSON', Buffer.concat([Buffer.from([5, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{oops')]), /not JSON/],
+  ['an unknown type', frame({ type: 'teleport' } as unknown as Header), /invalid.*type/],
+  ['a negative round', frame({ type: 'allreduce', tag: 'params', round: -1, count: 0 }), /invalid.*round/],
+  ['a payload shorter than count*4', Buffer.concat([encodeHead({ type: 'allreduce', tag: 'params', round: 0, count: 3 }, 8), Buffer.alloc(8)]), /8-byte payload.*count\*4 = 12/],
+  ['a payload on a log frame', Buffer.concat([encodeHead({ type: 'log', record: 1 }, 4), Buffer.alloc(4)]), /carries no payload/],
+  ['a frame for the other direction', frame({ type: 'stop' }), /'stop' frame cannot be sent in this direction/],
+];
+for (const [what, bytes, message] of malformed) {
+  test(`${what} is a ProtocolError that says what was wrong`, () => {
+    const { d, frames } = decoder();
+    assert.throws(() => d.push(bytes), (e: Error) => e instanceof ProtocolError && message.test(e.message));
+    assert.is(frames.length, 0);
+  });
+}
+
+test('after a malformed frame the decoder delivers nothing more', () => {
+  const { d, frames } = decoder();
+  assert.throws(() => d.push(Buffer.from([0, 0, 0, 0, 0, 0, 0, 0])));
+  d.push(frame({ type: 'done', summary: 1 }));
+  assert.is(frames.length, 0);
+});
+
+test('each side accepts exactly the frames of its direction', () => {
+  for (const t of ['result', 'stop'] as const) assert.ok(COORDINATOR_SENDS.has(t) && !WORKER_SENDS.has(t), t);
+  for (const t of ['hello', 'allreduce', 'broadcast', 'log', 'done', 'error'] as const) assert.ok(WORKER_SENDS.has(t) && !COORDINATOR_SENDS.has(t), t);
+});
+
+test.run();
