@@ -36,6 +36,9 @@ export interface LaunchOptions {
   stdout?: 'rank0' | 'all' | 'none';
   /** Echo workers' stderr, prefixed `[rank N]` (default true); the tail is kept for errors either way. */
   echoStderr?: boolean;
+  /** Each worker's pid as it starts, and the socket path once listening (for tools and tests). */
+  onWorkerStarted?: (info: { rank: number; pid: number }) => void;
+  onListening?: (socketPath: string) => void;
   /** Between SIGTERM and SIGKILL when stopping workers. Default 2000 ms. */
   killGraceMs?: number;
 }
@@ -187,6 +190,7 @@ class Coordinator implements CoordinatorHandle {
       rmSync(this.dir, { recursive: true, force: true });
       throw error;
     }
+    this.options.onListening?.(this.socketPath);
     process.on('SIGINT', this.onSignal);
     process.on('SIGTERM', this.onSignal);
     for (let rank = 0; rank < this.options.procs; rank++) this.spawn(rank);
@@ -210,6 +214,7 @@ class Coordinator implements CoordinatorHandle {
       reportedError: undefined, exit: undefined, gone: false, whenGone: new Promise((resolve) => (markGone = resolve)), inputs: {},
     };
     this.workers[rank] = worker;
+    if (child.pid !== undefined) this.options.onWorkerStarted?.({ rank, pid: child.pid });
     this.pipeOutput(worker);
     const gone = () => {
       if (worker.gone) return;
