@@ -83,19 +83,21 @@ export async function openGpu(options: GpuOptions = gpuOptionsFromEnv()): Promis
   if (options.adapter) dawnOptions.push(`adapter=${options.adapter}`);
   if (options.backend) dawnOptions.push(`backend=${options.backend}`);
   const gpu = create(dawnOptions) as GPU;
+  const wanted = [options.adapter && `adapter "${options.adapter}"`, options.backend && `backend "${options.backend}"`]
+    .filter(Boolean).join(', ');
+  const notFound = (dawnSaid?: string) => new GpuError(wanted
+    ? `No WebGPU adapter matches ${wanted}; leave it unset to take the default.${dawnSaid ? `\n(Dawn said: ${dawnSaid})` : ''}\nIf no adapter is listed at all: ${SETUP_HINT}`
+    : `${SETUP_HINT}${dawnSaid ? `\n(Dawn said: ${dawnSaid})` : ''}`);
   let adapter: GPUAdapter | null;
   try {
     adapter = await gpu.requestAdapter(
       options.powerPreference ? { powerPreference: options.powerPreference } : undefined,
     );
   } catch (e) {
-    throw new GpuError(`${SETUP_HINT}\n(Dawn said: ${(e as Error).message})`);
+    // Dawn throws (listing the adapters it has) when the adapter= or backend= option matches none.
+    throw notFound((e as Error).message);
   }
-  if (!adapter) {
-    const wanted = [options.adapter && `adapter "${options.adapter}"`, options.backend && `backend "${options.backend}"`]
-      .filter(Boolean).join(', ');
-    throw new GpuError(wanted ? `No WebGPU adapter matches ${wanted}. Unset it to take the default. ${SETUP_HINT}` : SETUP_HINT);
-  }
+  if (!adapter) throw notFound();
   const info = describeAdapter(adapter);
   // Ask for what the adapter offers on the limits kernels care about; defaults are conservative.
   const wantLimits = [
