@@ -78,6 +78,7 @@ const FLAG_SPECS: FlagSpec[] = [
   { flag: '--out', kind: 'value', help: 'directory for localsgd.json, localsgd.md and the SVG figures (default bench/results)' },
   { flag: '--only-links', kind: 'value', help: `comma-separated subset of ${LINKS.map((l) => l.name).join(',')}` },
   { flag: '--only-modes', kind: 'value', help: `comma-separated subset of ${MODES.map((m) => m.name).join(',')}` },
+  { flag: '--repeats', kind: 'value', help: 'run every configuration N times, interleaved, and report median timings (default 1)' },
   { flag: '--seed', kind: 'value', help: 'seed of weights and data order, the same for every run (default 0)' },
   { flag: '--help', kind: 'boolean', help: 'show this help' },
 ];
@@ -100,6 +101,7 @@ const flagSchema = z.object({
   onlyLinks: subset(LINKS.map((l) => l.name), '--only-links'),
   onlyModes: subset(MODES.map((m) => m.name), '--only-modes'),
   seed: z.coerce.number().int().min(0).default(0),
+  repeats: z.coerce.number().int().min(1).max(9).default(1),
   help: z.boolean().default(false),
 });
 
@@ -137,8 +139,11 @@ export interface RunRecord {
   trainSeconds: number;
   commSeconds: number;
   computeSeconds: number;
+  /**
+   * Workers' mean commSeconds over wallSeconds. commSeconds counts the whole exchange, so it also
+   * holds waiting for slower peers, and ranks 1… wait while rank 0 evaluates.
+   */
   commShareOfWall: number;
-  commShareOfTrain: number;
   target: number;
   /** Training seconds to the first evaluation at or above the target; null when never reached. */
   timeToTargetSeconds: number | null;
@@ -152,10 +157,17 @@ export interface RunRecord {
   /** Mean over ranks of the training loss at each logged step. */
   lossCurve: Array<[step: number, loss: number]>;
   evals: EvalLine[];
+  /**
+   * Timings of every repeat, in run order. Training is deterministic (same seed, same data order),
+   * so accuracy and bytes do not vary between repeats; the timings above are their medians, and
+   * the curves come from the repeat with the median training time.
+   */
+  repeats: Array<{ trainSeconds: number; wallSeconds: number; timeToTargetSeconds: number | null; commSeconds: number }>;
 }
 
 interface Settings {
   quick: boolean;
+  repeats: number;
   procs: number;
   seed: number;
   links: Link[];
@@ -190,21 +202,23 @@ async function main(): Promise<void> {
     links: g.links.filter((l) => !flags.onlyLinks || flags.onlyLinks.includes(l)),
   })).filter((g) => g.modes.length > 0 && g.links.length > 0);
   if (groups.length === 0) throw new UsageError('--only-links and --only-modes leave no run to do');
-  const settings: Settings = { quick: flags.quick, procs, seed: flags.seed, links: LINKS, groups };
+  const settings: Settings = { quick: flags.quick, repeats: flags.repeats, procs, seed: flags.seed, links: LINKS, groups };
   const outDir = resolve(flags.out);
   mkdirSync(outDir, { recursive: true });
   const scratch = mkdtempSync(join(tmpdir(), 'bench-localsgd-'));
   const started = performance.now();
   const machine = machineInfo();
-  const total = groups.reduce((s, g) => s + g.modes.length * g.links.length, 0);
+  const total = flags.repeats * groups.reduce((s, g) => s + g.modes.length * g.links.length, 0);
   say(`machine: ${describeMachine(machine)}`);
   say(`${total} runs of dist/train.js, ${procs} workers each, seed ${flags.seed}`);
 
-  const runs: RunRecord[] = [];
+  const attempts = new Map<string, RunRecord[]>();
+  let done = 0;
   try {
     // One short untimed run first, so that Mesa's shader cache is warm for every measured run.
     await trainRun([...groups[0]!.args, '--procs', String(procs), '--max-steps', '2', '--seed', String(flags.seed)], join(scratch, 'warmup.jsonl'));
-    for (const group of groups) {
+    // Repeats are interleaved, so that a slow spell of this shared machine hits every mode alike.
+    for (let repeat = 0; repeat < flags.repeats; repeat++) for (const group of groups) {
       for (const linkName of group.links) {
         const link = LINKS.find((l) => l.name === linkName)!;
         for (const modeName of group.modes) {
@@ -217,9 +231,10 @@ async function main(): Promise<void> {
           const metrics = join(scratch, `${group.name}-${link.name}-${mode.name}.jsonl`);
           const lines = await trainRun(args, metrics);
           const record = toRecord(group, link, mode, lines);
-          runs.push(record);
-          if (runs.length === 1) say(`adapter: ${record.adapter}`);
-          say(progressLine(runs.length, total, record));
+          const key = `${group.name}/${link.name}/${mode.name}`;
+          attempts.set(key, [...(attempts.get(key) ?? []), record]);
+          if (++done === 1) say(`adapter: ${record.adapter}`);
+          say(progressLine(done, total, record));
         }
       }
     }
@@ -227,6 +242,7 @@ async function main(): Promise<void> {
     rmSync(scratch, { recursive: true, force: true });
   }
 
+  const runs = [...attempts.values()].map(medianRecord);
   const report: Report = {
     benchmark: 'localsgd', date: new Date().toISOString(), adapter: runs[0]!.adapter, machine,
     command: `node dist/bench/localsgd.js ${process.argv.slice(2).join(' ')}`.trim(),
@@ -282,24 +298,54 @@ function toRecord(group: Group, link: Link, mode: Mode, lines: Line[]): RunRecor
     parameterCount: summary.parameterCount, steps: summary.steps, samples: summary.samples,
     testAccuracy: summary.testAccuracy, testLoss: summary.testLoss, finalTrainLoss: summary.finalTrainLoss,
     wallSeconds: summary.wallSeconds, trainSeconds, commSeconds: summary.commSeconds, computeSeconds: summary.computeSeconds,
-    commShareOfWall: summary.commSeconds / summary.wallSeconds, commShareOfTrain: summary.commSeconds / trainSeconds,
+    commShareOfWall: summary.commSeconds / summary.wallSeconds,
     target: group.target, timeToTargetSeconds: hit?.trainSeconds ?? null, stepToTarget: hit?.step ?? null,
     rounds: summary.rounds, bytesCommunicated: summary.bytesCommunicated, bytesPerStep: summary.bytesCommunicated / summary.steps,
     bytesPerRound: summary.bytesPerRound, adapter: summary.adapter, lossCurve, evals,
+    repeats: [{ trainSeconds, wallSeconds: summary.wallSeconds, timeToTargetSeconds: hit?.trainSeconds ?? null, commSeconds: summary.commSeconds }],
   };
+}
+
+/** One record for the repeats of a configuration: median timings, the median-time repeat's curves. */
+function medianRecord(records: RunRecord[]): RunRecord {
+  const byTime = [...records].sort((a, b) => a.trainSeconds - b.trainSeconds);
+  const middle = byTime[(byTime.length - 1) >> 1]!;
+  const timings = records.flatMap((r) => r.repeats);
+  const reached = timings.map((t) => t.timeToTargetSeconds).filter((t): t is number => t !== null);
+  const wallSeconds = median(timings.map((t) => t.wallSeconds));
+  const commSeconds = median(timings.map((t) => t.commSeconds));
+  return {
+    ...middle,
+    trainSeconds: median(timings.map((t) => t.trainSeconds)),
+    wallSeconds, commSeconds, commShareOfWall: commSeconds / wallSeconds,
+    // Accuracy is deterministic, so the target is reached in every repeat or in none.
+    timeToTargetSeconds: reached.length === timings.length ? median(reached) : null,
+    repeats: timings,
+  };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 function progressLine(i: number, total: number, r: RunRecord): string {
   const ttt = r.timeToTargetSeconds === null ? 'not reached' : `${r.timeToTargetSeconds.toFixed(2)} s`;
   return `[${String(i).padStart(2)}/${total}] ${r.group.padEnd(5)} link ${r.link.padEnd(7)} ${r.label.padEnd(5)} ` +
     `acc ${pct(r.testAccuracy)}  train ${r.trainSeconds.toFixed(2)} s  wall ${r.wallSeconds.toFixed(1)} s  ` +
-    `to ${pct(r.target, 0)}: ${ttt}  ${r.rounds} rounds  ${formatBytes(r.bytesCommunicated)}  comm ${pct(r.commShareOfTrain, 0)} of train`;
+    `to ${pct(r.target, 0)}: ${ttt}  ${r.rounds} rounds  ${formatBytes(r.bytesCommunicated)}  comm ${pct(r.commShareOfWall, 0)} of wall`;
 }
 
 const pct = (x: number, digits = 2) => (Number.isFinite(x) ? `${(x * 100).toFixed(digits)}%` : '–');
 const secs = (x: number | null) => (x === null ? 'not reached' : Number.isFinite(x) ? x.toFixed(2) : '–');
 const ratio = (a: number | null | undefined, b: number | null | undefined) =>
   a === null || a === undefined || b === null || b === undefined || !(b > 0) ? '–' : `${(a / b).toFixed(2)}×`;
+
+/** '5.19 (3.40–6.12)' when there were repeats. */
+function withRange(value: number, all: number[]): string {
+  return all.length < 2 ? secs(value) : `${secs(value)} (${secs(Math.min(...all))}–${secs(Math.max(...all))})`;
+}
 
 function runsOf(report: Report, group: string, link: string): RunRecord[] {
   return report.runs.filter((r) => r.group === group && r.link === link);
@@ -359,13 +405,18 @@ function markdown(report: Report, figures: Figure[]): string {
     `Written by \`${report.command}\` on ${report.date.slice(0, 10)}; adapter: ${report.adapter}.`,
     `Machine: ${describeMachine(report.machine)} (load average at the start). Total ${report.wallSeconds.toFixed(0)} s.`,
     `${s.procs} workers, seed ${s.seed}; every mode of a table trains the same model on the same data for the same steps.`,
+    s.repeats > 1
+      ? `Each configuration ran ${s.repeats} times, interleaved; timings are medians (train s shows the range). Training is deterministic, so accuracy and bytes are the same in every repeat.`
+      : 'Each configuration ran once; on this shared machine timings of single runs vary by tens of percent, so compare ratios with care.',
     '',
     'Columns: *train s* is training time to the last step with evaluations excluded; *wall s* is the whole',
     'run (process start-up, data loading and evaluations included); *time to target* is the training time',
     'of the first evaluation at or above the target (evaluations happen only at averaging points, so at',
     'most every K steps); *bytes/step* counts every worker\'s bytes sent and received, divided by optimizer',
-    'steps; *comm % of train* is the workers\' mean time in read-back, exchange and upload over *train s*,',
-    '*comm % of wall* the same over *wall s* (commSeconds / wallSeconds of the summary record).',
+    'steps; *comm % of wall* is the workers\' mean time in read-back, exchange and upload over *wall s*',
+    '(commSeconds / wallSeconds of the summary record). The exchange includes waiting for the slowest',
+    'worker, and ranks 1… wait while rank 0 evaluates: here 4 workers share 2 cores, so this share holds',
+    'much waiting and is an upper bound on time spent moving bytes.',
     '',
   ];
   for (const group of s.groups) {
@@ -376,13 +427,13 @@ function markdown(report: Report, figures: Figure[]): string {
       const sync = runs.find((r) => r.localSgdSteps === null);
       out.push(`### Link: ${linkText(report, link)}`, '');
       out.push(markdownTable(
-        ['mode', 'test acc', 'Δ vs sync', 'final train loss', 'train s', 'sync ÷ this', 'wall s', `time to ${pct(group.target, 0)}`, 'sync ÷ this', 'rounds', 'bytes/step', 'sync ÷ this', 'comm % of train', 'comm % of wall'],
+        ['mode', 'test acc', 'Δ vs sync', 'final train loss', 'train s', 'sync ÷ this', 'wall s', `time to ${pct(group.target, 0)}`, 'sync ÷ this', 'rounds', 'bytes/step', 'sync ÷ this', 'comm % of wall'],
         runs.map((r) => [
           r.label, pct(r.testAccuracy),
           sync && r !== sync ? `${((r.testAccuracy - sync.testAccuracy) * 100).toFixed(2)} pt` : '',
-          r.finalTrainLoss.toFixed(4), secs(r.trainSeconds), sync ? ratio(sync.trainSeconds, r.trainSeconds) : '–',
+          r.finalTrainLoss.toFixed(4), withRange(r.trainSeconds, r.repeats.map((x) => x.trainSeconds)), sync ? ratio(sync.trainSeconds, r.trainSeconds) : '–',
           r.wallSeconds.toFixed(2), secs(r.timeToTargetSeconds), sync ? ratio(sync.timeToTargetSeconds, r.timeToTargetSeconds) : '–',
-          String(r.rounds), formatBytes(r.bytesPerStep), sync ? ratio(sync.bytesPerStep, r.bytesPerStep) : '–', pct(r.commShareOfTrain, 1), pct(r.commShareOfWall, 1),
+          String(r.rounds), formatBytes(r.bytesPerStep), sync ? ratio(sync.bytesPerStep, r.bytesPerStep) : '–', pct(r.commShareOfWall, 1),
         ]),
       ));
       out.push('');
