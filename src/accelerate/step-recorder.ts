@@ -16,6 +16,8 @@ export class StepRecorder {
   private busySince: number | undefined;
   /** Estimated GPU milliseconds per step; undefined until measured. */
   private msPerStep: number | undefined;
+  /** Stalls that ended steps; the first one is the warm-up. */
+  private stepStalls = 0;
   /** Seconds the CPU spent blocked on the GPU (queue drains and read-backs). */
   gpuWaitSeconds = 0;
 
@@ -62,7 +64,9 @@ export class StepRecorder {
     const end = performance.now();
     this.ctx.check('waiting for the GPU');
     this.gpuWaitSeconds += (end - start) / 1000;
-    if (this.stepsSinceSync > 0) {
+    // The first steps include the pipelines' first use (on lavapipe, the shader compiles: seconds);
+    // learning from them made later stalls oversleep for many steps, so they teach nothing.
+    if (this.stepsSinceSync > 0 && this.stepStalls++ > 0) {
       const overslept = expected >= 2 && end - woke < OVERSLEPT_MS;
       const measured = (end - busySince) / this.stepsSinceSync;
       // Oversleeping inflates the measurement, so then shrink the estimate instead of trusting it.
