@@ -25,11 +25,25 @@ export function matmulRef(
 export type ActivationRefName = 'relu' | 'gelu' | 'none';
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
+/**
+ * GELU(approximate='tanh') = 0.5·x·(1 + tanh(u)), evaluated as x·σ(2u): the same function, but
+ * 1 + tanh(u) loses digits to cancellation for x below about −3 even in float64 (all of them below
+ * −8), and a reference must be the most precise value, not a second rounding of the same formula.
+ */
+function geluParts(x: number): { s: number; sNeg: number; dTwoU: number } {
+  const twoU = 2 * SQRT_2_OVER_PI * (x + 0.044715 * x ** 3);
+  return {
+    s: 1 / (1 + Math.exp(-twoU)),
+    sNeg: 1 / (1 + Math.exp(twoU)),
+    dTwoU: 2 * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x),
+  };
+}
+
 /** PyTorch's activations; gelu is GELU(approximate='tanh'). */
 export function activationRef(z: ArrayLike<number>, act: ActivationRefName): Float64Array {
   return Float64Array.from(z, (x) => {
     if (act === 'relu') return Math.max(x, 0);
-    if (act === 'gelu') return 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)));
+    if (act === 'gelu') return x * geluParts(x).s;
     return x;
   });
 }
@@ -40,8 +54,10 @@ export function activationGradRef(z: ArrayLike<number>, dh: ArrayLike<number>, a
     let d = 1;
     if (act === 'relu') d = x > 0 ? 1 : 0;
     if (act === 'gelu') {
-      const t = Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x ** 3));
-      d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x);
+      // d/dx of x·σ(2u); the product's second factor is 0.5·x·(1 − tanh²u)·u' rewritten.
+      const { s, sNeg, dTwoU } = geluParts(x);
+      // s·sNeg underflows to 0 for large |x|, where x·dTwoU may overflow: 0·inf must not be NaN.
+      d = s + (s * sNeg === 0 ? 0 : x * s * sNeg * dTwoU);
     }
     return dh[i]! * d;
   });

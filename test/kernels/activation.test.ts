@@ -57,6 +57,21 @@ test('gelu is the tanh approximation, not the erf form', async () => {
   assert.ok(Math.abs(value! - 0.8411919906082768) < 1e-6, `gelu(1) = ${value}, expected 0.8411920 (tanh approximation)`);
 });
 
+test('gelu keeps its relative precision in the far negative tail, where 1 + tanh(u) cancels', async () => {
+  // Element by element, not as a norm: each output must carry its own digits. With the textbook
+  // 0.5·x·(1 + tanh(u)) in f32, gelu(−4.5) came out 16 % off and gelu(−6) all wrong.
+  const ctx = await testGpu();
+  const z = Float32Array.from({ length: 61 }, (_, i) => -3 - i * 0.1); // −3 … −9
+  const h = poisoned(ctx, 'h', z.length);
+  await run(ctx, await prepareActivationForward(ctx, { z: upload(ctx, 'z', z), h, count: z.length, activation: 'gelu' }));
+  const out = await download(ctx, h, z.length);
+  const ref = activationRef(z, 'gelu');
+  for (let i = 0; i < z.length; i++) {
+    const err = Math.abs(out[i]! - ref[i]!) / Math.abs(ref[i]!);
+    assert.ok(err < 1e-4, `gelu(${z[i]}) = ${out[i]}, reference ${ref[i]}: relative error ${err.toExponential(2)}`);
+  }
+});
+
 test('errors name the kernel and the sizes', async () => {
   const ctx = await testGpu();
   const small = upload(ctx, 'small', new Float32Array(4));
