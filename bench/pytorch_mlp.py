@@ -1,0 +1,48 @@
+"""The PyTorch reference for bench/train.ts: the same MLP (784-256-10, ReLU), the same optimizer
+(SGD, lr 0.05, momentum 0.9) and the same batch sizes, on the CPU with one thread, as the issue's
+figure was measured. Inputs are random tensors of MNIST's shape: speed does not depend on the values.
+
+Usage: python3 bench/pytorch_mlp.py BATCH[,BATCH...] SAMPLES
+Prints one JSON object: {"torch": version, "threads": 1, "results": [{"batchSize", "samplesPerSecond"}]}.
+"""
+import json
+import sys
+import time
+
+import torch
+
+
+def samples_per_second(batch_size: int, samples: int) -> float:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    x = torch.rand(batch_size, 784)
+    y = torch.randint(0, 10, (batch_size,))
+
+    def step() -> None:
+        optimizer.zero_grad()
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+
+    for _ in range(5):  # warm-up: allocator and kernels
+        step()
+    steps = max(10, round(samples / batch_size))
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def main() -> None:
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    torch.set_num_threads(1)
+    batches = [int(b) for b in sys.argv[1].split(",")]
+    samples = int(sys.argv[2])
+    results = [{"batchSize": b, "samplesPerSecond": samples_per_second(b, samples)} for b in batches]
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}))
+
+
+if __name__ == "__main__":
+    main()

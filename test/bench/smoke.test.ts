@@ -1,0 +1,72 @@
+// The quick versions of the kernel, training and transport benchmarks, so that they cannot rot:
+// each runs as users run it (a child process on dist/), exits 0 and reports sane, consistent records.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const test = suite('bench kernels, train and transport --quick (smoke tests)');
+const out = mkdtempSync(join(tmpdir(), 'bench-smoke-test-'));
+
+function bench(name: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const script = fileURLToPath(new URL(`../../bench/${name}.js`, import.meta.url));
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+const positive = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x > 0;
+
+test('bench:kernels --quick --json: every matmul form with fast, naive and js figures, and the adapter', async () => {
+  const r = await bench('kernels', ['--quick', '--json']);
+  assert.is(r.code, 0, r.stderr);
+  const records = JSON.parse(r.stdout) as { kernel: string; form?: string; variant: string; gflops?: number; adapter: string }[];
+  const matmul = records.filter((x) => x.kernel === 'matmul');
+  for (const form of ['Y=X·Wᵀ', 'dX=dY·W', 'dW=dYᵀ·X']) {
+    const variants = new Set(matmul.filter((x) => x.form === form).map((x) => x.variant));
+    assert.equal([...variants].sort(), ['fast', 'js', 'naive'], `${form}: variants ${[...variants]}`);
+  }
+  for (const x of matmul) assert.ok(positive(x.gflops), `${x.form} ${x.variant}: gflops ${x.gflops}`);
+  assert.ok(records.every((x) => /\w/.test(x.adapter)), 'every record names the adapter');
+});
+
+test('bench:train --quick --json: samples/s and a GPU-wait share between 0 and 1, and the text form prints the adapter', async () => {
+  const r = await bench('train', ['--quick', '--json']);
+  assert.is(r.code, 0, r.stderr);
+  const [record, ...rest] = JSON.parse(r.stdout) as Record<string, number | string | null>[];
+  assert.is(rest.length, 0, 'one batch size in --quick');
+  assert.is(record!.batchSize, 32);
+  assert.ok(positive(record!.samplesPerSecond));
+  const wait = record!.gpuWaitShare as number;
+  assert.ok(wait >= 0 && wait <= 1 && Math.abs(wait + (record!.jsShare as number) - 1) < 1e-9, `shares ${wait}, ${record!.jsShare}`);
+  assert.is(record!.samples, (record!.steps as number) * 32);
+  // PyTorch is optional (python3-torch); when present its figure must be a real one.
+  assert.ok(record!.pytorchSamplesPerSecond === null || positive(record!.pytorchSamplesPerSecond));
+  const text = await bench('train', ['--quick']);
+  assert.is(text.code, 0, text.stderr);
+  assert.match(text.stdout, /^adapter: \S/m);
+  assert.match(text.stdout, /^\s+32\s+\d+/m);
+});
+
+test('bench:transport --quick: both methods at both sizes, bytes consistent with round-trip times', async () => {
+  const r = await bench('transport', ['--quick', '--out', out]);
+  assert.is(r.code, 0, r.stderr);
+  const report = JSON.parse(readFileSync(join(out, 'transport.json'), 'utf8')) as {
+    records: { method: string; bytes: number; medianMs: number; bestMs: number; gbPerSecond: number }[];
+  };
+  assert.equal(new Set(report.records.map((x) => x.method)).size, 2);
+  for (const x of report.records) {
+    assert.ok(x.bestMs > 0 && x.bestMs <= x.medianMs, `${x.method} ${x.bytes}: best ${x.bestMs} median ${x.medianMs}`);
+    assert.ok(positive(x.gbPerSecond));
+  }
+  assert.match(readFileSync(join(out, 'transport.md'), 'utf8'), /socket frames/);
+});
+
+test.after(() => rmSync(out, { recursive: true, force: true }));
+test.run();
