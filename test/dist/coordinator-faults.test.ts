@@ -121,6 +121,18 @@ test('respawn: a new process takes the rank with the last round\'s mean and its 
   assert.is(result!.stats.rounds, 4);
 });
 
+test('respawn: the worker timeout counts from the new process, so a slow start-up while the others wait is not a hang', async () => {
+  // The others wait 2 s for the silent rank, then ~2 s more for its replacement: over the 3 s
+  // timeout in all, but neither process was silent that long.
+  const started = Date.now();
+  const { result, error, lost } = await run(2, { seed, count, rounds: 3, badRank: 1, dieAtRound: 1, silentBeforeDieMs: 2000, rejoinDelayMs: 2000 }, { onWorkerFailure: 'respawn', timeoutMs: 3000 });
+  if (error) throw error;
+  assert.ok(Date.now() - started > 4000, `the round waited through both silences (took ${Date.now() - started} ms)`);
+  assert.is(lost.length, 1, 'lost once, by its SIGKILL, not again by a timeout');
+  assert.match(lost[0]!.reason, /SIGKILL/);
+  for (const s of result!.summaries as Summary[]) assert.is(s.results.at(-1), digest(meanOver([0, 1], seed, 2, count)));
+});
+
 test('respawn: a rank that fails in every new process stops the run once its respawns are spent, saying so', async () => {
   const { error, lost, pids } = await run(2, { seed, count, rounds: 3, badRank: 1, dieAtRound: 1, always: true }, { onWorkerFailure: 'respawn', maxRespawns: 2 });
   assert.instance(error, WorkerFailedError);
