@@ -59,8 +59,9 @@ export class Accelerator {
     return new Accelerator(ctx, options.gradientAccumulationSteps, options.channel);
   }
 
+  /** Rank 0, or the lowest surviving rank once rank 0 has been lost (--on-worker-failure continue). */
   get isMainProcess(): boolean {
-    return this.rank === 0;
+    return this.rank === (this.channel?.mainRank ?? 0);
   }
 
   get adapterName(): string {
@@ -72,10 +73,13 @@ export class Accelerator {
     return new ShardedLoader(dataset, { ...options, rank: this.rank, worldSize: this.worldSize });
   }
 
-  /** Starts every worker from rank 0's parameters, as data-parallel training requires. */
+  /**
+   * Starts every worker from rank 0's parameters, as data-parallel training requires. A process that
+   * takes over a lost rank after that broadcast passes the weights it rejoins with instead.
+   */
   async broadcastParameters(model: FlatModel, initial: Float32Array): Promise<void> {
     writeBuffer(this.ctx, model.params, initial);
-    if (!this.channel || this.worldSize === 1) return;
+    if (!this.channel || this.worldSize === 1 || (this.channel.rejoin?.rounds.broadcast ?? 0) > 0) return;
     const received = await this.channel.broadcast(this.rank === 0 ? initial : undefined);
     writeBuffer(this.ctx, model.params, received);
   }

@@ -67,6 +67,8 @@ export const trainConfigSchema = z.object({
   linkBandwidth: z.string().default('off'),
   linkLatency: z.string().default('0'),
   workerTimeout: positiveNumber('--worker-timeout').default(120),
+  onWorkerFailure: z.enum(['abort', 'continue', 'respawn']).default('abort'),
+  maxRespawns: wholeNumber('--max-respawns', 0, 1000).default(3),
   quiet: z.boolean().default(false),
 });
 
@@ -115,6 +117,12 @@ export const FLAGS: FlagHelp[] = [
   { flag: '--link-bandwidth', key: 'linkBandwidth', kind: 'value', help: 'simulated interconnect bandwidth per worker link: off, 10gbit, 1gbit, 100mbit, ...' },
   { flag: '--link-latency', key: 'linkLatency', kind: 'value', help: 'simulated one-way latency per message: 0, 5ms, 0.2ms, ...' },
   { flag: '--worker-timeout', key: 'workerTimeout', kind: 'value', help: 'seconds a worker may stay silent while others wait before the run stops' },
+  {
+    flag: '--on-worker-failure', key: 'onWorkerFailure', kind: 'value',
+    help: 'a worker that crashes, exits early or hangs: abort (stop the run) | continue (drop its rank; later rounds average the survivors) | ' +
+      'respawn (a new process takes the rank from the last averaged weights and step; Local SGD only)',
+  },
+  { flag: '--max-respawns', key: 'maxRespawns', kind: 'value', help: 'with --on-worker-failure respawn: new processes per rank before a further loss stops the run' },
   { flag: '--quiet', key: 'quiet', kind: 'boolean', help: 'print only the final summary' },
 ];
 

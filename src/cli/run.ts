@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launch, type LinkOptions } from '../dist/coordinator.js';
+import { launch, type LinkOptions, type WorkerLostEvent } from '../dist/coordinator.js';
 import { parseBandwidth, parseDuration } from '../dist/link.js';
 import { mlpLayout } from '../nn/layout.js';
 import { saveCheckpoint } from '../train/checkpoint.js';
@@ -32,8 +32,12 @@ export async function run(config: TrainConfig, options: { workerScript?: string 
 }
 
 async function runDistributed(config: TrainConfig, reporter: Reporter, workerScript: string): Promise<RunSummary> {
+  if (config.onWorkerFailure === 'respawn' && !config.localSgd) {
+    throw new UsageError('--on-worker-failure respawn needs Local SGD: a new worker starts from the last averaged parameters, which --no-local-sgd never sends; use --on-worker-failure continue');
+  }
   let sizes: number[] | undefined;
   let parameterRounds = 0;
+  const lastLoggedStep: number[] = [];
   const result = await launch({
     procs: config.procs,
     workerScript,
@@ -41,10 +45,14 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     env: { [CONFIG_ENV]: JSON.stringify(config) },
     link: linkOptions(config),
     timeoutMs: config.workerTimeout * 1000,
+    onWorkerFailure: config.onWorkerFailure,
+    maxRespawns: config.maxRespawns,
+    onWorkerLost: (event) => reportLoss(config, reporter, event, lastLoggedStep[event.rank] ?? 0),
     onLog: (rank, record) => {
       const r = record as { kind?: string } & ModelInfo;
+      if (r.kind === 'train') lastLoggedStep[rank] = (record as TrainRecord).step;
       if (r.kind === 'train' || r.kind === 'eval') reporter.record(record as TrainRecord | EvalRecord);
-      else if (r.kind === 'model' && rank === 0) {
+      else if (r.kind === 'model' && rank === 0 && !sizes) { // a respawned rank 0 describes the model again
         sizes = [...r.sizes];
         reporter.start(r, describeMode(config));
       }
@@ -64,7 +72,28 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
       }
     },
   });
-  return summarize(config, result.summaries as WorkerSummary[], result.stats, result.wallSeconds);
+  const finished = (result.summaries as Array<WorkerSummary | undefined>).filter((s): s is WorkerSummary => s !== undefined);
+  const faults = { lost: result.lost.length, respawns: result.lost.filter((e) => e.action === 'respawned').length };
+  return summarize(config, finished, result.stats, result.wallSeconds, faults);
+}
+
+/** A lost worker: one line on stderr (whatever --quiet says) and a `worker-lost` metrics record. */
+function reportLoss(config: TrainConfig, reporter: Reporter, event: WorkerLostEvent, lastLogged: number): void {
+  // The last step every rank had surely completed: the last parameter average (Local SGD), or the
+  // last gradient all-reduce (synchronous mode, one per step). The rank's own log may say more.
+  const averagedStep = config.localSgd ? event.completed.params * config.localSgdSteps : event.completed.grads;
+  const step = Math.max(averagedStep, lastLogged);
+  const what = event.reason.split('\n')[0]!.replace(/^worker rank \d+ /, '');
+  const next = event.action === 'dropped'
+    ? `continuing with ${event.liveRanks.length} of ${config.procs} workers (ranks ${event.liveRanks.join(', ')})`
+    : `respawning it from the parameters averaged at step ${averagedStep} (restart ${event.restarts} of at most ${config.maxRespawns})`;
+  reporter.finish();
+  console.error(`worker rank ${event.rank} lost after step ${step} (${what}); ${next}`);
+  if (event.action === 'dropped') reporter.dropRank(event.rank);
+  reporter.writeMetric({
+    kind: 'worker-lost', rank: event.rank, step, averagedStep, action: event.action, liveRanks: event.liveRanks,
+    restarts: event.restarts, reason: event.reason, time: Date.now() / 1000,
+  });
 }
 
 function describeMode(config: TrainConfig): string {

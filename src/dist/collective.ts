@@ -33,9 +33,47 @@ export class CollectiveTracker {
   open: OpenCollective | undefined;
   /** Completed collectives per kind. */
   readonly completed: Record<CollectiveKind, number> = { params: 0, grads: 0, broadcast: 0 };
+  /** The ranks a collective waits for: all of them, until drop() removes a lost one. */
+  readonly members: Set<number>;
 
   constructor(readonly worldSize: number) {
     this.nextRound = Array.from({ length: worldSize }, () => ({ params: 0, grads: 0, broadcast: 0 }));
+    this.members = new Set(Array.from({ length: worldSize }, (_, rank) => rank));
+  }
+
+  /**
+   * A lost rank leaves for good: collectives from now on wait for the others only, and the open
+   * one forgets the rank's payload (a mean of the survivors, not of a rank that is gone). Returns
+   * the open collective if that completes it.
+   */
+  drop(rank: number): OpenCollective | undefined {
+    this.members.delete(rank);
+    this.leaveOpen(rank);
+    return this.completeIfAllIn();
+  }
+
+  /**
+   * A lost rank that a new process will take over: it stays a member (the open collective waits for
+   * it) and its next rounds are the first not yet completed, which the new process will send.
+   */
+  reset(rank: number): void {
+    this.leaveOpen(rank);
+    this.nextRound[rank] = { ...this.completed };
+  }
+
+  private leaveOpen(rank: number): void {
+    const open = this.open;
+    if (!open || !open.entered.has(rank)) return;
+    open.entered.delete(rank);
+    if (open.payloads[rank]) open.delivered--;
+    open.payloads[rank] = undefined;
+    open.deliveredAt[rank] = 0;
+    if (open.entered.size === 0) {
+      this.open = undefined;
+      return;
+    }
+    if (open.kind === 'broadcast' && rank === 0) open.count = -1; // rank 0's size is not known any more
+    if (open.firstRank === rank) open.firstRank = Math.min(...open.entered);
   }
 
   /** Ranks currently waiting in the open collective. */
@@ -88,14 +126,19 @@ export class CollectiveTracker {
     this.nextRound[rank]![kind] = round + 1;
   }
 
-  /** Records `rank`'s payload for the open collective; returns the collective when every rank's has arrived. */
+  /** Records `rank`'s payload for the open collective; returns the collective when every member's has arrived. */
   deliver(rank: number, payload: Float32Array, at: number): OpenCollective | undefined {
     const open = this.open;
     if (!open || !open.entered.has(rank) || open.payloads[rank]) throw new Error(`internal: delivery from rank ${rank} outside its collective`);
     open.payloads[rank] = payload;
     open.deliveredAt[rank] = at;
     open.delivered++;
-    if (open.delivered < this.worldSize) return undefined;
+    return this.completeIfAllIn();
+  }
+
+  private completeIfAllIn(): OpenCollective | undefined {
+    const open = this.open;
+    if (!open || open.delivered === 0 || this.members.size === 0 || [...this.members].some((rank) => !open.payloads[rank])) return undefined;
     this.open = undefined;
     this.completed[open.kind]++;
     return open;

@@ -1,17 +1,20 @@
 // The launcher and reduction server (torchrun / `accelerate launch` in one): forks the worker
 // processes, serves their collectives over a Unix socket, and stops the whole run cleanly when a
 // worker fails, hangs, or the user presses Ctrl-C, leaving no process and no socket file behind.
+// With onWorkerFailure 'continue' or 'respawn' a lost worker does not stop the run (torchft's idea):
+// its rank is dropped from the collectives, or a new process takes it over.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CollectiveMismatchError, CollectiveTracker, describeCollective, type OpenCollective } from './collective.js';
+import type { CollectiveKind } from './protocol.js';
 import { SimulatedLink, linkIsOff, validateLink, type LinkOptions } from './link.js';
 import { asFloat32, bytesOf, ProtocolError, WORKER_SENDS, type Header, type ReduceTag } from './protocol.js';
 import { meanOf } from './reduce.js';
 import { FrameConnection } from './transport.js';
-import { ENV } from './worker-channel.js';
+import { ENV, type RejoinEnv } from './worker-channel.js';
 
 export type { LinkOptions } from './link.js';
 export { CollectiveMismatchError } from './collective.js';
@@ -41,6 +44,31 @@ export interface LaunchOptions {
   onListening?: (socketPath: string) => void;
   /** Between SIGTERM and SIGKILL when stopping workers. Default 2000 ms. */
   killGraceMs?: number;
+  /**
+   * What a lost worker (killed, exited before done, or hung past timeoutMs) does to the run:
+   * 'abort' stops it (default); 'continue' drops the rank and averages the others from then on;
+   * 'respawn' starts a new process for the rank, which rejoins from the last parameter all-reduce.
+   */
+  onWorkerFailure?: WorkerFailurePolicy;
+  /** 'respawn': new processes each rank may get; one more loss stops the run. Default 3. */
+  maxRespawns?: number;
+  /** Each lost worker, once the coordinator has dropped or replaced it. */
+  onWorkerLost?: (event: WorkerLostEvent) => void;
+}
+
+export type WorkerFailurePolicy = 'abort' | 'continue' | 'respawn';
+
+export interface WorkerLostEvent {
+  rank: number;
+  /** What happened, e.g. "was killed by SIGKILL", with the last lines of its stderr. */
+  reason: string;
+  action: 'dropped' | 'respawned';
+  /** Ranks the collectives wait for from now on. */
+  liveRanks: number[];
+  /** Collectives every rank had completed when it was lost (a respawned process starts after these). */
+  completed: Record<CollectiveKind, number>;
+  /** Processes this rank has been given after the first (respawn). */
+  restarts: number;
 }
 
 export interface RoundStats {
@@ -78,6 +106,8 @@ export interface CoordinatorHandle {
 export interface LaunchResult {
   /** Each rank's done summary, by rank. */
   summaries: unknown[];
+  /** Workers lost along the way ('continue' and 'respawn'); a dropped rank's summary is undefined. */
+  lost: WorkerLostEvent[];
   stats: CommStats;
   wallSeconds: number;
 }
@@ -107,6 +137,7 @@ const REPORTED_ERROR_EXIT_MS = 1000;
 const STOP_GRACE_MS = 300;
 /** Once every rank is done, how long they get to exit before they are stopped. */
 const EXIT_AFTER_DONE_MS = 10_000;
+const DEFAULT_MAX_RESPAWNS = 3;
 
 interface Worker {
   rank: number;
@@ -122,6 +153,14 @@ interface Worker {
   whenGone: Promise<void>;
   /** Reusable payload buffers, one per all-reduce tag (a rank has at most one round in flight). */
   inputs: Partial<Record<ReduceTag, Float32Array>>;
+  /** Processes that held this rank before this one. */
+  restarts: number;
+  /** Bytes moved by those earlier processes, so the run's totals survive a respawn. */
+  priorBytes: { sent: number; received: number };
+  /** Set when the watchdog killed it for hanging (not 'abort'): how it is described once gone. */
+  hung: string | undefined;
+  /** Dropped or replaced: its frames no longer count. */
+  lost: boolean;
 }
 
 export function launch(options: LaunchOptions): Promise<LaunchResult> {
@@ -147,6 +186,8 @@ class Coordinator implements CoordinatorHandle {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly startedAt = performance.now();
   private readonly timeoutMs: number;
+  private readonly policy: WorkerFailurePolicy;
+  private readonly lost: WorkerLostEvent[] = [];
   private settle!: { resolve: (r: LaunchResult) => void; reject: (e: Error) => void };
   private readonly onSignal = (signal: NodeJS.Signals) => void this.interrupt(signal);
 
@@ -157,6 +198,9 @@ class Coordinator implements CoordinatorHandle {
     if (options.link) validateLink(options.link);
     this.timeoutMs = options.timeoutMs ?? 120_000;
     if (!(this.timeoutMs > 0)) throw new RangeError(`launch: timeoutMs must be > 0 (got ${options.timeoutMs})`);
+    this.policy = options.onWorkerFailure ?? 'abort';
+    const maxRespawns = options.maxRespawns ?? DEFAULT_MAX_RESPAWNS;
+    if (!Number.isInteger(maxRespawns) || maxRespawns < 0) throw new RangeError(`launch: maxRespawns must be a whole number ≥ 0 (got ${maxRespawns})`);
     this.tracker = new CollectiveTracker(options.procs);
     this.inboundMs = new Array<number>(options.procs).fill(0);
   }
@@ -166,7 +210,11 @@ class Coordinator implements CoordinatorHandle {
   }
 
   stats(): CommStats {
-    const perRank = this.workers.map((w) => ({ rank: w.rank, bytesSent: w.connection?.bytesSent ?? 0, bytesReceived: w.connection?.bytesReceived ?? 0 }));
+    const perRank = this.workers.map((w) => ({
+      rank: w.rank,
+      bytesSent: w.priorBytes.sent + (w.connection?.bytesSent ?? 0),
+      bytesReceived: w.priorBytes.received + (w.connection?.bytesReceived ?? 0),
+    }));
     return {
       rounds: this.totals.rounds,
       bytesSent: perRank.reduce((s, r) => s + r.bytesSent, 0),
@@ -200,9 +248,13 @@ class Coordinator implements CoordinatorHandle {
 
   // ---- processes ----
 
-  private spawn(rank: number): void {
+  private spawn(rank: number, rejoin?: RejoinEnv): void {
+    const previous = this.workers[rank];
     const child = fork(this.options.workerScript, this.options.workerArgs, {
-      env: { ...process.env, ...this.options.env, [ENV.socket]: this.socketPath, [ENV.rank]: String(rank), [ENV.worldSize]: String(this.options.procs) },
+      env: {
+        ...process.env, ...this.options.env, [ENV.socket]: this.socketPath, [ENV.rank]: String(rank), [ENV.worldSize]: String(this.options.procs),
+        ...(rejoin ? { [ENV.rejoin]: JSON.stringify(rejoin) } : {}),
+      },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // Its own process group, so a terminal's Ctrl-C reaches only the coordinator, which decides
       // how to stop (saving the last averaged weights first).
@@ -212,6 +264,10 @@ class Coordinator implements CoordinatorHandle {
     const worker: Worker = {
       rank, child, connection: undefined, stderrTail: [], spawnedAt: performance.now(), done: false, summary: undefined,
       reportedError: undefined, exit: undefined, gone: false, whenGone: new Promise((resolve) => (markGone = resolve)), inputs: {},
+      restarts: rejoin?.restarts ?? 0, hung: undefined, lost: false,
+      priorBytes: previous
+        ? { sent: previous.priorBytes.sent + (previous.connection?.bytesSent ?? 0), received: previous.priorBytes.received + (previous.connection?.bytesReceived ?? 0) }
+        : { sent: 0, received: 0 },
     };
     this.workers[rank] = worker;
     if (child.pid !== undefined) this.options.onWorkerStarted?.({ rank, pid: child.pid });
@@ -273,18 +329,73 @@ class Coordinator implements CoordinatorHandle {
   }
 
   private onWorkerGone(worker: Worker): void {
-    if (this.stopping) return;
-    const { code, signal } = worker.exit ?? { code: null, signal: null };
+    if (this.stopping || worker.lost) return;
+    const { code } = worker.exit ?? { code: null, signal: null };
     if (worker.done && code === 0) {
-      if (this.workers.every((w) => w.done && w.gone)) void this.finish();
+      if (this.members().every((w) => w.done && w.gone)) void this.finish();
       return;
     }
-    this.fail(() => this.workerFailed(worker));
+    if (this.policy === 'abort') this.fail(() => this.workerFailed(worker));
+    else this.lose(worker);
+  }
+
+  /** The workers the collectives wait for. */
+  private members(): Worker[] {
+    return [...this.tracker.members].map((rank) => this.workers[rank]!);
+  }
+
+  /** 'continue' and 'respawn': the run goes on without this process. */
+  private lose(worker: Worker): void {
+    const rank = worker.rank;
+    const error = this.workerFailed(worker);
+    worker.lost = true;
+    if (this.policy === 'respawn') {
+      const maxRespawns = this.options.maxRespawns ?? DEFAULT_MAX_RESPAWNS;
+      if (worker.restarts >= maxRespawns) {
+        error.message = `${error.message}\nrank ${rank} was already respawned ${worker.restarts} time(s), the limit (maxRespawns ${maxRespawns}), ` +
+          'so the run stops: a worker that fails again after every restart probably fails deterministically';
+        this.fail(() => error);
+        return;
+      }
+      this.tracker.reset(rank);
+      const completed = { ...this.tracker.completed };
+      const rejoin: RejoinEnv = { restarts: worker.restarts + 1, rounds: completed };
+      const params = this.averaged.get('params');
+      if (completed.params > 0 && params) {
+        // The new process reads the last parameter all-reduce's result from here (the directory goes with the run).
+        rejoin.paramsFile = join(this.dir, `rank${rank}-restart${rejoin.restarts}.f32`);
+        writeFileSync(rejoin.paramsFile, bytesOf(params));
+      }
+      this.spawn(rank, rejoin);
+      this.report({ rank, reason: error.message, action: 'respawned', liveRanks: [...this.tracker.members].sort((a, b) => a - b), completed, restarts: rejoin.restarts });
+      return;
+    }
+    if (rank === 0 && this.tracker.completed.broadcast === 0) {
+      error.message = `${error.message}\nrank 0 was lost before it broadcast the initial weights, so the others have nothing to start from; the run stops`;
+      this.fail(() => error);
+      return;
+    }
+    const completed = { ...this.tracker.completed }; // before drop() completes the round it was missing from
+    const complete = this.tracker.drop(rank);
+    if (this.tracker.members.size === 0) {
+      this.fail(() => error); // every worker is gone: as 'abort' would, report the last one
+      return;
+    }
+    this.report({ rank, reason: error.message, action: 'dropped', liveRanks: [...this.tracker.members].sort((a, b) => a - b), completed, restarts: worker.restarts });
+    if (complete) this.complete(complete);
+    const members = this.members();
+    if (members.every((w) => w.done && w.gone)) void this.finish();
+    else if (members.every((w) => w.done)) this.exitAfterDone();
+  }
+
+  private report(event: WorkerLostEvent): void {
+    this.lost.push(event);
+    this.options.onWorkerLost?.(event);
   }
 
   private workerFailed(worker: Worker, what?: string): WorkerFailedError {
     const { code, signal } = worker.exit ?? { code: null, signal: null };
-    const how = what ?? (signal ? `was killed by ${signal}` : worker.done ? `exited with code ${code} after done` : `exited with code ${code} before sending done`);
+    const how = what ?? worker.hung ?? (signal ? `was killed by ${signal}` : worker.done ? `exited with code ${code} after done` : `exited with code ${code} before sending done`);
     const said = worker.reportedError ? `; it reported: ${worker.reportedError}` : '';
     const tail = worker.stderrTail.join('\n');
     return new WorkerFailedError(
@@ -337,7 +448,7 @@ class Coordinator implements CoordinatorHandle {
 
   /** Validates a header before its payload arrives, and picks a reusable buffer for it. */
   private checkHeader(worker: Worker, header: Header, payloadBytes: number): Uint8Array | undefined {
-    if (this.stopping) return undefined;
+    if (this.stopping || worker.lost) return undefined;
     const rank = worker.rank;
     switch (header.type) {
       case 'hello':
@@ -345,7 +456,7 @@ class Coordinator implements CoordinatorHandle {
       case 'allreduce':
       case 'broadcast': {
         const kind = header.type === 'allreduce' ? header.tag : 'broadcast';
-        const finished = this.workers.filter((w) => w.done);
+        const finished = this.members().filter((w) => w.done);
         if (finished.length > 0) {
           throw new ProtocolError(
             `rank ${rank} entered ${describeCollective(kind, header.round)} but rank ${finished.map((w) => w.rank).join(', ')} ` +
@@ -375,7 +486,7 @@ class Coordinator implements CoordinatorHandle {
   }
 
   private onFrame(worker: Worker, header: Header, payload: Uint8Array, startedAt: number, deliveredAt: number): void {
-    if (this.stopping) return;
+    if (this.stopping || worker.lost) return;
     switch (header.type) {
       case 'allreduce':
       case 'broadcast': {
@@ -390,30 +501,39 @@ class Coordinator implements CoordinatorHandle {
       case 'done':
         worker.done = true;
         worker.summary = header.summary;
-        if (this.workers.every((w) => w.done)) {
-          this.later(EXIT_AFTER_DONE_MS, () => {
-            const stuck = this.workers.filter((w) => !w.gone).map((w) => w.rank);
-            process.stderr.write(`ranks ${stuck.join(', ')} sent done but did not exit within ${EXIT_AFTER_DONE_MS / 1000} s; stopping them (workers should exit after done)\n`);
-            void this.finish();
-          });
-        }
+        if (this.members().every((w) => w.done)) this.exitAfterDone();
         return;
       case 'error':
         worker.reportedError = header.message;
         // Give it a moment to exit by itself, so its own exit code and last words are reported.
-        this.later(REPORTED_ERROR_EXIT_MS, () => this.fail(() => this.workerFailed(worker, worker.exit ? undefined : 'reported an error')));
+        if (this.policy === 'abort') {
+          this.later(REPORTED_ERROR_EXIT_MS, () => this.fail(() => this.workerFailed(worker, worker.exit ? undefined : 'reported an error')));
+        } else {
+          // Lost all the same; its exit brings it to lose().
+          this.later(REPORTED_ERROR_EXIT_MS, () => worker.gone || worker.child.kill('SIGKILL'));
+        }
         return;
       default:
         return;
     }
   }
 
+  private exitAfterDone(): void {
+    this.later(EXIT_AFTER_DONE_MS, () => {
+      const stuck = this.members().filter((w) => !w.gone).map((w) => w.rank);
+      process.stderr.write(`ranks ${stuck.join(', ')} sent done but did not exit within ${EXIT_AFTER_DONE_MS / 1000} s; stopping them (workers should exit after done)\n`);
+      void this.finish();
+    });
+  }
+
   // ---- collectives ----
 
   private complete(c: OpenCollective): void {
-    const first = Math.min(...c.deliveredAt);
-    const last = Math.max(...c.deliveredAt);
-    const inboundSeconds = Math.max(...this.inboundMs) / 1000;
+    const members = this.members();
+    const deliveredAt = members.map((w) => c.deliveredAt[w.rank]!);
+    const first = Math.min(...deliveredAt);
+    const last = Math.max(...deliveredAt);
+    const inboundSeconds = Math.max(...members.map((w) => this.inboundMs[w.rank]!)) / 1000;
     let result: Float32Array;
     let reduceMs = 0;
     if (c.kind === 'broadcast') {
@@ -423,17 +543,20 @@ class Coordinator implements CoordinatorHandle {
       let out = this.averaged.get(c.kind);
       if (out?.length !== c.count) this.averaged.set(c.kind, (out = new Float32Array(c.count)));
       if (!this.scratch || this.scratch.length < c.count) this.scratch = new Float64Array(c.count);
-      result = meanOf(c.payloads as Float32Array[], out, this.scratch);
+      // Members only, in rank order: a dropped rank's payload was already removed by the tracker.
+      result = meanOf(c.payloads.filter((p): p is Float32Array => p !== undefined), out, this.scratch);
       reduceMs = performance.now() - t;
       this.options.onRoundComplete?.({ tag: c.kind, round: c.round, averaged: result });
     }
     const reducedAt = performance.now();
     const bytes = bytesOf(result);
-    const sends = this.workers.map((w) => {
+    // Once a rank has been dropped, every result names the survivors, so the lowest takes over rank 0's jobs.
+    const dropped = this.tracker.members.size < this.options.procs ? { members: members.map((w) => w.rank) } : {};
+    const sends = members.map((w) => {
       const payload = c.kind === 'broadcast' && w.rank === 0 ? new Uint8Array(0) : bytes;
       const header: Header = {
         type: 'result', collective: c.kind, round: c.round, count: payload.byteLength / 4,
-        reduceMs, waitMs: Math.max(0, last - c.deliveredAt[w.rank]!),
+        reduceMs, waitMs: Math.max(0, last - c.deliveredAt[w.rank]!), ...dropped,
       };
       return w.connection!.send(header, payload);
     });
@@ -453,8 +576,8 @@ class Coordinator implements CoordinatorHandle {
     const open = this.tracker.open;
     if (!open) return;
     const now = performance.now();
-    const silent = this.workers.filter((w) => {
-      if (open.entered.has(w.rank) || w.gone) return false;
+    const silent = this.members().filter((w) => {
+      if (open.entered.has(w.rank) || w.gone || w.hung) return false;
       if (w.connection?.receiving) return false; // still streaming a (slow-link) frame
       const heard = w.connection ? w.connection.lastReceivedAt : w.spawnedAt;
       return now - heard > this.timeoutMs;
@@ -463,6 +586,15 @@ class Coordinator implements CoordinatorHandle {
     const ranks = silent.map((w) => w.rank);
     const waiting = this.tracker.waiting();
     const lastHeard = silent.map((w) => `rank ${w.rank}: ${((now - (w.connection?.lastReceivedAt ?? w.spawnedAt)) / 1000).toFixed(1)} s ago${w.connection ? '' : ', never connected'}`);
+    if (this.policy !== 'abort') {
+      // A hung worker is a lost one: kill it; its exit brings it to lose().
+      for (const [i, w] of silent.entries()) {
+        w.hung = `hung: sent nothing for over ${(this.timeoutMs / 1000).toFixed(1)} s while rank ${waiting.join(', ')} waited in ` +
+          `${describeCollective(open.kind, open.round)} (last heard ${lastHeard[i]}), so it was killed`;
+        w.child.kill('SIGKILL');
+      }
+      return;
+    }
     this.fail(() => new WorkerTimeoutError(
       `rank ${ranks.join(', ')} sent nothing for over ${(this.timeoutMs / 1000).toFixed(1)} s while rank ${waiting.join(', ')} ` +
         `waited in ${describeCollective(open.kind, open.round)} (last heard: ${lastHeard.join('; ')}); it may be hung. ` +
@@ -501,7 +633,8 @@ class Coordinator implements CoordinatorHandle {
     this.stopping = true;
     await this.stopAll('the run is complete');
     this.settle.resolve({
-      summaries: this.workers.map((w) => w.summary),
+      summaries: this.workers.map((w) => (this.tracker.members.has(w.rank) ? w.summary : undefined)),
+      lost: this.lost,
       stats: this.stats(),
       wallSeconds: (performance.now() - this.startedAt) / 1000,
     });

@@ -33,6 +33,8 @@ export const Header = z.discriminatedUnion('type', [
     /** Time the coordinator spent averaging, and this rank's frame spent waiting for the others. */
     reduceMs: z.number().nonnegative(),
     waitMs: z.number().nonnegative(),
+    /** The ranks still training, sent only once a lost rank has been dropped (--on-worker-failure continue). */
+    members: z.array(Index).optional(),
   }),
   z.object({ type: z.literal('stop'), reason: z.string().optional() }),
 ]);

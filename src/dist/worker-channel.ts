@@ -1,5 +1,6 @@
 // The worker's end: connects to the coordinator's socket named in the environment and runs the
 // collectives (all-reduce mean, broadcast) as request/reply exchanges, one at a time.
+import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { asFloat32, bytesOf, COORDINATOR_SENDS, ProtocolError, type CollectiveKind, type Header, type ReduceTag } from './protocol.js';
 import { describeCollective } from './collective.js';
@@ -10,7 +11,27 @@ export const ENV = {
   socket: 'LOCALSGD_SOCKET',
   rank: 'LOCALSGD_RANK',
   worldSize: 'LOCALSGD_WORLD_SIZE',
+  /** Set only for a process that takes over a lost rank (--on-worker-failure respawn): JSON RejoinEnv. */
+  rejoin: 'LOCALSGD_REJOIN',
 } as const;
+
+/** What the coordinator puts in ENV.rejoin. */
+export interface RejoinEnv {
+  restarts: number;
+  rounds: Record<CollectiveKind, number>;
+  /** Raw float32 file holding the result of the last parameter all-reduce; absent before the first. */
+  paramsFile?: string;
+}
+
+/** What a process that takes over a lost rank starts from. */
+export interface Rejoin {
+  /** How many processes held this rank before this one (1 for the first respawn). */
+  restarts: number;
+  /** Collectives every rank has completed, per kind: this process's first round of each is that number. */
+  rounds: Record<CollectiveKind, number>;
+  /** The result of the last parameter all-reduce (what every rank held after it); undefined before the first. */
+  params: Float32Array | undefined;
+}
 
 export interface RoundTiming {
   /** From sending to holding the result, as this worker saw it. */
@@ -44,7 +65,9 @@ interface Pending {
 }
 
 export class WorkerChannel {
-  private readonly nextRound: Record<CollectiveKind, number> = { params: 0, grads: 0, broadcast: 0 };
+  private readonly nextRound: Record<CollectiveKind, number>;
+  /** The ranks still training; changes only when the coordinator drops a lost rank. */
+  liveRanks: readonly number[];
   private pending: Pending | undefined;
   private readonly stopHandlers: Array<() => void> = [];
   private commSeconds = 0;
@@ -59,7 +82,11 @@ export class WorkerChannel {
     readonly worldSize: number,
     socket: Socket,
     private readonly lifeline: (() => void) | undefined,
+    /** Set when this process took over a lost rank mid-run. */
+    readonly rejoin: Rejoin | undefined = undefined,
   ) {
+    this.nextRound = rejoin ? { ...rejoin.rounds } : { params: 0, grads: 0, broadcast: 0 };
+    this.liveRanks = Array.from({ length: worldSize }, (_, r) => r);
     this.connection = new FrameConnection(socket, COORDINATOR_SENDS, {
       onHeader: (header, bytes) => this.onHeader(header, bytes),
       onFrame: (header, payload) => this.onFrame(header, payload),
@@ -80,6 +107,7 @@ export class WorkerChannel {
           'workers are started by launch() (dist/train.js --procs N), which sets these',
       );
     }
+    const rejoin = parseRejoin(env[ENV.rejoin]);
     const socket = connect(path);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
@@ -95,7 +123,7 @@ export class WorkerChannel {
       };
       process.once('disconnect', lifeline);
     }
-    const channel = new WorkerChannel(rank, worldSize, socket, lifeline);
+    const channel = new WorkerChannel(rank, worldSize, socket, lifeline, rejoin);
     void channel.connection.send({ type: 'hello', rank, worldSize, pid: process.pid });
     return channel;
   }
@@ -199,6 +227,7 @@ export class WorkerChannel {
     const p = this.pending!;
     this.pending = undefined;
     const seconds = (performance.now() - p.startedAt) / 1000;
+    if (header.members) this.liveRanks = header.members;
     if (p.kind !== 'broadcast') {
       this.commSeconds += seconds;
       this.rounds++;
@@ -209,6 +238,11 @@ export class WorkerChannel {
     p.resolve(p.into ?? p.own ?? asFloat32(payload));
   }
 
+  /** The lowest live rank: the one that evaluates and saves (rank 0 unless it was lost). */
+  get mainRank(): number {
+    return this.liveRanks[0] ?? 0;
+  }
+
   /** The channel cannot be used any more: fail the waiting collective (and any later one). */
   private breakWith(error: Error): void {
     if (this.broken) return;
@@ -217,4 +251,15 @@ export class WorkerChannel {
     this.pending = undefined;
     p?.reject(error);
   }
+}
+
+function parseRejoin(json: string | undefined): Rejoin | undefined {
+  if (!json) return undefined;
+  const parsed = JSON.parse(json) as RejoinEnv;
+  const params = parsed.paramsFile ? readFileSync(parsed.paramsFile) : undefined;
+  return {
+    restarts: parsed.restarts,
+    rounds: parsed.rounds,
+    params: params && new Float32Array(params.buffer.slice(params.byteOffset, params.byteOffset + params.byteLength)),
+  };
 }

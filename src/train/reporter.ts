@@ -14,12 +14,16 @@ export interface ReporterOptions {
 }
 
 export class Reporter {
-  private readonly pending = new Map<number, TrainRecord[]>();
+  /** Per step, each rank's latest record (a respawned rank logs some steps again). */
+  private readonly pending = new Map<number, Map<number, TrainRecord>>();
+  /** Ranks whose records make a step complete: all, less any dropped. */
+  private readonly live = new Set<number>();
   private readonly out: NodeJS.WriteStream;
   private progressShown = false;
 
   constructor(private readonly options: ReporterOptions) {
     this.out = options.out ?? process.stdout;
+    for (let rank = 0; rank < options.worldSize; rank++) this.live.add(rank);
     if (options.metricsPath) {
       mkdirSync(dirname(options.metricsPath), { recursive: true });
       writeFileSync(options.metricsPath, '');
@@ -42,16 +46,29 @@ export class Reporter {
     this.line(`eval at step ${record.step}: test accuracy ${(record.accuracy * 100).toFixed(2)}%  loss ${record.loss.toFixed(4)}`, false);
   }
 
-  /** A rank's record; once every rank has reported a step, one line with their mean loss. */
+  /** A rank's record; once every live rank has reported a step, one line with their mean loss. */
   train(record: TrainRecord): void {
     this.writeMetric(record);
-    const group = this.pending.get(record.step) ?? [];
-    group.push(record);
+    const group = this.pending.get(record.step) ?? new Map<number, TrainRecord>();
+    group.set(record.rank, record);
     this.pending.set(record.step, group);
-    if (group.length < this.options.worldSize) return;
-    this.pending.delete(record.step);
-    const loss = group.reduce((s, r) => s + r.loss, 0) / group.length;
-    const samplesPerSecond = group.reduce((s, r) => s + r.samplesPerSecond, 0);
+    this.printComplete(record.step);
+  }
+
+  /** A rank that will send no more records (--on-worker-failure continue): steps wait for the others only. */
+  dropRank(rank: number): void {
+    this.live.delete(rank);
+    for (const step of [...this.pending.keys()].sort((a, b) => a - b)) this.printComplete(step);
+  }
+
+  private printComplete(step: number): void {
+    const group = this.pending.get(step);
+    if (!group || [...this.live].some((rank) => !group.has(rank))) return;
+    this.pending.delete(step);
+    const records = [...group.values()];
+    const record = records[0]!;
+    const loss = records.reduce((s, r) => s + r.loss, 0) / records.length;
+    const samplesPerSecond = records.reduce((s, r) => s + r.samplesPerSecond, 0);
     const total = this.options.totalSteps ? `/${this.options.totalSteps}` : '';
     this.line(`step ${record.step}${total}  epoch ${record.epoch}  loss ${loss.toFixed(4)}  lr ${record.lr.toPrecision(3)}  ${Math.round(samplesPerSecond)} samples/s`, true);
   }

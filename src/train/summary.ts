@@ -28,12 +28,21 @@ export interface RunSummary {
   bytesCommunicated: number;
   bytesPerRound: number;
   reduceSeconds: number;
+  /** Workers that sent their summary, of procs (fewer after a loss under --on-worker-failure continue). */
+  workersFinished: number;
+  workersLost: number;
+  respawns: number;
 }
 
-export function summarize(config: TrainConfig, workers: WorkerSummary[], stats: CommStats | undefined, wallSeconds: number): RunSummary {
-  const main = workers.find((w) => w.rank === 0) ?? workers[0]!;
+export function summarize(
+  config: TrainConfig, workers: WorkerSummary[], stats: CommStats | undefined, wallSeconds: number, faults = { lost: 0, respawns: 0 },
+): RunSummary {
+  // The main process evaluated: rank 0, or the lowest survivor if rank 0 was dropped.
+  const main = workers.find((w) => w.test !== undefined) ?? workers.find((w) => w.rank === 0) ?? workers[0]!;
   const mean = (f: (w: WorkerSummary) => number) => workers.reduce((s, w) => s + f(w), 0) / workers.length;
-  const rounds = main.comm.parameterRounds + main.comm.gradientRounds;
+  // A respawned process took part in fewer steps and rounds than the run: count from one that saw them all.
+  const full = workers.reduce((a, b) => (b.steps > a.steps ? b : a), main);
+  const rounds = full.comm.parameterRounds + full.comm.gradientRounds;
   const bytes = stats ? stats.bytesSent + stats.bytesReceived : 0;
   return {
     kind: 'summary',
@@ -42,7 +51,7 @@ export function summarize(config: TrainConfig, workers: WorkerSummary[], stats: 
     localSgdSteps: config.localSgdSteps,
     adapter: main.adapter,
     parameterCount: main.parameterCount,
-    steps: main.steps,
+    steps: full.steps,
     samples: workers.reduce((s, w) => s + w.samples, 0),
     testAccuracy: main.test?.accuracy ?? Number.NaN,
     testLoss: main.test?.loss ?? Number.NaN,
@@ -54,11 +63,14 @@ export function summarize(config: TrainConfig, workers: WorkerSummary[], stats: 
     exchangeSeconds: mean((w) => w.comm.exchangeSeconds),
     uploadSeconds: mean((w) => w.comm.uploadSeconds),
     rounds,
-    parameterRounds: main.comm.parameterRounds,
-    gradientRounds: main.comm.gradientRounds,
+    parameterRounds: full.comm.parameterRounds,
+    gradientRounds: full.comm.gradientRounds,
     bytesCommunicated: bytes,
     bytesPerRound: rounds > 0 ? bytes / rounds : 0,
     reduceSeconds: stats?.reduceSeconds ?? 0,
+    workersFinished: workers.length,
+    workersLost: faults.lost,
+    respawns: faults.respawns,
   };
 }
 
@@ -73,6 +85,10 @@ export function formatSummary(s: RunSummary): string {
   if (s.procs > 1) {
     lines.push(`${s.rounds} averaging rounds (${s.mode === 'sync' ? 'gradients' : 'parameters'}), ${(s.bytesCommunicated / 1e6).toFixed(1)} MB communicated ` +
       `(${(s.bytesPerRound / 1e6).toFixed(2)} MB per round), coordinator reduction ${s.reduceSeconds.toFixed(2)} s`);
+  }
+  if (s.workersLost > 0) {
+    lines.push(`${s.workersFinished} of ${s.procs} workers finished; ${s.workersLost} lost` +
+      (s.respawns > 0 ? `, ${s.respawns} replaced by a respawned process` : ', their ranks dropped'));
   }
   return lines.join('\n');
 }

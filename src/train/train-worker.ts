@@ -2,7 +2,7 @@
 // forward + loss + backward (accumulating gradients in-kernel), optimizer step, localSgd.step().
 import { Accelerator, type CommTimes } from '../accelerate/accelerator.js';
 import { LocalSGD } from '../accelerate/local-sgd.js';
-import type { WorkerChannel } from '../dist/worker-channel.js';
+import type { Rejoin, WorkerChannel } from '../dist/worker-channel.js';
 import { initMlpParameters } from '../nn/init.js';
 import { Mlp, type MlpGraph } from '../nn/mlp.js';
 import { createOptimizer, type Optimizer } from '../nn/optimizer.js';
@@ -12,6 +12,7 @@ import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { loadTrainingData } from './data.js';
 import { evaluate, type Evaluation } from './evaluate.js';
 import type { EvalRecord, TrainRecord, WorkerSummary } from './records.js';
+import { sigkillIfTestAsks } from './fault-injection.js';
 
 /** Debugging and tests: every rank also saves its final weights to `<--save>.rank<r>`. */
 export const SAVE_EVERY_RANK_ENV = 'LOCALSGD_SAVE_EVERY_RANK';
@@ -50,15 +51,14 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
       trainSamples: data.train.count, testSamples: data.test.count, data: data.train.name,
     });
     const optimizer = await createOptimizer(accelerator.ctx, model, { ...config, kind: config.optimizer });
-    const start = startingPoint(config, model, optimizer);
-    await accelerator.broadcastParameters(model, start.params);
-
     const loader = accelerator.prepareLoader(data.train, { batchSize: config.batchSize, shuffle: config.shuffle, seed: config.seed });
-    const graph = await model.graph(config.batchSize, config.gradAccum);
     const totalSteps = config.maxSteps ?? Math.floor((config.epochs * loader.batchesPerEpoch) / config.gradAccum);
     if (totalSteps < 1) {
       throw new Error(`--grad-accum ${config.gradAccum} needs at least that many batches, but one epoch holds ${loader.batchesPerEpoch}; lower --grad-accum or --batch-size, or raise --epochs`);
     }
+    const start = startingPoint(config, model, optimizer, hooks.channel?.rejoin, totalSteps);
+    await accelerator.broadcastParameters(model, start.params);
+    const graph = await model.graph(config.batchSize, config.gradAccum);
     const schedule: ScheduleConfig = { kind: config.schedule, baseLr: config.lr, warmupSteps: config.warmupSteps, totalSteps };
     const log = new LogWindow(accelerator, graph.batchSize);
     const save = async (step: number) => {
@@ -71,16 +71,23 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
       });
     };
 
-    const evalGraph = accelerator.isMainProcess
-      ? await model.graph(Math.min(config.evalBatchSize, data.test.count), 1, { training: false })
-      : undefined;
+    let evalGraph: MlpGraph | undefined;
+    // Rank 0's job, taken over by the lowest surviving rank if rank 0 is lost (--on-worker-failure continue).
+    const mainEvalGraph = async () => {
+      if (accelerator.isMainProcess) evalGraph ??= await model.graph(Math.min(config.evalBatchSize, data.test.count), 1, { training: false });
+      return accelerator.isMainProcess ? evalGraph : undefined;
+    };
+    await mainEvalGraph();
     let evalSeconds = 0;
     let nextEval = config.evalEvery ?? Infinity;
+    // A respawned rank 0 does not repeat the evaluations its predecessor made before the rejoin point.
+    if (hooks.channel?.rejoin) while (nextEval <= start.step) nextEval += config.evalEvery!;
     const trainStart = performance.now();
     await accelerator.recorder.sync(); // start the step-time estimate from an idle GPU
     const localSgd = new LocalSGD({ accelerator, model, localSgdSteps: config.localSgdSteps, enabled: config.localSgd });
     localSgd.numSteps = start.step;
     for (let step = start.step; step < totalSteps; step++) {
+      sigkillIfTestAsks(accelerator.rank, hooks.channel?.rejoin?.restarts ?? 0, step);
       let epoch = 0;
       for (let micro = 0; micro < config.gradAccum; micro++) {
         const position = step * config.gradAccum + micro;
@@ -104,6 +111,7 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
       const workersAgree = !localSgd.enabled || localSgd.justAveraged || accelerator.worldSize === 1;
       if (step + 1 >= nextEval && workersAgree) {
         nextEval += config.evalEvery!;
+        const evalGraph = await mainEvalGraph();
         if (evalGraph) {
           const t = performance.now();
           const result = await evaluate(accelerator, evalGraph, data.test);
@@ -125,10 +133,12 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
     if (process.env[SAVE_EVERY_RANK_ENV] && config.save) {
       saveCheckpoint(`${config.save}.rank${accelerator.rank}`, model.layout, { params: await model.getParameters(), step: totalSteps });
     }
-    // After the closing average every worker holds the same weights; rank 0 evaluates and saves.
+    // After the closing average every worker holds the same weights; the main process (rank 0, or
+    // the lowest survivor) evaluates and saves.
     let test: Evaluation | undefined;
-    if (evalGraph) {
-      test = await evaluate(accelerator, evalGraph, data.test);
+    const finalEvalGraph = await mainEvalGraph();
+    if (finalEvalGraph) {
+      test = await evaluate(accelerator, finalEvalGraph, data.test);
       await save(totalSteps);
     }
     const wallSeconds = (performance.now() - wallStart) / 1000;
@@ -157,7 +167,28 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
   }
 }
 
-function startingPoint(config: TrainConfig, model: Mlp, optimizer: Optimizer): { params: Float32Array; step: number } {
+/**
+ * Where this worker starts. A process that took over a lost rank (--on-worker-failure respawn)
+ * starts from the last averaged parameters, at the step they were averaged, with the optimizer
+ * state a worker starts the run with (fresh moments; --resume's if resuming): Local SGD averages
+ * only parameters, so no worker's moments were ever shared, and the dead one's are gone.
+ */
+function startingPoint(config: TrainConfig, model: Mlp, optimizer: Optimizer, rejoin: Rejoin | undefined, totalSteps: number): { params: Float32Array; step: number } {
+  const base = launchPoint(config, model, optimizer);
+  if (!rejoin) return base;
+  if (!config.localSgd) {
+    throw new Error('a respawned worker can only rejoin a Local SGD run: synchronous mode never averages parameters, so there are none to rejoin from');
+  }
+  if (!rejoin.params) return base; // lost before the first averaging round: start exactly as at launch
+  if (rejoin.params.length !== model.layout.totalFloats) {
+    throw new Error(`rejoin parameters hold ${rejoin.params.length} floats, but this model's flat buffer has ${model.layout.totalFloats}`);
+  }
+  // Rounds come every localSgdSteps steps; the closing round may come earlier, at the last step.
+  const step = Math.min(base.step + rejoin.rounds.params * config.localSgdSteps, totalSteps);
+  return { params: rejoin.params, step };
+}
+
+function launchPoint(config: TrainConfig, model: Mlp, optimizer: Optimizer): { params: Float32Array; step: number } {
   if (config.resume) {
     const loaded = loadCheckpoint(config.resume, model.layout, { withOptimizer: true, optimizerKind: optimizer.kind, optimizerStates: optimizer.stateNames });
     optimizer.loadState(loaded.optimizer!.state, loaded.step);

@@ -39,6 +39,19 @@ test('--procs 0, negative and non-numeric values are rejected with the flag name
   rejects(['--procs', '2.5'], /--procs must be a whole number/);
 });
 
+test('--on-worker-failure defaults to abort, takes continue or respawn, and names the choices on a bad value', () => {
+  assert.is(parseTrainArgs([]).onWorkerFailure, 'abort');
+  assert.is(parseTrainArgs(['--on-worker-failure', 'continue']).onWorkerFailure, 'continue');
+  const c = parseTrainArgs(['--on-worker-failure=respawn', '--max-respawns', '5']);
+  assert.is(c.onWorkerFailure, 'respawn');
+  assert.is(c.maxRespawns, 5);
+  assert.is(parseTrainArgs([]).maxRespawns, 3);
+  rejects(['--on-worker-failure', 'retry'], /--on-worker-failure must be one of abort, continue, respawn \(got "retry"\)/);
+  rejects(['--max-respawns', '-1'], /--max-respawns must be a whole number from 0 to 1000 \(got -1\)/);
+  assert.match(helpText(), /--on-worker-failure <value> +.*abort.*continue.*respawn.*\(default: abort\)/);
+  assert.match(helpText(), /--max-respawns <value> +.*\(default: 3\)/);
+});
+
 test('bad values name the flag and what is allowed', () => {
   rejects(['--optimizer', 'adam'], /--optimizer must be one of sgd, adamw \(got "adam"\)/);
   rejects(['--hidden', '256,x'], /--hidden must be comma-separated layer widths/);

@@ -65,6 +65,67 @@ test('in a broadcast only rank 0 sends data, and its count may arrive last', () 
   assert.is(t.open!.count, 5);
 });
 
+test('a dropped rank leaves the open round with its payload, and the round completes with the survivors alone', () => {
+  const t = new CollectiveTracker(3);
+  for (const rank of [0, 1]) t.enter(rank, 'params', 0, 2);
+  t.deliver(1, f(2).fill(1), 1); // rank 1 delivered, then died
+  t.deliver(0, f(2).fill(0), 2);
+  assert.is(t.drop(1), undefined, 'rank 2 is still missing');
+  assert.equal(t.waiting(), [0]);
+  t.enter(2, 'params', 0, 2);
+  const done = t.deliver(2, f(2).fill(2), 3)!;
+  assert.ok(done, 'complete once both survivors delivered');
+  assert.equal(done.payloads.map((p) => p?.[0]), [0, undefined, 2]);
+  // Later rounds wait for the survivors only.
+  t.enter(2, 'params', 1, 2);
+  t.enter(0, 'params', 1, 2);
+  t.deliver(2, f(2), 4);
+  assert.ok(t.deliver(0, f(2), 5), 'round 1 completes without rank 1');
+  assert.equal([...t.members].sort(), [0, 2]);
+});
+
+test('dropping the only rank a round still waits for completes it', () => {
+  const t = new CollectiveTracker(3);
+  for (const rank of [0, 2]) {
+    t.enter(rank, 'grads', 0, 1);
+    t.deliver(rank, f(1).fill(rank), rank);
+  }
+  const done = t.drop(1)!;
+  assert.ok(done);
+  assert.is(done.kind, 'grads');
+  assert.is(t.open, undefined);
+  assert.is(t.completed.grads, 1);
+});
+
+test('a reset rank stays a member: the open round waits for its new process, which enters at the first round not completed', () => {
+  const t = new CollectiveTracker(2);
+  for (const rank of [0, 1]) t.enter(rank, 'params', 0, 1);
+  t.deliver(0, f(1), 0);
+  t.deliver(1, f(1), 0);
+  t.enter(1, 'params', 1, 1); // rank 1 entered round 1, delivered, then died
+  t.deliver(1, f(1).fill(9), 1);
+  t.enter(0, 'params', 1, 1);
+  t.reset(1);
+  assert.is(t.deliver(0, f(1), 2), undefined, 'rank 1 is still a member, so round 1 waits for it');
+  assert.throws(() => t.enter(1, 'params', 2, 1), /next 'params' round is 1/);
+  t.enter(1, 'params', 1, 1);
+  const done = t.deliver(1, f(1).fill(5), 3)!;
+  assert.ok(done);
+  assert.is(done.payloads[1]![0], 5, "the new process's payload, not the dead one's");
+});
+
+test('resetting rank 0 in an open broadcast forgets its size, so a new rank 0 may send again', () => {
+  const t = new CollectiveTracker(2);
+  t.enter(0, 'broadcast', 0, 5);
+  t.deliver(0, f(5), 0);
+  t.enter(1, 'broadcast', 0, 0);
+  t.reset(0);
+  assert.is(t.open!.count, -1);
+  t.enter(0, 'broadcast', 0, 5);
+  t.deliver(1, f(0), 1);
+  assert.ok(t.deliver(0, f(5), 2));
+});
+
 test('meanOf is the float64 mean in rank order rounded once, which float32 accumulation is not', () => {
   const random = rng(11);
   const n = 4099;
