@@ -4,48 +4,13 @@ import { createStorageFrom, readBuffer } from '../../src/gpu/buffers.js';
 import type { GpuContext } from '../../src/gpu/device.js';
 import { prepareCompress, type HalfDtype } from '../../src/kernels/compress.js';
 import { closeTestGpu, download, run, testGpu, upload } from '../helpers/gpu.js';
-import { BASE_SEED, randomArray, rng } from '../helpers/random.js';
+import { BASE_SEED, halfTestValues, randomArray, rng } from '../helpers/random.js';
 import { BF16, F16, halfBitsRef, halfValueRef, type HalfFormat } from '../helpers/reference.js';
 
 const test = suite('compress');
 const FORMATS: Record<HalfDtype, HalfFormat> = { f16: F16, bf16: BF16 };
 // One value, odd counts that are not workgroup multiples, and a large odd one (the MNIST MLP has 203,530).
 const COUNTS = [1, 7, 129, 200_001];
-
-/**
- * Fresh random f32 values that exercise the rounding: a spread of magnitudes, exact ties halfway
- * between two 16-bit neighbours (both parities), the format's subnormal range, ±0, the overflow
- * boundary, Inf, NaN and f32 subnormals.
- */
-function awkwardValues(count: number, f: HalfFormat, random: () => number): Float32Array {
-  const out = new Float32Array(count);
-  const m = f.mantissa;
-  const minNormal = 2 ** (1 - f.bias);
-  const maxFinite = (2 - 2 ** -m) * 2 ** (f.maxExponent - f.bias);
-  const specials = [0, -0, Infinity, -Infinity, NaN, maxFinite, -maxFinite, maxFinite * (1 + 2 ** -(m + 1)), maxFinite * (1 + 2 ** -(m + 2)),
-    minNormal, minNormal * 2 ** -m, minNormal * 2 ** -(m + 1), -minNormal * 2 ** -(m + 1) * 1.5, 1e-45, -1e-40, 3.4e38, 65504, 65519.99, 65520, 1e5];
-  for (let i = 0; i < count; i++) {
-    const kind = Math.floor(random() * 6);
-    const sign = random() < 0.5 ? -1 : 1;
-    if (kind === 0) {
-      out[i] = specials[Math.floor(random() * specials.length)]!;
-    } else if (kind === 1) {
-      // A tie: an odd number of half-quanta above a random normal exponent.
-      const e = Math.floor(random() * 20) - 10;
-      const r = 2 ** m + Math.floor(random() * 2 ** m);
-      out[i] = sign * (r + 0.5) * 2 ** (e - m);
-    } else if (kind === 2) {
-      // The subnormal range, ties there included.
-      const r = Math.floor(random() * 2 ** (m + 1));
-      out[i] = sign * (random() < 0.5 ? r + 0.5 : r + random()) * minNormal * 2 ** -m;
-    } else if (kind === 3) {
-      out[i] = sign * random() * 10 ** (Math.floor(random() * 14) - 9);
-    } else {
-      out[i] = (random() * 2 - 1) * 10 ** (Math.floor(random() * 6) - 5); // update-sized deltas
-    }
-  }
-  return out;
-}
 
 function uploadU32(ctx: GpuContext, label: string, words: Uint32Array): GPUBuffer {
   return createStorageFrom(ctx, label, words);
@@ -75,7 +40,7 @@ for (const dtype of ['f16', 'bf16'] as const) {
     const ctx = await testGpu();
     let seed = dtype === 'f16' ? 100 : 200;
     for (const count of COUNTS) {
-      const values = awkwardValues(count, f, rng(++seed));
+      const values = halfTestValues(count, f, rng(++seed));
       const words = await encode(ctx, dtype, values, poison);
       const bad: string[] = [];
       for (let j = 0; j < count && bad.length < 5; j++) {
