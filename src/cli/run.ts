@@ -40,6 +40,7 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     workerArgs: [],
     env: { [CONFIG_ENV]: JSON.stringify(config) },
     link: linkOptions(config),
+    commDtype: config.commDtype,
     timeoutMs: config.workerTimeout * 1000,
     onLog: (rank, record) => {
       const r = record as { kind?: string } & ModelInfo;
@@ -69,7 +70,8 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
 
 function describeMode(config: TrainConfig): string {
   if (config.procs === 1) return 'one process';
-  return config.localSgd ? `${config.procs} workers, Local SGD every ${config.localSgdSteps} steps` : `${config.procs} workers, synchronous data-parallel`;
+  const averaging = config.commDtype === 'f32' ? '' : `, averaging sends ${config.commDtype} deltas`;
+  return config.localSgd ? `${config.procs} workers, Local SGD every ${config.localSgdSteps} steps${averaging}` : `${config.procs} workers, synchronous data-parallel`;
 }
 
 function linkOptions(config: TrainConfig): LinkOptions | undefined {
