@@ -82,6 +82,19 @@ export function decode16(dtype: Exclude<CommDtype, 'f32'>, bits: Uint16Array, ou
   return out;
 }
 
+const tables: Partial<Record<Exclude<CommDtype, 'f32'>, Float32Array>> = {};
+
+/** Every 16-bit pattern's value, for decoding by lookup (a round decodes one delta per rank). */
+function decodeTable(dtype: Exclude<CommDtype, 'f32'>): Float32Array {
+  let table = tables[dtype];
+  if (!table) {
+    const from16 = dtype === 'f16' ? f16BitsToNumber : bf16BitsToNumber;
+    table = tables[dtype] = new Float32Array(0x10000);
+    for (let h = 0; h < 0x10000; h++) table[h] = from16(h);
+  }
+  return table;
+}
+
 export class CodecError extends Error {
   override name = 'CodecError';
 }
@@ -125,8 +138,8 @@ export class DeltaCodec {
       throw new CodecError(`rank ${rank} sent a ${dtype} delta of ${count} parameters, but the anchor holds ${anchor.length}`);
     }
     const bits = asUint16(payload);
-    const from16 = dtype === 'f16' ? f16BitsToNumber : bf16BitsToNumber;
-    for (let i = 0; i < count; i++) out[i] = anchor[i]! + from16(bits[i]!);
+    const table = decodeTable(dtype);
+    for (let i = 0; i < count; i++) out[i] = anchor[i]! + table[bits[i]!]!;
     return out;
   }
 
@@ -142,13 +155,13 @@ export class DeltaCodec {
     if (this.update.length !== weights.length) this.update = new Uint16Array(weights.length);
     const update = this.update;
     const to16 = dtype === 'f16' ? f32ToF16Bits : f32ToBf16Bits;
-    const from16 = dtype === 'f16' ? f16BitsToNumber : bf16BitsToNumber;
+    const table = decodeTable(dtype);
     for (let i = 0; i < weights.length; i++) {
       // The difference is taken in f64 and rounded to 16 bits through f32 (a double rounding that
       // can move a rare tie by one 16-bit ulp: accuracy only, since u itself is what travels).
       const u = to16(weights[i]! - anchor[i]!);
       update[i] = u;
-      anchor[i] = anchor[i]! + from16(u); // stored as f32: fround, the worker's WGSL f32 add
+      anchor[i] = anchor[i]! + table[u]!; // stored as f32: fround, the worker's WGSL f32 add
       weights[i] = anchor[i]!;
     }
     return new Uint8Array(update.buffer, update.byteOffset, update.byteLength);
