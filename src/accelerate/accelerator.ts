@@ -115,7 +115,7 @@ export class Accelerator {
       await this.allReduceMean('params', model.params);
       return;
     }
-    // Every float of the buffer travels, as in the f32 rounds (its 16-byte padding included).
+    // Every float of the buffer travels, as in the f32 rounds (the padding that aligns tensors included).
     this.compressed ??= await CompressedAveraging.create(this.ctx, model.params, model.params.size / 4, this.commDtype);
     if (!this.compressed.ready) {
       this.compressed.setAnchor(await this.allReduceMean('params', model.params));

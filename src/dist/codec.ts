@@ -5,8 +5,8 @@
 // is `count` little-endian 16-bit values (2·count bytes; no padding for an odd count). A worker
 // sends d_i = θ_i − anchor, the anchor being the weights every worker and the coordinator hold
 // after the last round, bit for bit; the coordinator decodes θ_i = fround(anchor + d_i), reduces
-// (the mean, or whatever reduction maps the workers' weights to new global weights θ), and sends
-// back u = to16(θ − anchor). Both sides then set anchor ← fround(anchor + from16(u)), the worker in
+// (the mean, or any step that maps the workers' weights to new global weights θ: it sits between
+// decode and encode and sees f32 weights only), and sends back u = to16(θ − anchor). Both sides then set anchor ← fround(anchor + from16(u)), the worker in
 // WGSL (shaders/compress.wgsl), the coordinator here: the same correctly rounded f32 add, so every
 // worker and the coordinator agree and anchors never drift. The 16-bit rounding error then falls
 // on the small update, not on the weights: f16 keeps ~11 significant bits of each round's change.
