@@ -6,7 +6,9 @@ import { readFloat32, writeBuffer } from '../gpu/buffers.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ShardedLoader } from '../data/loader.js';
 import type { Dataset } from '../data/dataset.js';
+import type { CommDtype } from '../dist/codec.js';
 import type { WorkerChannel } from '../dist/worker-channel.js';
+import { CompressedAveraging } from './compressed-averaging.js';
 import { StepRecorder } from './step-recorder.js';
 
 /** Anything whose parameters and gradients are flat GPU buffers. */
@@ -34,6 +36,11 @@ export interface AcceleratorOptions {
   gradientAccumulationSteps: number;
   gpu?: GpuOptions;
   channel?: WorkerChannel | undefined;
+  /**
+   * What parameter averaging sends: f32 (default), or f16/bf16 deltas from the last average
+   * (compressed-averaging.ts). Gradient rounds always send f32.
+   */
+  commDtype?: CommDtype;
 }
 
 export class Accelerator {
@@ -44,10 +51,13 @@ export class Accelerator {
   gradientSyncEnabled = true;
   readonly comm: CommTimes = { readbackSeconds: 0, exchangeSeconds: 0, uploadSeconds: 0, parameterRounds: 0, gradientRounds: 0, bytesSent: 0, bytesReceived: 0 };
 
+  private compressed: CompressedAveraging | undefined;
+
   private constructor(
     readonly ctx: GpuContext,
     readonly gradientAccumulationSteps: number,
     readonly channel: WorkerChannel | undefined,
+    readonly commDtype: CommDtype,
   ) {
     this.rank = channel?.rank ?? 0;
     this.worldSize = channel?.worldSize ?? 1;
@@ -56,7 +66,7 @@ export class Accelerator {
 
   static async create(options: AcceleratorOptions): Promise<Accelerator> {
     const ctx = await openGpu(options.gpu);
-    return new Accelerator(ctx, options.gradientAccumulationSteps, options.channel);
+    return new Accelerator(ctx, options.gradientAccumulationSteps, options.channel, options.commDtype ?? 'f32');
   }
 
   /** Rank 0, or the lowest surviving rank once rank 0 has been lost (--on-worker-failure continue). */
@@ -79,7 +89,14 @@ export class Accelerator {
    */
   async broadcastParameters(model: FlatModel, initial: Float32Array): Promise<void> {
     writeBuffer(this.ctx, model.params, initial);
-    if (!this.channel || this.worldSize === 1 || (this.channel.rejoin?.rounds.broadcast ?? 0) > 0) return;
+    const rejoin = this.channel?.rejoin;
+    if (rejoin && rejoin.rounds.params > 0 && this.commDtype !== 'f32') {
+      // It rejoins with the last average, which the coordinator and every other worker hold as
+      // their anchor: its next round must send a 16-bit delta like theirs, not the first f32 round.
+      this.compressed ??= await CompressedAveraging.create(this.ctx, model.params, model.params.size / 4, this.commDtype);
+      this.compressed.setAnchor(initial);
+    }
+    if (!this.channel || this.worldSize === 1 || (rejoin?.rounds.broadcast ?? 0) > 0) return;
     const received = await this.channel.broadcast(this.rank === 0 ? initial : undefined);
     writeBuffer(this.ctx, model.params, received);
   }
@@ -99,13 +116,33 @@ export class Accelerator {
     await this.allReduceMean('grads', model.grads);
   }
 
-  /** Local SGD: replaces every worker's parameters by their mean. */
+  /**
+   * Local SGD: replaces every worker's parameters by their mean. With a 16-bit commDtype, the
+   * first round sends f32 and sets the anchor; later rounds send 16-bit deltas from it.
+   */
   async averageParameters(model: FlatModel): Promise<void> {
     if (this.worldSize === 1) return;
-    await this.allReduceMean('params', model.params);
+    if (this.commDtype === 'f32') {
+      await this.allReduceMean('params', model.params);
+      return;
+    }
+    // Every float of the buffer travels, as in the f32 rounds (the padding that aligns tensors included).
+    this.compressed ??= await CompressedAveraging.create(this.ctx, model.params, model.params.size / 4, this.commDtype);
+    if (!this.compressed.ready) {
+      this.compressed.setAnchor(await this.allReduceMean('params', model.params));
+      return;
+    }
+    await this.recorder.sync();
+    const times = await this.compressed.round(this.channel!);
+    this.comm.readbackSeconds += times.readbackSeconds;
+    this.comm.exchangeSeconds += times.exchangeSeconds;
+    this.comm.uploadSeconds += times.uploadSeconds;
+    this.comm.parameterRounds++;
+    this.comm.bytesSent += times.bytes;
+    this.comm.bytesReceived += times.bytes;
   }
 
-  private async allReduceMean(tag: 'params' | 'grads', buffer: GPUBuffer): Promise<void> {
+  private async allReduceMean(tag: 'params' | 'grads', buffer: GPUBuffer): Promise<Float32Array> {
     const channel = this.channel!;
     // Drain the queue first, so the read-back time below is the copy alone, not the step's compute.
     await this.recorder.sync();
@@ -122,6 +159,7 @@ export class Accelerator {
     else this.comm.gradientRounds++;
     this.comm.bytesSent += local.byteLength;
     this.comm.bytesReceived += mean.byteLength;
+    return mean;
   }
 
   /** Prints on rank 0 only (llm.c's printf0). */
@@ -130,6 +168,7 @@ export class Accelerator {
   }
 
   close(): void {
+    this.compressed?.destroy();
     this.ctx.close();
   }
 }

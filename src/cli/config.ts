@@ -1,6 +1,7 @@
 // Every flag of train.js: one zod schema, defaults, help text. The CLI entry only parses argv into
 // this config and calls run().
 import { z } from 'zod';
+import { CommDtype } from '../dist/codec.js';
 
 const wholeNumber = (flag: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number({ invalid_type_error: `${flag} must be a whole number` })
@@ -64,6 +65,7 @@ export const trainConfigSchema = z.object({
   resume: z.string().optional(),
   adapter: z.string().optional(),
   backend: z.string().optional(),
+  commDtype: CommDtype.default('f32'),
   linkBandwidth: z.string().default('off'),
   linkLatency: z.string().default('0'),
   workerTimeout: positiveNumber('--worker-timeout').default(120),
@@ -114,6 +116,7 @@ export const FLAGS: FlagHelp[] = [
   { flag: '--resume', key: 'resume', kind: 'value', help: 'resume weights, optimizer state and step from a checkpoint FILE' },
   { flag: '--adapter', key: 'adapter', kind: 'value', help: 'WebGPU adapter name (substring; also WEBGPU_ADAPTER)' },
   { flag: '--backend', key: 'backend', kind: 'value', help: 'Dawn backend: vulkan, metal, d3d12, ... (also WEBGPU_BACKEND)' },
+  { flag: '--comm-dtype', key: 'commDtype', kind: 'value', help: 'f32 | f16 | bf16: what parameter averaging sends; f16/bf16 send each round\'s change from the last average in 16 bits, half the bytes (the first round, and gradients under --no-local-sgd, stay f32)' },
   { flag: '--link-bandwidth', key: 'linkBandwidth', kind: 'value', help: 'simulated interconnect bandwidth per worker link: off, 10gbit, 1gbit, 100mbit, ...' },
   { flag: '--link-latency', key: 'linkLatency', kind: 'value', help: 'simulated one-way latency per message: 0, 5ms, 0.2ms, ...' },
   { flag: '--worker-timeout', key: 'workerTimeout', kind: 'value', help: 'seconds a worker may stay silent while others wait before the run stops' },

@@ -44,6 +44,7 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     workerArgs: [],
     env: { [CONFIG_ENV]: JSON.stringify(config) },
     link: linkOptions(config),
+    commDtype: config.commDtype,
     timeoutMs: config.workerTimeout * 1000,
     onWorkerFailure: config.onWorkerFailure,
     maxRespawns: config.maxRespawns,
@@ -98,7 +99,8 @@ function reportLoss(config: TrainConfig, reporter: Reporter, event: WorkerLostEv
 
 function describeMode(config: TrainConfig): string {
   if (config.procs === 1) return 'one process';
-  return config.localSgd ? `${config.procs} workers, Local SGD every ${config.localSgdSteps} steps` : `${config.procs} workers, synchronous data-parallel`;
+  const averaging = config.commDtype === 'f32' ? '' : `, averaging sends ${config.commDtype} deltas`;
+  return config.localSgd ? `${config.procs} workers, Local SGD every ${config.localSgdSteps} steps${averaging}` : `${config.procs} workers, synchronous data-parallel`;
 }
 
 function linkOptions(config: TrainConfig): LinkOptions | undefined {

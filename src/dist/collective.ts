@@ -1,6 +1,7 @@
 // Which collective the ranks are in, and whether they agree. Every rank runs the same collectives
 // in the same order, one at a time, so at any moment all waiting ranks must be in one collective:
 // anything else (another tag, another round, another size) would deadlock, so it is an error.
+import type { CommDtype } from './codec.js';
 import type { CollectiveKind } from './protocol.js';
 
 export class CollectiveMismatchError extends Error {
@@ -15,6 +16,8 @@ export interface OpenCollective {
   round: number;
   /** Floats each rank sends (all-reduce), or rank 0 sends (broadcast; -1 until it has). */
   count: number;
+  /** What the ranks' payloads hold: f32, or 16-bit parameter deltas (codec.ts); one per collective. */
+  dtype: CommDtype;
   firstRank: number;
   entered: Set<number>;
   /** Payloads by rank, filled as frames are delivered. */
@@ -82,7 +85,7 @@ export class CollectiveTracker {
   }
 
   /** Checks a collective header from `rank` (before its payload arrives) and enters it; throws on any disagreement. */
-  enter(rank: number, kind: CollectiveKind, round: number, count: number): void {
+  enter(rank: number, kind: CollectiveKind, round: number, count: number, dtype: CommDtype = 'f32'): void {
     const expected = this.nextRound[rank]![kind];
     const what = describeCollective(kind, round);
     if (round !== expected) {
@@ -116,9 +119,16 @@ export class CollectiveTracker {
         );
       }
       if (sized) open.count = count;
+      if (open.dtype !== dtype) {
+        throw new CollectiveMismatchError(
+          `dtype mismatch in ${what}: rank ${rank} sent ${dtype} but rank ${open.firstRank} sent ${open.dtype}; ` +
+            'every worker must run with the same --comm-dtype',
+          [rank, open.firstRank],
+        );
+      }
     } else {
       this.open = {
-        kind, round, count: kind === 'broadcast' && rank !== 0 ? -1 : count, firstRank: rank,
+        kind, round, count: kind === 'broadcast' && rank !== 0 ? -1 : count, dtype, firstRank: rank,
         entered: new Set(), payloads: new Array(this.worldSize).fill(undefined), deliveredAt: new Array(this.worldSize).fill(0), delivered: 0,
       };
     }

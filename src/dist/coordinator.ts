@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { CollectiveMismatchError, CollectiveTracker, describeCollective, type OpenCollective } from './collective.js';
 import type { CollectiveKind } from './protocol.js';
 import { SimulatedLink, linkIsOff, validateLink, type LinkOptions } from './link.js';
+import { bytesPerElement, DeltaCodec, type CommDtype } from './codec.js';
 import { asFloat32, bytesOf, ProtocolError, WORKER_SENDS, type Header, type ReduceTag } from './protocol.js';
 import { meanOf } from './reduce.js';
 import { FrameConnection } from './transport.js';
@@ -29,6 +30,12 @@ export interface LaunchOptions {
   env?: Record<string, string>;
   /** Simulated interconnect on every coordinator ↔ worker link, both directions. */
   link?: LinkOptions | undefined;
+  /**
+   * The workers' --comm-dtype. Unless f32 (the default), the coordinator keeps a copy of each
+   * 'params' round's result as the anchor of the next, compressed, round; with f32 it keeps none
+   * and refuses compressed frames.
+   */
+  commDtype?: CommDtype;
   /** A rank silent this long while another waits in a collective is declared hung. Default 120 s. */
   timeoutMs?: number;
   onLog?: (rank: number, record: unknown) => void;
@@ -161,6 +168,8 @@ interface Worker {
   hung: string | undefined;
   /** Dropped or replaced: its frames no longer count. */
   lost: boolean;
+  /** Where a compressed round's 16-bit payload lands before it is decoded into inputs.params. */
+  packed: Uint8Array;
 }
 
 export function launch(options: LaunchOptions): Promise<LaunchResult> {
@@ -175,6 +184,8 @@ class Coordinator implements CoordinatorHandle {
   private readonly tracker: CollectiveTracker;
   private readonly averaged = new Map<ReduceTag, Float32Array>();
   private scratch: Float64Array | undefined;
+  /** Compressed 'params' rounds (--comm-dtype f16|bf16): the anchor, decoding and encoding. */
+  private readonly codec = new DeltaCodec();
   private readonly totals = { reduceSeconds: 0, transferSeconds: 0, rounds: 0 };
   private lastRound: RoundStats | undefined;
   /** Per rank, how long its frame of the open collective took to arrive (first byte to delivered). */
@@ -264,7 +275,7 @@ class Coordinator implements CoordinatorHandle {
     const worker: Worker = {
       rank, child, connection: undefined, stderrTail: [], spawnedAt: performance.now(), done: false, summary: undefined,
       reportedError: undefined, exit: undefined, gone: false, whenGone: new Promise((resolve) => (markGone = resolve)), inputs: {},
-      restarts: rejoin?.restarts ?? 0, hung: undefined, lost: false,
+      packed: new Uint8Array(0), restarts: rejoin?.restarts ?? 0, hung: undefined, lost: false,
       priorBytes: previous
         ? { sent: previous.priorBytes.sent + (previous.connection?.bytesSent ?? 0), received: previous.priorBytes.received + (previous.connection?.bytesReceived ?? 0) }
         : { sent: 0, received: 0 },
@@ -463,11 +474,15 @@ class Coordinator implements CoordinatorHandle {
               'already sent done: every rank must run the same number of rounds',
           );
         }
-        this.tracker.enter(rank, kind, header.round, header.count);
+        const dtype = header.type === 'allreduce' ? header.dtype ?? 'f32' : 'f32';
+        if (dtype !== 'f32') this.checkCompressed(rank, describeCollective(kind, header.round), kind, dtype);
+        this.tracker.enter(rank, kind, header.round, header.count, dtype);
         if (header.type !== 'allreduce') return undefined;
         let input = worker.inputs[header.tag];
         if (input?.length !== header.count) input = worker.inputs[header.tag] = new Float32Array(header.count);
-        return bytesOf(input);
+        if (dtype === 'f32') return bytesOf(input);
+        if (worker.packed.byteLength !== payloadBytes) worker.packed = new Uint8Array(payloadBytes);
+        return worker.packed;
       }
       case 'done': {
         const open = this.tracker.open;
@@ -485,12 +500,25 @@ class Coordinator implements CoordinatorHandle {
     }
   }
 
+  private checkCompressed(rank: number, what: string, kind: string, dtype: CommDtype): void {
+    const expected = this.options.commDtype ?? 'f32';
+    let why: string | undefined;
+    if (kind !== 'params') why = `only 'params' rounds may be compressed`;
+    else if (dtype !== expected) why = `this run's --comm-dtype is ${expected}`;
+    else if (!this.codec.hasAnchor) why = `no f32 'params' round has set the anchor yet (a run's first parameter round travels in f32)`;
+    if (why) throw new ProtocolError(`rank ${rank} sent ${what} in ${dtype}, but ${why}`);
+  }
+
   private onFrame(worker: Worker, header: Header, payload: Uint8Array, startedAt: number, deliveredAt: number): void {
     if (this.stopping || worker.lost) return;
     switch (header.type) {
       case 'allreduce':
       case 'broadcast': {
-        const complete = this.tracker.deliver(worker.rank, asFloat32(payload), deliveredAt);
+        // A compressed round's delta is decoded to weights as it arrives, so the reduction below
+        // sees float32 weights whatever travelled.
+        const dtype = header.type === 'allreduce' ? header.dtype ?? 'f32' : 'f32';
+        const weights = dtype === 'f32' ? asFloat32(payload) : this.codec.decode(worker.rank, dtype, payload, worker.inputs.params!);
+        const complete = this.tracker.deliver(worker.rank, weights, deliveredAt);
         this.inboundMs[worker.rank] = deliveredAt - startedAt;
         if (complete) this.complete(complete);
         return;
@@ -535,6 +563,7 @@ class Coordinator implements CoordinatorHandle {
     const last = Math.max(...deliveredAt);
     const inboundSeconds = Math.max(...members.map((w) => this.inboundMs[w.rank]!)) / 1000;
     let result: Float32Array;
+    let encoded: Uint8Array | undefined;
     let reduceMs = 0;
     if (c.kind === 'broadcast') {
       result = c.payloads[0]!;
@@ -545,17 +574,22 @@ class Coordinator implements CoordinatorHandle {
       if (!this.scratch || this.scratch.length < c.count) this.scratch = new Float64Array(c.count);
       // Members only, in rank order: a dropped rank's payload was already removed by the tracker.
       result = meanOf(c.payloads.filter((p): p is Float32Array => p !== undefined), out, this.scratch);
+      // Compressed rounds: send the 16-bit update from the anchor; `result` becomes the new anchor,
+      // the weights every worker will hold. An f32 round's result is the next one's anchor.
+      if (c.dtype !== 'f32') encoded = this.codec.encode(c.dtype, result);
+      else if (c.kind === 'params' && (this.options.commDtype ?? 'f32') !== 'f32') this.codec.setAnchor(result);
       reduceMs = performance.now() - t;
       this.options.onRoundComplete?.({ tag: c.kind, round: c.round, averaged: result });
     }
     const reducedAt = performance.now();
-    const bytes = bytesOf(result);
+    const bytes = encoded ?? bytesOf(result);
+    const dtype = c.dtype !== 'f32' ? { dtype: c.dtype } : {};
     // Once a rank has been dropped, every result names the survivors, so the lowest takes over rank 0's jobs.
     const dropped = this.tracker.members.size < this.options.procs ? { members: members.map((w) => w.rank) } : {};
     const sends = members.map((w) => {
       const payload = c.kind === 'broadcast' && w.rank === 0 ? new Uint8Array(0) : bytes;
       const header: Header = {
-        type: 'result', collective: c.kind, round: c.round, count: payload.byteLength / 4,
+        type: 'result', collective: c.kind, round: c.round, count: payload.byteLength / bytesPerElement(c.dtype), ...dtype,
         reduceMs, waitMs: Math.max(0, last - c.deliveredAt[w.rank]!), ...dropped,
       };
       return w.connection!.send(header, payload);
@@ -567,7 +601,7 @@ class Coordinator implements CoordinatorHandle {
     void Promise.all(sends).then((sentAt) => {
       const transferSeconds = inboundSeconds + (Math.max(...sentAt) - reducedAt) / 1000;
       this.totals.transferSeconds += transferSeconds;
-      this.lastRound = { tag, round: c.round, bytesPerRank: c.count * 4, reduceSeconds: reduceMs / 1000, transferSeconds, skewSeconds: (last - first) / 1000 };
+      this.lastRound = { tag, round: c.round, bytesPerRank: c.count * bytesPerElement(c.dtype), reduceSeconds: reduceMs / 1000, transferSeconds, skewSeconds: (last - first) / 1000 };
     });
   }
 

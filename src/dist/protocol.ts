@@ -1,7 +1,9 @@
 // The coordinator ↔ worker wire format. A frame is [u32 header bytes][u32 payload bytes]
 // [UTF-8 JSON header][raw payload], little-endian. Headers are one zod union, parsed on receipt;
-// tensors travel as raw float32 bytes, never as JSON.
+// tensors travel as raw float32 bytes (or 16-bit ones in compressed 'params' rounds: see codec.ts),
+// never as JSON.
 import { z } from 'zod';
+import { bytesPerElement, CommDtype } from './codec.js';
 
 export const HEADER_LIMIT_BYTES = 1 << 20;
 /** Float32Array payloads up to 1 GiB; a larger length field is certainly a corrupt frame. */
@@ -18,7 +20,9 @@ export type CollectiveKind = ReduceTag | 'broadcast';
 export const Header = z.discriminatedUnion('type', [
   // worker → coordinator
   z.object({ type: z.literal('hello'), rank: Index, worldSize: z.number().int().positive(), pid: Index.optional() }),
-  z.object({ type: z.literal('allreduce'), tag: ReduceTag, round: Index, count: Count }),
+  // dtype absent means f32 (so f32 frames are byte for byte those of before compression existed);
+  // f16/bf16 payloads are 2·count bytes of parameter deltas (codec.ts).
+  z.object({ type: z.literal('allreduce'), tag: ReduceTag, round: Index, count: Count, dtype: CommDtype.optional() }),
   // Rank 0 sends its tensor; the others send count 0 to say they are waiting for it.
   z.object({ type: z.literal('broadcast'), round: Index, count: Count }),
   z.object({ type: z.literal('log'), record: z.unknown() }),
@@ -30,6 +34,8 @@ export const Header = z.discriminatedUnion('type', [
     collective: z.enum(['params', 'grads', 'broadcast']),
     round: Index,
     count: Count,
+    /** As in allreduce: absent means f32; f16/bf16 carry the 16-bit update of a compressed round. */
+    dtype: CommDtype.optional(),
     /** Time the coordinator spent averaging, and this rank's frame spent waiting for the others. */
     reduceMs: z.number().nonnegative(),
     waitMs: z.number().nonnegative(),
@@ -44,12 +50,13 @@ export type HeaderOf<T extends Header['type']> = Extract<Header, { type: T }>;
 export const WORKER_SENDS: ReadonlySet<Header['type']> = new Set(['hello', 'allreduce', 'broadcast', 'log', 'done', 'error']);
 export const COORDINATOR_SENDS: ReadonlySet<Header['type']> = new Set(['result', 'stop']);
 
-/** Payload bytes a header implies: float32 tensors for collectives, nothing otherwise. */
+/** Payload bytes a header implies: count elements of its dtype for collectives, nothing otherwise. */
 export function expectedPayloadBytes(header: Header): number {
   switch (header.type) {
     case 'allreduce':
-    case 'broadcast':
     case 'result':
+      return header.count * bytesPerElement(header.dtype ?? 'f32');
+    case 'broadcast':
       return header.count * 4;
     default:
       return 0;
@@ -181,7 +188,9 @@ export class FrameDecoder {
     }
     const expected = expectedPayloadBytes(header);
     if (this.payloadBytes !== expected) {
-      const why = expected === 0 ? 'carries no payload' : `has count ${expected / 4}, so count*4 = ${expected} bytes`;
+      const dtype = header.type === 'allreduce' || header.type === 'result' ? header.dtype ?? 'f32' : 'f32';
+      const count = 'count' in header ? header.count : 0;
+      const why = expected === 0 ? 'carries no payload' : `has count ${count} of ${dtype}, so count*${bytesPerElement(dtype)} = ${expected} bytes`;
       throw new ProtocolError(`'${header.type}' frame has a ${this.payloadBytes}-byte payload but ${why}`);
     }
     this.header = header;

@@ -2,6 +2,7 @@
 // collectives (all-reduce mean, broadcast) as request/reply exchanges, one at a time.
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import type { CommDtype } from './codec.js';
 import { asFloat32, bytesOf, COORDINATOR_SENDS, ProtocolError, type CollectiveKind, type Header, type ReduceTag } from './protocol.js';
 import { describeCollective } from './collective.js';
 import { FrameConnection } from './transport.js';
@@ -55,12 +56,12 @@ export interface WorkerChannelStats {
 interface Pending {
   kind: CollectiveKind;
   round: number;
-  /** Where the result lands: the caller's array for an all-reduce, a fresh one for a broadcast. */
-  into: Float32Array | undefined;
-  /** Rank 0's own broadcast data: its result is an empty acknowledgement. */
-  own: Float32Array | undefined;
+  dtype: CommDtype;
+  /** Where the result lands: the caller's bytes for an all-reduce, a fresh array for a broadcast. */
+  into: Uint8Array | undefined;
   startedAt: number;
-  resolve: (data: Float32Array) => void;
+  /** With the result's bytes (`into` when given). */
+  resolve: (payload: Uint8Array) => void;
   reject: (error: Error) => void;
 }
 
@@ -130,7 +131,19 @@ export class WorkerChannel {
 
   /** Element-wise mean over all workers, written into `data` (which is also what resolves). */
   allReduceMean(tag: ReduceTag, data: Float32Array): Promise<Float32Array> {
-    return this.collective(tag, data, data);
+    const bytes = bytesOf(data);
+    return this.collective(tag, 'f32', data.length, bytes, bytes).then(() => data);
+  }
+
+  /**
+   * A compressed 'params' round (codec.ts): sends `count` 16-bit deltas and resolves with the
+   * coordinator's 16-bit update, written into `into` (2·count bytes; may be the payload itself).
+   */
+  allReduceDelta(dtype: Exclude<CommDtype, 'f32'>, count: number, payload: Uint8Array, into: Uint8Array): Promise<Uint8Array> {
+    if (payload.byteLength !== count * 2 || into.byteLength !== count * 2) {
+      return Promise.reject(new RangeError(`allReduceDelta: ${count} ${dtype} values need 2·${count} bytes (payload ${payload.byteLength}, into ${into.byteLength})`));
+    }
+    return this.collective('params', dtype, count, payload, into);
   }
 
   /** Rank 0's data, on every rank (rank 0 passes its data, the others undefined); also a barrier. */
@@ -138,7 +151,7 @@ export class WorkerChannel {
     if ((this.rank === 0) !== (data !== undefined)) {
       return Promise.reject(new Error(`broadcast: rank 0, and only rank 0, passes data (this is rank ${this.rank}, data ${data ? 'given' : 'undefined'})`));
     }
-    return this.collective('broadcast', data, undefined);
+    return this.collective('broadcast', 'f32', data?.length ?? 0, data && bytesOf(data), undefined).then((payload) => data ?? asFloat32(payload));
   }
 
   /** Fire and forget; records arrive at the coordinator in order. */
@@ -182,7 +195,7 @@ export class WorkerChannel {
     this.connection.end();
   }
 
-  private async collective(kind: CollectiveKind, data: Float32Array | undefined, into: Float32Array | undefined): Promise<Float32Array> {
+  private async collective(kind: CollectiveKind, dtype: CommDtype, count: number, payload: Uint8Array | undefined, into: Uint8Array | undefined): Promise<Uint8Array> {
     if (this.broken) throw this.broken;
     if (this.closed) throw new Error(`rank ${this.rank}: ${kind} after close()`);
     if (this.pending) {
@@ -192,12 +205,13 @@ export class WorkerChannel {
       );
     }
     const round = this.nextRound[kind]++;
+    // dtype is left out for f32, so those frames are exactly the uncompressed protocol's.
     const header: Header = kind === 'broadcast'
-      ? { type: 'broadcast', round, count: data?.length ?? 0 }
-      : { type: 'allreduce', tag: kind, round, count: data!.length };
-    return new Promise<Float32Array>((resolve, reject) => {
-      this.pending = { kind, round, into, own: kind === 'broadcast' ? data : undefined, startedAt: performance.now(), resolve, reject };
-      void this.connection.send(header, data && bytesOf(data));
+      ? { type: 'broadcast', round, count }
+      : { type: 'allreduce', tag: kind, round, count, ...(dtype === 'f32' ? {} : { dtype }) };
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.pending = { kind, round, dtype, into, startedAt: performance.now(), resolve, reject };
+      void this.connection.send(header, payload);
     });
   }
 
@@ -210,9 +224,10 @@ export class WorkerChannel {
           `${p ? `waiting in ${describeCollective(p.kind, p.round)}` : 'not waiting in any collective'}`,
       );
     }
+    if ((header.dtype ?? 'f32') !== p.dtype) throw new Error(`result of ${describeCollective(p.kind, p.round)} came in ${header.dtype ?? 'f32'}, but ${p.dtype} was sent`);
     if (p.into) {
-      if (p.into.byteLength !== payloadBytes) throw new Error(`result of ${header.count} floats for ${p.into.length} sent`);
-      return bytesOf(p.into); // the mean lands straight in the caller's array: no extra copy
+      if (p.into.byteLength !== payloadBytes) throw new Error(`result of ${header.count} ${p.dtype} values (${payloadBytes} bytes) for ${p.into.byteLength} bytes sent`);
+      return p.into; // the mean lands straight in the caller's array: no extra copy
     }
     return undefined;
   }
@@ -235,7 +250,7 @@ export class WorkerChannel {
       const waitForPeersSeconds = header.waitMs / 1000;
       this.lastRound = { commSeconds: seconds, reduceSeconds, waitForPeersSeconds, transferSeconds: Math.max(0, seconds - reduceSeconds - waitForPeersSeconds) };
     }
-    p.resolve(p.into ?? p.own ?? asFloat32(payload));
+    p.resolve(p.into ?? payload);
   }
 
   /** The lowest live rank: the one that evaluates and saves (rank 0 unless it was lost). */

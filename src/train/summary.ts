@@ -8,6 +8,8 @@ export interface RunSummary {
   mode: 'local-sgd' | 'sync';
   procs: number;
   localSgdSteps: number;
+  /** What parameter averaging sent (--comm-dtype). */
+  commDtype: TrainConfig['commDtype'];
   adapter: string;
   parameterCount: number;
   steps: number;
@@ -49,6 +51,7 @@ export function summarize(
     mode: config.localSgd ? 'local-sgd' : 'sync',
     procs: config.procs,
     localSgdSteps: config.localSgdSteps,
+    commDtype: config.commDtype,
     adapter: main.adapter,
     parameterCount: main.parameterCount,
     steps: full.steps,
@@ -83,7 +86,7 @@ export function formatSummary(s: RunSummary): string {
       `(read-back ${s.readbackSeconds.toFixed(2)}, exchange ${s.exchangeSeconds.toFixed(2)}, upload ${s.uploadSeconds.toFixed(2)})`,
   ];
   if (s.procs > 1) {
-    lines.push(`${s.rounds} averaging rounds (${s.mode === 'sync' ? 'gradients' : 'parameters'}), ${(s.bytesCommunicated / 1e6).toFixed(1)} MB communicated ` +
+    lines.push(`${s.rounds} averaging rounds (${s.mode === 'sync' ? 'gradients' : s.commDtype === 'f32' ? 'parameters' : `parameters, ${s.commDtype} deltas after the first`}), ${(s.bytesCommunicated / 1e6).toFixed(1)} MB communicated ` +
       `(${(s.bytesPerRound / 1e6).toFixed(2)} MB per round), coordinator reduction ${s.reduceSeconds.toFixed(2)} s`);
   }
   if (s.workersLost > 0) {

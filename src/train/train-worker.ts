@@ -40,6 +40,7 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
     gradientAccumulationSteps: config.gradAccum,
     gpu: { adapter: config.adapter ?? process.env.WEBGPU_ADAPTER, backend: config.backend ?? process.env.WEBGPU_BACKEND },
     channel: hooks.channel,
+    commDtype: config.commDtype,
   });
   try {
     const data = await loadTrainingData(config);

@@ -153,5 +153,16 @@ test('continue in synchronous mode: the gradient rounds after the loss average t
   assertSameWeights(save, [0, 1], [2]);
 });
 
+test('respawn with --comm-dtype f16: the new process takes the last average as its anchor and sends 16-bit deltas like the others', async () => {
+  // Without the anchor it would send the f32 round that starts a run, and the coordinator would stop
+  // the run on the dtype mismatch.
+  const save = dir.file('respawn-f16.safetensors');
+  const r = await trainWatched([...SMALL_TASK, '--procs', '3', '--max-steps', '40', '--local-sgd-steps', '4', '--comm-dtype', 'f16',
+    '--on-worker-failure', 'respawn', '--save', save], { [TEST_SIGKILL_ENV]: '1:10', [SAVE_EVERY_RANK_ENV]: '1' });
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /worker rank 1 lost after step 8 \(was killed by SIGKILL\); respawning it from the parameters averaged at step 8/);
+  assertSameWeights(save, [0, 1, 2], []);
+});
+
 test.after(() => dir.remove());
 test.run();

@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { helpText, parseTrainArgs, UsageError } from '../../src/cli/config.js';
+import { runTrain } from '../helpers/processes.js';
 
 const test = suite('train.js flags');
 
@@ -61,9 +62,21 @@ test('bad values name the flag and what is allowed', () => {
   rejects(['--bogus'], /unknown flag "--bogus"/);
 });
 
+test('--comm-dtype is f32 unless set to f16 or bf16, and anything else exits 2 naming the choices', async () => {
+  assert.is(parseTrainArgs([]).commDtype, 'f32');
+  assert.is(parseTrainArgs(['--comm-dtype', 'f16']).commDtype, 'f16');
+  assert.is(parseTrainArgs(['--comm-dtype=bf16']).commDtype, 'bf16');
+  rejects(['--comm-dtype', 'fp16'], /^--comm-dtype must be one of f32, f16, bf16 \(got "fp16"\)$/);
+  rejects(['--comm-dtype'], /--comm-dtype needs a value/);
+  const r = await runTrain(['--comm-dtype', 'half']);
+  assert.is(r.code, 2, r.stderr);
+  assert.match(r.stderr, 'error: --comm-dtype must be one of f32, f16, bf16 (got "half")');
+});
+
 test('--help lists every flag with its default', () => {
   const text = helpText();
-  for (const flag of ['--procs', '--local-sgd-steps', '--no-local-sgd', '--grad-accum', '--metrics', '--link-bandwidth']) {
+  assert.match(text, /--comm-dtype <value>\s+f32 \| f16 \| bf16: .*\(default: f32\)/);
+  for (const flag of ['--procs', '--local-sgd-steps', '--no-local-sgd', '--grad-accum', '--metrics', '--link-bandwidth', '--comm-dtype']) {
     assert.ok(text.includes(flag), `help mentions ${flag}`);
   }
   assert.match(text, /--procs <value>\s+.*\(default: 4\)/);

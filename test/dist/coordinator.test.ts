@@ -9,6 +9,7 @@ import {
 } from '../../src/dist/coordinator.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
 import { BASE_SEED } from '../helpers/random.js';
+import { BF16, F16, halfBitsRef, halfValueRef } from '../helpers/reference.js';
 import { inputFor } from './fixtures/inputs.js';
 import { isAlive, within } from './fixtures/procs.js';
 
@@ -103,6 +104,66 @@ test('byte accounting counts every frame on both sides of each link', async () =
   assert.is(worker.bytesReceived, stats.perRank[1]!.bytesSent, 'what the coordinator sent rank 1 is what rank 1 received');
   assert.is(worker.rounds, 3);
   assert.ok(stats.lastRound && stats.lastRound.bytesPerRank === count * 4, `lastRound ${JSON.stringify(stats.lastRound)}`);
+});
+
+for (const dtype of ['f16', 'bf16'] as const) {
+  test(`compressed ${dtype} rounds: the coordinator decodes anchor + d_i, averages, sends the 16-bit update, and every rank ends on its anchor bit for bit`, async () => {
+    const f = dtype === 'f16' ? F16 : BF16;
+    const procs = 3;
+    const count = 1001;
+    const rounds = 3;
+    const seed = BASE_SEED + 17;
+    const seen: Float32Array[] = [];
+    const { result, error } = await run('delta', procs, { seed, count, rounds, dtype }, {
+      commDtype: dtype, onRoundComplete: ({ averaged }) => seen.push(averaged.slice()),
+    });
+    if (error) throw error;
+    // The float64 reference: round 0 in f32 sets the anchor; then each rank's delta is rounded
+    // to 16 bits, decoded onto the anchor in f32, averaged in float64, and the update rounded again.
+    const anchor = meanRef(Array.from({ length: procs }, (_, rank) => inputFor(seed, rank, -1, count)));
+    const expected = [anchor.slice()];
+    for (let round = 0; round < rounds; round++) {
+      const decoded = Array.from({ length: procs }, (_, rank) => {
+        const input = inputFor(seed, rank, round, count);
+        return anchor.map((a, j) => a + halfValueRef(halfBitsRef(Math.fround(Math.fround(a + 0.01 * input[j]!) - a), f)!, f));
+      });
+      const mean = meanRef(decoded);
+      for (let j = 0; j < count; j++) anchor[j] = anchor[j]! + halfValueRef(halfBitsRef(Math.fround(mean[j]! - anchor[j]!), f)!, f);
+      expected.push(anchor.slice());
+    }
+    assert.is(seen.length, rounds + 1);
+    for (let round = 0; round <= rounds; round++) {
+      assertBitwiseEqual(seen[round]!, expected[round]!, `coordinator's weights after round ${round} (TEST_SEED=${BASE_SEED})`);
+      for (const s of result!.summaries as AverageSummary[]) assert.is(s.results[round], digest(expected[round]!), `rank ${s.rank}'s anchor after round ${round}`);
+    }
+    // Frames: one f32 round, then 2 bytes per element each way.
+    const stats = result!.stats;
+    assert.is(stats.lastRound!.bytesPerRank, count * 2);
+    for (const r of stats.perRank) {
+      const tensors = count * 4 + rounds * count * 2;
+      assert.ok(r.bytesReceived >= tensors && r.bytesReceived < tensors + 4096, `rank ${r.rank}: coordinator received ${r.bytesReceived}, tensors ${tensors}`);
+      assert.ok(r.bytesSent >= tensors && r.bytesSent < tensors + 4096, `rank ${r.rank}: coordinator sent ${r.bytesSent}, tensors ${tensors}`);
+    }
+  });
+}
+
+test('a compressed frame of the wrong size, in the wrong dtype, or before the anchor is a protocol error naming the rank', async () => {
+  const wrongSize = { type: 'allreduce', tag: 'params', round: 0, count: 4, dtype: 'f16' };
+  let { error } = await run('raw', 2, { badRank: 1, count: 4, header: wrongSize, payloadBytes: 16 }, { commDtype: 'f16' });
+  assert.instance(error, ProtocolError);
+  assert.match(error!.message, /^rank 1: .*16-byte payload but has count 4 of f16, so count\*2 = 8 bytes/);
+
+  ({ error } = await run('raw', 2, { badRank: 1, count: 4, header: wrongSize, payloadBytes: 8 }, { commDtype: 'f16' }));
+  assert.instance(error, ProtocolError);
+  assert.match(error!.message, /^rank 1: rank 1 sent allreduce 'params' round 0 in f16, but no f32 'params' round has set the anchor yet/);
+
+  ({ error } = await run('raw', 2, { badRank: 1, count: 4, header: wrongSize, payloadBytes: 8 }));
+  assert.instance(error, ProtocolError);
+  assert.match(error!.message, /in f16, but this run's --comm-dtype is f32/);
+
+  ({ error } = await run('delta', 2, { badRank: 1, count: 4, dtype: 'f16' }, { commDtype: 'f16' }));
+  assert.instance(error, ProtocolError);
+  assert.match(error!.message, /rank 1 sent allreduce 'params' round 1 in bf16, but this run's --comm-dtype is f16/);
 });
 
 test('a worker that throws stops the run with its rank, exit code and the last lines of its stderr', async () => {

@@ -46,6 +46,20 @@ test('the payload lands in the buffer onHeader chooses, without another allocati
   assert.equal([...target], new Array(16).fill(9));
 });
 
+test('a compressed round carries 2 bytes per element, odd counts unpadded, and f32 frames leave dtype out', () => {
+  const { d, frames } = decoder();
+  d.push(frame({ type: 'allreduce', tag: 'params', round: 1, count: 3, dtype: 'f16' }, new Uint8Array([1, 2, 3, 4, 5, 6])));
+  d.push(frame({ type: 'allreduce', tag: 'params', round: 2, count: 3, dtype: 'bf16' }, new Uint8Array(6)));
+  assert.is(frames.length, 2);
+  assert.equal([...frames[0]!.payload], [1, 2, 3, 4, 5, 6]);
+  assert.is((frames[1]!.header as { dtype?: string }).dtype, 'bf16');
+  const r = decoder(COORDINATOR_SENDS);
+  r.d.push(frame({ type: 'result', collective: 'params', round: 1, count: 5, dtype: 'f16', reduceMs: 0, waitMs: 0 }, new Uint8Array(10)));
+  assert.is(r.frames[0]!.payload.byteLength, 10);
+  // Without --comm-dtype the header is what it was before compression existed.
+  assert.not.match(encodeHead({ type: 'allreduce', tag: 'params', round: 0, count: 3 }, 12).toString('utf8'), 'dtype');
+});
+
 const malformed: Array<[string, Buffer, RegExp]> = [
   ['a zero header length', Buffer.from([0, 0, 0, 0, 0, 0, 0, 0]), /header length 0 is outside/],
   ['a huge header length', Buffer.from([0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0]), /header length 2147483647 is outside/],
@@ -53,6 +67,9 @@ const malformed: Array<[string, Buffer, RegExp]> = [
   ['an unknown type', frame({ type: 'teleport' } as unknown as Header), /invalid.*type/],
   ['a negative round', frame({ type: 'allreduce', tag: 'params', round: -1, count: 0 }), /invalid.*round/],
   ['a payload shorter than count*4', Buffer.concat([encodeHead({ type: 'allreduce', tag: 'params', round: 0, count: 3 }, 8), Buffer.alloc(8)]), /8-byte payload.*count\*4 = 12/],
+  ['an f16 payload sized for f32', Buffer.concat([encodeHead({ type: 'allreduce', tag: 'params', round: 1, count: 3, dtype: 'f16' }, 12), Buffer.alloc(12)]), /12-byte payload.*count 3 of f16, so count\*2 = 6 bytes/],
+  ['an f32 payload one element short of a bf16 count', Buffer.concat([encodeHead({ type: 'allreduce', tag: 'params', round: 1, count: 5, dtype: 'bf16' }, 8), Buffer.alloc(8)]), /8-byte payload.*count\*2 = 10/],
+  ['an unknown dtype', frame({ type: 'allreduce', tag: 'params', round: 0, count: 0, dtype: 'f8' } as unknown as Header), /invalid.*dtype/],
   ['a payload on a log frame', Buffer.concat([encodeHead({ type: 'log', record: 1 }, 4), Buffer.alloc(4)]), /carries no payload/],
   ['a frame for the other direction', frame({ type: 'stop' }), /'stop' frame cannot be sent in this direction/],
 ];

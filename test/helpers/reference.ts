@@ -181,3 +181,60 @@ export function mlpRef(params: MlpRefParams, x: ArrayLike<number>, labels: Array
   const b1 = biasGradRef(dz1, s.batch, s.hidden);
   return { loss, z1, grads: { w1, b1, w2, b2 } };
 }
+
+// ---- 16-bit floats (compressed averaging), by arithmetic on values rather than on bits ----
+
+export interface HalfFormat {
+  name: 'f16' | 'bf16';
+  /** Stored mantissa bits, exponent bias, and the largest biased exponent of a finite value. */
+  mantissa: number;
+  bias: number;
+  maxExponent: number;
+}
+export const F16: HalfFormat = { name: 'f16', mantissa: 10, bias: 15, maxExponent: 30 };
+export const BF16: HalfFormat = { name: 'bf16', mantissa: 7, bias: 127, maxExponent: 254 };
+
+function roundHalfEven(n: number): number {
+  const down = Math.floor(n);
+  const rest = n - down;
+  if (rest > 0.5) return down + 1;
+  if (rest < 0.5) return down;
+  return down % 2 === 0 ? down : down + 1;
+}
+
+/**
+ * The 16-bit pattern nearest to `x` (an f32 value), ties to even, IEEE overflow to ±Inf; NaN gives
+ * undefined (any NaN pattern is right). Works on the value: quantum q = 2^(exponent − mantissa),
+ * with subnormals sharing the smallest normal exponent's quantum.
+ */
+export function halfBitsRef(x: number, f: HalfFormat): number | undefined {
+  if (Number.isNaN(x)) return undefined;
+  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+  const a = Math.abs(x);
+  const infinity = sign | ((f.maxExponent + 1) << f.mantissa);
+  if (a === Infinity) return infinity;
+  const minExponent = 1 - f.bias;
+  let e = a === 0 ? minExponent : Math.floor(Math.log2(a));
+  if (a !== 0 && 2 ** e > a) e--; // log2 can round up just below a power of two
+  if (a !== 0 && 2 ** (e + 1) <= a) e++;
+  e = Math.max(e, minExponent);
+  const q = 2 ** (e - f.mantissa);
+  const r = roundHalfEven(a / q); // a / q is exact: a power-of-two scaling
+  // r counts quanta of 2^(e − mantissa): 2^mantissa ..= 2^(mantissa+1) for normals (the top one
+  // carries into the next exponent), below 2^mantissa for subnormals.
+  const biased = r >= 2 ** f.mantissa ? e + f.bias : 0;
+  const value = r * q;
+  if (value >= 2 ** (f.maxExponent - f.bias + 1)) return infinity;
+  const bits = biased === 0 ? r : (biased << f.mantissa) + (r - 2 ** f.mantissa);
+  return sign | bits;
+}
+
+/** The value of a 16-bit pattern. */
+export function halfValueRef(bits: number, f: HalfFormat): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const e = (bits >> f.mantissa) & ((1 << (15 - f.mantissa)) - 1);
+  const m = bits & ((1 << f.mantissa) - 1);
+  if (e === f.maxExponent + 1) return m === 0 ? sign * Infinity : NaN;
+  if (e === 0) return sign * m * 2 ** (1 - f.bias - f.mantissa);
+  return sign * (2 ** f.mantissa + m) * 2 ** (e - f.bias - f.mantissa);
+}
