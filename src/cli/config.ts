@@ -31,6 +31,7 @@ export const trainConfigSchema = z.object({
   procs: wholeNumber('--procs', 1, 64).default(4),
   localSgd: z.boolean().default(true),
   localSgdSteps: wholeNumber('--local-sgd-steps', 1).default(8),
+  localSgdWarmupSteps: wholeNumber('--local-sgd-warmup-steps', 0).default(0),
   data: z.string().default('mnist'),
   evalData: z.string().optional(),
   syntheticSamples: wholeNumber('--synthetic-samples', 1).default(20000),
@@ -68,6 +69,12 @@ export const trainConfigSchema = z.object({
   linkLatency: z.string().default('0'),
   workerTimeout: positiveNumber('--worker-timeout').default(120),
   quiet: z.boolean().default(false),
+}).superRefine((c, ctx) => {
+  // Combinations that would silently do nothing are errors.
+  const reject = (key: string, message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message });
+  if (!c.localSgd && c.localSgdWarmupSteps > 0) {
+    reject('localSgdWarmupSteps', `--local-sgd-warmup-steps ${c.localSgdWarmupSteps} needs Local SGD: drop --no-local-sgd (synchronous mode averages gradients every step anyway)`);
+  }
 });
 
 export type TrainConfig = z.infer<typeof trainConfigSchema>;
@@ -78,6 +85,7 @@ interface FlagHelp { flag: string; key: keyof TrainConfig; help: string; kind: '
 export const FLAGS: FlagHelp[] = [
   { flag: '--procs', key: 'procs', kind: 'value', help: 'worker processes, each with its own WebGPU device and data shard' },
   { flag: '--local-sgd-steps', key: 'localSgdSteps', kind: 'value', help: 'Local SGD: average parameters every K optimizer steps (and at the end)' },
+  { flag: '--local-sgd-warmup-steps', key: 'localSgdWarmupSteps', kind: 'value', help: 'post-local SGD: the first W optimizer steps average gradients (synchronous), then Local SGD; parameters are averaged after steps W+K, W+2K, ... and at the end' },
   { flag: '--local-sgd', key: 'localSgd', kind: 'boolean', negation: '--no-local-sgd', help: 'Local SGD on; --no-local-sgd averages gradients every optimizer step (synchronous data-parallel)' },
   { flag: '--data', key: 'data', kind: 'value', help: 'mnist | synthetic | FILE (.safetensors with x [N,F] f32 and y [N] ints, or .csv with the label first)' },
   { flag: '--eval-data', key: 'evalData', kind: 'value', help: 'test set FILE for a user data set (default: a held-out 20% of --data)' },

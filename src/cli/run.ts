@@ -69,7 +69,9 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
 
 function describeMode(config: TrainConfig): string {
   if (config.procs === 1) return 'one process';
-  return config.localSgd ? `${config.procs} workers, Local SGD every ${config.localSgdSteps} steps` : `${config.procs} workers, synchronous data-parallel`;
+  if (!config.localSgd) return `${config.procs} workers, synchronous data-parallel`;
+  const warmup = config.localSgdWarmupSteps > 0 ? ` after ${config.localSgdWarmupSteps} synchronous steps` : '';
+  return `${config.procs} workers, Local SGD every ${config.localSgdSteps} steps${warmup}`;
 }
 
 function linkOptions(config: TrainConfig): LinkOptions | undefined {

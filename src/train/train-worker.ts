@@ -1,5 +1,7 @@
 // One worker's training run. The loop in trainWorker reads like the seed tutorial: load a batch,
 // forward + loss + backward (accumulating gradients in-kernel), optimizer step, localSgd.step().
+import { createHash } from 'node:crypto';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { Accelerator, type CommTimes } from '../accelerate/accelerator.js';
 import { LocalSGD } from '../accelerate/local-sgd.js';
 import type { WorkerChannel } from '../dist/worker-channel.js';
@@ -15,6 +17,12 @@ import type { EvalRecord, TrainRecord, WorkerSummary } from './records.js';
 
 /** Debugging and tests: every rank also saves its final weights to `<--save>.rank<r>`. */
 export const SAVE_EVERY_RANK_ENV = 'LOCALSGD_SAVE_EVERY_RANK';
+
+/**
+ * Tests: every rank appends `{step, digest}` (SHA-256 of its weights' bytes) after every optimizer
+ * step to `<value>.rank<r>.jsonl`, so a test can see when workers agree bit for bit.
+ */
+export const TRACE_WEIGHTS_ENV = 'LOCALSGD_TRACE_WEIGHTS';
 
 export interface ModelInfo {
   sizes: readonly number[];
@@ -78,8 +86,11 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
     let nextEval = config.evalEvery ?? Infinity;
     const trainStart = performance.now();
     await accelerator.recorder.sync(); // start the step-time estimate from an idle GPU
-    const localSgd = new LocalSGD({ accelerator, model, localSgdSteps: config.localSgdSteps, enabled: config.localSgd });
-    localSgd.numSteps = start.step;
+    const localSgd = new LocalSGD({
+      accelerator, model, localSgdSteps: config.localSgdSteps, enabled: config.localSgd,
+      warmupSteps: config.localSgdWarmupSteps, startStep: start.step,
+    });
+    const trace = weightTrace(accelerator, model);
     for (let step = start.step; step < totalSteps; step++) {
       let epoch = 0;
       for (let micro = 0; micro < config.gradAccum; micro++) {
@@ -95,13 +106,14 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
       accelerator.record([optimizer.prepareStep(lr)]);
       await accelerator.recorder.endStep();
       await localSgd.step();
+      await trace?.(step + 1);
 
       if ((step + 1) % config.logEvery === 0 || step + 1 === totalSteps) {
         hooks.onLog(await log.read(step + 1, epoch, lr, graph, config.gradAccum));
       }
       // Evaluate where every worker holds the same weights: after an averaging round, or any
-      // step in synchronous mode.
-      const workersAgree = !localSgd.enabled || localSgd.justAveraged || accelerator.worldSize === 1;
+      // step in synchronous mode or the post-local SGD warmup.
+      const workersAgree = localSgd.parametersInSync || accelerator.worldSize === 1;
       if (step + 1 >= nextEval && workersAgree) {
         nextEval += config.evalEvery!;
         if (evalGraph) {
@@ -165,6 +177,18 @@ function startingPoint(config: TrainConfig, model: Mlp, optimizer: Optimizer): {
   }
   if (config.init) return { params: loadCheckpoint(config.init, model.layout, { withOptimizer: false }).params, step: 0 };
   return { params: initMlpParameters(model.layout, config.seed), step: 0 };
+}
+
+function weightTrace(accelerator: Accelerator, model: Mlp): ((step: number) => Promise<void>) | undefined {
+  const prefix = process.env[TRACE_WEIGHTS_ENV];
+  if (!prefix) return undefined;
+  const path = `${prefix}.rank${accelerator.rank}.jsonl`;
+  writeFileSync(path, '');
+  return async (step) => {
+    const params = await accelerator.recorder.stall(() => model.getParameters()); // a stall per step: tests only
+    const digest = createHash('sha256').update(new Uint8Array(params.buffer, params.byteOffset, params.byteLength)).digest('hex');
+    appendFileSync(path, `${JSON.stringify({ step, digest })}\n`);
+  };
 }
 
 /** Reads the loss accumulated on the GPU since the last log line: the only read-back in the loop. */

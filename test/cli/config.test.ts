@@ -48,12 +48,21 @@ test('bad values name the flag and what is allowed', () => {
   rejects(['--bogus'], /unknown flag "--bogus"/);
 });
 
+test('--local-sgd-warmup-steps defaults to 0, takes whole numbers, and is refused without Local SGD', () => {
+  assert.is(parseTrainArgs([]).localSgdWarmupSteps, 0);
+  assert.is(parseTrainArgs(['--local-sgd-warmup-steps', '100']).localSgdWarmupSteps, 100);
+  rejects(['--local-sgd-warmup-steps', '-1'], /--local-sgd-warmup-steps must be a whole number from 0 up \(got -1\)/);
+  rejects(['--local-sgd-warmup-steps', '2.5'], /--local-sgd-warmup-steps must be a whole number/);
+  rejects(['--local-sgd-warmup-steps', '10', '--no-local-sgd'], /--local-sgd-warmup-steps 10 needs Local SGD: drop --no-local-sgd/);
+});
+
 test('--help lists every flag with its default', () => {
   const text = helpText();
   for (const flag of ['--procs', '--local-sgd-steps', '--no-local-sgd', '--grad-accum', '--metrics', '--link-bandwidth']) {
     assert.ok(text.includes(flag), `help mentions ${flag}`);
   }
   assert.match(text, /--procs <value>\s+.*\(default: 4\)/);
+  assert.match(text, /--local-sgd-warmup-steps <value>\s+.*after steps W\+K, W\+2K.*\(default: 0\)/);
 });
 
 test.run();
