@@ -80,7 +80,12 @@ export class LocalSGD implements AsyncDisposable {
     if (!this.enabled) return;
     if (this.numSteps <= this.warmupSteps) {
       // The step just taken used averaged gradients; from the next one on, gradients stay local.
-      if (this.numSteps === this.warmupSteps) this.accelerator.gradientSyncEnabled = false;
+      // The coordinator learns the weights the local steps start from, so that an outer optimizer
+      // (DiLoCo) steps with the local steps' pseudo-gradient, not the warmup's progress.
+      if (this.numSteps === this.warmupSteps) {
+        this.accelerator.gradientSyncEnabled = false;
+        await this.accelerator.announceParameters(this.model);
+      }
       return;
     }
     this.stepsSinceAverage++;

@@ -32,6 +32,9 @@ export const trainConfigSchema = z.object({
   localSgd: z.boolean().default(true),
   localSgdSteps: wholeNumber('--local-sgd-steps', 1).default(8),
   localSgdWarmupSteps: wholeNumber('--local-sgd-warmup-steps', 0).default(0),
+  outerOptimizer: z.enum(['sgd', 'nesterov']).default('sgd'),
+  outerLr: positiveNumber('--outer-lr').default(1),
+  outerMomentum: fraction('--outer-momentum').default(0),
   data: z.string().default('mnist'),
   evalData: z.string().optional(),
   syntheticSamples: wholeNumber('--synthetic-samples', 1).default(20000),
@@ -75,6 +78,13 @@ export const trainConfigSchema = z.object({
   if (!c.localSgd && c.localSgdWarmupSteps > 0) {
     reject('localSgdWarmupSteps', `--local-sgd-warmup-steps ${c.localSgdWarmupSteps} needs Local SGD: drop --no-local-sgd (synchronous mode averages gradients every step anyway)`);
   }
+  const outer = c.outerOptimizer !== 'sgd' || c.outerLr !== 1 || c.outerMomentum !== 0;
+  if (outer && (!c.localSgd || c.procs === 1)) {
+    reject('outerOptimizer', `--outer-optimizer, --outer-lr and --outer-momentum act at parameter averaging rounds, which need --procs 2 or more and Local SGD (got --procs ${c.procs}${c.localSgd ? '' : ' --no-local-sgd'})`);
+  }
+  if (c.outerOptimizer === 'nesterov' && c.outerMomentum === 0) {
+    reject('outerMomentum', '--outer-optimizer nesterov needs --outer-momentum above 0 (DiLoCo uses 0.9), as PyTorch\'s SGD(nesterov=True) does');
+  }
 });
 
 export type TrainConfig = z.infer<typeof trainConfigSchema>;
@@ -86,6 +96,9 @@ export const FLAGS: FlagHelp[] = [
   { flag: '--procs', key: 'procs', kind: 'value', help: 'worker processes, each with its own WebGPU device and data shard' },
   { flag: '--local-sgd-steps', key: 'localSgdSteps', kind: 'value', help: 'Local SGD: average parameters every K optimizer steps (and at the end)' },
   { flag: '--local-sgd-warmup-steps', key: 'localSgdWarmupSteps', kind: 'value', help: 'post-local SGD: the first W optimizer steps average gradients (synchronous), then Local SGD; parameters are averaged after steps W+K, W+2K, ... and at the end' },
+  { flag: '--outer-optimizer', key: 'outerOptimizer', kind: 'value', help: 'DiLoCo outer optimizer at each averaging round: sgd | nesterov, stepping the global weights θ with Δ = θ − mean(workers); sgd with --outer-lr 1 and --outer-momentum 0 is plain averaging' },
+  { flag: '--outer-lr', key: 'outerLr', kind: 'value', help: 'outer learning rate (DiLoCo: 0.7)' },
+  { flag: '--outer-momentum', key: 'outerMomentum', kind: 'value', help: 'outer momentum in [0, 1) (DiLoCo: 0.9 with nesterov)' },
   { flag: '--local-sgd', key: 'localSgd', kind: 'boolean', negation: '--no-local-sgd', help: 'Local SGD on; --no-local-sgd averages gradients every optimizer step (synchronous data-parallel)' },
   { flag: '--data', key: 'data', kind: 'value', help: 'mnist | synthetic | FILE (.safetensors with x [N,F] f32 and y [N] ints, or .csv with the label first)' },
   { flag: '--eval-data', key: 'evalData', kind: 'value', help: 'test set FILE for a user data set (default: a held-out 20% of --data)' },

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch, type LinkOptions } from '../dist/coordinator.js';
 import { parseBandwidth, parseDuration } from '../dist/link.js';
+import { OuterOptimizer } from '../dist/outer-optimizer.js';
 import { mlpLayout } from '../nn/layout.js';
 import { saveCheckpoint } from '../train/checkpoint.js';
 import { Reporter } from '../train/reporter.js';
@@ -34,6 +35,8 @@ export async function run(config: TrainConfig, options: { workerScript?: string 
 async function runDistributed(config: TrainConfig, reporter: Reporter, workerScript: string): Promise<RunSummary> {
   let sizes: number[] | undefined;
   let parameterRounds = 0;
+  // Always present: with the defaults (sgd, lr 1, momentum 0) its step is plain averaging, bit for bit.
+  const outerOptimizer = new OuterOptimizer({ kind: config.outerOptimizer, lr: config.outerLr, momentum: config.outerMomentum });
   const result = await launch({
     procs: config.procs,
     workerScript,
@@ -41,6 +44,7 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     env: { [CONFIG_ENV]: JSON.stringify(config) },
     link: linkOptions(config),
     timeoutMs: config.workerTimeout * 1000,
+    outerOptimizer,
     onLog: (rank, record) => {
       const r = record as { kind?: string } & ModelInfo;
       if (r.kind === 'train' || r.kind === 'eval') reporter.record(record as TrainRecord | EvalRecord);
@@ -71,7 +75,9 @@ function describeMode(config: TrainConfig): string {
   if (config.procs === 1) return 'one process';
   if (!config.localSgd) return `${config.procs} workers, synchronous data-parallel`;
   const warmup = config.localSgdWarmupSteps > 0 ? ` after ${config.localSgdWarmupSteps} synchronous steps` : '';
-  return `${config.procs} workers, Local SGD every ${config.localSgdSteps} steps${warmup}`;
+  const outer = config.outerOptimizer === 'sgd' && config.outerLr === 1 && config.outerMomentum === 0
+    ? '' : `, outer ${config.outerOptimizer} lr ${config.outerLr} momentum ${config.outerMomentum}`;
+  return `${config.procs} workers, Local SGD every ${config.localSgdSteps} steps${warmup}${outer}`;
 }
 
 function linkOptions(config: TrainConfig): LinkOptions | undefined {

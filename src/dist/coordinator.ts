@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CollectiveMismatchError, CollectiveTracker, describeCollective, type OpenCollective } from './collective.js';
 import { SimulatedLink, linkIsOff, validateLink, type LinkOptions } from './link.js';
+import type { OuterOptimizer } from './outer-optimizer.js';
 import { asFloat32, bytesOf, ProtocolError, WORKER_SENDS, type Header, type ReduceTag } from './protocol.js';
 import { meanOf } from './reduce.js';
 import { FrameConnection } from './transport.js';
@@ -30,6 +31,11 @@ export interface LaunchOptions {
   timeoutMs?: number;
   onLog?: (rank: number, record: unknown) => void;
   onInterrupt?: (coordinator: CoordinatorHandle) => void | Promise<void>;
+  /**
+   * DiLoCo: steps the global weights with each 'params' round's pseudo-gradient, and takes θ from
+   * every broadcast (rank 0's weights, which all workers then hold). Without it, rounds average.
+   */
+  outerOptimizer?: OuterOptimizer | undefined;
   /** `averaged` is the coordinator's buffer, valid during the call only (it is reused next round). */
   onRoundComplete?: (info: { tag: ReduceTag; round: number; averaged: Float32Array }) => void;
   /** Whose stdout reaches ours: rank 0's (default), everyone's (others prefixed `[rank N]`), or none. */
@@ -418,12 +424,14 @@ class Coordinator implements CoordinatorHandle {
     let reduceMs = 0;
     if (c.kind === 'broadcast') {
       result = c.payloads[0]!;
+      this.options.outerOptimizer?.setGlobal(result);
     } else {
       const t = performance.now();
       let out = this.averaged.get(c.kind);
       if (out?.length !== c.count) this.averaged.set(c.kind, (out = new Float32Array(c.count)));
       if (!this.scratch || this.scratch.length < c.count) this.scratch = new Float64Array(c.count);
       result = meanOf(c.payloads as Float32Array[], out, this.scratch);
+      if (c.kind === 'params' && this.options.outerOptimizer) result = this.options.outerOptimizer.step(result);
       reduceMs = performance.now() - t;
       this.options.onRoundComplete?.({ tag: c.kind, round: c.round, averaged: result });
     }

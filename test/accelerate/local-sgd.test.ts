@@ -8,7 +8,7 @@ import type { RunSummary } from '../../src/train/summary.js';
 import { LocalSGD } from '../../src/accelerate/local-sgd.js';
 import type { Accelerator, FlatModel } from '../../src/accelerate/accelerator.js';
 import { SAVE_EVERY_RANK_ENV, TRACE_WEIGHTS_ENV } from '../../src/train/train-worker.js';
-import { assertBitwiseEqual, assertClose } from '../helpers/assert.js';
+import { assertBitwiseEqual, assertClose, relativeError } from '../helpers/assert.js';
 import { simulateDataParallel } from '../helpers/cpu-trainer.js';
 import { runTrain } from '../helpers/processes.js';
 import { readWeights, SMALL_TASK, tempDir } from '../helpers/train-run.js';
@@ -68,6 +68,32 @@ test('K=3 over 10 steps equals a float64 CPU simulation of the same workers, sha
   }
 });
 
+test('post-local SGD then K=3 with a Nesterov outer optimizer (DiLoCo) equals a float64 CPU simulation, and differs from plain averaging', async () => {
+  const outer = { kind: 'nesterov', lr: 0.7, momentum: 0.9 } as const;
+  await trainOk([...PLAIN_SGD, '--procs', '2', '--max-steps', '14', '--local-sgd-steps', '3', '--local-sgd-warmup-steps', '4',
+    '--outer-optimizer', outer.kind, '--outer-lr', String(outer.lr), '--outer-momentum', String(outer.momentum), '--save', dir.file('diloco.safetensors')]);
+  const data = makeSynthetic({ trainSamples: 1024, testSamples: 256, features: 20, classes: 5, seed: 1234 });
+  const sizes = [20, 16, 5];
+  const layout = mlpLayout(sizes);
+  const common = {
+    layout, sizes, init: initMlpParameters(layout, 5), dataset: data.train, worldSize: 2,
+    batchSize: 16, steps: 14, lr: 0.1, seed: 5, shuffle: true, localSgdSteps: 3, warmupSteps: 4,
+  };
+  const fileOrder = (flat: Float64Array) => {
+    const out = new Float64Array(layout.parameterCount);
+    let o = 0;
+    for (const t of layout.tensors) {
+      out.set(flat.subarray(t.offset, t.offset + t.size), o);
+      o += t.size;
+    }
+    return out;
+  };
+  const reference = fileOrder(simulateDataParallel({ ...common, outer }));
+  const plain = fileOrder(simulateDataParallel(common));
+  assertClose(weights(dir.file('diloco.safetensors')), reference, '2 workers with an outer optimizer vs CPU simulation', 1e-5);
+  assert.ok(relativeError(plain, reference) > 1e-3, `the outer step must matter here (plain vs outer: ${relativeError(plain, reference)})`);
+});
+
 test('averaging rounds: every K steps plus one at close; --no-local-sgd never averages weights; all ranks end identical', async () => {
   await trainOk([...PLAIN_SGD, '--procs', '3', '--max-steps', '10', '--local-sgd-steps', '3', '--metrics', dir.file('k3.jsonl'), '--save', dir.file('ranks.safetensors')], { [SAVE_EVERY_RANK_ENV]: '1' });
   const local = summaryOf(dir.file('k3.jsonl'));
@@ -87,9 +113,14 @@ test('averaging rounds: every K steps plus one at close; --no-local-sgd never av
 });
 
 /** Drives LocalSGD with a stand-in accelerator; per step: was gradient sync on, and was there a round after it. */
-async function schedule(options: { localSgdSteps: number; warmupSteps?: number; startStep?: number; steps: number }): Promise<{ synced: boolean[]; averagedAfter: number[]; closingRound: boolean; syncAfterClose: boolean }> {
+async function schedule(options: { localSgdSteps: number; warmupSteps?: number; startStep?: number; steps: number }): Promise<{ synced: boolean[]; averagedAfter: number[]; announcedAfter: number[]; closingRound: boolean; syncAfterClose: boolean }> {
   let rounds = 0;
-  const accelerator = { gradientSyncEnabled: true, averageParameters: async () => void rounds++ } as unknown as Accelerator;
+  const announcedAfter: number[] = [];
+  const accelerator = {
+    gradientSyncEnabled: true,
+    averageParameters: async () => void rounds++,
+    announceParameters: async () => void announcedAfter.push(localSgd.numSteps),
+  } as unknown as Accelerator;
   const localSgd = new LocalSGD({ accelerator, model: {} as FlatModel, enabled: true, ...options });
   const synced: boolean[] = [];
   const averagedAfter: number[] = [];
@@ -101,13 +132,14 @@ async function schedule(options: { localSgdSteps: number; warmupSteps?: number; 
   }
   const before = rounds;
   await localSgd.close();
-  return { synced, averagedAfter, closingRound: rounds > before, syncAfterClose: accelerator.gradientSyncEnabled };
+  return { synced, averagedAfter, announcedAfter, closingRound: rounds > before, syncAfterClose: accelerator.gradientSyncEnabled };
 }
 
 test('post-local SGD schedule: W steps with gradient sync, then rounds after steps W+K, W+2K, ... and one at close', async () => {
   const s = await schedule({ localSgdSteps: 3, warmupSteps: 4, steps: 11 });
   assert.equal(s.synced, [true, true, true, true, false, false, false, false, false, false, false]);
   assert.equal(s.averagedAfter, [7, 10]);
+  assert.equal(s.announcedAfter, [4], 'the coordinator learns the weights at the switch, once');
   assert.ok(s.closingRound, 'step 11 was local, so close() averages');
   assert.ok(s.syncAfterClose, 'close() restores gradient sync');
 
@@ -115,6 +147,7 @@ test('post-local SGD schedule: W steps with gradient sync, then rounds after ste
   assert.equal(plain.averagedAfter, [3, 6, 9], 'W = 0 keeps the Accelerate schedule');
   assert.ok(plain.synced.every((on) => !on));
   assert.not.ok(plain.closingRound, 'no closing round right after a round');
+  assert.equal(plain.announcedAfter, [], 'no warmup, no announcement');
 
   const allWarmup = await schedule({ localSgdSteps: 3, warmupSteps: 5, steps: 5 });
   assert.ok(allWarmup.synced.every((on) => on));
@@ -124,6 +157,7 @@ test('post-local SGD schedule: W steps with gradient sync, then rounds after ste
   const resumed = await schedule({ localSgdSteps: 3, warmupSteps: 4, startStep: 7, steps: 13 });
   assert.equal(resumed.synced, [false, false, false, false, false, false], 'a run resumed after the warmup starts local');
   assert.equal(resumed.averagedAfter, [10, 13], 'the schedule counts steps from the start of the run, not the resume');
+  assert.equal(resumed.announcedAfter, []);
 });
 
 /** Per step, whether all ranks' weights were bit-identical after it (from the weight trace). */

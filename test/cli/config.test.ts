@@ -56,12 +56,30 @@ test('--local-sgd-warmup-steps defaults to 0, takes whole numbers, and is refuse
   rejects(['--local-sgd-warmup-steps', '10', '--no-local-sgd'], /--local-sgd-warmup-steps 10 needs Local SGD: drop --no-local-sgd/);
 });
 
+test('outer optimizer flags: default plain averaging; DiLoCo settings parse; bad values and useless combinations are refused', () => {
+  const d = parseTrainArgs([]);
+  assert.equal([d.outerOptimizer, d.outerLr, d.outerMomentum], ['sgd', 1, 0]);
+  const c = parseTrainArgs(['--procs', '2', '--outer-optimizer', 'nesterov', '--outer-lr', '0.7', '--outer-momentum', '0.9']);
+  assert.equal([c.outerOptimizer, c.outerLr, c.outerMomentum], ['nesterov', 0.7, 0.9]);
+  rejects(['--outer-optimizer', 'adam'], /--outer-optimizer must be one of sgd, nesterov \(got "adam"\)/);
+  rejects(['--outer-lr', '0'], /--outer-lr must be a positive number \(got 0\)/);
+  rejects(['--outer-lr', 'fast'], /--outer-lr/);
+  rejects(['--outer-momentum', '1'], /--outer-momentum must be in \[0, 1\) \(got 1\)/);
+  rejects(['--outer-momentum', '-0.1'], /--outer-momentum must be in \[0, 1\)/);
+  rejects(['--outer-optimizer', 'nesterov'], /--outer-optimizer nesterov needs --outer-momentum above 0/);
+  rejects(['--outer-lr', '0.7', '--no-local-sgd'], /need --procs 2 or more and Local SGD \(got --procs 4 --no-local-sgd\)/);
+  rejects(['--outer-lr', '0.7', '--procs', '1'], /need --procs 2 or more and Local SGD \(got --procs 1\)/);
+});
+
 test('--help lists every flag with its default', () => {
   const text = helpText();
   for (const flag of ['--procs', '--local-sgd-steps', '--no-local-sgd', '--grad-accum', '--metrics', '--link-bandwidth']) {
     assert.ok(text.includes(flag), `help mentions ${flag}`);
   }
   assert.match(text, /--procs <value>\s+.*\(default: 4\)/);
+  assert.match(text, /--outer-optimizer <value>\s+.*\(default: sgd\)/);
+  assert.match(text, /--outer-lr <value>\s+.*\(default: 1\)/);
+  assert.match(text, /--outer-momentum <value>\s+.*\(default: 0\)/);
   assert.match(text, /--local-sgd-warmup-steps <value>\s+.*after steps W\+K, W\+2K.*\(default: 0\)/);
 });
 
