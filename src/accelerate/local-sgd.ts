@@ -18,6 +18,12 @@
 // PeriodicModelAverager do): moments stay local, which costs nothing in communication and works.
 import type { Accelerator, FlatModel } from './accelerator.js';
 
+/** The step after which the first averaging round after `step` comes (the rule above; the closing round aside). */
+export function nextAveragingStep(step: number, warmupSteps: number, localSgdSteps: number): number {
+  const localStepsDone = Math.max(step, warmupSteps) - warmupSteps;
+  return warmupSteps + (Math.floor(localStepsDone / localSgdSteps) + 1) * localSgdSteps;
+}
+
 export interface LocalSgdOptions {
   accelerator: Accelerator;
   model: FlatModel;

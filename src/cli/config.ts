@@ -64,6 +64,7 @@ export const trainConfigSchema = z.object({
   metrics: z.string().optional(),
   save: z.string().optional(),
   saveEvery: wholeNumber('--save-every', 1).optional(),
+  checkpointEvery: wholeNumber('--checkpoint-every', 1).optional(),
   init: z.string().optional(),
   resume: z.string().optional(),
   adapter: z.string().optional(),
@@ -81,6 +82,12 @@ export const trainConfigSchema = z.object({
   const outer = c.outerOptimizer !== 'sgd' || c.outerLr !== 1 || c.outerMomentum !== 0;
   if (outer && (!c.localSgd || c.procs === 1)) {
     reject('outerOptimizer', `--outer-optimizer, --outer-lr and --outer-momentum act at parameter averaging rounds, which need --procs 2 or more and Local SGD (got --procs ${c.procs}${c.localSgd ? '' : ' --no-local-sgd'})`);
+  }
+  if (c.checkpointEvery !== undefined && (!c.save || c.procs === 1 || !c.localSgd)) {
+    reject('checkpointEvery', `--checkpoint-every counts parameter averaging rounds of a multi-process Local SGD run and writes to --save FILE: it needs --save, --procs 2 or more and Local SGD${c.procs === 1 ? '; with --procs 1 use --save-every N' : ''}`);
+  }
+  if (c.checkpointEvery !== undefined && c.saveEvery !== undefined) {
+    reject('checkpointEvery', '--checkpoint-every and --save-every would both write the --save file; in a multi-process run keep --checkpoint-every (averaged weights at rounds), drop --save-every');
   }
   if (c.outerOptimizer === 'nesterov' && c.outerMomentum === 0) {
     reject('outerMomentum', '--outer-optimizer nesterov needs --outer-momentum above 0 (DiLoCo uses 0.9), as PyTorch\'s SGD(nesterov=True) does');
@@ -129,8 +136,9 @@ export const FLAGS: FlagHelp[] = [
   { flag: '--metrics', key: 'metrics', kind: 'value', help: 'write JSON lines (one per logged step, then a summary) to FILE' },
   { flag: '--save', key: 'save', kind: 'value', help: 'save the final (averaged) weights as safetensors to FILE' },
   { flag: '--save-every', key: 'saveEvery', kind: 'value', help: 'also write the --save checkpoint (with optimizer state) every N optimizer steps' },
+  { flag: '--checkpoint-every', key: 'checkpointEvery', kind: 'value', help: 'multi-process: write a whole-run checkpoint to --save every R parameter averaging rounds (averaged weights, outer optimizer state, step = data position), for --resume' },
   { flag: '--init', key: 'init', kind: 'value', help: 'start from the weights in a safetensors FILE' },
-  { flag: '--resume', key: 'resume', kind: 'value', help: 'resume weights, optimizer state and step from a checkpoint FILE' },
+  { flag: '--resume', key: 'resume', kind: 'value', help: 'resume weights, optimizer state and step from a checkpoint FILE; from a --checkpoint-every one, also the outer optimizer, with worker optimizer state restarted' },
   { flag: '--adapter', key: 'adapter', kind: 'value', help: 'WebGPU adapter name (substring; also WEBGPU_ADAPTER)' },
   { flag: '--backend', key: 'backend', kind: 'value', help: 'Dawn backend: vulkan, metal, d3d12, ... (also WEBGPU_BACKEND)' },
   { flag: '--link-bandwidth', key: 'linkBandwidth', kind: 'value', help: 'simulated interconnect bandwidth per worker link: off, 10gbit, 1gbit, 100mbit, ...' },

@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { launch, type LinkOptions } from '../dist/coordinator.js';
 import { parseBandwidth, parseDuration } from '../dist/link.js';
 import { OuterOptimizer } from '../dist/outer-optimizer.js';
-import { mlpLayout } from '../nn/layout.js';
-import { saveCheckpoint } from '../train/checkpoint.js';
+import { nextAveragingStep } from '../accelerate/local-sgd.js';
+import { mlpLayout, type ParameterLayout } from '../nn/layout.js';
+import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { Reporter } from '../train/reporter.js';
 import type { EvalRecord, TrainRecord, WorkerSummary } from '../train/records.js';
 import { trainWorker, type ModelInfo } from '../train/train-worker.js';
@@ -33,10 +34,17 @@ export async function run(config: TrainConfig, options: { workerScript?: string 
 }
 
 async function runDistributed(config: TrainConfig, reporter: Reporter, workerScript: string): Promise<RunSummary> {
-  let sizes: number[] | undefined;
-  let parameterRounds = 0;
+  let layout: ParameterLayout | undefined;
   // Always present: with the defaults (sgd, lr 1, momentum 0) its step is plain averaging, bit for bit.
   const outerOptimizer = new OuterOptimizer({ kind: config.outerOptimizer, lr: config.outerLr, momentum: config.outerMomentum });
+  // The step of the last parameter round (or of the start), and the run's last step: rounds come
+  // at the steps LocalSGD's rule gives, and the closing one at the end.
+  let roundStep = 0;
+  let totalSteps = Infinity;
+  const saveRun = (params: Float32Array) => saveCheckpoint(config.save!, layout!, {
+    params, step: roundStep, config,
+    outer: { kind: outerOptimizer.kind, lr: outerOptimizer.lr, momentum: outerOptimizer.momentum, rounds: outerOptimizer.rounds, momentumBuffer: outerOptimizer.momentumBuffer! },
+  });
   const result = await launch({
     procs: config.procs,
     workerScript,
@@ -49,26 +57,38 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
       const r = record as { kind?: string } & ModelInfo;
       if (r.kind === 'train' || r.kind === 'eval') reporter.record(record as TrainRecord | EvalRecord);
       else if (r.kind === 'model' && rank === 0) {
-        sizes = [...r.sizes];
+        // Rank 0 logs this before its first collective, so it is here before any round.
+        layout = mlpLayout(r.sizes);
+        roundStep = r.startStep;
+        totalSteps = r.totalSteps;
+        if (config.resume) resumeOuterOptimizer(config.resume, layout, outerOptimizer);
         reporter.start(r, describeMode(config));
       }
     },
-    onRoundComplete: ({ tag }) => {
-      if (tag === 'params') parameterRounds++;
+    onRoundComplete: ({ tag, averaged }) => {
+      if (tag !== 'params') return;
+      roundStep = Math.min(nextAveragingStep(roundStep, config.localSgdWarmupSteps, config.localSgdSteps), totalSteps);
+      // The closing round is skipped: rank 0 saves the final weights to the same file right after it.
+      if (config.checkpointEvery && outerOptimizer.rounds % config.checkpointEvery === 0 && roundStep < totalSteps) saveRun(averaged);
     },
     onInterrupt: (coordinator) => {
       reporter.finish();
       const params = coordinator.lastAveraged('params');
-      if (config.save && params && sizes) {
-        // Without optimizer state: this checkpoint is for --init, not --resume.
-        saveCheckpoint(config.save, mlpLayout(sizes), { params, step: parameterRounds * config.localSgdSteps, config });
-        console.error(`interrupted: saved the weights of averaging round ${parameterRounds} to ${config.save}`);
+      if (config.save && params && layout) {
+        saveRun(params);
+        console.error(`interrupted: saved a whole-run checkpoint of averaging round ${outerOptimizer.rounds} (step ${roundStep}) to ${config.save}; --resume it to continue`);
       } else if (config.save) {
         console.error('interrupted before any parameter averaging round: no averaged weights to save');
       }
     },
   });
   return summarize(config, result.summaries as WorkerSummary[], result.stats, result.wallSeconds);
+}
+
+/** A whole-run checkpoint restores the outer momentum; θ arrives with rank 0's broadcast of the checkpoint's weights. */
+function resumeOuterOptimizer(path: string, layout: ParameterLayout, outerOptimizer: OuterOptimizer): void {
+  const loaded = loadCheckpoint(path, layout, { withOptimizer: false });
+  if (loaded.outer) outerOptimizer.loadMomentum(loaded.outer.momentumBuffer, loaded.outer.rounds);
 }
 
 function describeMode(config: TrainConfig): string {

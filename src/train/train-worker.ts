@@ -31,6 +31,9 @@ export interface ModelInfo {
   trainSamples: number;
   testSamples: number;
   data: string;
+  /** Optimizer steps before this run (a resumed one) and at its end. */
+  startStep: number;
+  totalSteps: number;
 }
 
 export interface WorkerHooks {
@@ -53,10 +56,6 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
     const model = new Mlp(accelerator.ctx, {
       inputs: data.train.features, hidden: config.hidden, classes: data.train.classes, activation: config.activation,
     });
-    hooks.onModel?.({
-      sizes: model.sizes, parameterCount: model.layout.parameterCount, adapter: accelerator.adapterName,
-      trainSamples: data.train.count, testSamples: data.test.count, data: data.train.name,
-    });
     const optimizer = await createOptimizer(accelerator.ctx, model, { ...config, kind: config.optimizer });
     const start = startingPoint(config, model, optimizer);
     await accelerator.broadcastParameters(model, start.params);
@@ -67,6 +66,10 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
     if (totalSteps < 1) {
       throw new Error(`--grad-accum ${config.gradAccum} needs at least that many batches, but one epoch holds ${loader.batchesPerEpoch}; lower --grad-accum or --batch-size, or raise --epochs`);
     }
+    hooks.onModel?.({
+      sizes: model.sizes, parameterCount: model.layout.parameterCount, adapter: accelerator.adapterName,
+      trainSamples: data.train.count, testSamples: data.test.count, data: data.train.name, startStep: start.step, totalSteps,
+    });
     const schedule: ScheduleConfig = { kind: config.schedule, baseLr: config.lr, warmupSteps: config.warmupSteps, totalSteps };
     const log = new LogWindow(accelerator, graph.batchSize);
     const save = async (step: number) => {
@@ -172,7 +175,10 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
 function startingPoint(config: TrainConfig, model: Mlp, optimizer: Optimizer): { params: Float32Array; step: number } {
   if (config.resume) {
     const loaded = loadCheckpoint(config.resume, model.layout, { withOptimizer: true, optimizerKind: optimizer.kind, optimizerStates: optimizer.stateNames });
-    optimizer.loadState(loaded.optimizer!.state, loaded.step);
+    // A whole-run checkpoint has no worker optimizer state (it is local to each worker): workers
+    // restart theirs, momentum and AdamW moments at zero with bias correction counted from this
+    // restart, while the learning-rate schedule and the data continue from the checkpoint's step.
+    if (loaded.optimizer) optimizer.loadState(loaded.optimizer.state, loaded.step);
     return { params: loaded.params, step: loaded.step };
   }
   if (config.init) return { params: loadCheckpoint(config.init, model.layout, { withOptimizer: false }).params, step: 0 };

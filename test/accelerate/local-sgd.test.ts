@@ -5,7 +5,7 @@ import { makeSynthetic } from '../../src/data/synthetic.js';
 import { mlpLayout } from '../../src/nn/layout.js';
 import { initMlpParameters } from '../../src/nn/init.js';
 import type { RunSummary } from '../../src/train/summary.js';
-import { LocalSGD } from '../../src/accelerate/local-sgd.js';
+import { LocalSGD, nextAveragingStep } from '../../src/accelerate/local-sgd.js';
 import type { Accelerator, FlatModel } from '../../src/accelerate/accelerator.js';
 import { SAVE_EVERY_RANK_ENV, TRACE_WEIGHTS_ENV } from '../../src/train/train-worker.js';
 import { assertBitwiseEqual, assertClose, relativeError } from '../helpers/assert.js';
@@ -158,6 +158,17 @@ test('post-local SGD schedule: W steps with gradient sync, then rounds after ste
   assert.equal(resumed.synced, [false, false, false, false, false, false], 'a run resumed after the warmup starts local');
   assert.equal(resumed.averagedAfter, [10, 13], 'the schedule counts steps from the start of the run, not the resume');
   assert.equal(resumed.announcedAfter, []);
+
+  // The coordinator predicts each round's step with nextAveragingStep (for checkpoints).
+  const predicted = (from: number, W: number, K: number, count: number) => {
+    const out = [nextAveragingStep(from, W, K)];
+    while (out.length < count) out.push(nextAveragingStep(out.at(-1)!, W, K));
+    return out;
+  };
+  assert.equal(predicted(0, 4, 3, 2), s.averagedAfter);
+  assert.equal(predicted(0, 0, 3, 3), plain.averagedAfter);
+  assert.equal(predicted(7, 4, 3, 2), resumed.averagedAfter);
+  assert.is(nextAveragingStep(8, 4, 3), 10, 'from a step between rounds (a closing round) to the next one on the schedule');
 });
 
 /** Per step, whether all ranks' weights were bit-identical after it (from the weight trace). */

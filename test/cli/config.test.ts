@@ -71,9 +71,19 @@ test('outer optimizer flags: default plain averaging; DiLoCo settings parse; bad
   rejects(['--outer-lr', '0.7', '--procs', '1'], /need --procs 2 or more and Local SGD \(got --procs 1\)/);
 });
 
+test('--checkpoint-every needs --save and a multi-process Local SGD run, and not --save-every', () => {
+  assert.is(parseTrainArgs(['--checkpoint-every', '5', '--save', 'run.safetensors']).checkpointEvery, 5);
+  assert.is(parseTrainArgs([]).checkpointEvery, undefined);
+  rejects(['--checkpoint-every', '0', '--save', 'f'], /--checkpoint-every must be a whole number from 1 up \(got 0\)/);
+  rejects(['--checkpoint-every', '5'], /--checkpoint-every .* needs --save, --procs 2 or more and Local SGD/);
+  rejects(['--checkpoint-every', '5', '--save', 'f', '--procs', '1'], /with --procs 1 use --save-every N/);
+  rejects(['--checkpoint-every', '5', '--save', 'f', '--no-local-sgd'], /needs --save, --procs 2 or more and Local SGD/);
+  rejects(['--checkpoint-every', '5', '--save', 'f', '--save-every', '10'], /drop --save-every/);
+});
+
 test('--help lists every flag with its default', () => {
   const text = helpText();
-  for (const flag of ['--procs', '--local-sgd-steps', '--no-local-sgd', '--grad-accum', '--metrics', '--link-bandwidth']) {
+  for (const flag of ['--procs', '--local-sgd-steps', '--no-local-sgd', '--grad-accum', '--metrics', '--link-bandwidth', '--checkpoint-every']) {
     assert.ok(text.includes(flag), `help mentions ${flag}`);
   }
   assert.match(text, /--procs <value>\s+.*\(default: 4\)/);
