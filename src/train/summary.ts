@@ -8,6 +8,9 @@ export interface RunSummary {
   mode: 'local-sgd' | 'sync';
   procs: number;
   localSgdSteps: number;
+  /** Post-local SGD warmup steps, and the outer optimizer at each parameter round (sgd, lr 1, momentum 0: plain averaging). */
+  localSgdWarmupSteps: number;
+  outer: { optimizer: string; lr: number; momentum: number };
   adapter: string;
   parameterCount: number;
   steps: number;
@@ -40,6 +43,8 @@ export function summarize(config: TrainConfig, workers: WorkerSummary[], stats: 
     mode: config.localSgd ? 'local-sgd' : 'sync',
     procs: config.procs,
     localSgdSteps: config.localSgdSteps,
+    localSgdWarmupSteps: config.localSgdWarmupSteps,
+    outer: { optimizer: config.outerOptimizer, lr: config.outerLr, momentum: config.outerMomentum },
     adapter: main.adapter,
     parameterCount: main.parameterCount,
     steps: main.steps,
@@ -71,7 +76,10 @@ export function formatSummary(s: RunSummary): string {
       `(read-back ${s.readbackSeconds.toFixed(2)}, exchange ${s.exchangeSeconds.toFixed(2)}, upload ${s.uploadSeconds.toFixed(2)})`,
   ];
   if (s.procs > 1) {
-    lines.push(`${s.rounds} averaging rounds (${s.mode === 'sync' ? 'gradients' : 'parameters'}), ${(s.bytesCommunicated / 1e6).toFixed(1)} MB communicated ` +
+    const what = s.parameterRounds > 0 && s.gradientRounds > 0
+      ? `${s.gradientRounds} of gradients in the warmup, ${s.parameterRounds} of parameters`
+      : s.mode === 'sync' ? 'gradients' : 'parameters';
+    lines.push(`${s.rounds} averaging rounds (${what}), ${(s.bytesCommunicated / 1e6).toFixed(1)} MB communicated ` +
       `(${(s.bytesPerRound / 1e6).toFixed(2)} MB per round), coordinator reduction ${s.reduceSeconds.toFixed(2)} s`);
   }
   return lines.join('\n');

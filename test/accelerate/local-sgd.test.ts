@@ -193,6 +193,8 @@ test('post-local SGD: workers are bit-identical through the warmup, diverge afte
   const summary = summaryOf(dir.file('post.jsonl'));
   assert.is(summary.gradientRounds, 4, 'one gradient all-reduce per warmup step');
   assert.is(summary.parameterRounds, 3, 'rounds after steps 7 and 10, and the closing one after 11');
+  assert.is(summary.localSgdWarmupSteps, 4, 'the summary records the warmup');
+  assert.equal(summary.outer, { optimizer: 'sgd', lr: 1, momentum: 0 }, 'and the (default) outer optimizer');
 
   await trainOk([...PLAIN_SGD, '--procs', '2', '--max-steps', '4', '--local-sgd-warmup-steps', '4', '--save', dir.file('warm4.safetensors')]);
   await trainOk([...PLAIN_SGD, '--procs', '2', '--max-steps', '4', '--no-local-sgd', '--save', dir.file('sync4.safetensors')]);
