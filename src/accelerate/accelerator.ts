@@ -101,6 +101,17 @@ export class Accelerator {
     writeBuffer(this.ctx, model.params, received);
   }
 
+  /**
+   * Sends rank 0's parameters to every worker without writing them: after synchronous steps they
+   * already hold the same bytes (the same averaged gradients applied by the same kernels). The
+   * broadcast tells the coordinator's outer optimizer which weights the local steps start from.
+   */
+  async announceParameters(model: FlatModel): Promise<void> {
+    if (!this.channel || this.worldSize === 1) return;
+    await this.recorder.sync();
+    await this.channel.broadcast(this.rank === 0 ? await readFloat32(this.ctx, model.params) : undefined);
+  }
+
   /** True on the micro-batch that completes an accumulation cycle (Accelerate's sync_gradients). */
   isLastMicroBatch(microBatch: number): boolean {
     return (microBatch + 1) % this.gradientAccumulationSteps === 0;

@@ -32,6 +32,10 @@ export const trainConfigSchema = z.object({
   procs: wholeNumber('--procs', 1, 64).default(4),
   localSgd: z.boolean().default(true),
   localSgdSteps: wholeNumber('--local-sgd-steps', 1).default(8),
+  localSgdWarmupSteps: wholeNumber('--local-sgd-warmup-steps', 0).default(0),
+  outerOptimizer: z.enum(['sgd', 'nesterov']).default('sgd'),
+  outerLr: positiveNumber('--outer-lr').default(1),
+  outerMomentum: fraction('--outer-momentum').default(0),
   data: z.string().default('mnist'),
   evalData: z.string().optional(),
   syntheticSamples: wholeNumber('--synthetic-samples', 1).default(20000),
@@ -61,6 +65,7 @@ export const trainConfigSchema = z.object({
   metrics: z.string().optional(),
   save: z.string().optional(),
   saveEvery: wholeNumber('--save-every', 1).optional(),
+  checkpointEvery: wholeNumber('--checkpoint-every', 1).optional(),
   init: z.string().optional(),
   resume: z.string().optional(),
   adapter: z.string().optional(),
@@ -72,6 +77,25 @@ export const trainConfigSchema = z.object({
   onWorkerFailure: z.enum(['abort', 'continue', 'respawn']).default('abort'),
   maxRespawns: wholeNumber('--max-respawns', 0, 1000).default(3),
   quiet: z.boolean().default(false),
+}).superRefine((c, ctx) => {
+  // Combinations that would silently do nothing are errors.
+  const reject = (key: string, message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message });
+  if (!c.localSgd && c.localSgdWarmupSteps > 0) {
+    reject('localSgdWarmupSteps', `--local-sgd-warmup-steps ${c.localSgdWarmupSteps} needs Local SGD: drop --no-local-sgd (synchronous mode averages gradients every step anyway)`);
+  }
+  const outer = c.outerOptimizer !== 'sgd' || c.outerLr !== 1 || c.outerMomentum !== 0;
+  if (outer && (!c.localSgd || c.procs === 1)) {
+    reject('outerOptimizer', `--outer-optimizer, --outer-lr and --outer-momentum act at parameter averaging rounds, which need --procs 2 or more and Local SGD (got --procs ${c.procs}${c.localSgd ? '' : ' --no-local-sgd'})`);
+  }
+  if (c.checkpointEvery !== undefined && (!c.save || c.procs === 1 || !c.localSgd)) {
+    reject('checkpointEvery', `--checkpoint-every counts parameter averaging rounds of a multi-process Local SGD run and writes to --save FILE: it needs --save, --procs 2 or more and Local SGD${c.procs === 1 ? '; with --procs 1 use --save-every N' : ''}`);
+  }
+  if (c.checkpointEvery !== undefined && c.saveEvery !== undefined) {
+    reject('checkpointEvery', '--checkpoint-every and --save-every would both write the --save file; in a multi-process run keep --checkpoint-every (averaged weights at rounds), drop --save-every');
+  }
+  if (c.outerOptimizer === 'nesterov' && c.outerMomentum === 0) {
+    reject('outerMomentum', '--outer-optimizer nesterov needs --outer-momentum above 0 (DiLoCo uses 0.9), as PyTorch\'s SGD(nesterov=True) does');
+  }
 });
 
 export type TrainConfig = z.infer<typeof trainConfigSchema>;
@@ -82,6 +106,10 @@ interface FlagHelp { flag: string; key: keyof TrainConfig; help: string; kind: '
 export const FLAGS: FlagHelp[] = [
   { flag: '--procs', key: 'procs', kind: 'value', help: 'worker processes, each with its own WebGPU device and data shard' },
   { flag: '--local-sgd-steps', key: 'localSgdSteps', kind: 'value', help: 'Local SGD: average parameters every K optimizer steps (and at the end)' },
+  { flag: '--local-sgd-warmup-steps', key: 'localSgdWarmupSteps', kind: 'value', help: 'post-local SGD: the first W optimizer steps average gradients (synchronous), then Local SGD; parameters are averaged after steps W+K, W+2K, ... and at the end' },
+  { flag: '--outer-optimizer', key: 'outerOptimizer', kind: 'value', help: 'DiLoCo outer optimizer at each averaging round: sgd | nesterov, stepping the global weights θ with Δ = θ − mean(workers); sgd with --outer-lr 1 and --outer-momentum 0 is plain averaging' },
+  { flag: '--outer-lr', key: 'outerLr', kind: 'value', help: 'outer learning rate (DiLoCo: 0.7)' },
+  { flag: '--outer-momentum', key: 'outerMomentum', kind: 'value', help: 'outer momentum in [0, 1) (DiLoCo: 0.9 with nesterov)' },
   { flag: '--local-sgd', key: 'localSgd', kind: 'boolean', negation: '--no-local-sgd', help: 'Local SGD on; --no-local-sgd averages gradients every optimizer step (synchronous data-parallel)' },
   { flag: '--data', key: 'data', kind: 'value', help: 'mnist | synthetic | FILE (.safetensors with x [N,F] f32 and y [N] ints, or .csv with the label first)' },
   { flag: '--eval-data', key: 'evalData', kind: 'value', help: 'test set FILE for a user data set (default: a held-out 20% of --data)' },
@@ -112,8 +140,9 @@ export const FLAGS: FlagHelp[] = [
   { flag: '--metrics', key: 'metrics', kind: 'value', help: 'write JSON lines (one per logged step, then a summary) to FILE' },
   { flag: '--save', key: 'save', kind: 'value', help: 'save the final (averaged) weights as safetensors to FILE' },
   { flag: '--save-every', key: 'saveEvery', kind: 'value', help: 'also write the --save checkpoint (with optimizer state) every N optimizer steps' },
+  { flag: '--checkpoint-every', key: 'checkpointEvery', kind: 'value', help: 'multi-process: write a whole-run checkpoint to --save every R parameter averaging rounds (averaged weights, outer optimizer state, step = data position), for --resume' },
   { flag: '--init', key: 'init', kind: 'value', help: 'start from the weights in a safetensors FILE' },
-  { flag: '--resume', key: 'resume', kind: 'value', help: 'resume weights, optimizer state and step from a checkpoint FILE' },
+  { flag: '--resume', key: 'resume', kind: 'value', help: 'resume weights, optimizer state and step from a checkpoint FILE; from a --checkpoint-every one, also the outer optimizer, with worker optimizer state restarted' },
   { flag: '--adapter', key: 'adapter', kind: 'value', help: 'WebGPU adapter name (substring; also WEBGPU_ADAPTER)' },
   { flag: '--backend', key: 'backend', kind: 'value', help: 'Dawn backend: vulkan, metal, d3d12, ... (also WEBGPU_BACKEND)' },
   { flag: '--comm-dtype', key: 'commDtype', kind: 'value', help: 'f32 | f16 | bf16: what parameter averaging sends; f16/bf16 send each round\'s change from the last average in 16 bits, half the bytes (the first round, and gradients under --no-local-sgd, stay f32)' },

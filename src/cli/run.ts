@@ -5,8 +5,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch, type LinkOptions, type WorkerLostEvent } from '../dist/coordinator.js';
 import { parseBandwidth, parseDuration } from '../dist/link.js';
-import { mlpLayout } from '../nn/layout.js';
-import { saveCheckpoint } from '../train/checkpoint.js';
+import { OuterOptimizer } from '../dist/outer-optimizer.js';
+import { nextAveragingStep } from '../accelerate/local-sgd.js';
+import { mlpLayout, type ParameterLayout } from '../nn/layout.js';
+import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { Reporter } from '../train/reporter.js';
 import type { EvalRecord, TrainRecord, WorkerSummary } from '../train/records.js';
 import { trainWorker, type ModelInfo } from '../train/train-worker.js';
@@ -35,9 +37,22 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
   if (config.onWorkerFailure === 'respawn' && !config.localSgd) {
     throw new UsageError('--on-worker-failure respawn needs Local SGD: a new worker starts from the last averaged parameters, which --no-local-sgd never sends; use --on-worker-failure continue');
   }
-  let sizes: number[] | undefined;
-  let parameterRounds = 0;
+  if (config.onWorkerFailure === 'respawn' && config.localSgdWarmupSteps > 0) {
+    // A worker lost in the synchronous warmup has no averaged parameters to restart from.
+    throw new UsageError('--on-worker-failure respawn needs Local SGD from the first step: a worker lost during --local-sgd-warmup-steps has no averaged parameters to restart from; use --on-worker-failure continue, or no warmup');
+  }
+  let layout: ParameterLayout | undefined;
   const lastLoggedStep: number[] = [];
+  // Always present: with the defaults (sgd, lr 1, momentum 0) its step is plain averaging, bit for bit.
+  const outerOptimizer = new OuterOptimizer({ kind: config.outerOptimizer, lr: config.outerLr, momentum: config.outerMomentum });
+  // The step of the last parameter round (or of the start), and the run's last step: rounds come
+  // at the steps LocalSGD's rule gives, and the closing one at the end.
+  let roundStep = 0;
+  let totalSteps = Infinity;
+  const saveRun = (params: Float32Array) => saveCheckpoint(config.save!, layout!, {
+    params, step: roundStep, config,
+    outer: { kind: outerOptimizer.kind, lr: outerOptimizer.lr, momentum: outerOptimizer.momentum, rounds: outerOptimizer.rounds, momentumBuffer: outerOptimizer.momentumBuffer! },
+  });
   const result = await launch({
     procs: config.procs,
     workerScript,
@@ -48,26 +63,33 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     timeoutMs: config.workerTimeout * 1000,
     onWorkerFailure: config.onWorkerFailure,
     maxRespawns: config.maxRespawns,
-    onWorkerLost: (event) => reportLoss(config, reporter, event, lastLoggedStep[event.rank] ?? 0),
+    onWorkerLost: (event) => reportLoss(config, reporter, event, roundStep, lastLoggedStep[event.rank] ?? 0),
+    outerOptimizer,
     onLog: (rank, record) => {
       const r = record as { kind?: string } & ModelInfo;
       if (r.kind === 'train') lastLoggedStep[rank] = (record as TrainRecord).step;
       if (r.kind === 'train' || r.kind === 'eval') reporter.record(record as TrainRecord | EvalRecord);
-      else if (r.kind === 'model' && rank === 0 && !sizes) { // a respawned rank 0 describes the model again
-        sizes = [...r.sizes];
+      else if (r.kind === 'model' && rank === 0 && !layout) { // a respawned rank 0 describes the model again
+        // Rank 0 logs this before its first parameter round, so it is here before any.
+        layout = mlpLayout(r.sizes);
+        roundStep = r.startStep;
+        totalSteps = r.totalSteps;
+        if (config.resume) resumeOuterOptimizer(config.resume, layout, outerOptimizer);
         reporter.start(r, describeMode(config));
       }
     },
-    onRoundComplete: ({ tag }) => {
-      if (tag === 'params') parameterRounds++;
+    onRoundComplete: ({ tag, averaged }) => {
+      if (tag !== 'params') return;
+      roundStep = Math.min(nextAveragingStep(roundStep, config.localSgdWarmupSteps, config.localSgdSteps), totalSteps);
+      // The closing round is skipped: rank 0 saves the final weights to the same file right after it.
+      if (config.checkpointEvery && outerOptimizer.rounds % config.checkpointEvery === 0 && roundStep < totalSteps) saveRun(averaged);
     },
     onInterrupt: (coordinator) => {
       reporter.finish();
       const params = coordinator.lastAveraged('params');
-      if (config.save && params && sizes) {
-        // Without optimizer state: this checkpoint is for --init, not --resume.
-        saveCheckpoint(config.save, mlpLayout(sizes), { params, step: parameterRounds * config.localSgdSteps, config });
-        console.error(`interrupted: saved the weights of averaging round ${parameterRounds} to ${config.save}`);
+      if (config.save && params && layout) {
+        saveRun(params);
+        console.error(`interrupted: saved a whole-run checkpoint of averaging round ${outerOptimizer.rounds} (step ${roundStep}) to ${config.save}; --resume it to continue`);
       } else if (config.save) {
         console.error('interrupted before any parameter averaging round: no averaged weights to save');
       }
@@ -79,10 +101,11 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
 }
 
 /** A lost worker: one line on stderr (whatever --quiet says) and a `worker-lost` metrics record. */
-function reportLoss(config: TrainConfig, reporter: Reporter, event: WorkerLostEvent, lastLogged: number): void {
+function reportLoss(config: TrainConfig, reporter: Reporter, event: WorkerLostEvent, roundStep: number, lastLogged: number): void {
   // The last step every rank had surely completed: the last parameter average (Local SGD), or the
   // last gradient all-reduce (synchronous mode, one per step). The rank's own log may say more.
-  const averagedStep = config.localSgd ? event.completed.params * config.localSgdSteps : event.completed.grads;
+  // roundStep is the step of the last parameter round, or the start step before the first one.
+  const averagedStep = event.completed.params > 0 ? roundStep : roundStep + event.completed.grads;
   const step = Math.max(averagedStep, lastLogged);
   const what = event.reason.split('\n')[0]!.replace(/^worker rank \d+ /, '');
   const next = event.action === 'dropped'
@@ -97,10 +120,20 @@ function reportLoss(config: TrainConfig, reporter: Reporter, event: WorkerLostEv
   });
 }
 
+/** A whole-run checkpoint restores the outer momentum; θ arrives with rank 0's broadcast of the checkpoint's weights. */
+function resumeOuterOptimizer(path: string, layout: ParameterLayout, outerOptimizer: OuterOptimizer): void {
+  const loaded = loadCheckpoint(path, layout, { withOptimizer: false });
+  if (loaded.outer) outerOptimizer.loadMomentum(loaded.outer.momentumBuffer, loaded.outer.rounds);
+}
+
 function describeMode(config: TrainConfig): string {
   if (config.procs === 1) return 'one process';
+  if (!config.localSgd) return `${config.procs} workers, synchronous data-parallel`;
+  const warmup = config.localSgdWarmupSteps > 0 ? ` after ${config.localSgdWarmupSteps} synchronous steps` : '';
+  const outer = config.outerOptimizer === 'sgd' && config.outerLr === 1 && config.outerMomentum === 0
+    ? '' : `, outer ${config.outerOptimizer} lr ${config.outerLr} momentum ${config.outerMomentum}`;
   const averaging = config.commDtype === 'f32' ? '' : `, averaging sends ${config.commDtype} deltas`;
-  return config.localSgd ? `${config.procs} workers, Local SGD every ${config.localSgdSteps} steps${averaging}` : `${config.procs} workers, synchronous data-parallel`;
+  return `${config.procs} workers, Local SGD every ${config.localSgdSteps} steps${warmup}${outer}${averaging}`;
 }
 
 function linkOptions(config: TrainConfig): LinkOptions | undefined {

@@ -12,6 +12,7 @@ import { CollectiveMismatchError, CollectiveTracker, describeCollective, type Op
 import type { CollectiveKind } from './protocol.js';
 import { SimulatedLink, linkIsOff, validateLink, type LinkOptions } from './link.js';
 import { bytesPerElement, DeltaCodec, type CommDtype } from './codec.js';
+import type { OuterOptimizer } from './outer-optimizer.js';
 import { asFloat32, bytesOf, ProtocolError, WORKER_SENDS, type Header, type ReduceTag } from './protocol.js';
 import { meanOf } from './reduce.js';
 import { FrameConnection } from './transport.js';
@@ -40,6 +41,11 @@ export interface LaunchOptions {
   timeoutMs?: number;
   onLog?: (rank: number, record: unknown) => void;
   onInterrupt?: (coordinator: CoordinatorHandle) => void | Promise<void>;
+  /**
+   * DiLoCo: steps the global weights with each 'params' round's pseudo-gradient, and takes θ from
+   * every broadcast (rank 0's weights, which all workers then hold). Without it, rounds average.
+   */
+  outerOptimizer?: OuterOptimizer | undefined;
   /** `averaged` is the coordinator's buffer, valid during the call only (it is reused next round). */
   onRoundComplete?: (info: { tag: ReduceTag; round: number; averaged: Float32Array }) => void;
   /** Whose stdout reaches ours: rank 0's (default), everyone's (others prefixed `[rank N]`), or none. */
@@ -567,6 +573,7 @@ class Coordinator implements CoordinatorHandle {
     let reduceMs = 0;
     if (c.kind === 'broadcast') {
       result = c.payloads[0]!;
+      this.options.outerOptimizer?.setGlobal(result);
     } else {
       const t = performance.now();
       let out = this.averaged.get(c.kind);
@@ -574,10 +581,15 @@ class Coordinator implements CoordinatorHandle {
       if (!this.scratch || this.scratch.length < c.count) this.scratch = new Float64Array(c.count);
       // Members only, in rank order: a dropped rank's payload was already removed by the tracker.
       result = meanOf(c.payloads.filter((p): p is Float32Array => p !== undefined), out, this.scratch);
+      if (c.kind === 'params' && this.options.outerOptimizer) result = this.options.outerOptimizer.step(result);
       // Compressed rounds: send the 16-bit update from the anchor; `result` becomes the new anchor,
       // the weights every worker will hold. An f32 round's result is the next one's anchor.
-      if (c.dtype !== 'f32') encoded = this.codec.encode(c.dtype, result);
-      else if (c.kind === 'params' && (this.options.commDtype ?? 'f32') !== 'f32') this.codec.setAnchor(result);
+      if (c.dtype !== 'f32') {
+        encoded = this.codec.encode(c.dtype, result);
+        // The workers now hold θ rounded through 16 bits (encode wrote it into result); the outer
+        // optimizer's θ must be those bytes, or every later Δ would carry the rounding.
+        this.options.outerOptimizer?.setGlobal(result);
+      } else if (c.kind === 'params' && (this.options.commDtype ?? 'f32') !== 'f32') this.codec.setAnchor(result);
       reduceMs = performance.now() - t;
       this.options.onRoundComplete?.({ tag: c.kind, round: c.round, averaged: result });
     }

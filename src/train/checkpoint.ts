@@ -1,14 +1,30 @@
 // Checkpoints as safetensors: the weights under PyTorch's nn.Linear names (so an equivalent
 // PyTorch model loads them unchanged), optionally the optimizer state as `optimizer.<state>.<name>`,
 // and a small JSON metadata block. Written atomically.
+//
+// A whole-run checkpoint of a multi-process run (--checkpoint-every) holds the averaged weights,
+// which are also the outer optimizer's θ, the outer momentum buffer as `outer.momentum.<name>`, and
+// `outer` metadata; its step is also the data position (the loader is deterministic in seed, epoch
+// and step). It holds no worker optimizer state: that is local to each worker.
 import { readSafetensorsFile, tensorToFloat32, writeSafetensorsFile, type SafetensorsTensor } from '../io/safetensors.js';
 import type { ParameterLayout } from '../nn/layout.js';
 
 export const CHECKPOINT_FORMAT = 'webgpu-local-sgd/1';
 
+/** The coordinator's DiLoCo state; θ is the checkpoint's weights. */
+export interface OuterState {
+  kind: string;
+  lr: number;
+  momentum: number;
+  /** Outer steps (averaging rounds) taken. */
+  rounds: number;
+  momentumBuffer: Float32Array;
+}
+
 export interface CheckpointContents {
   params: Float32Array;
   optimizer?: { kind: string; state: Map<string, Float32Array> } | undefined;
+  outer?: OuterState | undefined;
   /** Optimizer steps taken. */
   step: number;
   config?: unknown;
@@ -27,12 +43,17 @@ export function saveCheckpoint(path: string, layout: ParameterLayout, contents: 
   if (contents.optimizer) {
     for (const [state, flat] of contents.optimizer.state) addFlat(`optimizer.${state}.`, flat);
   }
+  if (contents.outer) addFlat('outer.momentum.', contents.outer.momentumBuffer);
   const metadata: Record<string, string> = {
     format: CHECKPOINT_FORMAT,
     step: String(contents.step),
     layers: JSON.stringify(layout.tensors.map((t) => ({ name: t.name, shape: t.shape }))),
   };
   if (contents.optimizer) metadata.optimizer = contents.optimizer.kind;
+  if (contents.outer) {
+    const { kind, lr, momentum, rounds } = contents.outer;
+    metadata.outer = JSON.stringify({ optimizer: kind, lr, momentum, rounds });
+  }
   if (contents.config !== undefined) metadata.config = JSON.stringify(contents.config);
   writeSafetensorsFile(path, tensors, metadata);
 }
@@ -41,6 +62,10 @@ export interface LoadedCheckpoint {
   params: Float32Array;
   step: number;
   optimizer?: { kind: string; state: Map<string, Float32Array> };
+  /** Present in whole-run checkpoints. */
+  outer?: OuterState;
+  /** The config of the run that wrote it, if recorded. */
+  config?: Record<string, unknown>;
 }
 
 /**
@@ -76,13 +101,21 @@ export function loadCheckpoint(
   const params = readFlat('');
   const step = Number(file.metadata.step ?? 0);
   if (!Number.isInteger(step) || step < 0) throw new Error(`checkpoint ${path}: metadata step is "${file.metadata.step}", expected a whole number`);
-  if (!options.withOptimizer) return { params, step };
+  const loaded: LoadedCheckpoint = { params, step };
+  if (file.metadata.config) loaded.config = JSON.parse(file.metadata.config) as Record<string, unknown>;
+  if (file.metadata.outer) {
+    const o = JSON.parse(file.metadata.outer) as { optimizer: string; lr: number; momentum: number; rounds: number };
+    loaded.outer = { kind: o.optimizer, lr: o.lr, momentum: o.momentum, rounds: o.rounds, momentumBuffer: readFlat('outer.momentum.') };
+  }
+  if (!options.withOptimizer) return loaded;
   const kind = file.metadata.optimizer;
+  // A whole-run checkpoint resumes without worker optimizer state (see the top of this file).
+  if (!kind && loaded.outer) return loaded;
   if (!kind) throw new Error(`checkpoint ${path} holds no optimizer state, so it cannot --resume a run; use --init to start from its weights`);
   if (kind !== options.optimizerKind) {
     throw new Error(`checkpoint ${path} holds ${kind} state but --optimizer is ${options.optimizerKind}; resume with --optimizer ${kind}, or use --init to take only the weights`);
   }
   const state = new Map<string, Float32Array>();
   for (const s of options.optimizerStates) state.set(s, readFlat(`optimizer.${s}.`));
-  return { params, step, optimizer: { kind, state } };
+  return { ...loaded, optimizer: { kind, state } };
 }

@@ -10,6 +10,9 @@ export interface RunSummary {
   localSgdSteps: number;
   /** What parameter averaging sent (--comm-dtype). */
   commDtype: TrainConfig['commDtype'];
+  /** Post-local SGD warmup steps, and the outer optimizer at each parameter round (sgd, lr 1, momentum 0: plain averaging). */
+  localSgdWarmupSteps: number;
+  outer: { optimizer: string; lr: number; momentum: number };
   adapter: string;
   parameterCount: number;
   steps: number;
@@ -52,6 +55,8 @@ export function summarize(
     procs: config.procs,
     localSgdSteps: config.localSgdSteps,
     commDtype: config.commDtype,
+    localSgdWarmupSteps: config.localSgdWarmupSteps,
+    outer: { optimizer: config.outerOptimizer, lr: config.outerLr, momentum: config.outerMomentum },
     adapter: main.adapter,
     parameterCount: main.parameterCount,
     steps: full.steps,
@@ -86,7 +91,11 @@ export function formatSummary(s: RunSummary): string {
       `(read-back ${s.readbackSeconds.toFixed(2)}, exchange ${s.exchangeSeconds.toFixed(2)}, upload ${s.uploadSeconds.toFixed(2)})`,
   ];
   if (s.procs > 1) {
-    lines.push(`${s.rounds} averaging rounds (${s.mode === 'sync' ? 'gradients' : s.commDtype === 'f32' ? 'parameters' : `parameters, ${s.commDtype} deltas after the first`}), ${(s.bytesCommunicated / 1e6).toFixed(1)} MB communicated ` +
+    const what = s.parameterRounds > 0 && s.gradientRounds > 0
+      ? `${s.gradientRounds} of gradients in the warmup, ${s.parameterRounds} of parameters`
+      : s.mode === 'sync' ? 'gradients' : 'parameters';
+    const dtype = s.commDtype === 'f32' || s.parameterRounds === 0 ? '' : `, ${s.commDtype} deltas after the first`;
+    lines.push(`${s.rounds} averaging rounds (${what}${dtype}), ${(s.bytesCommunicated / 1e6).toFixed(1)} MB communicated ` +
       `(${(s.bytesPerRound / 1e6).toFixed(2)} MB per round), coordinator reduction ${s.reduceSeconds.toFixed(2)} s`);
   }
   if (s.workersLost > 0) {

@@ -1,7 +1,9 @@
 // One worker's training run. The loop in trainWorker reads like the seed tutorial: load a batch,
 // forward + loss + backward (accumulating gradients in-kernel), optimizer step, localSgd.step().
+import { createHash } from 'node:crypto';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { Accelerator, type CommTimes } from '../accelerate/accelerator.js';
-import { LocalSGD } from '../accelerate/local-sgd.js';
+import { LocalSGD, nextAveragingStep } from '../accelerate/local-sgd.js';
 import type { Rejoin, WorkerChannel } from '../dist/worker-channel.js';
 import { initMlpParameters } from '../nn/init.js';
 import { Mlp, type MlpGraph } from '../nn/mlp.js';
@@ -17,6 +19,12 @@ import { sigkillIfTestAsks } from './fault-injection.js';
 /** Debugging and tests: every rank also saves its final weights to `<--save>.rank<r>`. */
 export const SAVE_EVERY_RANK_ENV = 'LOCALSGD_SAVE_EVERY_RANK';
 
+/**
+ * Tests: every rank appends `{step, digest}` (SHA-256 of its weights' bytes) after every optimizer
+ * step to `<value>.rank<r>.jsonl`, so a test can see when workers agree bit for bit.
+ */
+export const TRACE_WEIGHTS_ENV = 'LOCALSGD_TRACE_WEIGHTS';
+
 export interface ModelInfo {
   sizes: readonly number[];
   parameterCount: number;
@@ -24,6 +32,9 @@ export interface ModelInfo {
   trainSamples: number;
   testSamples: number;
   data: string;
+  /** Optimizer steps before this run (a resumed one) and at its end. */
+  startStep: number;
+  totalSteps: number;
 }
 
 export interface WorkerHooks {
@@ -47,10 +58,6 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
     const model = new Mlp(accelerator.ctx, {
       inputs: data.train.features, hidden: config.hidden, classes: data.train.classes, activation: config.activation,
     });
-    hooks.onModel?.({
-      sizes: model.sizes, parameterCount: model.layout.parameterCount, adapter: accelerator.adapterName,
-      trainSamples: data.train.count, testSamples: data.test.count, data: data.train.name,
-    });
     const optimizer = await createOptimizer(accelerator.ctx, model, { ...config, kind: config.optimizer });
     const loader = accelerator.prepareLoader(data.train, { batchSize: config.batchSize, shuffle: config.shuffle, seed: config.seed });
     const totalSteps = config.maxSteps ?? Math.floor((config.epochs * loader.batchesPerEpoch) / config.gradAccum);
@@ -60,6 +67,10 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
     const start = startingPoint(config, model, optimizer, hooks.channel?.rejoin, totalSteps);
     await accelerator.broadcastParameters(model, start.params);
     const graph = await model.graph(config.batchSize, config.gradAccum);
+    hooks.onModel?.({
+      sizes: model.sizes, parameterCount: model.layout.parameterCount, adapter: accelerator.adapterName,
+      trainSamples: data.train.count, testSamples: data.test.count, data: data.train.name, startStep: start.step, totalSteps,
+    });
     const schedule: ScheduleConfig = { kind: config.schedule, baseLr: config.lr, warmupSteps: config.warmupSteps, totalSteps };
     const log = new LogWindow(accelerator, graph.batchSize);
     const save = async (step: number) => {
@@ -85,8 +96,11 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
     if (hooks.channel?.rejoin) while (nextEval <= start.step) nextEval += config.evalEvery!;
     const trainStart = performance.now();
     await accelerator.recorder.sync(); // start the step-time estimate from an idle GPU
-    const localSgd = new LocalSGD({ accelerator, model, localSgdSteps: config.localSgdSteps, enabled: config.localSgd });
-    localSgd.numSteps = start.step;
+    const localSgd = new LocalSGD({
+      accelerator, model, localSgdSteps: config.localSgdSteps, enabled: config.localSgd,
+      warmupSteps: config.localSgdWarmupSteps, startStep: start.step,
+    });
+    const trace = weightTrace(accelerator, model);
     for (let step = start.step; step < totalSteps; step++) {
       sigkillIfTestAsks(accelerator.rank, hooks.channel?.rejoin?.restarts ?? 0, step);
       let epoch = 0;
@@ -103,13 +117,14 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
       accelerator.record([optimizer.prepareStep(lr)]);
       await accelerator.recorder.endStep();
       await localSgd.step();
+      await trace?.(step + 1);
 
       if ((step + 1) % config.logEvery === 0 || step + 1 === totalSteps) {
         hooks.onLog(await log.read(step + 1, epoch, lr, graph, config.gradAccum));
       }
       // Evaluate where every worker holds the same weights: after an averaging round, or any
-      // step in synchronous mode.
-      const workersAgree = !localSgd.enabled || localSgd.justAveraged || accelerator.worldSize === 1;
+      // step in synchronous mode or the post-local SGD warmup.
+      const workersAgree = localSgd.parametersInSync || accelerator.worldSize === 1;
       if (step + 1 >= nextEval && workersAgree) {
         nextEval += config.evalEvery!;
         const evalGraph = await mainEvalGraph();
@@ -184,19 +199,36 @@ function startingPoint(config: TrainConfig, model: Mlp, optimizer: Optimizer, re
   if (rejoin.params.length !== model.layout.totalFloats) {
     throw new Error(`rejoin parameters hold ${rejoin.params.length} floats, but this model's flat buffer has ${model.layout.totalFloats}`);
   }
-  // Rounds come every localSgdSteps steps; the closing round may come earlier, at the last step.
-  const step = Math.min(base.step + rejoin.rounds.params * config.localSgdSteps, totalSteps);
+  // Rounds come at the steps LocalSGD's rule gives; the closing round may come earlier, at the last step.
+  let step = base.step;
+  for (let round = 0; round < rejoin.rounds.params; round++) step = nextAveragingStep(step, config.localSgdWarmupSteps, config.localSgdSteps);
+  step = Math.min(step, totalSteps);
   return { params: rejoin.params, step };
 }
 
 function launchPoint(config: TrainConfig, model: Mlp, optimizer: Optimizer): { params: Float32Array; step: number } {
   if (config.resume) {
     const loaded = loadCheckpoint(config.resume, model.layout, { withOptimizer: true, optimizerKind: optimizer.kind, optimizerStates: optimizer.stateNames });
-    optimizer.loadState(loaded.optimizer!.state, loaded.step);
+    // A whole-run checkpoint has no worker optimizer state (it is local to each worker): workers
+    // restart theirs, momentum and AdamW moments at zero with bias correction counted from this
+    // restart, while the learning-rate schedule and the data continue from the checkpoint's step.
+    if (loaded.optimizer) optimizer.loadState(loaded.optimizer.state, loaded.step);
     return { params: loaded.params, step: loaded.step };
   }
   if (config.init) return { params: loadCheckpoint(config.init, model.layout, { withOptimizer: false }).params, step: 0 };
   return { params: initMlpParameters(model.layout, config.seed), step: 0 };
+}
+
+function weightTrace(accelerator: Accelerator, model: Mlp): ((step: number) => Promise<void>) | undefined {
+  const prefix = process.env[TRACE_WEIGHTS_ENV];
+  if (!prefix) return undefined;
+  const path = `${prefix}.rank${accelerator.rank}.jsonl`;
+  writeFileSync(path, '');
+  return async (step) => {
+    const params = await accelerator.recorder.stall(() => model.getParameters()); // a stall per step: tests only
+    const digest = createHash('sha256').update(new Uint8Array(params.buffer, params.byteOffset, params.byteLength)).digest('hex');
+    appendFileSync(path, `${JSON.stringify({ step, digest })}\n`);
+  };
 }
 
 /** Reads the loss accumulated on the GPU since the last log line: the only read-back in the loop. */

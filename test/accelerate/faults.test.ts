@@ -144,6 +144,12 @@ test('respawn is refused without Local SGD, with exit code 2', async () => {
   assert.match(r.stderr, /--on-worker-failure respawn needs Local SGD/);
 });
 
+test('respawn is refused with a post-local SGD warmup, with exit code 2', async () => {
+  const r = await trainWatched([...SMALL_TASK, '--procs', '2', '--local-sgd-warmup-steps', '4', '--on-worker-failure', 'respawn']);
+  assert.is(r.code, 2, r.stderr);
+  assert.match(r.stderr, /--on-worker-failure respawn needs Local SGD from the first step/);
+});
+
 test('continue in synchronous mode: the gradient rounds after the loss average the survivors, who end equal', async () => {
   const save = dir.file('sync.safetensors');
   const r = await trainWatched([...SMALL_TASK, '--procs', '3', '--no-local-sgd', '--max-steps', '40', '--log-every', '1', '--on-worker-failure', 'continue', '--save', save],

@@ -73,13 +73,50 @@ test('--comm-dtype is f32 unless set to f16 or bf16, and anything else exits 2 n
   assert.match(r.stderr, 'error: --comm-dtype must be one of f32, f16, bf16 (got "half")');
 });
 
+test('--local-sgd-warmup-steps defaults to 0, takes whole numbers, and is refused without Local SGD', () => {
+  assert.is(parseTrainArgs([]).localSgdWarmupSteps, 0);
+  assert.is(parseTrainArgs(['--local-sgd-warmup-steps', '100']).localSgdWarmupSteps, 100);
+  rejects(['--local-sgd-warmup-steps', '-1'], /--local-sgd-warmup-steps must be a whole number from 0 up \(got -1\)/);
+  rejects(['--local-sgd-warmup-steps', '2.5'], /--local-sgd-warmup-steps must be a whole number/);
+  rejects(['--local-sgd-warmup-steps', '10', '--no-local-sgd'], /--local-sgd-warmup-steps 10 needs Local SGD: drop --no-local-sgd/);
+});
+
+test('outer optimizer flags: default plain averaging; DiLoCo settings parse; bad values and useless combinations are refused', () => {
+  const d = parseTrainArgs([]);
+  assert.equal([d.outerOptimizer, d.outerLr, d.outerMomentum], ['sgd', 1, 0]);
+  const c = parseTrainArgs(['--procs', '2', '--outer-optimizer', 'nesterov', '--outer-lr', '0.7', '--outer-momentum', '0.9']);
+  assert.equal([c.outerOptimizer, c.outerLr, c.outerMomentum], ['nesterov', 0.7, 0.9]);
+  rejects(['--outer-optimizer', 'adam'], /--outer-optimizer must be one of sgd, nesterov \(got "adam"\)/);
+  rejects(['--outer-lr', '0'], /--outer-lr must be a positive number \(got 0\)/);
+  rejects(['--outer-lr', 'fast'], /--outer-lr/);
+  rejects(['--outer-momentum', '1'], /--outer-momentum must be in \[0, 1\) \(got 1\)/);
+  rejects(['--outer-momentum', '-0.1'], /--outer-momentum must be in \[0, 1\)/);
+  rejects(['--outer-optimizer', 'nesterov'], /--outer-optimizer nesterov needs --outer-momentum above 0/);
+  rejects(['--outer-lr', '0.7', '--no-local-sgd'], /need --procs 2 or more and Local SGD \(got --procs 4 --no-local-sgd\)/);
+  rejects(['--outer-lr', '0.7', '--procs', '1'], /need --procs 2 or more and Local SGD \(got --procs 1\)/);
+});
+
+test('--checkpoint-every needs --save and a multi-process Local SGD run, and not --save-every', () => {
+  assert.is(parseTrainArgs(['--checkpoint-every', '5', '--save', 'run.safetensors']).checkpointEvery, 5);
+  assert.is(parseTrainArgs([]).checkpointEvery, undefined);
+  rejects(['--checkpoint-every', '0', '--save', 'f'], /--checkpoint-every must be a whole number from 1 up \(got 0\)/);
+  rejects(['--checkpoint-every', '5'], /--checkpoint-every .* needs --save, --procs 2 or more and Local SGD/);
+  rejects(['--checkpoint-every', '5', '--save', 'f', '--procs', '1'], /with --procs 1 use --save-every N/);
+  rejects(['--checkpoint-every', '5', '--save', 'f', '--no-local-sgd'], /needs --save, --procs 2 or more and Local SGD/);
+  rejects(['--checkpoint-every', '5', '--save', 'f', '--save-every', '10'], /drop --save-every/);
+});
+
 test('--help lists every flag with its default', () => {
   const text = helpText();
   assert.match(text, /--comm-dtype <value>\s+f32 \| f16 \| bf16: .*\(default: f32\)/);
-  for (const flag of ['--procs', '--local-sgd-steps', '--no-local-sgd', '--grad-accum', '--metrics', '--link-bandwidth', '--comm-dtype']) {
+  for (const flag of ['--procs', '--local-sgd-steps', '--no-local-sgd', '--grad-accum', '--metrics', '--link-bandwidth', '--comm-dtype', '--checkpoint-every']) {
     assert.ok(text.includes(flag), `help mentions ${flag}`);
   }
   assert.match(text, /--procs <value>\s+.*\(default: 4\)/);
+  assert.match(text, /--outer-optimizer <value>\s+.*\(default: sgd\)/);
+  assert.match(text, /--outer-lr <value>\s+.*\(default: 1\)/);
+  assert.match(text, /--outer-momentum <value>\s+.*\(default: 0\)/);
+  assert.match(text, /--local-sgd-warmup-steps <value>\s+.*after steps W\+K, W\+2K.*\(default: 0\)/);
 });
 
 test.run();

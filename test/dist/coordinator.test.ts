@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import {
   CollectiveMismatchError, launch, ProtocolError, WorkerFailedError, WorkerTimeoutError, type LaunchOptions, type LaunchResult,
 } from '../../src/dist/coordinator.js';
+import { OuterOptimizer } from '../../src/dist/outer-optimizer.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
 import { BASE_SEED } from '../helpers/random.js';
 import { BF16, F16, halfBitsRef, halfValueRef } from '../helpers/reference.js';
@@ -77,6 +78,37 @@ for (const procs of [1, 2, 4]) {
   });
 }
 
+test('an outer optimizer of sgd, lr 1, momentum 0 gives every rank the plain mean, bit for bit', async () => {
+  const seed = BASE_SEED + 5;
+  const count = 100003;
+  const rounds = 3;
+  const { result, error } = await run('average', 3, { seed, count, rounds }, { outerOptimizer: new OuterOptimizer({ kind: 'sgd', lr: 1, momentum: 0 }) });
+  if (error) throw error;
+  for (let round = 0; round < rounds; round++) {
+    const ref = meanRef(Array.from({ length: 3 }, (_, rank) => inputFor(seed, rank, round, count)));
+    for (const s of result!.summaries as AverageSummary[]) assert.is(s.results[round], digest(ref), `rank ${s.rank}, round ${round} (TEST_SEED=${BASE_SEED})`);
+  }
+});
+
+test('with a Nesterov outer optimizer every rank gets θ stepped from the broadcast weights by each round\'s pseudo-gradient', async () => {
+  const seed = BASE_SEED + 6;
+  const count = 1001;
+  const rounds = 3;
+  const options = { kind: 'nesterov', lr: 0.7, momentum: 0.9 } as const;
+  const outerOptimizer = new OuterOptimizer(options);
+  const { result, error } = await run('average', 2, { seed, count, rounds }, { outerOptimizer });
+  if (error) throw error;
+  const expected = new OuterOptimizer(options);
+  expected.setGlobal(inputFor(seed, 0, -1, count)); // rank 0's broadcast
+  for (let round = 0; round < rounds; round++) {
+    const theta = expected.step(meanRef(Array.from({ length: 2 }, (_, rank) => inputFor(seed, rank, round, count))));
+    assert.not.equal(digest(theta), digest(meanRef(Array.from({ length: 2 }, (_, rank) => inputFor(seed, rank, round, count)))), 'not plain averaging');
+    for (const s of result!.summaries as AverageSummary[]) assert.is(s.results[round], digest(theta), `rank ${s.rank}, round ${round} (TEST_SEED=${BASE_SEED})`);
+  }
+  assert.is(outerOptimizer.rounds, rounds);
+  assertBitwiseEqual(outerOptimizer.momentumBuffer!, expected.momentumBuffer!, 'the coordinator\'s momentum buffer');
+});
+
 test('broadcast gives every rank exactly rank 0 bytes', async () => {
   const seed = BASE_SEED;
   const { result, error } = await run('average', 3, { seed, count: 1001, rounds: 0 });
@@ -146,6 +178,22 @@ for (const dtype of ['f16', 'bf16'] as const) {
     }
   });
 }
+
+test('compressed f16 rounds with a Nesterov outer optimizer: θ is the 16-bit-rounded weights the ranks hold, not the unrounded step', async () => {
+  // Otherwise every later pseudo-gradient would carry the previous round's rounding error.
+  const count = 1001;
+  const rounds = 3;
+  const seed = BASE_SEED + 23;
+  const outerOptimizer = new OuterOptimizer({ kind: 'nesterov', lr: 0.7, momentum: 0.9 });
+  // The fake workers send no broadcast; θ starts at the first (f32) round's mean, so that round's Δ is 0.
+  outerOptimizer.setGlobal(meanRef(Array.from({ length: 2 }, (_, rank) => inputFor(seed, rank, -1, count))));
+  const { result, error } = await run('delta', 2, { seed, count, rounds, dtype: 'f16' }, { commDtype: 'f16', outerOptimizer });
+  if (error) throw error;
+  assert.is(outerOptimizer.rounds, rounds + 1);
+  for (const s of result!.summaries as AverageSummary[]) {
+    assert.is(s.results[rounds], digest(outerOptimizer.theta!), `rank ${s.rank}'s weights after the last round are the outer optimizer's θ`);
+  }
+});
 
 test('a compressed frame of the wrong size, in the wrong dtype, or before the anchor is a protocol error naming the rank', async () => {
   const wrongSize = { type: 'allreduce', tag: 'params', round: 0, count: 4, dtype: 'f16' };

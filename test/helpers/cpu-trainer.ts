@@ -1,6 +1,7 @@
 // A float64 CPU simulation of data-parallel MLP training with plain SGD (no momentum, no weight
 // decay, constant lr): W workers on their own shards, parameters averaged every K steps and at the
-// end (Local SGD), or gradients averaged every step (synchronous). The reference the GPU run must match.
+// end (Local SGD), or gradients averaged every step (synchronous); optionally a post-local SGD
+// warmup and a DiLoCo outer optimizer (PyTorch SGD on θ − mean). The reference the GPU run must match.
 import type { Dataset } from '../../src/data/dataset.js';
 import { ShardedLoader } from '../../src/data/loader.js';
 import type { ParameterLayout } from '../../src/nn/layout.js';
@@ -18,6 +19,9 @@ export interface CpuRunOptions {
   shuffle: boolean;
   /** undefined: synchronous gradient averaging. */
   localSgdSteps: number | undefined;
+  /** Post-local SGD: synchronous steps before Local SGD; rounds after steps W+K, W+2K, ... */
+  warmupSteps?: number;
+  outer?: { kind: 'sgd' | 'nesterov'; lr: number; momentum: number };
 }
 
 /** Gradient of the mean softmax cross-entropy over one batch, ReLU hidden layers, in float64. */
@@ -74,6 +78,19 @@ export function simulateDataParallel(o: CpuRunOptions): Float64Array {
     new ShardedLoader(o.dataset, { rank, worldSize: o.worldSize, batchSize: o.batchSize, shuffle: o.shuffle, seed: o.seed }));
   const workers = loaders.map(() => Float64Array.from(o.init));
   const mean = (vectors: Float64Array[]) => vectors[0]!.map((_, j) => vectors.reduce((s, v) => s + v[j]!, 0) / vectors.length);
+  const warmup = o.warmupSteps ?? 0;
+  let theta = Float64Array.from(o.init);
+  const buf = new Float64Array(theta.length);
+  const outerStep = (avg: Float64Array): Float64Array => {
+    if (!o.outer) return avg;
+    const { kind, lr, momentum } = o.outer;
+    theta = theta.map((t, j) => {
+      const g = t - avg[j]!;
+      buf[j] = momentum * buf[j]! + g;
+      return t - lr * (kind === 'nesterov' ? g + momentum * buf[j]! : buf[j]!);
+    });
+    return theta;
+  };
   let sinceAverage = 0;
   for (let step = 0; step < o.steps; step++) {
     const epoch = Math.floor(step / loaders[0]!.batchesPerEpoch);
@@ -81,15 +98,20 @@ export function simulateDataParallel(o: CpuRunOptions): Float64Array {
       const batch = loaders[rank]!.batch(epoch, step % loaders[0]!.batchesPerEpoch);
       return mlpGradient(o.layout, o.sizes, params, batch.x, batch.y, batch.size);
     });
-    const applied = o.localSgdSteps === undefined ? Array(o.worldSize).fill(mean(grads)) : grads;
+    const synchronous = o.localSgdSteps === undefined || step < warmup;
+    const applied = synchronous ? Array(o.worldSize).fill(mean(grads)) : grads;
     workers.forEach((params, rank) => params.forEach((p, j) => (params[j] = p - o.lr * applied[rank]![j]!)));
+    const n = step + 1;
+    if (o.localSgdSteps === undefined) continue;
+    if (n === warmup) theta = Float64Array.from(workers[0]!);
+    if (n <= warmup) continue;
     sinceAverage++;
-    if (o.localSgdSteps !== undefined && (step + 1) % o.localSgdSteps === 0) {
-      const avg = mean(workers);
-      workers.forEach((w) => w.set(avg));
+    if ((n - warmup) % o.localSgdSteps === 0) {
+      const next = outerStep(mean(workers));
+      workers.forEach((w) => w.set(next));
       sinceAverage = 0;
     }
   }
-  if (o.localSgdSteps !== undefined && sinceAverage > 0) return mean(workers);
+  if (o.localSgdSteps !== undefined && sinceAverage > 0) return outerStep(mean(workers));
   return workers[0]!;
 }

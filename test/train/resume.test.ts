@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { assertBitwiseEqual } from '../helpers/assert.js';
+import { startTrain } from '../helpers/processes.js';
 import { readWeights, SMALL_TASK, tempDir } from '../helpers/train-run.js';
 
 const test = suite('resume');
@@ -41,6 +42,32 @@ test('a run killed mid-way and resumed from its last checkpoint ends with the we
     assert.is(a.size, b.size);
     for (const [tensor, values] of a) assertBitwiseEqual(values, b.get(tensor)!, `${name} resumed from step ${step}: ${tensor}`);
   }
+});
+
+test('a multi-process DiLoCo run killed mid-way and resumed from its whole-run checkpoint ends with the weights of one that never stopped', async () => {
+  // Plain SGD inside (no worker optimizer state), Nesterov outside (whose momentum the checkpoint
+  // must carry), and a post-local SGD warmup before the first checkpoint.
+  const args = [...SMALL_TASK, '--procs', '2', '--optimizer', 'sgd', '--momentum', '0', '--lr', '0.1', '--seed', '9', '--max-steps', '150',
+    '--local-sgd-steps', '3', '--local-sgd-warmup-steps', '2', '--outer-optimizer', 'nesterov', '--outer-lr', '0.7', '--outer-momentum', '0.9'];
+  const full = await startTrain([...args, '--save', dir.file('full-diloco.safetensors')]).done;
+  assert.is(full.code, 0, full.stderr);
+  const checkpoint = dir.file('interrupted-diloco.safetensors');
+  const killed = startTrain([...args, '--save', checkpoint, '--checkpoint-every', '2']);
+  const poll = setInterval(() => existsSync(checkpoint) && killed.child.kill('SIGKILL'), 2);
+  const k = await killed.done;
+  clearInterval(poll);
+  assert.is(k.signal, 'SIGKILL', `the run should be killed after its first checkpoint (exit ${k.code}: ${k.stderr})`);
+  const saved = readWeights(checkpoint);
+  const step = Number(saved.metadata.step);
+  const outer = JSON.parse(saved.metadata.outer!) as { rounds: number };
+  assert.ok(step > 2 && step < 150 && (step - 2) % 3 === 0, `checkpoint at an averaging step after the warmup (step ${step})`);
+  assert.ok(outer.rounds % 2 === 0 && outer.rounds === (step - 2) / 3, `every 2nd round (round ${outer.rounds} at step ${step})`);
+  const resumed = await startTrain([...args, '--resume', checkpoint, '--save', dir.file('resumed-diloco.safetensors')]).done;
+  assert.is(resumed.code, 0, resumed.stderr);
+  const a = readWeights(dir.file('full-diloco.safetensors')).byName;
+  const b = readWeights(dir.file('resumed-diloco.safetensors')).byName;
+  assert.is(a.size, b.size);
+  for (const [tensor, values] of a) assertBitwiseEqual(values, b.get(tensor)!, `resumed from step ${step}: ${tensor}`);
 });
 
 test.after(() => dir.remove());
