@@ -1,7 +1,9 @@
 // npm run bench:localsgd — what does Local SGD buy? Runs dist/train.js as child processes with the
 // same data, model, seed, workers and samples per worker: synchronous data-parallel (gradients
 // averaged every step) against Local SGD at K = 2…32, each over several simulated links; and a
-// larger model whose parameters cost time even on the local transport. Writes JSON (all records),
+// larger model whose parameters cost time even on the local transport. `--suite beyond` instead
+// measures what goes past Accelerate's LocalSGD against plain Local SGD at the same K: post-local
+// SGD warmup, half-precision averaging, and a DiLoCo outer optimizer. Writes JSON (all records),
 // Markdown tables and SVG figures; the README's figures come from them.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,7 +18,13 @@ import { lineChart, type Series } from './plot.js';
 const TRAIN_JS = fileURLToPath(new URL('../train.js', import.meta.url));
 
 interface Link { name: string; bandwidth: string; latency: string }
-interface Mode { name: string; label: string; localSgdSteps: number | null }
+interface Mode {
+  name: string;
+  label: string;
+  localSgdSteps: number | null;
+  /** More train.js flags that make this mode (warmup, comm dtype, outer optimizer). */
+  args?: string[];
+}
 
 // Latency: 0.5 ms is a loaded datacentre or campus round trip's one-way share; 2 ms a slower
 // shared network where 100 Mbit/s is typical.
@@ -26,9 +34,19 @@ const LINKS: Link[] = [
   { name: '1gbit', bandwidth: '1gbit', latency: '0.5ms' },
   { name: '100mbit', bandwidth: '100mbit', latency: '2ms' },
 ];
+const DILOCO_OUTER = ['--outer-optimizer', 'nesterov', '--outer-lr', '0.7', '--outer-momentum', '0.9'];
 const MODES: Mode[] = [
   { name: 'sync', label: 'sync', localSgdSteps: null },
-  ...[2, 4, 8, 16, 32].map((k) => ({ name: `k${k}`, label: `K=${k}`, localSgdSteps: k })),
+  ...[2, 4, 8, 16, 32, 50].map((k) => ({ name: `k${k}`, label: `K=${k}`, localSgdSteps: k })),
+  { name: 'k8-warmup', label: 'K=8, 32 sync warmup steps', localSgdSteps: 8, args: ['--local-sgd-warmup-steps', '32'] },
+  { name: 'k8-f16', label: 'K=8, f16 averaging', localSgdSteps: 8, args: ['--comm-dtype', 'f16'] },
+  { name: 'k8-bf16', label: 'K=8, bf16 averaging', localSgdSteps: 8, args: ['--comm-dtype', 'bf16'] },
+  { name: 'k50-diloco', label: 'K=50, DiLoCo Nesterov outer', localSgdSteps: 50, args: DILOCO_OUTER },
+  { name: 'k50-diloco-f16', label: 'K=50, DiLoCo, f16', localSgdSteps: 50, args: [...DILOCO_OUTER, '--comm-dtype', 'f16'] },
+  // The quick suite's small versions of the same.
+  { name: 'k4-warmup', label: 'K=4, 4 sync warmup steps', localSgdSteps: 4, args: ['--local-sgd-warmup-steps', '4'] },
+  { name: 'k4-f16', label: 'K=4, f16 averaging', localSgdSteps: 4, args: ['--comm-dtype', 'f16'] },
+  { name: 'k4-diloco', label: 'K=4, DiLoCo', localSgdSteps: 4, args: DILOCO_OUTER },
 ];
 
 interface Group {
@@ -37,6 +55,8 @@ interface Group {
   /** Data, model and length, the same for every mode. */
   args: string[];
   modes: string[];
+  /** The mode every other is compared with (Δ accuracy, time and byte ratios). */
+  baseline: string;
   links: string[];
   evalEvery: number;
   target: number;
@@ -48,13 +68,13 @@ const FULL: Group[] = [
   {
     name: 'mnist', title: 'MNIST 784-256-10', evalEvery: 8, target: 0.9,
     args: ['--data', 'mnist', '--hidden', '256', '--batch-size', '32', '--max-steps', '192', '--log-every', '8'],
-    modes: MODES.map((m) => m.name), links: LINKS.map((l) => l.name),
+    modes: ['sync', 'k2', 'k4', 'k8', 'k16', 'k32'], baseline: 'sync', links: LINKS.map((l) => l.name),
   },
   {
     name: 'large', title: 'synthetic 256-2048-2048-10', evalEvery: 16, target: 0.5,
     args: ['--data', 'synthetic', '--synthetic-samples', '8192', '--synthetic-features', '256', '--hidden', '2048,2048',
       '--batch-size', '32', '--max-steps', '64', '--log-every', '8'],
-    modes: ['sync', 'k8'], links: ['none'],
+    modes: ['sync', 'k8'], baseline: 'sync', links: ['none'],
   },
 ];
 const QUICK: Group[] = [
@@ -62,17 +82,49 @@ const QUICK: Group[] = [
     name: 'mnist', title: 'quick: synthetic 20-16-5', evalEvery: 4, target: 0.5,
     args: ['--data', 'synthetic', '--synthetic-samples', '1024', '--synthetic-features', '20', '--synthetic-classes', '5',
       '--hidden', '16', '--batch-size', '16', '--max-steps', '16', '--log-every', '4'],
-    modes: ['sync', 'k4'], links: ['1gbit'],
+    modes: ['sync', 'k4'], baseline: 'sync', links: ['1gbit'],
   },
   {
     name: 'large', title: 'quick: synthetic 20-64-64-5', evalEvery: 8, target: 0.5,
     args: ['--data', 'synthetic', '--synthetic-samples', '1024', '--synthetic-features', '20', '--synthetic-classes', '5',
       '--hidden', '64,64', '--batch-size', '16', '--max-steps', '8', '--log-every', '4'],
-    modes: ['sync', 'k4'], links: ['none'],
+    modes: ['sync', 'k4'], baseline: 'sync', links: ['none'],
   },
 ];
 
+// Beyond Accelerate, at the simulated 1 Gbit/s link: each idea against plain Local SGD at the same
+// K. DiLoCo's usual setting is AdamW inside, Nesterov outside (lr 0.7, momentum 0.9), K large.
+const BEYOND_FULL: Group[] = [
+  {
+    name: 'beyond-mnist', title: 'MNIST 784-256-10: warmup and half-precision averaging', evalEvery: 8, target: 0.9,
+    args: ['--data', 'mnist', '--hidden', '256', '--batch-size', '32', '--max-steps', '192', '--log-every', '8'],
+    modes: ['sync', 'k8', 'k8-warmup', 'k8-f16', 'k8-bf16'], baseline: 'k8', links: ['1gbit'],
+  },
+  {
+    // 3 epochs of 20,000 samples over 4 workers: 468 steps, 9 rounds at K = 50, a multiple of --eval-every.
+    name: 'diloco', title: 'synthetic 256-256-10, AdamW inner: DiLoCo outer optimizer', evalEvery: 50, target: 0.6,
+    args: ['--data', 'synthetic', '--synthetic-samples', '20000', '--hidden', '256',
+      '--optimizer', 'adamw', '--lr', '0.001', '--batch-size', '32', '--max-steps', '450', '--log-every', '25'],
+    modes: ['k50', 'k50-diloco', 'k50-diloco-f16'], baseline: 'k50', links: ['1gbit'],
+  },
+];
+const BEYOND_QUICK: Group[] = [
+  {
+    name: 'beyond-mnist', title: 'quick: synthetic 20-16-5', evalEvery: 4, target: 0.5,
+    args: ['--data', 'synthetic', '--synthetic-samples', '1024', '--synthetic-features', '20', '--synthetic-classes', '5',
+      '--hidden', '16', '--batch-size', '16', '--max-steps', '16', '--log-every', '4'],
+    modes: ['k4', 'k4-warmup', 'k4-f16', 'k4-diloco'], baseline: 'k4', links: ['1gbit'],
+  },
+];
+
+const SUITES = {
+  accelerate: { file: 'localsgd', title: 'Local SGD against synchronous data-parallel training', full: FULL, quick: QUICK },
+  beyond: { file: 'localsgd-beyond', title: 'Beyond Accelerate: post-local SGD, compressed averaging, DiLoCo', full: BEYOND_FULL, quick: BEYOND_QUICK },
+} as const;
+type SuiteName = keyof typeof SUITES;
+
 const FLAG_SPECS: FlagSpec[] = [
+  { flag: '--suite', kind: 'value', help: 'accelerate (sync vs K, default; writes localsgd.*) or beyond (warmup, f16/bf16, DiLoCo vs plain Local SGD; writes localsgd-beyond.*)' },
   { flag: '--quick', kind: 'boolean', help: 'a tiny configuration (2 workers, synthetic data, 2 modes, 1 link): the smoke test' },
   { flag: '--json', kind: 'boolean', help: 'print only the JSON report on stdout (progress goes to stderr)' },
   { flag: '--out', kind: 'value', help: 'directory for localsgd.json, localsgd.md and the SVG figures (default bench/results)' },
@@ -95,6 +147,7 @@ const subset = (all: readonly string[], flag: string) => z.string().optional().t
 });
 
 const flagSchema = z.object({
+  suite: z.enum(['accelerate', 'beyond'], { errorMap: () => ({ message: '--suite takes accelerate or beyond' }) }).default('accelerate'),
   quick: z.boolean().default(false),
   json: z.boolean().default(false),
   out: z.string().min(1).default('bench/results'),
@@ -166,6 +219,7 @@ export interface RunRecord {
 }
 
 interface Settings {
+  suite: SuiteName;
   quick: boolean;
   repeats: number;
   procs: number;
@@ -196,13 +250,14 @@ async function main(): Promise<void> {
   }
   const say = flags.json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => console.log(s);
   const procs = flags.quick ? 2 : 4;
-  const groups = (flags.quick ? QUICK : FULL).map((g) => ({
+  const suite = SUITES[flags.suite];
+  const groups = (flags.quick ? suite.quick : suite.full).map((g) => ({
     ...g,
     modes: g.modes.filter((m) => !flags.onlyModes || flags.onlyModes.includes(m)),
     links: g.links.filter((l) => !flags.onlyLinks || flags.onlyLinks.includes(l)),
   })).filter((g) => g.modes.length > 0 && g.links.length > 0);
   if (groups.length === 0) throw new UsageError('--only-links and --only-modes leave no run to do');
-  const settings: Settings = { quick: flags.quick, repeats: flags.repeats, procs, seed: flags.seed, links: LINKS, groups };
+  const settings: Settings = { suite: flags.suite, quick: flags.quick, repeats: flags.repeats, procs, seed: flags.seed, links: LINKS, groups };
   const outDir = resolve(flags.out);
   mkdirSync(outDir, { recursive: true });
   const scratch = mkdtempSync(join(tmpdir(), 'bench-localsgd-'));
@@ -227,6 +282,7 @@ async function main(): Promise<void> {
             ...group.args, '--procs', String(procs), '--seed', String(flags.seed), '--eval-every', String(group.evalEvery),
             '--link-bandwidth', link.bandwidth, '--link-latency', link.latency,
             ...(mode.localSgdSteps === null ? ['--no-local-sgd'] : ['--local-sgd-steps', String(mode.localSgdSteps)]),
+            ...(mode.args ?? []),
           ];
           const metrics = join(scratch, `${group.name}-${link.name}-${mode.name}.jsonl`);
           const lines = await trainRun(args, metrics);
@@ -248,11 +304,11 @@ async function main(): Promise<void> {
     command: `node dist/bench/localsgd.js ${process.argv.slice(2).join(' ')}`.trim(),
     settings, runs, wallSeconds: (performance.now() - started) / 1000,
   };
-  writeFileSync(join(outDir, 'localsgd.json'), JSON.stringify(report, null, 1) + '\n');
+  writeFileSync(join(outDir, `${suite.file}.json`), JSON.stringify(report, null, 1) + '\n');
   const figures = writeFigures(report, outDir);
-  writeFileSync(join(outDir, 'localsgd.md'), markdown(report, figures));
+  writeFileSync(join(outDir, `${suite.file}.md`), markdown(report, figures));
   if (flags.json) console.log(JSON.stringify(report));
-  say(`wrote ${join(outDir, 'localsgd.json')}, localsgd.md and ${figures.length} SVG figures in ${report.wallSeconds.toFixed(0)} s`);
+  say(`wrote ${join(outDir, `${suite.file}.json`)}, ${suite.file}.md and ${figures.length} SVG figures in ${report.wallSeconds.toFixed(0)} s`);
 }
 
 type Line = z.infer<typeof TrainLine> | EvalLine | z.infer<typeof SummaryLine>;
@@ -400,7 +456,7 @@ function linkText(report: Report, name: string): string {
 function markdown(report: Report, figures: Figure[]): string {
   const s = report.settings;
   const out = [
-    '# Local SGD against synchronous data-parallel training',
+    `# ${SUITES[s.suite].title}`,
     '',
     `Written by \`${report.command}\` on ${report.date.slice(0, 10)}; adapter: ${report.adapter}.`,
     `Machine: ${describeMachine(report.machine)} (load average at the start). Total ${report.wallSeconds.toFixed(0)} s.`,
@@ -424,16 +480,17 @@ function markdown(report: Report, figures: Figure[]): string {
     for (const link of group.links) {
       const runs = runsOf(report, group.name, link);
       if (runs.length === 0) continue;
-      const sync = runs.find((r) => r.localSgdSteps === null);
+      const base = runs.find((r) => r.mode === group.baseline);
+      const b = base?.label ?? group.baseline;
       out.push(`### Link: ${linkText(report, link)}`, '');
       out.push(markdownTable(
-        ['mode', 'test acc', 'Δ vs sync', 'final train loss', 'train s', 'sync ÷ this', 'wall s', `time to ${pct(group.target, 0)}`, 'sync ÷ this', 'rounds', 'bytes/step', 'sync ÷ this', 'comm % of wall'],
+        ['mode', 'test acc', `Δ vs ${b}`, 'final train loss', 'train s', `${b} ÷ this`, 'wall s', `time to ${pct(group.target, 0)}`, `${b} ÷ this`, 'rounds', 'bytes/step', `${b} ÷ this`, 'comm % of wall'],
         runs.map((r) => [
           r.label, pct(r.testAccuracy),
-          sync && r !== sync ? `${((r.testAccuracy - sync.testAccuracy) * 100).toFixed(2)} pt` : '',
-          r.finalTrainLoss.toFixed(4), withRange(r.trainSeconds, r.repeats.map((x) => x.trainSeconds)), sync ? ratio(sync.trainSeconds, r.trainSeconds) : '–',
-          r.wallSeconds.toFixed(2), secs(r.timeToTargetSeconds), sync ? ratio(sync.timeToTargetSeconds, r.timeToTargetSeconds) : '–',
-          String(r.rounds), formatBytes(r.bytesPerStep), sync ? ratio(sync.bytesPerStep, r.bytesPerStep) : '–', pct(r.commShareOfWall, 1),
+          base && r !== base ? `${((r.testAccuracy - base.testAccuracy) * 100).toFixed(2)} pt` : '',
+          r.finalTrainLoss.toFixed(4), withRange(r.trainSeconds, r.repeats.map((x) => x.trainSeconds)), base ? ratio(base.trainSeconds, r.trainSeconds) : '–',
+          r.wallSeconds.toFixed(2), secs(r.timeToTargetSeconds), base ? ratio(base.timeToTargetSeconds, r.timeToTargetSeconds) : '–',
+          String(r.rounds), formatBytes(r.bytesPerStep), base ? ratio(base.bytesPerStep, r.bytesPerStep) : '–', pct(r.commShareOfWall, 1),
         ]),
       ));
       out.push('');

@@ -68,7 +68,8 @@ export function lineChart(o: ChartOptions): string {
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${r(m.left + plotW / 2)}" y="22" text-anchor="middle" font-size="15" font-weight="bold" ${FONT}>${esc(o.title)}</text>`,
+    // Centred on the whole figure and shrunk to fit: a long title over a narrow plot (a wide legend) was cut off.
+    `<text x="${r(width / 2)}" y="22" text-anchor="middle" font-size="${titleFontSize(o.title, width)}" font-weight="bold" ${FONT}>${esc(o.title)}</text>`,
   ];
   // Grid and ticks.
   for (const t of xTicks) {
@@ -178,4 +179,9 @@ function trim(v: number): string {
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** 15 px, or less so that the title (about 0.6 em a character in bold sans) fits the figure's width. */
+function titleFontSize(title: string, width: number): number {
+  return Math.round(Math.min(15, (width - 24) / (0.6 * Math.max(1, title.length))) * 10) / 10;
 }

@@ -72,10 +72,31 @@ test('the Markdown has a table row per run and links every figure, and every fig
   }
 });
 
+test('--suite beyond --quick: warmup, f16 averaging and DiLoCo against plain Local SGD at the same K, in localsgd-beyond.*', async () => {
+  const dir = join(out, 'beyond');
+  const r = await run(['--suite', 'beyond', '--quick', '--out', dir]);
+  assert.is(r.code, 0, r.stderr);
+  const report = JSON.parse(readFileSync(join(dir, 'localsgd-beyond.json'), 'utf8')) as Report;
+  assert.equal(report.runs.map((x) => x.mode), ['k4', 'k4-warmup', 'k4-f16', 'k4-diloco']);
+  const [plain, warmup, f16, diloco] = report.runs;
+  for (const x of report.runs) assert.ok(x.testAccuracy > 0 && x.testAccuracy <= 1 && x.steps === plain!.steps, `${x.label}`);
+  // 16 steps, K = 4: 4 parameter rounds; with 4 warmup steps, 4 gradient rounds and then rounds after steps 8, 12, 16.
+  assert.is(plain!.rounds, 4);
+  assert.is(warmup!.rounds, 4 + 3);
+  assert.is(diloco!.rounds, 4);
+  // f16 halves every round after the first; DiLoCo sends what plain averaging sends.
+  assert.ok(f16!.bytesCommunicated < 0.8 * plain!.bytesCommunicated, `f16 ${f16!.bytesCommunicated} vs f32 ${plain!.bytesCommunicated} bytes`);
+  assert.ok(Math.abs(diloco!.bytesCommunicated - plain!.bytesCommunicated) < 0.02 * plain!.bytesCommunicated, 'DiLoCo moves the same tensors');
+  const md = readFileSync(join(dir, 'localsgd-beyond.md'), 'utf8');
+  assert.match(md, /^# Beyond Accelerate/m);
+  assert.match(md, /\| mode \| test acc \| Δ vs K=4 \|/, 'compared with plain Local SGD at the same K');
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.svg'))) assert.equal(svgProblems(readFileSync(join(dir, f), 'utf8')), [], f);
+});
+
 test('a bad flag exits 2 naming the choices, and runs nothing', async () => {
   const r = await run(['--only-modes', 'k3', '--out', join(out, 'never')]);
   assert.is(r.code, 2);
-  assert.match(r.stderr, /--only-modes takes a comma-separated subset of sync,k2,k4,k8,k16,k32 \(got "k3"\)/);
+  assert.match(r.stderr, /--only-modes takes a comma-separated subset of sync,k2,k4,k8,k16,k32,k50,k8-warmup,\S+ \(got "k3"\)/);
   assert.not.ok(existsSync(join(out, 'never')));
 });
 
