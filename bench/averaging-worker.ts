@@ -10,7 +10,7 @@ async function main(): Promise<number> {
     console.error('dist/bench/averaging-worker.js is the worker of the averaging benchmark; run: node dist/bench/averaging.js');
     return 2;
   }
-  try {
+  return channel.serve(async () => {
     const settings = AveragingSettings.parse(JSON.parse(process.env[AVERAGING_ENV] ?? 'null'));
     const data = new Float32Array(settings.floats);
     const rounds: RoundTime[] = [];
@@ -33,14 +33,8 @@ async function main(): Promise<number> {
       }
     }
     const summary: AveragingWorkerSummary = { rank: channel.rank, rounds };
-    await channel.done(summary);
-    channel.close();
-    return 0;
-  } catch (e) {
-    await channel.fail(e instanceof Error ? e : new Error(String(e)));
-    channel.close();
-    return 1;
-  }
+    return summary;
+  });
 }
 
 main().then((code) => process.exit(code));

@@ -15,21 +15,14 @@ async function main(): Promise<number> {
   // Ctrl-C on a terminal reaches the whole process group; the coordinator decides how to stop
   // (it saves the last averaged weights first), so workers leave SIGINT to it.
   process.on('SIGINT', () => {});
-  try {
+  return channel.serve(() => {
     const config = trainConfigSchema.parse(JSON.parse(process.env[CONFIG_ENV] ?? 'null'));
-    const summary = await trainWorker(config, {
+    return trainWorker(config, {
       channel,
       onLog: (record) => channel.log(record),
       onModel: (info) => channel.rank === 0 && channel.log({ kind: 'model', ...info }),
     });
-    await channel.done(summary);
-    channel.close();
-    return 0;
-  } catch (e) {
-    await channel.fail(e instanceof Error ? e : new Error(String(e)));
-    channel.close();
-    return 1;
-  }
+  });
 }
 
 main().then((code) => process.exit(code));

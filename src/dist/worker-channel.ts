@@ -172,6 +172,22 @@ export class WorkerChannel {
     await this.connection.send({ type: 'error', message: error.message, ...(error.stack ? { stack: error.stack } : {}) });
   }
 
+  /**
+   * A worker program's body, run to its end: `work`'s result goes to the coordinator as the
+   * summary, or its error as the failure; then the channel closes. Resolves to the exit code.
+   */
+  async serve(work: () => Promise<unknown>): Promise<number> {
+    try {
+      await this.done(await work());
+      this.close();
+      return 0;
+    } catch (e) {
+      await this.fail(e instanceof Error ? e : new Error(String(e)));
+      this.close();
+      return 1;
+    }
+  }
+
   onStop(handler: () => void): void {
     this.stopHandlers.push(handler);
   }

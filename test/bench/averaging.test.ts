@@ -1,26 +1,17 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Report } from '../../bench/averaging.js';
+import { runNode as run } from '../helpers/processes.js';
 import { svgProblems } from './well-formed.js';
 
 const SCRIPT = fileURLToPath(new URL('../../bench/averaging.js', import.meta.url));
 const WORKER = fileURLToPath(new URL('../../bench/averaging-worker.js', import.meta.url));
 const test = suite('bench/averaging --quick (smoke test)');
 const out = mkdtempSync(join(tmpdir(), 'bench-averaging-test-'));
-
-function run(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
-}
 
 test('exits 0 and writes a report whose round times, bandwidths and fractions are consistent', async () => {
   const r = await run(SCRIPT, ['--quick', '--json', '--out', out]);

@@ -1,25 +1,17 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Report } from '../../bench/localsgd.js';
+import { runNode } from '../helpers/processes.js';
 import { svgProblems } from './well-formed.js';
 
 const SCRIPT = fileURLToPath(new URL('../../bench/localsgd.js', import.meta.url));
+const run = (args: string[]) => runNode(SCRIPT, args);
 const test = suite('bench/localsgd --quick (smoke test)');
 const out = mkdtempSync(join(tmpdir(), 'bench-localsgd-test-'));
-
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
-}
 
 let result: Awaited<ReturnType<typeof run>>;
 test.before(async () => {

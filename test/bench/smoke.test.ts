@@ -2,23 +2,17 @@
 // each runs as users run it (a child process on dist/), exits 0 and reports sane, consistent records.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runNode } from '../helpers/processes.js';
 
 const test = suite('bench kernels, train and transport --quick (smoke tests)');
 const out = mkdtempSync(join(tmpdir(), 'bench-smoke-test-'));
 
-function bench(name: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const script = fileURLToPath(new URL(`../../bench/${name}.js`, import.meta.url));
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+function bench(name: string, args: string[]) {
+  return runNode(fileURLToPath(new URL(`../../bench/${name}.js`, import.meta.url)), args);
 }
 
 const positive = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x > 0;

@@ -14,7 +14,12 @@ export interface Finished {
 }
 
 export function startTrain(args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<Finished> } {
-  const child = spawn(process.execPath, [TRAIN_JS, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  return startNode(TRAIN_JS, args, env);
+}
+
+/** Runs a dist/ script with this Node, collecting its output. */
+export function startNode(script: string, args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<Finished> } {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
@@ -25,6 +30,10 @@ export function startTrain(args: string[], env: Record<string, string> = {}): { 
 
 export async function runTrain(args: string[], env: Record<string, string> = {}): Promise<Finished> {
   return startTrain(args, env).done;
+}
+
+export async function runNode(script: string, args: string[]): Promise<Finished> {
+  return startNode(script, args).done;
 }
 
 /** Process ids whose parent is `pid`. */
