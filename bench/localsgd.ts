@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { readFlags, runMain, usage, UsageError, type FlagSpec } from './lib/flags.js';
 import { describeMachine, formatBytes, machineInfo, markdownTable, type MachineInfo } from './lib/report.js';
 import { lineChart, type Series } from './plot.js';
+import { TEST_SIGKILL_ENV } from '../src/train/fault-injection.js';
 
 const TRAIN_JS = fileURLToPath(new URL('../train.js', import.meta.url));
 
@@ -24,6 +25,8 @@ interface Mode {
   localSgdSteps: number | null;
   /** More train.js flags that make this mode (warmup, comm dtype, outer optimizer). */
   args?: string[];
+  /** Environment for train.js: LOCALSGD_TEST_SIGKILL kills a worker at a fixed step, the same in every repeat. */
+  env?: Record<string, string>;
 }
 
 // Latency: 0.5 ms is a loaded datacentre or campus round trip's one-way share; 2 ms a slower
@@ -41,6 +44,9 @@ const MODES: Mode[] = [
   { name: 'k8-warmup', label: 'K=8, 32 sync warmup steps', localSgdSteps: 8, args: ['--local-sgd-warmup-steps', '32'] },
   { name: 'k8-f16', label: 'K=8, f16 averaging', localSgdSteps: 8, args: ['--comm-dtype', 'f16'] },
   { name: 'k8-bf16', label: 'K=8, bf16 averaging', localSgdSteps: 8, args: ['--comm-dtype', 'bf16'] },
+  // Rank 2 SIGKILLs itself before step 60 (between the rounds at 56 and 64).
+  { name: 'k8-lost-continue', label: 'K=8, rank 2 lost at step 60, continue', localSgdSteps: 8, args: ['--on-worker-failure', 'continue'], env: { [TEST_SIGKILL_ENV]: '2:60' } },
+  { name: 'k8-lost-respawn', label: 'K=8, rank 2 lost at step 60, respawn', localSgdSteps: 8, args: ['--on-worker-failure', 'respawn'], env: { [TEST_SIGKILL_ENV]: '2:60' } },
   { name: 'k50-diloco', label: 'K=50, DiLoCo Nesterov outer', localSgdSteps: 50, args: DILOCO_OUTER },
   { name: 'k50-diloco-f16', label: 'K=50, DiLoCo, f16', localSgdSteps: 50, args: [...DILOCO_OUTER, '--comm-dtype', 'f16'] },
   // The quick suite's small versions of the same.
@@ -98,7 +104,7 @@ const BEYOND_FULL: Group[] = [
   {
     name: 'beyond-mnist', title: 'MNIST 784-256-10: warmup and half-precision averaging', evalEvery: 8, target: 0.9,
     args: ['--data', 'mnist', '--hidden', '256', '--batch-size', '32', '--max-steps', '192', '--log-every', '8'],
-    modes: ['sync', 'k8', 'k8-warmup', 'k8-f16', 'k8-bf16'], baseline: 'k8', links: ['1gbit'],
+    modes: ['sync', 'k8', 'k8-warmup', 'k8-f16', 'k8-bf16', 'k8-lost-continue', 'k8-lost-respawn'], baseline: 'k8', links: ['1gbit'],
   },
   {
     // 3 epochs of 20,000 samples over 4 workers: 468 steps, 9 rounds at K = 50, a multiple of --eval-every.
@@ -170,6 +176,7 @@ const SummaryLine = z.object({
   rounds: z.number(), bytesCommunicated: z.number(), bytesPerRound: z.number(), reduceSeconds: z.number(),
 });
 type EvalLine = z.infer<typeof EvalLine>;
+const WorkerLostLine = z.object({ kind: z.literal('worker-lost'), rank: z.number(), step: z.number(), action: z.string() });
 
 export interface RunRecord {
   group: string;
@@ -285,7 +292,7 @@ async function main(): Promise<void> {
             ...(mode.args ?? []),
           ];
           const metrics = join(scratch, `${group.name}-${link.name}-${mode.name}.jsonl`);
-          const lines = await trainRun(args, metrics);
+          const lines = await trainRun(args, metrics, mode.env);
           const record = toRecord(group, link, mode, lines);
           const key = `${group.name}/${link.name}/${mode.name}`;
           attempts.set(key, [...(attempts.get(key) ?? []), record]);
@@ -311,12 +318,12 @@ async function main(): Promise<void> {
   say(`wrote ${join(outDir, `${suite.file}.json`)}, ${suite.file}.md and ${figures.length} SVG figures in ${report.wallSeconds.toFixed(0)} s`);
 }
 
-type Line = z.infer<typeof TrainLine> | EvalLine | z.infer<typeof SummaryLine>;
+type Line = z.infer<typeof TrainLine> | EvalLine | z.infer<typeof SummaryLine> | z.infer<typeof WorkerLostLine>;
 
 /** Runs dist/train.js to completion and returns its parsed metrics lines. */
-async function trainRun(args: string[], metrics: string): Promise<Line[]> {
+async function trainRun(args: string[], metrics: string, env: Record<string, string> = {}): Promise<Line[]> {
   const all = [TRAIN_JS, ...args, '--metrics', metrics, '--quiet'];
-  const child = spawn(process.execPath, all, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, all, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d));
   child.stderr.on('data', (d: Buffer) => (output += d));
@@ -330,7 +337,8 @@ async function trainRun(args: string[], metrics: string): Promise<Line[]> {
   return readFileSync(metrics, 'utf8').split('\n').filter((l) => l.trim()).map((l, i) => {
     const value: unknown = JSON.parse(l);
     const kind = (value as { kind?: unknown }).kind;
-    const schema = kind === 'train' ? TrainLine : kind === 'eval' ? EvalLine : kind === 'summary' ? SummaryLine : undefined;
+    const schema = kind === 'train' ? TrainLine : kind === 'eval' ? EvalLine : kind === 'summary' ? SummaryLine
+      : kind === 'worker-lost' ? WorkerLostLine : undefined;
     if (!schema) throw new Error(`${metrics} line ${i + 1}: unknown record kind ${JSON.stringify(kind)}`);
     const checked = schema.safeParse(value);
     if (!checked.success) throw new Error(`${metrics} line ${i + 1} is not a ${kind} record: ${checked.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ')}`);
