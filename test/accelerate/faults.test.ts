@@ -27,10 +27,14 @@ test('a worker killed mid-run stops the run with its rank and signal named, a no
 
 test('Ctrl-C stops every worker, saves the last averaged weights first, and exits 130', async () => {
   const save = dir.file('interrupted.safetensors');
-  const { child, done } = startTrain([...LONG_RUN, '--save', save]);
+  const metrics = dir.file('interrupted.jsonl');
+  const { child, done } = startTrain([...LONG_RUN, '--save', save, '--metrics', metrics, '--log-every', '4']);
   await waitFor(() => childPids(child.pid!).length === 3, 60_000, 'three workers');
   const workers = childPids(child.pid!);
-  await new Promise((r) => setTimeout(r, 2500)); // several averaging rounds
+  // A worker that logged step 8 has finished the averaging round after step 4 (K = 4). Waiting for
+  // that, not for a fixed time, keeps the test true on a machine still compiling its shaders.
+  const loggedStep8 = () => existsSync(metrics) && /"step":(8|9|\d{2,})\b/.test(readFileSync(metrics, 'utf8'));
+  await waitFor(loggedStep8, 120_000, 'a worker to log step 8');
   child.kill('SIGINT');
   const r = await done;
   assert.is(r.code, 130, `exit code 130 after SIGINT:\n${r.stderr}`);
