@@ -8,12 +8,13 @@ import { parseBandwidth, parseDuration } from '../dist/link.js';
 import { OuterOptimizer } from '../dist/outer-optimizer.js';
 import { nextAveragingStep } from '../accelerate/local-sgd.js';
 import { mlpLayout, type ParameterLayout } from '../nn/layout.js';
+import { readSafetensorsFile } from '../io/safetensors.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { Reporter } from '../train/reporter.js';
 import type { EvalRecord, TrainRecord, WorkerSummary } from '../train/records.js';
 import { trainWorker, type ModelInfo } from '../train/train-worker.js';
 import { summarize, formatSummary, type RunSummary } from '../train/summary.js';
-import { CONFIG_ENV, UsageError, type TrainConfig } from './config.js';
+import { CONFIG_ENV, FLAGS, UsageError, type TrainConfig } from './config.js';
 
 
 
@@ -41,6 +42,7 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     // A worker lost in the synchronous warmup has no averaged parameters to restart from.
     throw new UsageError('--on-worker-failure respawn needs Local SGD from the first step: a worker lost during --local-sgd-warmup-steps has no averaged parameters to restart from; use --on-worker-failure continue, or no warmup');
   }
+  if (config.resume) checkSameRun(config.resume, config);
   let layout: ParameterLayout | undefined;
   const lastLoggedStep: number[] = [];
   // Always present: with the defaults (sgd, lr 1, momentum 0) its step is plain averaging, bit for bit.
@@ -118,6 +120,28 @@ function reportLoss(config: TrainConfig, reporter: Reporter, event: WorkerLostEv
     kind: 'worker-lost', rank: event.rank, step, averagedStep, action: event.action, liveRanks: event.liveRanks,
     restarts: event.restarts, reason: event.reason, time: Date.now() / 1000,
   });
+}
+
+/** What a whole-run checkpoint's continuation must share with the run that wrote it: shards and schedule. */
+const SAME_RUN_KEYS = ['procs', 'localSgdSteps', 'localSgdWarmupSteps', 'batchSize', 'gradAccum', 'seed', 'shuffle'] as const;
+
+/**
+ * --resume of a whole-run checkpoint continues that run, which is only true with the same workers,
+ * averaging schedule and data order; anything else would run, but as a different run.
+ */
+function checkSameRun(path: string, config: TrainConfig): void {
+  if (!existsSync(path)) return; // the worker's loader names the missing file
+  const { metadata } = readSafetensorsFile(path);
+  if (!metadata.outer || !metadata.config) return; // not a whole-run checkpoint
+  const saved = JSON.parse(metadata.config) as Partial<TrainConfig>;
+  for (const key of SAME_RUN_KEYS) {
+    if (saved[key] === undefined || saved[key] === config[key]) continue;
+    const flag = FLAGS.find((f) => f.key === key)!.flag;
+    throw new UsageError(
+      `--resume ${path}: that run had ${flag} ${String(saved[key])}, this one ${String(config[key])}; a whole-run checkpoint ` +
+        `continues only the same run (same shards and averaging schedule). Use ${flag} ${String(saved[key])}, or --init ${path} to start a new run from its weights`,
+    );
+  }
 }
 
 /** A whole-run checkpoint restores the outer momentum; θ arrives with rank 0's broadcast of the checkpoint's weights. */

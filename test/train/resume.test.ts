@@ -68,6 +68,10 @@ test('a multi-process DiLoCo run killed mid-way and resumed from its whole-run c
   const b = readWeights(dir.file('resumed-diloco.safetensors')).byName;
   assert.is(a.size, b.size);
   for (const [tensor, values] of a) assertBitwiseEqual(values, b.get(tensor)!, `resumed from step ${step}: ${tensor}`);
+  // The same checkpoint with other workers would shard the data differently: refused, not run.
+  const other = await startTrain([...args, '--procs', '3', '--resume', checkpoint]).done;
+  assert.is(other.code, 2, other.stderr);
+  assert.match(other.stderr, /that run had --procs 2, this one 3; a whole-run checkpoint continues only the same run/);
 });
 
 test.after(() => dir.remove());
