@@ -98,6 +98,13 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     },
   });
   const finished = (result.summaries as Array<WorkerSummary | undefined>).filter((s): s is WorkerSummary => s !== undefined);
+  if (finished.length > 0 && !finished.some((s) => s.test !== undefined)) {
+    // The rank that evaluates and saves was lost after the closing round, when the others had already finished.
+    const saving = config.save && layout && result.lastParameters && config.localSgd;
+    if (saving) saveCheckpoint(config.save!, layout!, { params: result.lastParameters!, step: roundStep, config });
+    console.error('the worker that evaluates and saves was lost after the last averaging round: the final weights were not evaluated' +
+      (saving ? `; the coordinator saved them to ${config.save}` : ''));
+  }
   const faults = { lost: result.lost.length, respawns: result.lost.filter((e) => e.action === 'respawned').length };
   return summarize(config, finished, result.stats, result.wallSeconds, faults);
 }

@@ -123,6 +123,8 @@ export interface LaunchResult {
   lost: WorkerLostEvent[];
   stats: CommStats;
   wallSeconds: number;
+  /** The last parameter average (what every member held after the last round); undefined if none. */
+  lastParameters: Float32Array | undefined;
 }
 
 export class WorkerFailedError extends Error {
@@ -683,6 +685,7 @@ class Coordinator implements CoordinatorHandle {
       lost: this.lost,
       stats: this.stats(),
       wallSeconds: (performance.now() - this.startedAt) / 1000,
+      lastParameters: this.averaged.get('params'),
     });
   }
 

@@ -3,7 +3,8 @@
 
 /**
  * `<rank>:<step>`: the first process holding that rank sends itself SIGKILL when it is about to take
- * optimizer step `step` (0-based, so after `step` steps); `<rank>:<step>:always` does so in every
+ * optimizer step `step` (0-based, so after `step` steps; the run's step count means after the
+ * closing average, before the final evaluation); `<rank>:<step>:always` does so in every
  * process that holds the rank, respawned ones included (a worker that fails deterministically).
  */
 export const TEST_SIGKILL_ENV = 'LOCALSGD_TEST_SIGKILL';

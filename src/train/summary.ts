@@ -86,7 +86,8 @@ export function formatSummary(s: RunSummary): string {
   const mode = s.procs === 1 ? 'single process' : s.mode === 'local-sgd' ? `Local SGD, K=${s.localSgdSteps}, ${s.procs} workers` : `synchronous data-parallel, ${s.procs} workers`;
   const lines = [
     `done: ${s.steps} optimizer steps (${mode}) on ${s.adapter}`,
-    `test accuracy ${(s.testAccuracy * 100).toFixed(2)}%  test loss ${s.testLoss.toFixed(4)}  final train loss ${s.finalTrainLoss.toFixed(4)}`,
+    (Number.isNaN(s.testAccuracy) ? 'test accuracy not measured' : `test accuracy ${(s.testAccuracy * 100).toFixed(2)}%  test loss ${s.testLoss.toFixed(4)}`) +
+      `  final train loss ${s.finalTrainLoss.toFixed(4)}`,
     `wall ${s.wallSeconds.toFixed(1)} s; per worker: compute ${s.computeSeconds.toFixed(1)} s, communication ${s.commSeconds.toFixed(2)} s ` +
       `(read-back ${s.readbackSeconds.toFixed(2)}, exchange ${s.exchangeSeconds.toFixed(2)}, upload ${s.uploadSeconds.toFixed(2)})`,
   ];

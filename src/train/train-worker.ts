@@ -152,6 +152,7 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
     // After the closing average every worker holds the same weights; the main process (rank 0, or
     // the lowest survivor) evaluates and saves.
     let test: Evaluation | undefined;
+    sigkillIfTestAsks(accelerator.rank, hooks.channel?.rejoin?.restarts ?? 0, totalSteps); // after the closing round
     const finalEvalGraph = await mainEvalGraph();
     if (finalEvalGraph) {
       test = await evaluate(accelerator, finalEvalGraph, data.test);

@@ -2,7 +2,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { childPids, isAlive, startTrain, waitFor, type Finished } from '../helpers/processes.js';
-import { SMALL_TASK, tempDir } from '../helpers/train-run.js';
+import { assertBitwiseEqual } from '../helpers/assert.js';
+import { readWeights, SMALL_TASK, tempDir } from '../helpers/train-run.js';
 import { isAlive as isRunning } from '../dist/fixtures/procs.js';
 import { TEST_SIGKILL_ENV } from '../../src/train/fault-injection.js';
 import { SAVE_EVERY_RANK_ENV } from '../../src/train/train-worker.js';
@@ -161,6 +162,21 @@ test('continue in synchronous mode: the gradient rounds after the loss average t
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stderr, /worker rank 2 lost after step 13 \(was killed by SIGKILL\); continuing with 2 of 3 workers/);
   assertSameWeights(save, [0, 1], [2]);
+});
+
+test('continue: rank 0 lost after the closing round (before it evaluates) still leaves the final averaged weights, saved by the coordinator', async () => {
+  const save = dir.file('lost-main.safetensors');
+  const r = await trainWatched([...SMALL_TASK, '--procs', '3', '--max-steps', '12', '--local-sgd-steps', '4', '--on-worker-failure', 'continue', '--save', save],
+    { [TEST_SIGKILL_ENV]: '0:12', [SAVE_EVERY_RANK_ENV]: '1' });
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /lost after the last averaging round: the final weights were not evaluated; the coordinator saved them to /);
+  assert.match(r.stdout, /test accuracy not measured/);
+  // What the coordinator saved is what the survivors hold.
+  const saved = readWeights(save).byName;
+  for (const rank of [1, 2]) {
+    const held = readWeights(`${save}.rank${rank}`).byName;
+    for (const [name, values] of saved) assertBitwiseEqual(values, held.get(name)!, `rank ${rank}: ${name}`);
+  }
 });
 
 test('respawn with --comm-dtype f16: the new process takes the last average as its anchor and sends 16-bit deltas like the others', async () => {
