@@ -146,6 +146,8 @@ export class InterruptedError extends Error {
 }
 
 const STDERR_TAIL_LINES = 20;
+/** Dawn's notice about an adapter limit it lowered; identical in every worker. */
+const ADAPTER_NOTICE = /^Warning: max\w+ artificially reduced from \d+ to \d+/;
 /** After a worker reports an error, how long it gets to exit by itself (so its own exit code is reported). */
 const REPORTED_ERROR_EXIT_MS = 1000;
 /** How long workers that sent stop get to exit before SIGTERM. */
@@ -192,6 +194,7 @@ class Coordinator implements CoordinatorHandle {
   private readonly tracker: CollectiveTracker;
   private readonly averaged = new Map<ReduceTag, Float32Array>();
   private scratch: Float64Array | undefined;
+  private readonly echoedNotices = new Set<string>();
   /** Compressed 'params' rounds (--comm-dtype f16|bf16): the anchor, decoding and encoding. */
   private readonly codec = new DeltaCodec();
   private readonly totals = { reduceSeconds: 0, transferSeconds: 0, rounds: 0 };
@@ -334,7 +337,7 @@ class Coordinator implements CoordinatorHandle {
     const addLine = (line: string) => {
       worker.stderrTail.push(line);
       if (worker.stderrTail.length > STDERR_TAIL_LINES) worker.stderrTail.shift();
-      if (echo) process.stderr.write(`[rank ${rank}] ${line}\n`);
+      if (echo && !this.alreadyEchoed(line)) process.stderr.write(`[rank ${rank}] ${line}\n`);
     };
     child.stderr!.on('data', (d: Buffer) => {
       const lines = (partial + d.toString('utf8')).split('\n');
@@ -345,6 +348,18 @@ class Coordinator implements CoordinatorHandle {
       if (partial) addLine(partial);
       partial = '';
     });
+  }
+
+  /**
+   * Dawn prints the same adapter notice in every process (on lavapipe: limits "artificially reduced"
+   * to fit its dynamic offset allocation); the first worker's copy says it, the others' are noise.
+   * Each line still goes to its worker's stderr tail, for error reports.
+   */
+  private alreadyEchoed(line: string): boolean {
+    if (!ADAPTER_NOTICE.test(line)) return false;
+    if (this.echoedNotices.has(line)) return true;
+    this.echoedNotices.add(line);
+    return false;
   }
 
   private onWorkerGone(worker: Worker): void {
