@@ -9,7 +9,6 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CollectiveMismatchError, CollectiveTracker, describeCollective, type OpenCollective } from './collective.js';
-import type { CollectiveKind } from './protocol.js';
 import { SimulatedLink, linkIsOff, validateLink, type LinkOptions } from './link.js';
 import { bytesPerElement, DeltaCodec, type CommDtype } from './codec.js';
 import type { OuterOptimizer } from './outer-optimizer.js';
@@ -22,128 +21,11 @@ export type { LinkOptions } from './link.js';
 export { CollectiveMismatchError } from './collective.js';
 export { ProtocolError } from './protocol.js';
 
-export interface LaunchOptions {
-  procs: number;
-  /** Absolute path of the worker program (a bundled .js). */
-  workerScript: string;
-  workerArgs: string[];
-  /** Extra environment for the workers. */
-  env?: Record<string, string>;
-  /** Simulated interconnect on every coordinator ↔ worker link, both directions. */
-  link?: LinkOptions | undefined;
-  /**
-   * The workers' --comm-dtype. Unless f32 (the default), the coordinator keeps a copy of each
-   * 'params' round's result as the anchor of the next, compressed, round; with f32 it keeps none
-   * and refuses compressed frames.
-   */
-  commDtype?: CommDtype;
-  /** A rank silent this long while another waits in a collective is declared hung. Default 120 s. */
-  timeoutMs?: number;
-  onLog?: (rank: number, record: unknown) => void;
-  onInterrupt?: (coordinator: CoordinatorHandle) => void | Promise<void>;
-  /**
-   * DiLoCo: steps the global weights with each 'params' round's pseudo-gradient, and takes θ from
-   * every broadcast (rank 0's weights, which all workers then hold). Without it, rounds average.
-   */
-  outerOptimizer?: OuterOptimizer | undefined;
-  /** `averaged` is the coordinator's buffer, valid during the call only (it is reused next round). */
-  onRoundComplete?: (info: { tag: ReduceTag; round: number; averaged: Float32Array }) => void;
-  /** Whose stdout reaches ours: rank 0's (default), everyone's (others prefixed `[rank N]`), or none. */
-  stdout?: 'rank0' | 'all' | 'none';
-  /** Echo workers' stderr, prefixed `[rank N]` (default true); the tail is kept for errors either way. */
-  echoStderr?: boolean;
-  /** Each worker's pid as it starts, and the socket path once listening (for tools and tests). */
-  onWorkerStarted?: (info: { rank: number; pid: number }) => void;
-  onListening?: (socketPath: string) => void;
-  /** Between SIGTERM and SIGKILL when stopping workers. Default 2000 ms. */
-  killGraceMs?: number;
-  /**
-   * What a lost worker (killed, exited before done, or hung past timeoutMs) does to the run:
-   * 'abort' stops it (default); 'continue' drops the rank and averages the others from then on;
-   * 'respawn' starts a new process for the rank, which rejoins from the last parameter all-reduce.
-   */
-  onWorkerFailure?: WorkerFailurePolicy;
-  /** 'respawn': new processes each rank may get; one more loss stops the run. Default 3. */
-  maxRespawns?: number;
-  /** Each lost worker, once the coordinator has dropped or replaced it. */
-  onWorkerLost?: (event: WorkerLostEvent) => void;
-}
-
-export type WorkerFailurePolicy = 'abort' | 'continue' | 'respawn';
-
-export interface WorkerLostEvent {
-  rank: number;
-  /** What happened, e.g. "was killed by SIGKILL", with the last lines of its stderr. */
-  reason: string;
-  action: 'dropped' | 'respawned';
-  /** Ranks the collectives wait for from now on. */
-  liveRanks: number[];
-  /** Collectives every rank had completed when it was lost (a respawned process starts after these). */
-  completed: Record<CollectiveKind, number>;
-  /** Processes this rank has been given after the first (respawn). */
-  restarts: number;
-}
-
-export interface RoundStats {
-  tag: ReduceTag;
-  round: number;
-  /** Payload bytes one rank sends (and receives back). */
-  bytesPerRank: number;
-  reduceSeconds: number;
-  /** Slowest inbound frame (first byte to delivered) plus slowest outbound result (handed to the OS). */
-  transferSeconds: number;
-  /** From the first rank's data arriving to the last's: the ranks' compute imbalance, not the network. */
-  skewSeconds: number;
-}
-
-export interface CommStats {
-  /** Completed all-reduce rounds (parameters and gradients; broadcasts not counted). */
-  rounds: number;
-  /** Whole frames the coordinator sent and received, over all ranks. */
-  bytesSent: number;
-  bytesReceived: number;
-  perRank: Array<{ rank: number; bytesSent: number; bytesReceived: number }>;
-  /** Coordinator time spent computing means, and moving round data (see RoundStats). */
-  reduceSeconds: number;
-  transferSeconds: number;
-  broadcasts: number;
-  lastRound: RoundStats | undefined;
-}
-
-export interface CoordinatorHandle {
-  /** A copy of the last mean for `tag`, or undefined before the first round. */
-  lastAveraged(tag: ReduceTag): Float32Array | undefined;
-  stats(): CommStats;
-}
-
-export interface LaunchResult {
-  /** Each rank's done summary, by rank. */
-  summaries: unknown[];
-  /** Workers lost along the way ('continue' and 'respawn'); a dropped rank's summary is undefined. */
-  lost: WorkerLostEvent[];
-  stats: CommStats;
-  wallSeconds: number;
-  /** The last parameter average (what every member held after the last round); undefined if none. */
-  lastParameters: Float32Array | undefined;
-}
-
-export class WorkerFailedError extends Error {
-  override name = 'WorkerFailedError';
-  constructor(message: string, readonly rank: number, readonly exitCode: number | null, readonly signal: string | null, readonly stderrTail: string) {
-    super(message);
-  }
-}
-
-export class WorkerTimeoutError extends Error {
-  override name = 'WorkerTimeoutError';
-  constructor(message: string, readonly ranks: number[]) {
-    super(message);
-  }
-}
-
-export class InterruptedError extends Error {
-  override name = 'InterruptedError';
-}
+export * from './launch-api.js';
+import {
+  InterruptedError, WorkerFailedError, WorkerTimeoutError,
+  type CommStats, type CoordinatorHandle, type LaunchOptions, type LaunchResult, type RoundStats, type WorkerFailurePolicy, type WorkerLostEvent,
+} from './launch-api.js';
 
 const STDERR_TAIL_LINES = 20;
 /** Dawn's notice about an adapter limit it lowered; identical in every worker. */
