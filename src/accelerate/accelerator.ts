@@ -97,19 +97,20 @@ export class Accelerator {
       this.compressed.setAnchor(initial);
     }
     if (!this.channel || this.worldSize === 1 || (rejoin?.rounds.broadcast ?? 0) > 0) return;
-    const received = await this.channel.broadcast(this.rank === 0 ? initial : undefined);
+    const received = await this.channel.broadcast(this.isMainProcess ? initial : undefined);
     writeBuffer(this.ctx, model.params, received);
   }
 
   /**
-   * Sends rank 0's parameters to every worker without writing them: after synchronous steps they
+   * Sends the main process's parameters to every worker without writing them: after synchronous steps they
    * already hold the same bytes (the same averaged gradients applied by the same kernels). The
    * broadcast tells the coordinator's outer optimizer which weights the local steps start from.
    */
   async announceParameters(model: FlatModel): Promise<void> {
     if (!this.channel || this.worldSize === 1) return;
     await this.recorder.sync();
-    await this.channel.broadcast(this.rank === 0 ? await readFloat32(this.ctx, model.params) : undefined);
+    // The main process sends: rank 0, or the lowest survivor if rank 0 was lost (--on-worker-failure continue).
+    await this.channel.broadcast(this.isMainProcess ? await readFloat32(this.ctx, model.params) : undefined);
   }
 
   /** True on the micro-batch that completes an accumulation cycle (Accelerate's sync_gradients). */

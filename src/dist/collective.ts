@@ -14,7 +14,7 @@ export class CollectiveMismatchError extends Error {
 export interface OpenCollective {
   kind: CollectiveKind;
   round: number;
-  /** Floats each rank sends (all-reduce), or rank 0 sends (broadcast; -1 until it has). */
+  /** Floats each rank sends (all-reduce), or the source sends (broadcast; -1 until it has). */
   count: number;
   /** What the ranks' payloads hold: f32, or 16-bit parameter deltas (codec.ts); one per collective. */
   dtype: CommDtype;
@@ -42,6 +42,11 @@ export class CollectiveTracker {
   constructor(readonly worldSize: number) {
     this.nextRound = Array.from({ length: worldSize }, () => ({ params: 0, grads: 0, broadcast: 0 }));
     this.members = new Set(Array.from({ length: worldSize }, (_, rank) => rank));
+  }
+
+  /** Who sends a broadcast's data: the lowest member (rank 0 until it is dropped), as workers' mainRank. */
+  get source(): number {
+    return Math.min(...this.members);
   }
 
   /**
@@ -75,7 +80,7 @@ export class CollectiveTracker {
       this.open = undefined;
       return;
     }
-    if (open.kind === 'broadcast' && rank === 0) open.count = -1; // rank 0's size is not known any more
+    if (open.kind === 'broadcast' && !open.entered.has(this.source)) open.count = -1; // the source's size is not known any more
     if (open.firstRank === rank) open.firstRank = Math.min(...open.entered);
   }
 
@@ -95,8 +100,8 @@ export class CollectiveTracker {
         [rank],
       );
     }
-    if (kind === 'broadcast' && rank !== 0 && count !== 0) {
-      throw new CollectiveMismatchError(`rank ${rank} sent ${count} floats in ${what}; only rank 0 sends data in a broadcast`, [rank]);
+    if (kind === 'broadcast' && rank !== this.source && count !== 0) {
+      throw new CollectiveMismatchError(`rank ${rank} sent ${count} floats in ${what}; only the source sends data in a broadcast (rank ${this.source}, the lowest live rank)`, [rank]);
     }
     const open = this.open;
     if (open) {
@@ -110,7 +115,7 @@ export class CollectiveTracker {
           [rank, open.firstRank],
         );
       }
-      const sized = kind !== 'broadcast' || rank === 0;
+      const sized = kind !== 'broadcast' || rank === this.source;
       if (sized && open.count >= 0 && open.count !== count) {
         throw new CollectiveMismatchError(
           `count mismatch in ${what}: rank ${rank} sent ${count} floats but rank ${open.firstRank} sent ${open.count}; ` +
@@ -128,7 +133,7 @@ export class CollectiveTracker {
       }
     } else {
       this.open = {
-        kind, round, count: kind === 'broadcast' && rank !== 0 ? -1 : count, dtype, firstRank: rank,
+        kind, round, count: kind === 'broadcast' && rank !== this.source ? -1 : count, dtype, firstRank: rank,
         entered: new Set(), payloads: new Array(this.worldSize).fill(undefined), deliveredAt: new Array(this.worldSize).fill(0), delivered: 0,
       };
     }

@@ -470,8 +470,17 @@ class Coordinator implements CoordinatorHandle {
     let result: Float32Array;
     let encoded: Uint8Array | undefined;
     let reduceMs = 0;
+    // A broadcast's data comes from its source, the lowest member (rank 0 until it is dropped).
+    const source = c.kind === 'broadcast' ? members.find((w) => (c.payloads[w.rank]?.length ?? 0) > 0)?.rank : undefined;
     if (c.kind === 'broadcast') {
-      result = c.payloads[0]!;
+      if (source === undefined) {
+        // The source was lost after sending, or before the others learned it was gone; they sent nothing.
+        this.fail(() => new WorkerFailedError(
+          `${describeCollective(c.kind, c.round)} lost its source: the rank that was to send the weights was lost at that moment, ` +
+            'and no survivor knew it was to take over; the run stops', this.tracker.source, null, null, ''));
+        return;
+      }
+      result = c.payloads[source]!;
       this.options.outerOptimizer?.setGlobal(result);
     } else {
       const t = performance.now();
@@ -498,7 +507,7 @@ class Coordinator implements CoordinatorHandle {
     // Once a rank has been dropped, every result names the survivors, so the lowest takes over rank 0's jobs.
     const dropped = this.tracker.members.size < this.options.procs ? { members: members.map((w) => w.rank) } : {};
     const sends = members.map((w) => {
-      const payload = c.kind === 'broadcast' && w.rank === 0 ? new Uint8Array(0) : bytes;
+      const payload = c.kind === 'broadcast' && w.rank === source ? new Uint8Array(0) : bytes;
       const header: Header = {
         type: 'result', collective: c.kind, round: c.round, count: payload.byteLength / bytesPerElement(c.dtype), ...dtype,
         reduceMs, waitMs: Math.max(0, last - c.deliveredAt[w.rank]!), ...dropped,

@@ -148,8 +148,10 @@ export class WorkerChannel {
 
   /** Rank 0's data, on every rank (rank 0 passes its data, the others undefined); also a barrier. */
   broadcast(data: Float32Array | undefined): Promise<Float32Array> {
-    if ((this.rank === 0) !== (data !== undefined)) {
-      return Promise.reject(new Error(`broadcast: rank 0, and only rank 0, passes data (this is rank ${this.rank}, data ${data ? 'given' : 'undefined'})`));
+    if ((this.rank === this.mainRank) !== (data !== undefined)) {
+      return Promise.reject(new Error(
+        `broadcast: the main rank (${this.mainRank}, the lowest live rank), and only it, passes data (this is rank ${this.rank}, data ${data ? 'given' : 'undefined'})`,
+      ));
     }
     return this.collective('broadcast', 'f32', data?.length ?? 0, data && bytesOf(data), undefined).then((payload) => data ?? asFloat32(payload));
   }

@@ -179,6 +179,19 @@ test('continue: rank 0 lost after the closing round (before it evaluates) still 
   }
 });
 
+test('continue: rank 0 lost in the post-local SGD warmup; the lowest survivor announces the weights Local SGD starts from', async () => {
+  // At the switch the main process broadcasts its weights to the outer optimizer; with rank 0 gone
+  // that is rank 1. (Before, every survivor sent nothing and the coordinator crashed.)
+  const save = dir.file('warmup-lost-0.safetensors');
+  const r = await trainWatched([...SMALL_TASK, '--procs', '3', '--max-steps', '40', '--local-sgd-steps', '4', '--local-sgd-warmup-steps', '10',
+    '--outer-optimizer', 'nesterov', '--outer-lr', '0.7', '--outer-momentum', '0.9', '--on-worker-failure', 'continue', '--save', save],
+  { [TEST_SIGKILL_ENV]: '0:5', [SAVE_EVERY_RANK_ENV]: '1' });
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /worker rank 0 lost after step 5 .*continuing with 2 of 3 workers/);
+  assertSameWeights(save, [1, 2], [0]);
+  assert.ok(existsSync(save), 'the lowest survivor saved the final weights');
+});
+
 test('respawn with --comm-dtype f16: the new process takes the last average as its anchor and sends 16-bit deltas like the others', async () => {
   // Without the anchor it would send the f32 round that starts a run, and the coordinator would stop
   // the run on the dtype mismatch.

@@ -59,10 +59,22 @@ test('different counts are a mismatch naming both ranks and counts', () => {
 test('in a broadcast only rank 0 sends data, and its count may arrive last', () => {
   const t = new CollectiveTracker(3);
   t.enter(2, 'broadcast', 0, 0);
-  assert.throws(() => new CollectiveTracker(2).enter(1, 'broadcast', 0, 5), /only rank 0 sends data/);
+  assert.throws(() => new CollectiveTracker(2).enter(1, 'broadcast', 0, 5), /only the source sends data in a broadcast \(rank 0, the lowest live rank\)/);
   t.enter(1, 'broadcast', 0, 0);
   t.enter(0, 'broadcast', 0, 5);
   assert.is(t.open!.count, 5);
+});
+
+test('once rank 0 is dropped, the lowest survivor is the broadcast source: it may send data, the others may not', () => {
+  const t = new CollectiveTracker(3);
+  t.drop(0);
+  assert.is(t.source, 1);
+  assert.throws(() => t.enter(2, 'broadcast', 0, 5), /only the source sends data in a broadcast \(rank 1, the lowest live rank\)/);
+  const u = new CollectiveTracker(3);
+  u.drop(0);
+  u.enter(2, 'broadcast', 0, 0);
+  u.enter(1, 'broadcast', 0, 5);
+  assert.is(u.open!.count, 5);
 });
 
 test('a dropped rank leaves the open round with its payload, and the round completes with the survivors alone', () => {

@@ -104,7 +104,7 @@ test('broadcast takes data from rank 0 only', async () => {
     await channel.broadcast(undefined);
     assert.unreachable('rank 0 must pass data');
   } catch (e) {
-    assert.match((e as Error).message, /rank 0, and only rank 0, passes data \(this is rank 0, data undefined\)/);
+    assert.match((e as Error).message, /the main rank \(0, the lowest live rank\), and only it, passes data \(this is rank 0, data undefined\)/);
   }
   channel.close();
   await fake.close();
