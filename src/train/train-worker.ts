@@ -72,7 +72,7 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
       trainSamples: data.train.count, testSamples: data.test.count, data: data.train.name, startStep: start.step, totalSteps,
     });
     const schedule: ScheduleConfig = { kind: config.schedule, baseLr: config.lr, warmupSteps: config.warmupSteps, totalSteps };
-    const log = new LogWindow(accelerator, graph.batchSize);
+    const log = new LogWindow(accelerator, graph.batchSize, start.step);
     const save = async (step: number) => {
       if (!config.save) return;
       saveCheckpoint(config.save, model.layout, {
@@ -234,11 +234,11 @@ function weightTrace(accelerator: Accelerator, model: Mlp): ((step: number) => P
 
 /** Reads the loss accumulated on the GPU since the last log line: the only read-back in the loop. */
 class LogWindow {
-  private lastStep = 0;
   private lastTime = performance.now();
   lastLoss = Number.NaN;
 
-  constructor(private readonly accelerator: Accelerator, private readonly batchSize: number) {}
+  /** `lastStep`: where this process starts (a resumed or respawned one not at 0), so the first window's mean is over its own steps. */
+  constructor(private readonly accelerator: Accelerator, private readonly batchSize: number, private lastStep: number) {}
 
   async read(step: number, epoch: number, lr: number, graph: MlpGraph, gradAccum: number): Promise<TrainRecord> {
     const recorder = this.accelerator.recorder;

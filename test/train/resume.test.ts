@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { assertBitwiseEqual } from '../helpers/assert.js';
 import { startTrain } from '../helpers/processes.js';
@@ -42,6 +42,21 @@ test('a run killed mid-way and resumed from its last checkpoint ends with the we
     assert.is(a.size, b.size);
     for (const [tensor, values] of a) assertBitwiseEqual(values, b.get(tensor)!, `${name} resumed from step ${step}: ${tensor}`);
   }
+});
+
+test('the first loss logged after a resume averages the resumed steps only: the same numbers as the run that never stopped', async () => {
+  const args = [...SMALL_TASK, '--seed', '4', '--log-every', '5', '--max-steps', '20'];
+  const lossAt = (path: string) => new Map(readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; step: number; loss: number })
+    .filter((r) => r.kind === 'train').map((r) => [r.step, r.loss]));
+  const full = await train([...args, '--metrics', dir.file('log-full.jsonl')]);
+  assert.is(full.code, 0, full.stderr);
+  const first = await train([...SMALL_TASK, '--seed', '4', '--log-every', '5', '--max-steps', '10', '--save', dir.file('log-half.safetensors')]);
+  assert.is(first.code, 0, first.stderr);
+  const resumed = await train([...args, '--resume', dir.file('log-half.safetensors'), '--metrics', dir.file('log-resumed.jsonl')]);
+  assert.is(resumed.code, 0, resumed.stderr);
+  const a = lossAt(dir.file('log-full.jsonl'));
+  const b = lossAt(dir.file('log-resumed.jsonl'));
+  for (const step of [15, 20]) assert.is(b.get(step), a.get(step), `loss logged at step ${step}`);
 });
 
 test('a multi-process DiLoCo run killed mid-way and resumed from its whole-run checkpoint ends with the weights of one that never stopped', async () => {
