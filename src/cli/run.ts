@@ -67,6 +67,7 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     maxRespawns: config.maxRespawns,
     onWorkerLost: (event) => reportLoss(config, reporter, event, roundStep, lastLoggedStep[event.rank] ?? 0),
     outerOptimizer,
+    parameterStep: () => roundStep,
     onLog: (rank, record) => {
       const r = record as { kind?: string } & ModelInfo;
       if (r.kind === 'train') lastLoggedStep[rank] = (record as TrainRecord).step;

@@ -281,6 +281,8 @@ class Coordinator implements CoordinatorHandle {
         // The new process reads the last parameter all-reduce's result from here (the directory goes with the run).
         rejoin.paramsFile = join(this.dir, `rank${rank}-restart${rejoin.restarts}.f32`);
         writeFileSync(rejoin.paramsFile, bytesOf(params));
+        const step = this.options.parameterStep?.();
+        if (step !== undefined) rejoin.step = step;
       }
       this.spawn(rank, rejoin);
       this.report({ rank, reason: error.message, action: 'respawned', liveRanks: [...this.tracker.members].sort((a, b) => a - b), completed, restarts: rejoin.restarts });

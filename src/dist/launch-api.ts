@@ -29,6 +29,11 @@ export interface LaunchOptions {
    * every broadcast (rank 0's weights, which all workers then hold). Without it, rounds average.
    */
   outerOptimizer?: OuterOptimizer | undefined;
+  /**
+   * The optimizer step of the last 'params' round (the caller knows the averaging schedule): a
+   * respawned worker starts there. Without it the worker derives the step from the round count.
+   */
+  parameterStep?: () => number;
   /** `averaged` is the coordinator's buffer, valid during the call only (it is reused next round). */
   onRoundComplete?: (info: { tag: ReduceTag; round: number; averaged: Float32Array }) => void;
   /** Whose stdout reaches ours: rank 0's (default), everyone's (others prefixed `[rank N]`), or none. */

@@ -22,6 +22,8 @@ export interface RejoinEnv {
   rounds: Record<CollectiveKind, number>;
   /** Raw float32 file holding the result of the last parameter all-reduce; absent before the first. */
   paramsFile?: string;
+  /** The optimizer step of that all-reduce, when the launcher knows it. */
+  step?: number;
 }
 
 /** What a process that takes over a lost rank starts from. */
@@ -32,6 +34,8 @@ export interface Rejoin {
   rounds: Record<CollectiveKind, number>;
   /** The result of the last parameter all-reduce (what every rank held after it); undefined before the first. */
   params: Float32Array | undefined;
+  /** The optimizer step of that all-reduce, when the launcher knows it. */
+  step: number | undefined;
 }
 
 export interface RoundTiming {
@@ -294,5 +298,6 @@ function parseRejoin(json: string | undefined): Rejoin | undefined {
     restarts: parsed.restarts,
     rounds: parsed.rounds,
     params: params && new Float32Array(params.buffer.slice(params.byteOffset, params.byteOffset + params.byteLength)),
+    step: parsed.step,
   };
 }

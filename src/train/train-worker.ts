@@ -186,25 +186,28 @@ export async function trainWorker(config: TrainConfig, hooks: WorkerHooks): Prom
 
 /**
  * Where this worker starts. A process that took over a lost rank (--on-worker-failure respawn)
- * starts from the last averaged parameters, at the step they were averaged, with the optimizer
- * state a worker starts the run with (fresh moments; --resume's if resuming): Local SGD averages
- * only parameters, so no worker's moments were ever shared, and the dead one's are gone.
+ * starts from the last averaged parameters, at the step they were averaged, with fresh optimizer
+ * state (zero moments): Local SGD averages only parameters, so no worker's moments were ever
+ * shared, and the dead one's are gone.
  */
 function startingPoint(config: TrainConfig, model: Mlp, optimizer: Optimizer, rejoin: Rejoin | undefined, totalSteps: number): { params: Float32Array; step: number } {
-  const base = launchPoint(config, model, optimizer);
-  if (!rejoin) return base;
-  if (!config.localSgd) {
+  if (rejoin && !config.localSgd) {
     throw new Error('a respawned worker can only rejoin a Local SGD run: synchronous mode never averages parameters, so there are none to rejoin from');
   }
-  if (!rejoin.params) return base; // lost before the first averaging round: start exactly as at launch
+  // Lost before the first averaging round: start exactly as at launch.
+  if (!rejoin?.params) return launchPoint(config, model, optimizer);
   if (rejoin.params.length !== model.layout.totalFloats) {
     throw new Error(`rejoin parameters hold ${rejoin.params.length} floats, but this model's flat buffer has ${model.layout.totalFloats}`);
   }
-  // Rounds come at the steps LocalSGD's rule gives; the closing round may come earlier, at the last step.
-  let step = base.step;
-  for (let round = 0; round < rejoin.rounds.params; round++) step = nextAveragingStep(step, config.localSgdWarmupSteps, config.localSgdSteps);
-  step = Math.min(step, totalSteps);
-  return { params: rejoin.params, step };
+  // The launcher says at which step the average was taken. Without it, count rounds from the run's
+  // start with LocalSGD's rule (the closing round may come earlier, at the last step). The --resume
+  // file is not read again: by now --checkpoint-every may have overwritten it with a later round.
+  let step = rejoin.step;
+  if (step === undefined) {
+    step = launchPoint(config, model, optimizer).step;
+    for (let round = 0; round < rejoin.rounds.params; round++) step = nextAveragingStep(step, config.localSgdWarmupSteps, config.localSgdSteps);
+  }
+  return { params: rejoin.params, step: Math.min(step, totalSteps) };
 }
 
 function launchPoint(config: TrainConfig, model: Mlp, optimizer: Optimizer): { params: Float32Array; step: number } {

@@ -192,6 +192,19 @@ test('continue: rank 0 lost in the post-local SGD warmup; the lowest survivor an
   assert.ok(existsSync(save), 'the lowest survivor saved the final weights');
 });
 
+test('respawn after --resume of a whole-run checkpoint that --checkpoint-every has since overwritten starts at the right step', async () => {
+  // The new process must not rebuild its step from the --resume file: it holds a later round by then.
+  const ck = dir.file('respawn-resume.safetensors');
+  const args = [...SMALL_TASK, '--procs', '3', '--max-steps', '40', '--local-sgd-steps', '4', '--checkpoint-every', '2', '--save', ck];
+  const first = await trainWatched(args, { [TEST_SIGKILL_ENV]: '1:18' });
+  assert.not.ok(first.code === 0, 'the first run is stopped by its lost worker');
+  assert.is(readWeights(ck).metadata.step, '16');
+  const r = await trainWatched([...args, '--resume', ck, '--on-worker-failure', 'respawn'], { [TEST_SIGKILL_ENV]: '2:30', [SAVE_EVERY_RANK_ENV]: '1' });
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /respawning it from the parameters averaged at step 28/);
+  assertSameWeights(ck, [0, 1, 2], []);
+});
+
 test('respawn with --comm-dtype f16: the new process takes the last average as its anchor and sends 16-bit deltas like the others', async () => {
   // Without the anchor it would send the f32 round that starts a run, and the coordinator would stop
   // the run on the dtype mismatch.
