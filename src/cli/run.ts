@@ -105,6 +105,11 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     if (saving) saveCheckpoint(config.save!, layout!, { params: result.lastParameters!, step: roundStep, config });
     console.error('the worker that evaluates and saves was lost after the last averaging round: the final weights were not evaluated' +
       (saving ? `; the coordinator saved them to ${config.save}` : ''));
+    if (config.save && !saving) {
+      // Synchronous mode sends gradients, so the coordinator holds no weights to save in its place.
+      console.error(`error: --save ${config.save} was NOT written: in synchronous mode only workers hold the weights`);
+      process.exitCode = 1;
+    }
   }
   const faults = { lost: result.lost.length, respawns: result.lost.filter((e) => e.action === 'respawned').length };
   return summarize(config, finished, result.stats, result.wallSeconds, faults);
@@ -131,7 +136,9 @@ function reportLoss(config: TrainConfig, reporter: Reporter, event: WorkerLostEv
 }
 
 /** What a whole-run checkpoint's continuation must share with the run that wrote it: shards and schedule. */
-const SAME_RUN_KEYS = ['procs', 'localSgdSteps', 'localSgdWarmupSteps', 'batchSize', 'gradAccum', 'seed', 'shuffle'] as const;
+const SAME_RUN_KEYS = [
+  'procs', 'localSgdSteps', 'localSgdWarmupSteps', 'batchSize', 'gradAccum', 'seed', 'shuffle', 'outerOptimizer', 'outerLr', 'outerMomentum',
+] as const;
 
 /**
  * --resume of a whole-run checkpoint continues that run, which is only true with the same workers,

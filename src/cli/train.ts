@@ -12,7 +12,8 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     await run(parseTrainArgs(argv));
-    return 0;
+    // run() sets a failing exit code when training finished but something asked for was lost (a --save).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof UsageError) {
       console.error(`error: ${e.message}\n(see node dist/train.js --help)`);

@@ -39,6 +39,10 @@ export interface RunSummary {
   respawns: number;
 }
 
+function meanOf(xs: number[]): number {
+  return xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : Number.NaN;
+}
+
 export function summarize(
   config: TrainConfig, workers: WorkerSummary[], stats: CommStats | undefined, wallSeconds: number, faults = { lost: 0, respawns: 0 },
 ): RunSummary {
@@ -63,7 +67,8 @@ export function summarize(
     samples: workers.reduce((s, w) => s + w.samples, 0),
     testAccuracy: main.test?.accuracy ?? Number.NaN,
     testLoss: main.test?.loss ?? Number.NaN,
-    finalTrainLoss: mean((w) => w.finalTrainLoss),
+    // A process respawned at the last step logged no loss (NaN, null once through JSON): not a zero.
+    finalTrainLoss: meanOf(workers.map((w) => w.finalTrainLoss).filter((x): x is number => typeof x === 'number' && Number.isFinite(x))),
     wallSeconds,
     computeSeconds: mean((w) => w.computeSeconds),
     commSeconds: mean((w) => w.commSeconds),

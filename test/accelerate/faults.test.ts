@@ -205,6 +205,15 @@ test('respawn after --resume of a whole-run checkpoint that --checkpoint-every h
   assertSameWeights(ck, [0, 1, 2], []);
 });
 
+test('continue in synchronous mode: rank 0 lost after the last step leaves no weights to save, and the run says so and exits 1', async () => {
+  const save = dir.file('sync-lost-main.safetensors');
+  const r = await trainWatched([...SMALL_TASK, '--procs', '3', '--no-local-sgd', '--max-steps', '12', '--on-worker-failure', 'continue', '--save', save],
+    { [TEST_SIGKILL_ENV]: '0:12' });
+  assert.is(r.code, 1, r.stderr);
+  assert.match(r.stderr, /--save .* was NOT written: in synchronous mode only workers hold the weights/);
+  assert.not.ok(existsSync(save));
+});
+
 test('respawn with --comm-dtype f16: the new process takes the last average as its anchor and sends 16-bit deltas like the others', async () => {
   // Without the anchor it would send the f32 round that starts a run, and the coordinator would stop
   // the run on the dtype mismatch.

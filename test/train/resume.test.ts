@@ -87,6 +87,11 @@ test('a multi-process DiLoCo run killed mid-way and resumed from its whole-run c
   const other = await startTrain([...args, '--procs', '3', '--resume', checkpoint]).done;
   assert.is(other.code, 2, other.stderr);
   assert.match(other.stderr, /that run had --procs 2, this one 3; a whole-run checkpoint continues only the same run/);
+  // Nor without its outer optimizer: the loaded momentum would silently stop mattering.
+  const plain = args.filter((a, i) => !/^--outer-/.test(a) && !/^--outer-/.test(args[i - 1] ?? ''));
+  const dropped = await startTrain([...plain, '--resume', checkpoint]).done;
+  assert.is(dropped.code, 2, dropped.stderr);
+  assert.match(dropped.stderr, /that run had --outer-optimizer nesterov, this one sgd/);
 });
 
 test.after(() => dir.remove());
