@@ -575,7 +575,8 @@ class Coordinator implements CoordinatorHandle {
       process.stderr.write(`while handling ${signal}: onInterrupt failed: ${(error as Error).stack ?? String(error)}\n`);
     }
     await this.stopAll(`${signal} received`);
-    this.settle.reject(new InterruptedError(`interrupted by ${signal}; all ${this.options.procs} workers stopped`));
+    const live = this.tracker.members.size;
+    this.settle.reject(new InterruptedError(`interrupted by ${signal}; all ${live} ${live === this.options.procs ? '' : 'remaining '}workers stopped`));
   }
 
   private fail(makeError: () => Error): void {
