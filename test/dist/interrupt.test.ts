@@ -1,6 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAlive, waitUntil, within } from './fixtures/procs.js';
 
@@ -38,9 +40,11 @@ test('SIGINT to the coordinator awaits onInterrupt, stops every worker and exits
 
 test('idle workers exit on their own within a few seconds when the coordinator is killed with SIGKILL', async () => {
   // Not waiting in a collective, so only the lifeline (fork's IPC channel closing) can tell them.
-  const { child, pids, exited } = await startCoordinator(2, 'idle');
+  const { child, pids, exited, output } = await startCoordinator(2, 'idle');
   child.kill('SIGKILL');
   assert.is(await within(5000, exited, 'coordinator exit'), 'SIGKILL');
+  const socket = /^listening (\S+)$/m.exec(output())?.[1];
+  if (socket) rmSync(dirname(socket), { recursive: true, force: true });
   const gone = await waitUntil(() => !pids.some(isAlive), 5000);
   const alive = pids.filter(isAlive);
   for (const pid of alive) process.kill(pid, 'SIGKILL'); // do not leave them behind even if the test fails
