@@ -1,6 +1,9 @@
 // Child-process helpers for tests that run dist/train.js: run to completion, or interfere mid-run,
 // and check that no process is left behind.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** dist/train.js, from a test bundle at dist/test/<dir>/<name>.test.js. */
@@ -17,9 +20,23 @@ export function startTrain(args: string[], env: Record<string, string> = {}): { 
   return startNode(TRAIN_JS, args, env);
 }
 
+/**
+ * The children's TMPDIR, removed when this test process exits: a coordinator that a test kills with
+ * SIGKILL cannot remove its socket directory, and it must not stay behind in /tmp.
+ */
+let childTmp: string | undefined;
+function childTmpDir(): string {
+  if (!childTmp) {
+    const dir = mkdtempSync(join(tmpdir(), 'test-children-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    childTmp = dir;
+  }
+  return childTmp;
+}
+
 /** Runs a dist/ script with this Node, collecting its output. */
 export function startNode(script: string, args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<Finished> } {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: childTmpDir(), ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
