@@ -2,6 +2,7 @@
 // collectives (all-reduce mean, broadcast) as request/reply exchanges, one at a time.
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { z } from 'zod';
 import type { CommDtype } from './codec.js';
 import { asFloat32, bytesOf, COORDINATOR_SENDS, ProtocolError, type CollectiveKind, type Header, type ReduceTag } from './protocol.js';
 import { describeCollective } from './collective.js';
@@ -16,15 +17,16 @@ export const ENV = {
   rejoin: 'LOCALSGD_REJOIN',
 } as const;
 
-/** What the coordinator puts in ENV.rejoin. */
-export interface RejoinEnv {
-  restarts: number;
-  rounds: Record<CollectiveKind, number>;
+/** What the coordinator puts in ENV.rejoin, validated on arrival like every other message. */
+const RejoinEnv = z.object({
+  restarts: z.number().int().positive(),
+  rounds: z.object({ params: z.number().int().nonnegative(), grads: z.number().int().nonnegative(), broadcast: z.number().int().nonnegative() }),
   /** Raw float32 file holding the result of the last parameter all-reduce; absent before the first. */
-  paramsFile?: string;
+  paramsFile: z.string().optional(),
   /** The optimizer step of that all-reduce, when the launcher knows it. */
-  step?: number;
-}
+  step: z.number().int().nonnegative().optional(),
+});
+export type RejoinEnv = z.infer<typeof RejoinEnv>;
 
 /** What a process that takes over a lost rank starts from. */
 export interface Rejoin {
@@ -150,7 +152,7 @@ export class WorkerChannel {
     return this.collective('params', dtype, count, payload, into);
   }
 
-  /** Rank 0's data, on every rank (rank 0 passes its data, the others undefined); also a barrier. */
+  /** The main rank's data, on every rank (the main rank passes its data, the others undefined); also a barrier. */
   broadcast(data: Float32Array | undefined): Promise<Float32Array> {
     if ((this.rank === this.mainRank) !== (data !== undefined)) {
       return Promise.reject(new Error(
@@ -292,7 +294,11 @@ export class WorkerChannel {
 
 function parseRejoin(json: string | undefined): Rejoin | undefined {
   if (!json) return undefined;
-  const parsed = JSON.parse(json) as RejoinEnv;
+  const checked = RejoinEnv.safeParse(JSON.parse(json));
+  if (!checked.success) {
+    throw new ProtocolError(`${ENV.rejoin} is malformed (${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}); it is set only by launch()`);
+  }
+  const parsed = checked.data;
   const params = parsed.paramsFile ? readFileSync(parsed.paramsFile) : undefined;
   return {
     restarts: parsed.restarts,

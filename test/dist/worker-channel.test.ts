@@ -43,6 +43,17 @@ test('fromEnvironment is undefined outside a launch and names bad rank variables
   }
 });
 
+test('a malformed rejoin environment is a protocol error naming the variable and the field', async () => {
+  try {
+    await WorkerChannel.fromEnvironment({
+      [ENV.socket]: '/nonexistent', [ENV.rank]: '1', [ENV.worldSize]: '2', [ENV.rejoin]: JSON.stringify({ restarts: 1, rounds: { params: -1, grads: 0, broadcast: 1 } }),
+    });
+    assert.unreachable('a negative round count should be rejected');
+  } catch (e) {
+    assert.match((e as Error).message, new RegExp(`${ENV.rejoin} is malformed \\(rounds\\.params: `));
+  }
+});
+
 test('allReduceMean sends hello then the tensor, and writes the mean into the given array', async () => {
   const fake = await fakeCoordinator((header, payload, connection) => {
     if (header.type !== 'allreduce') return;
