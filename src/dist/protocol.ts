@@ -23,7 +23,7 @@ export const Header = z.discriminatedUnion('type', [
   // dtype absent means f32 (so f32 frames are byte for byte those of before compression existed);
   // f16/bf16 payloads are 2·count bytes of parameter deltas (codec.ts).
   z.object({ type: z.literal('allreduce'), tag: ReduceTag, round: Index, count: Count, dtype: CommDtype.optional() }),
-  // Rank 0 sends its tensor; the others send count 0 to say they are waiting for it.
+  // The main rank (rank 0, or the lowest survivor) sends its tensor; the others send count 0 to say they wait for it.
   z.object({ type: z.literal('broadcast'), round: Index, count: Count }),
   z.object({ type: z.literal('log'), record: z.unknown() }),
   z.object({ type: z.literal('done'), summary: z.unknown() }),
