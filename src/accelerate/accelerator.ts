@@ -93,8 +93,7 @@ export class Accelerator {
     if (rejoin && rejoin.rounds.params > 0 && this.commDtype !== 'f32') {
       // It rejoins with the last average, which the coordinator and every other worker hold as
       // their anchor: its next round must send a 16-bit delta like theirs, not the first f32 round.
-      this.compressed ??= await CompressedAveraging.create(this.ctx, model.params, model.params.size / 4, this.commDtype);
-      this.compressed.setAnchor(initial);
+      (await this.compression(model)).setAnchor(initial);
     }
     if (!this.channel || this.worldSize === 1 || (rejoin?.rounds.broadcast ?? 0) > 0) return;
     const received = await this.channel.broadcast(this.isMainProcess ? initial : undefined);
@@ -138,20 +137,28 @@ export class Accelerator {
       await this.allReduceMean('params', model.params);
       return;
     }
-    // Every float of the buffer travels, as in the f32 rounds (the padding that aligns tensors included).
-    this.compressed ??= await CompressedAveraging.create(this.ctx, model.params, model.params.size / 4, this.commDtype);
-    if (!this.compressed.ready) {
-      this.compressed.setAnchor(await this.allReduceMean('params', model.params));
+    const compressed = await this.compression(model);
+    if (!compressed.ready) {
+      compressed.setAnchor(await this.allReduceMean('params', model.params));
       return;
     }
     await this.recorder.sync();
-    const times = await this.compressed.round(this.channel!);
+    const times = await compressed.round(this.channel!);
     this.comm.readbackSeconds += times.readbackSeconds;
     this.comm.exchangeSeconds += times.exchangeSeconds;
     this.comm.uploadSeconds += times.uploadSeconds;
     this.comm.parameterRounds++;
     this.comm.bytesSent += times.bytes;
     this.comm.bytesReceived += times.bytes;
+  }
+
+  /** The 16-bit averaging state, made on first use. */
+  private async compression(model: FlatModel): Promise<CompressedAveraging> {
+    const dtype = this.commDtype;
+    if (dtype === 'f32') throw new Error('internal: 16-bit averaging state asked for with --comm-dtype f32');
+    // Every float of the buffer travels, as in the f32 rounds (the padding that aligns tensors included).
+    this.compressed ??= await CompressedAveraging.create(this.ctx, model.params, model.params.size / 4, dtype);
+    return this.compressed;
   }
 
   private async allReduceMean(tag: 'params' | 'grads', buffer: GPUBuffer): Promise<Float32Array> {

@@ -2,6 +2,7 @@
 // this config and calls run().
 import { z } from 'zod';
 import { CommDtype } from '../dist/codec.js';
+import { isPlainAveraging, type OuterOptimizerOptions } from '../dist/outer-optimizer.js';
 
 const wholeNumber = (flag: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number({ invalid_type_error: `${flag} must be a whole number` })
@@ -83,8 +84,7 @@ export const trainConfigSchema = z.object({
   if (!c.localSgd && c.localSgdWarmupSteps > 0) {
     reject('localSgdWarmupSteps', `--local-sgd-warmup-steps ${c.localSgdWarmupSteps} needs Local SGD: drop --no-local-sgd (synchronous mode averages gradients every step anyway)`);
   }
-  const outer = c.outerOptimizer !== 'sgd' || c.outerLr !== 1 || c.outerMomentum !== 0;
-  if (outer && (!c.localSgd || c.procs === 1)) {
+  if (!isPlainAveraging(outerSettings(c)) && (!c.localSgd || c.procs === 1)) {
     reject('outerOptimizer', `--outer-optimizer, --outer-lr and --outer-momentum act at parameter averaging rounds, which need --procs 2 or more and Local SGD (got --procs ${c.procs}${c.localSgd ? '' : ' --no-local-sgd'})`);
   }
   if (c.checkpointEvery !== undefined && (!c.save || c.procs === 1 || !c.localSgd)) {
@@ -99,6 +99,11 @@ export const trainConfigSchema = z.object({
 });
 
 export type TrainConfig = z.infer<typeof trainConfigSchema>;
+
+/** The outer optimizer's settings in a config. */
+export function outerSettings(c: Pick<TrainConfig, 'outerOptimizer' | 'outerLr' | 'outerMomentum'>): OuterOptimizerOptions {
+  return { kind: c.outerOptimizer, lr: c.outerLr, momentum: c.outerMomentum };
+}
 
 interface FlagHelp { flag: string; key: keyof TrainConfig; help: string; kind: 'value' | 'boolean'; negation?: string }
 

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch, type LinkOptions, type WorkerLostEvent } from '../dist/coordinator.js';
 import { parseBandwidth, parseDuration } from '../dist/link.js';
-import { OuterOptimizer } from '../dist/outer-optimizer.js';
+import { isPlainAveraging, OuterOptimizer } from '../dist/outer-optimizer.js';
 import { nextAveragingStep } from '../accelerate/local-sgd.js';
 import { mlpLayout, type ParameterLayout } from '../nn/layout.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
@@ -14,7 +14,7 @@ import { Reporter } from '../train/reporter.js';
 import type { EvalRecord, TrainRecord, WorkerSummary } from '../train/records.js';
 import { trainWorker, type ModelInfo } from '../train/train-worker.js';
 import { summarize, formatSummary, type RunSummary } from '../train/summary.js';
-import { CONFIG_ENV, FLAGS, UsageError, type TrainConfig } from './config.js';
+import { CONFIG_ENV, FLAGS, outerSettings, UsageError, type TrainConfig } from './config.js';
 
 
 
@@ -46,7 +46,7 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
   let layout: ParameterLayout | undefined;
   const lastLoggedStep: number[] = [];
   // Always present: with the defaults (sgd, lr 1, momentum 0) its step is plain averaging, bit for bit.
-  const outerOptimizer = new OuterOptimizer({ kind: config.outerOptimizer, lr: config.outerLr, momentum: config.outerMomentum });
+  const outerOptimizer = new OuterOptimizer(outerSettings(config));
   // The step of the last parameter round (or of the start), and the run's last step: rounds come
   // at the steps LocalSGD's rule gives, and the closing one at the end.
   let roundStep = 0;
@@ -169,8 +169,7 @@ function describeMode(config: TrainConfig): string {
   if (config.procs === 1) return 'one process';
   if (!config.localSgd) return `${config.procs} workers, synchronous data-parallel`;
   const warmup = config.localSgdWarmupSteps > 0 ? ` after ${config.localSgdWarmupSteps} synchronous steps` : '';
-  const outer = config.outerOptimizer === 'sgd' && config.outerLr === 1 && config.outerMomentum === 0
-    ? '' : `, outer ${config.outerOptimizer} lr ${config.outerLr} momentum ${config.outerMomentum}`;
+  const outer = isPlainAveraging(outerSettings(config)) ? '' : `, outer ${config.outerOptimizer} lr ${config.outerLr} momentum ${config.outerMomentum}`;
   const averaging = config.commDtype === 'f32' ? '' : `, averaging sends ${config.commDtype} deltas`;
   return `${config.procs} workers, Local SGD every ${config.localSgdSteps} steps${warmup}${outer}${averaging}`;
 }

@@ -255,9 +255,14 @@ class Coordinator implements CoordinatorHandle {
     else this.lose(worker);
   }
 
+  /** The ranks the collectives wait for, in rank order. */
+  private liveRanks(): number[] {
+    return [...this.tracker.members].sort((a, b) => a - b);
+  }
+
   /** The workers the collectives wait for. */
   private members(): Worker[] {
-    return [...this.tracker.members].map((rank) => this.workers[rank]!);
+    return this.liveRanks().map((rank) => this.workers[rank]!);
   }
 
   /** 'continue' and 'respawn': the run goes on without this process. */
@@ -285,7 +290,7 @@ class Coordinator implements CoordinatorHandle {
         if (step !== undefined) rejoin.step = step;
       }
       this.spawn(rank, rejoin);
-      this.report({ rank, reason: error.message, action: 'respawned', liveRanks: [...this.tracker.members].sort((a, b) => a - b), completed, restarts: rejoin.restarts });
+      this.report({ rank, reason: error.message, action: 'respawned', liveRanks: this.liveRanks(), completed, restarts: rejoin.restarts });
       return;
     }
     if (rank === 0 && this.tracker.completed.broadcast === 0) {
@@ -299,7 +304,7 @@ class Coordinator implements CoordinatorHandle {
       this.fail(() => error); // every worker is gone: as 'abort' would, report the last one
       return;
     }
-    this.report({ rank, reason: error.message, action: 'dropped', liveRanks: [...this.tracker.members].sort((a, b) => a - b), completed, restarts: worker.restarts });
+    this.report({ rank, reason: error.message, action: 'dropped', liveRanks: this.liveRanks(), completed, restarts: worker.restarts });
     if (complete) this.complete(complete);
     const members = this.members();
     if (members.every((w) => w.done && w.gone)) void this.finish();

@@ -17,6 +17,11 @@ export interface OuterOptimizerOptions {
   momentum: number;
 }
 
+/** lr 1, momentum 0 (plain SGD): the outer step is plain averaging, the default. */
+export function isPlainAveraging(options: OuterOptimizerOptions): boolean {
+  return options.kind === 'sgd' && options.lr === 1 && options.momentum === 0;
+}
+
 export class OuterOptimizer {
   readonly kind: OuterOptimizerKind;
   readonly lr: number;
@@ -40,9 +45,8 @@ export class OuterOptimizer {
     this.momentum = options.momentum;
   }
 
-  /** lr 1, momentum 0: the outer step is plain averaging. */
   get isPlainAveraging(): boolean {
-    return this.kind === 'sgd' && this.lr === 1 && this.momentum === 0;
+    return isPlainAveraging(this);
   }
 
   /**

@@ -48,7 +48,7 @@ export function summarize(
 ): RunSummary {
   // The main process evaluated: rank 0, or the lowest survivor if rank 0 was dropped.
   const main = workers.find((w) => w.test !== undefined) ?? workers.find((w) => w.rank === 0) ?? workers[0]!;
-  const mean = (f: (w: WorkerSummary) => number) => workers.reduce((s, w) => s + f(w), 0) / workers.length;
+  const mean = (f: (w: WorkerSummary) => number) => meanOf(workers.map(f));
   // A respawned process took part in fewer steps and rounds than the run: count from one that saw them all.
   const full = workers.reduce((a, b) => (b.steps > a.steps ? b : a), main);
   const rounds = full.comm.parameterRounds + full.comm.gradientRounds;
