@@ -1,13 +1,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launch, WorkerFailedError, type LaunchOptions, type LaunchResult, type WorkerLostEvent } from '../../src/dist/coordinator.js';
+import { WorkerFailedError, type LaunchOptions } from '../../src/dist/coordinator.js';
+import { boundedLaunch, type BoundedLaunch } from '../helpers/launch.js';
 import { BASE_SEED } from '../helpers/random.js';
 import { inputFor } from './fixtures/inputs.js';
-import { isAlive, within } from './fixtures/procs.js';
 
 const test = suite('coordinator: lost workers (continue, respawn)');
 const WORKER = fileURLToPath(new URL('./fixtures/worker.js', import.meta.url));
@@ -31,25 +29,8 @@ function meanOver(ranks: number[], seed: number, round: number, count: number): 
 }
 
 /** A bounded launch of fake workers; afterwards no process it started (respawned ones included) may be alive. */
-async function run(procs: number, options: object, extra: Partial<LaunchOptions>): Promise<{ result?: LaunchResult; error?: Error; pids: number[]; lost: WorkerLostEvent[] }> {
-  const pids: number[] = [];
-  const lost: WorkerLostEvent[] = [];
-  let socketPath = '';
-  let result: LaunchResult | undefined;
-  let error: Error | undefined;
-  try {
-    result = await within(30_000, launch({
-      procs, workerScript: WORKER, workerArgs: ['average', JSON.stringify(options)],
-      onWorkerStarted: ({ pid }) => pids.push(pid), onListening: (path) => (socketPath = path), onWorkerLost: (e) => lost.push(e),
-      timeoutMs: 10_000, echoStderr: false, killGraceMs: 1000, ...extra,
-    }), 'launch');
-  } catch (e) {
-    error = e as Error;
-  }
-  const alive = pids.filter(isAlive);
-  assert.equal(alive, [], `worker pids ${alive.join(', ')} still alive after launch settled`);
-  assert.ok(socketPath !== '' && !existsSync(dirname(socketPath)), `socket directory ${dirname(socketPath)} left behind`);
-  return { ...(result ? { result } : {}), ...(error ? { error } : {}), pids, lost };
+function run(procs: number, options: object, extra: Partial<LaunchOptions>): Promise<BoundedLaunch> {
+  return boundedLaunch({ procs, workerScript: WORKER, workerArgs: ['average', JSON.stringify(options)], ...extra }, 30_000);
 }
 
 const seed = BASE_SEED;

@@ -1,18 +1,16 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  CollectiveMismatchError, launch, ProtocolError, WorkerFailedError, WorkerTimeoutError, type LaunchOptions, type LaunchResult,
+  CollectiveMismatchError, ProtocolError, WorkerFailedError, WorkerTimeoutError, type LaunchOptions,
 } from '../../src/dist/coordinator.js';
 import { OuterOptimizer } from '../../src/dist/outer-optimizer.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
+import { boundedLaunch, type BoundedLaunch } from '../helpers/launch.js';
 import { BASE_SEED } from '../helpers/random.js';
 import { BF16, F16, halfBitsRef, halfValueRef } from '../helpers/reference.js';
 import { inputFor } from './fixtures/inputs.js';
-import { isAlive, within } from './fixtures/procs.js';
 
 const test = suite('coordinator');
 const WORKER = fileURLToPath(new URL('./fixtures/worker.js', import.meta.url));
@@ -34,24 +32,10 @@ function meanRef(inputs: Float32Array[]): Float32Array {
 
 
 /** Runs a launch with fake workers, bounded in time; afterwards no worker may be alive. */
-async function run(scenario: string, procs: number, options: object, extra: Partial<LaunchOptions> = {}): Promise<{ result?: LaunchResult; error?: Error; pids: number[] }> {
-  const pids: number[] = [];
-  let socketPath = '';
-  let result: LaunchResult | undefined;
-  let error: Error | undefined;
-  try {
-    result = await within(20_000, launch({
-      procs, workerScript: WORKER, workerArgs: [scenario, JSON.stringify(options)],
-      onWorkerStarted: ({ pid }) => pids.push(pid), onListening: (path) => (socketPath = path), timeoutMs: 10_000, echoStderr: false, killGraceMs: 1000, ...extra,
-    }), `launch ${scenario}`);
-  } catch (e) {
-    error = e as Error;
-  }
-  const alive = pids.filter(isAlive);
-  assert.equal(alive, [], `worker pids ${alive.join(', ')} still alive after launch settled`);
-  assert.is(pids.length, procs, 'every worker should have been started');
-  assert.ok(socketPath !== '' && !existsSync(dirname(socketPath)), `socket directory ${dirname(socketPath)} left behind`);
-  return { ...(result ? { result } : {}), ...(error ? { error } : {}), pids };
+async function run(scenario: string, procs: number, options: object, extra: Partial<LaunchOptions> = {}): Promise<BoundedLaunch> {
+  const launched = await boundedLaunch({ procs, workerScript: WORKER, workerArgs: [scenario, JSON.stringify(options)], ...extra }, 20_000, `launch ${scenario}`);
+  assert.is(launched.pids.length, procs, 'every worker should have been started');
+  return launched;
 }
 
 for (const procs of [1, 2, 4]) {
