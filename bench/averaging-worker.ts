@@ -1,7 +1,7 @@
 // The worker program of bench/averaging.ts (dist/bench/averaging-worker.js), started by launch():
 // no GPU, no model, only the parameter-averaging round. Each round it fills its array with a
 // rank-dependent value, all-reduces it, times the round and checks the mean it got back.
-import { WorkerChannel } from '../src/dist/worker-channel.js';
+import { WorkerChannel } from '../src/comm/worker-channel.js';
 import { AVERAGING_ENV, AveragingSettings, type AveragingWorkerSummary, type RoundTime } from './lib/averaging-settings.js';
 
 async function main(): Promise<number> {

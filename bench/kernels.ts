@@ -6,7 +6,7 @@ import { formatAdapter, openGpu, type GpuContext } from '../src/gpu/device.js';
 import { createStorage, createStorageFrom } from '../src/gpu/buffers.js';
 import { submitDispatches, type Dispatch } from '../src/gpu/dispatch.js';
 import { matmulEntry, matmulTuning, prepareMatmul } from '../src/kernels/matmul.js';
-import { prepareAverage } from '../src/kernels/average.js';
+import { prepareStackedMean } from '../src/kernels/stacked-mean.js';
 
 /**
  * Stated reference, not measured by this script: OpenBLAS sgemm at 1024³ on this machine's two
@@ -222,7 +222,7 @@ async function benchAverage(ctx: GpuContext, adapter: string, count: number, n: 
   const shape = `${n}×${count}`;
   const bytes = (n + 1) * count * 4;
   if (n * count * 4 > ctx.device.limits.maxStorageBufferBindingSize) {
-    log(`average ${shape}: skipped, ${n * count * 4} bytes of inputs exceed this device's storage binding limit (${ctx.device.limits.maxStorageBufferBindingSize}); prepareAverage binds all n vectors at once`);
+    log(`average ${shape}: skipped, ${n * count * 4} bytes of inputs exceed this device's storage binding limit (${ctx.device.limits.maxStorageBufferBindingSize}); prepareStackedMean binds all n vectors at once`);
     return [];
   }
   const inputs = randomFloats(n * count);
@@ -231,9 +231,9 @@ async function benchAverage(ctx: GpuContext, adapter: string, count: number, n: 
   const records: BenchRecord[] = [];
   const base = { kernel: 'average' as const, shape, adapter };
   try {
-    const d = await prepareAverage(ctx, { inputs: bufIn, output: bufOut, count, n });
+    const d = await prepareStackedMean(ctx, { inputs: bufIn, output: bufOut, count, n });
     const ms = await timeGpu(ctx, d, reps, 200);
-    records.push({ ...base, variant: 'fast', ms, gflops: (n * count) / ms / 1e6, gbps: bytes / ms / 1e6, detail: 'prepareAverage' });
+    records.push({ ...base, variant: 'fast', ms, gflops: (n * count) / ms / 1e6, gbps: bytes / ms / 1e6, detail: 'prepareStackedMean' });
   } finally {
     bufIn.destroy(); bufOut.destroy();
   }

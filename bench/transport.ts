@@ -1,5 +1,5 @@
 // Which way should tensors travel between the coordinator and a worker process? Round trip (parent →
-// forked child → parent) of 1, 4, 16 and 64 MiB over src/dist's framed Unix socket, against fork()'s
+// forked child → parent) of 1, 4, 16 and 64 MiB over src/comm's framed Unix socket, against fork()'s
 // IPC channel with serialization 'advanced'. The child echoes what it received; both ends copy the
 // payload once, as the real transport does. Run: node build.mjs && node dist/bench/transport.js [--quick]
 import { fork } from 'node:child_process';
@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { COORDINATOR_SENDS, WORKER_SENDS, type Header } from '../src/dist/protocol.js';
-import { FrameConnection } from '../src/dist/transport.js';
+import { COORDINATOR_SENDS, WORKER_SENDS, type Header } from '../src/comm/protocol.js';
+import { FrameConnection } from '../src/comm/transport.js';
 import { readFlags, runMain, usage, UsageError, type FlagSpec } from './lib/flags.js';
 import { describeMachine, formatBytes, machineInfo, markdownTable, type MachineInfo } from './lib/report.js';
 

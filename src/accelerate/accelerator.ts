@@ -6,9 +6,9 @@ import { readFloat32, writeBuffer } from '../gpu/buffers.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ShardedLoader } from '../data/loader.js';
 import type { Dataset } from '../data/dataset.js';
-import type { CommDtype } from '../dist/codec.js';
-import type { WorkerChannel } from '../dist/worker-channel.js';
-import { CompressedAveraging } from './compressed-averaging.js';
+import type { CommDtype } from '../comm/delta-codec.js';
+import type { WorkerChannel } from '../comm/worker-channel.js';
+import { CompressedAveraging } from './delta-codec.js';
 import { StepRecorder } from './step-recorder.js';
 
 /** Anything whose parameters and gradients are flat GPU buffers. */
@@ -38,7 +38,7 @@ export interface AcceleratorOptions {
   channel?: WorkerChannel | undefined;
   /**
    * What parameter averaging sends: f32 (default), or f16/bf16 deltas from the last average
-   * (compressed-averaging.ts). Gradient rounds always send f32.
+   * (accelerate/delta-codec.ts). Gradient rounds always send f32.
    */
   commDtype?: CommDtype;
 }

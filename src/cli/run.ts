@@ -3,9 +3,9 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launch, type LinkOptions, type WorkerLostEvent } from '../dist/coordinator.js';
-import { parseBandwidth, parseDuration } from '../dist/link.js';
-import { isPlainAveraging, OuterOptimizer } from '../dist/outer-optimizer.js';
+import { launch, type LinkOptions, type WorkerLostEvent } from '../comm/coordinator.js';
+import { parseBandwidth, parseDuration } from '../comm/link.js';
+import { isPlainAveraging, OuterOptimizer } from '../comm/outer-optimizer.js';
 import { nextAveragingStep } from '../accelerate/local-sgd.js';
 import { mlpLayout, type ParameterLayout } from '../nn/layout.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
@@ -14,7 +14,8 @@ import { Reporter } from '../train/reporter.js';
 import type { EvalRecord, TrainRecord, WorkerSummary } from '../train/records.js';
 import { trainWorker, type ModelInfo } from '../train/train-worker.js';
 import { summarize, formatSummary, type RunSummary } from '../train/summary.js';
-import { CONFIG_ENV, FLAGS, outerSettings, UsageError, type TrainConfig } from './config.js';
+import { outerSettings, type TrainConfig } from '../train/config.js';
+import { CONFIG_ENV, FLAGS, UsageError } from './config.js';
 
 
 

@@ -1,9 +1,10 @@
 // dist/worker.js: one worker process, started by dist/train.js (the coordinator) with its rank,
 // world size and channel in the environment and the run's config in LOCALSGD_CONFIG.
-import { WorkerChannel } from '../dist/worker-channel.js';
+import { WorkerChannel } from '../comm/worker-channel.js';
 import { trainWorker } from '../train/train-worker.js';
 
-import { CONFIG_ENV, trainConfigSchema } from './config.js';
+import { trainConfigSchema } from '../train/config.js';
+import { CONFIG_ENV } from './config.js';
 
 async function main(): Promise<number> {
   const channel = await WorkerChannel.fromEnvironment();

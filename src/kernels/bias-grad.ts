@@ -1,10 +1,10 @@
-// db[j] (+)= Σ_i dy[i, j], the bias gradient of a linear layer. See shaders/bias_grad.wgsl.
-import code from '../../shaders/bias_grad.wgsl';
+// db[j] (+)= Σ_i dy[i, j], the bias gradient of a linear layer. See shaders/bias-grad.wgsl.
+import code from '../../shaders/bias-grad.wgsl';
 import type { GpuContext } from '../gpu/device.js';
 import { createBindGroup, grid1d, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
 import { assertHolds, assertWholeNumber, uniformBuffer } from './uniforms.js';
 
-const SHADER = { file: 'bias_grad.wgsl', code };
+const SHADER = { file: 'bias-grad.wgsl', code };
 const WORKGROUP = 64;
 
 export interface BiasGradArgs {

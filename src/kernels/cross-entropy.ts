@@ -1,11 +1,11 @@
 // Softmax cross-entropy: loss statistics and dlogits in one fused, max-subtracted pass.
-// See shaders/cross_entropy.wgsl.
-import code from '../../shaders/cross_entropy.wgsl';
+// See shaders/cross-entropy.wgsl.
+import code from '../../shaders/cross-entropy.wgsl';
 import type { GpuContext } from '../gpu/device.js';
 import { createBindGroup, grid1d, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
 import { assertHolds, assertWholeNumber, uniformBuffer } from './uniforms.js';
 
-const SHADER = { file: 'cross_entropy.wgsl', code };
+const SHADER = { file: 'cross-entropy.wgsl', code };
 const WORKGROUP = 64;
 
 export interface SoftmaxCrossEntropyArgs {

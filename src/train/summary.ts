@@ -1,6 +1,6 @@
 // The run's summary: what the last metrics record holds and what the last lines print.
-import type { CommStats } from '../dist/coordinator.js';
-import type { TrainConfig } from '../cli/config.js';
+import type { CommStats } from '../comm/coordinator.js';
+import type { TrainConfig } from './config.js';
 import type { WorkerSummary } from './records.js';
 
 export interface RunSummary {

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { childPids, isAlive, startTrain, waitFor, type Finished } from '../helpers/processes.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
 import { readWeights, SMALL_TASK, tempDir } from '../helpers/train-run.js';
-import { isAlive as isRunning } from '../dist/fixtures/procs.js';
+import { isAlive as isRunning } from '../comm/fixtures/procs.js';
 import { TEST_SIGKILL_ENV } from '../../src/train/fault-injection.js';
 import { SAVE_EVERY_RANK_ENV } from '../../src/train/train-worker.js';
 

@@ -3,8 +3,8 @@
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { launch, type LaunchOptions, type LaunchResult, type WorkerLostEvent } from '../../src/dist/coordinator.js';
-import { isAlive, within } from '../dist/fixtures/procs.js';
+import { launch, type LaunchOptions, type LaunchResult, type WorkerLostEvent } from '../../src/comm/coordinator.js';
+import { isAlive, within } from '../comm/fixtures/procs.js';
 
 export interface BoundedLaunch {
   result?: LaunchResult;

@@ -1,9 +1,9 @@
 // The coordinator ↔ worker wire format. A frame is [u32 header bytes][u32 payload bytes]
 // [UTF-8 JSON header][raw payload], little-endian. Headers are one zod union, parsed on receipt;
-// tensors travel as raw float32 bytes (or 16-bit ones in compressed 'params' rounds: see codec.ts),
+// tensors travel as raw float32 bytes (or 16-bit ones in compressed 'params' rounds: see delta-codec.ts),
 // never as JSON.
 import { z } from 'zod';
-import { bytesPerElement, CommDtype } from './codec.js';
+import { bytesPerElement, CommDtype } from './delta-codec.js';
 
 export const HEADER_LIMIT_BYTES = 1 << 20;
 /** Float32Array payloads up to 1 GiB; a larger length field is certainly a corrupt frame. */
@@ -21,7 +21,7 @@ export const Header = z.discriminatedUnion('type', [
   // worker → coordinator
   z.object({ type: z.literal('hello'), rank: Index, worldSize: z.number().int().positive(), pid: Index.optional() }),
   // dtype absent means f32 (so f32 frames are byte for byte those of before compression existed);
-  // f16/bf16 payloads are 2·count bytes of parameter deltas (codec.ts).
+  // f16/bf16 payloads are 2·count bytes of parameter deltas (delta-codec.ts).
   z.object({ type: z.literal('allreduce'), tag: ReduceTag, round: Index, count: Count, dtype: CommDtype.optional() }),
   // The main rank (rank 0, or the lowest survivor) sends its tensor; the others send count 0 to say they wait for it.
   z.object({ type: z.literal('broadcast'), round: Index, count: Count }),

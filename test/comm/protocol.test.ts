@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   COORDINATOR_SENDS, encodeHead, FrameDecoder, ProtocolError, WORKER_SENDS, type Header,
-} from '../../src/dist/protocol.js';
+} from '../../src/comm/protocol.js';
 import { randomArray, rng } from '../helpers/random.js';
 
 const test = suite('protocol');

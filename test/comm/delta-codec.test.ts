@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   bf16BitsToNumber, CodecError, decode16, DeltaCodec, encode16, f16BitsToNumber, f32ToBf16Bits, f32ToF16Bits,
-} from '../../src/dist/codec.js';
+} from '../../src/comm/delta-codec.js';
 import { BASE_SEED, halfTestValues, randomArray, rng } from '../helpers/random.js';
 import { BF16, F16, halfBitsRef, halfValueRef } from '../helpers/reference.js';
 

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { prepareAverage } from '../../src/kernels/average.js';
+import { prepareStackedMean } from '../../src/kernels/stacked-mean.js';
 import { assertBitwiseEqual, assertClose } from '../helpers/assert.js';
 import { closeTestGpu, download, poisoned, run, testGpu, upload } from '../helpers/gpu.js';
 import { randomArray, rng } from '../helpers/random.js';
@@ -18,7 +18,7 @@ for (const n of [1, 3, 4]) {
     for (const count of COUNTS) {
       const inputs = randomArray(n * count, rng(++seed * 389 + n));
       const output = poisoned(ctx, 'averaged', count);
-      await run(ctx, await prepareAverage(ctx, { inputs: upload(ctx, 'stacked', inputs), output, count, n }));
+      await run(ctx, await prepareStackedMean(ctx, { inputs: upload(ctx, 'stacked', inputs), output, count, n }));
       const out = await download(ctx, output, count);
       assertClose(out, averageRef(inputs, count, n), `average n=${n} count=${count}`);
       // One vector averages to itself, bit for bit: a worker alone must keep its parameters exactly.
@@ -35,7 +35,7 @@ test('averaging equal vectors changes them by at most one rounding', async () =>
   const inputs = new Float32Array(3 * count);
   for (let r = 0; r < 3; r++) inputs.set(one, r * count);
   const output = poisoned(ctx, 'averaged', count);
-  await run(ctx, await prepareAverage(ctx, { inputs: upload(ctx, 'stacked', inputs), output, count, n: 3 }));
+  await run(ctx, await prepareStackedMean(ctx, { inputs: upload(ctx, 'stacked', inputs), output, count, n: 3 }));
   const out = await download(ctx, output, count);
   let worst = 0;
   for (let j = 0; j < count; j++) worst = Math.max(worst, Math.abs(out[j]! - one[j]!) / Math.abs(one[j]!));
@@ -47,13 +47,13 @@ test('errors name the kernel and the sizes, and refuse an output aliasing the in
   const ctx = await testGpu();
   const buffer = upload(ctx, 'stacked', new Float32Array(8));
   try {
-    await prepareAverage(ctx, { inputs: buffer, output: poisoned(ctx, 'out', 4), count: 4, n: 3 });
+    await prepareStackedMean(ctx, { inputs: buffer, output: poisoned(ctx, 'out', 4), count: 4, n: 3 });
     assert.unreachable('should have thrown');
   } catch (e) {
     assert.match((e as Error).message, /average: inputs .* holds 8 floats, needs 12 for n=3 count=4/);
   }
   try {
-    await prepareAverage(ctx, { inputs: buffer, output: buffer, count: 4, n: 2 });
+    await prepareStackedMean(ctx, { inputs: buffer, output: buffer, count: 4, n: 2 });
     assert.unreachable('should have thrown');
   } catch (e) {
     assert.match((e as Error).message, /average: output and inputs are the same buffer/);

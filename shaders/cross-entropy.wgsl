@@ -1,4 +1,4 @@
-// cross_entropy.wgsl: softmax + cross-entropy loss + its gradient, fused in one pass per row.
+// cross-entropy.wgsl: softmax + cross-entropy loss + its gradient, fused in one pass per row.
 //
 //   logits [rows, classes] row-major f32; labels [rows] u32 (class indices).
 //   dlogits[i, c] = (softmax(logits[i])[c] − (c == labels[i])) · gradScale

@@ -1,11 +1,11 @@
-// Compressed parameter averaging on the worker's device: f32 deltas from the anchor packed to
-// f16/bf16, and the 16-bit update applied to the anchor and the parameters. See shaders/compress.wgsl.
-import code from '../../shaders/compress.wgsl';
+// The delta codec (--comm-dtype f16|bf16) on the worker's device: f32 deltas from the anchor packed to
+// f16/bf16, and the 16-bit update applied to the anchor and the parameters. See shaders/delta-codec.wgsl.
+import code from '../../shaders/delta-codec.wgsl';
 import type { GpuContext } from '../gpu/device.js';
 import { createBindGroup, grid1d, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
 import { assertHolds, assertWholeNumber, uniformBuffer } from './uniforms.js';
 
-const SHADER = { file: 'compress.wgsl', code };
+const SHADER = { file: 'delta-codec.wgsl', code };
 const WORKGROUP = 256;
 
 export type HalfDtype = 'f16' | 'bf16';

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CollectiveMismatchError, CollectiveTracker } from '../../src/dist/collective.js';
-import { meanOf } from '../../src/dist/reduce.js';
+import { CollectiveMismatchError, CollectiveTracker } from '../../src/comm/collective.js';
+import { meanOf } from '../../src/comm/reduce.js';
 import { randomArray, rng, BASE_SEED } from '../helpers/random.js';
 
 const test = suite('collective');

@@ -1,7 +1,7 @@
 // Which collective the ranks are in, and whether they agree. Every rank runs the same collectives
 // in the same order, one at a time, so at any moment all waiting ranks must be in one collective:
 // anything else (another tag, another round, another size) would deadlock, so it is an error.
-import type { CommDtype } from './codec.js';
+import type { CommDtype } from './delta-codec.js';
 import type { CollectiveKind } from './protocol.js';
 
 export class CollectiveMismatchError extends Error {
@@ -16,7 +16,7 @@ export interface OpenCollective {
   round: number;
   /** Floats each rank sends (all-reduce), or the source sends (broadcast; -1 until it has). */
   count: number;
-  /** What the ranks' payloads hold: f32, or 16-bit parameter deltas (codec.ts); one per collective. */
+  /** What the ranks' payloads hold: f32, or 16-bit parameter deltas (delta-codec.ts); one per collective. */
   dtype: CommDtype;
   firstRank: number;
   entered: Set<number>;

@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asFloat32, WORKER_SENDS, type Header } from '../../src/dist/protocol.js';
-import { FrameConnection } from '../../src/dist/transport.js';
-import { ENV, WorkerChannel } from '../../src/dist/worker-channel.js';
+import { asFloat32, WORKER_SENDS, type Header } from '../../src/comm/protocol.js';
+import { FrameConnection } from '../../src/comm/transport.js';
+import { ENV, WorkerChannel } from '../../src/comm/worker-channel.js';
 import { within } from './fixtures/procs.js';
 
 const test = suite('worker-channel');

@@ -1,7 +1,7 @@
 // The launcher's public face: its options, what it reports, and the errors it stops a run with.
 // Kept apart from coordinator.ts, which is the machinery behind launch().
 import type { LinkOptions } from './link.js';
-import type { CommDtype } from './codec.js';
+import type { CommDtype } from './delta-codec.js';
 import type { OuterOptimizer } from './outer-optimizer.js';
 import type { CollectiveKind, ReduceTag } from './protocol.js';
 

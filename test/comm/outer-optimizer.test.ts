@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { OuterOptimizer, type OuterOptimizerOptions } from '../../src/dist/outer-optimizer.js';
+import { OuterOptimizer, type OuterOptimizerOptions } from '../../src/comm/outer-optimizer.js';
 import { assertBitwiseEqual, assertClose } from '../helpers/assert.js';
 import { BASE_SEED, randomArray, rng } from '../helpers/random.js';
 

@@ -7,7 +7,7 @@
 // after the last round, bit for bit; the coordinator decodes θ_i = fround(anchor + d_i), reduces
 // (the mean, or any step that maps the workers' weights to new global weights θ: it sits between
 // decode and encode and sees f32 weights only), and sends back u = to16(θ − anchor). Both sides then set anchor ← fround(anchor + from16(u)), the worker in
-// WGSL (shaders/compress.wgsl), the coordinator here: the same correctly rounded f32 add, so every
+// WGSL (shaders/delta-codec.wgsl), the coordinator here: the same correctly rounded f32 add, so every
 // worker and the coordinator agree and anchors never drift. The 16-bit rounding error then falls
 // on the small update, not on the weights: f16 keeps ~11 significant bits of each round's change.
 //
@@ -25,7 +25,7 @@ export function bytesPerElement(dtype: CommDtype): 2 | 4 {
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-/** Round to nearest even f32 → f16 bits; the CPU twin of f32_to_f16_bits in compress.wgsl. */
+/** Round to nearest even f32 → f16 bits; the CPU twin of f32_to_f16_bits in delta-codec.wgsl. */
 export function f32ToF16Bits(value: number): number {
   f32[0] = value;
   const x = u32[0]!;

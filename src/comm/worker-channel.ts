@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { z } from 'zod';
-import type { CommDtype } from './codec.js';
+import type { CommDtype } from './delta-codec.js';
 import { asFloat32, bytesOf, COORDINATOR_SENDS, ProtocolError, type CollectiveKind, type Header, type ReduceTag } from './protocol.js';
 import { describeCollective } from './collective.js';
 import { FrameConnection } from './transport.js';
@@ -142,7 +142,7 @@ export class WorkerChannel {
   }
 
   /**
-   * A compressed 'params' round (codec.ts): sends `count` 16-bit deltas and resolves with the
+   * A compressed 'params' round (delta-codec.ts): sends `count` 16-bit deltas and resolves with the
    * coordinator's 16-bit update, written into `into` (2·count bytes; may be the payload itself).
    */
   allReduceDelta(dtype: Exclude<CommDtype, 'f32'>, count: number, payload: Uint8Array, into: Uint8Array): Promise<Uint8Array> {

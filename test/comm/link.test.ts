@@ -1,9 +1,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fileURLToPath } from 'node:url';
-import { launch } from '../../src/dist/coordinator.js';
-import { parseBandwidth, parseDuration, SimulatedLink } from '../../src/dist/link.js';
-import type { WorkerChannelStats } from '../../src/dist/worker-channel.js';
+import { launch } from '../../src/comm/coordinator.js';
+import { parseBandwidth, parseDuration, SimulatedLink } from '../../src/comm/link.js';
+import type { WorkerChannelStats } from '../../src/comm/worker-channel.js';
 import { isAlive, pidCollector, within } from './fixtures/procs.js';
 
 const test = suite('link');

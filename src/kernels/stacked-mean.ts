@@ -1,13 +1,16 @@
-// output = the mean of n stacked vectors (Local SGD's parameter average). See shaders/average.wgsl.
-import code from '../../shaders/average.wgsl';
+// output = the mean of n stacked vectors, on the GPU. Not what a run uses: the coordinator averages on
+// the CPU in float64 (comm/reduce.ts), which measured as fast for this memory-bound job (bench:kernels
+// times both); kept as that benchmark's GPU side and as the GC-hazard test's workload.
+// See shaders/stacked-mean.wgsl.
+import code from '../../shaders/stacked-mean.wgsl';
 import type { GpuContext } from '../gpu/device.js';
 import { createBindGroup, grid1d, refLabel, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
 import { assertHolds, assertWholeNumber, uniformBuffer } from './uniforms.js';
 
-const SHADER = { file: 'average.wgsl', code };
+const SHADER = { file: 'stacked-mean.wgsl', code };
 const WORKGROUP = 256;
 
-export interface AverageArgs {
+export interface StackedMeanArgs {
   /** [n, count] row-major: vector r at floats r·count ... */
   inputs: TensorRef;
   /** [count]; a different buffer from inputs. */
@@ -17,7 +20,7 @@ export interface AverageArgs {
   label?: string;
 }
 
-export async function prepareAverage(ctx: GpuContext, args: AverageArgs): Promise<Dispatch> {
+export async function prepareStackedMean(ctx: GpuContext, args: StackedMeanArgs): Promise<Dispatch> {
   const { count, n } = args;
   const name = args.label ?? 'average';
   assertWholeNumber(name, 'count', count, 1);

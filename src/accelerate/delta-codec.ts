@@ -1,13 +1,13 @@
 // Compressed parameter averaging on the worker (--comm-dtype f16|bf16; the wire format and the
-// coordinator's half are described in src/dist/codec.ts). The worker keeps an anchor, the last
+// coordinator's half are described in src/comm/delta-codec.ts). The worker keeps an anchor, the last
 // averaged parameters, on its device; a round packs θ − anchor to 16 bits in one dispatch, reads
 // back half the bytes of the parameters, and applies the coordinator's 16-bit update to the anchor
 // and the parameters in another, so every worker ends the round with identical bytes.
 import { createStorage, readBuffer, writeBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/device.js';
 import { submitDispatches } from '../gpu/dispatch.js';
-import { prepareCompress, type HalfDtype, type PreparedCompress } from '../kernels/compress.js';
-import type { WorkerChannel } from '../dist/worker-channel.js';
+import { prepareCompress, type HalfDtype, type PreparedCompress } from '../kernels/delta-codec.js';
+import type { WorkerChannel } from '../comm/worker-channel.js';
 
 export interface CompressedRoundTimes {
   readbackSeconds: number;

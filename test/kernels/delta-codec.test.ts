@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createStorageFrom, readBuffer } from '../../src/gpu/buffers.js';
 import type { GpuContext } from '../../src/gpu/device.js';
-import { prepareCompress, type HalfDtype } from '../../src/kernels/compress.js';
+import { prepareCompress, type HalfDtype } from '../../src/kernels/delta-codec.js';
 import { closeTestGpu, download, run, testGpu, upload } from '../helpers/gpu.js';
 import { BASE_SEED, halfTestValues, randomArray, rng } from '../helpers/random.js';
 import { BF16, F16, halfBitsRef, halfValueRef, type HalfFormat } from '../helpers/reference.js';

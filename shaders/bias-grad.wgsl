@@ -1,4 +1,4 @@
-// bias_grad.wgsl: the bias gradient of a linear layer, db[j] (+)= Σ_i dy[i, j].
+// bias-grad.wgsl: the bias gradient of a linear layer, db[j] (+)= Σ_i dy[i, j].
 //
 //   dy is [rows, cols] row-major f32 (dy[i*cols + j]); db is [cols] f32.
 //   FLAG_ACCUMULATE adds into db (in-kernel gradient accumulation: the first micro-batch

@@ -1,4 +1,5 @@
-// average.wgsl: the mean of n stacked vectors, Local SGD's parameter average.
+// stacked-mean.wgsl: the mean of n stacked vectors. The GPU alternative to the coordinator's float64
+// CPU average (comm/reduce.ts), measured by bench:kernels; training does not use it.
 //
 //   inputs [n, count] row-major f32 (rank r's vector at inputs[r*count ..]); output [count] f32.
 //   output[j] = (Σ_r inputs[r*count + j]) / n

@@ -4,8 +4,8 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import {
   CollectiveMismatchError, ProtocolError, WorkerFailedError, WorkerTimeoutError, type LaunchOptions,
-} from '../../src/dist/coordinator.js';
-import { OuterOptimizer } from '../../src/dist/outer-optimizer.js';
+} from '../../src/comm/coordinator.js';
+import { OuterOptimizer } from '../../src/comm/outer-optimizer.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
 import { boundedLaunch, type BoundedLaunch } from '../helpers/launch.js';
 import { BASE_SEED } from '../helpers/random.js';

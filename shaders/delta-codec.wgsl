@@ -1,4 +1,4 @@
-// compress.wgsl: compressed parameter averaging (--comm-dtype f16|bf16) on the worker's device.
+// delta-codec.wgsl: compressed parameter averaging (--comm-dtype f16|bf16) on the worker's device.
 // A worker sends the difference of its weights from the anchor (the last averaged weights, which
 // every worker and the coordinator hold bit for bit) in 16 bits, and applies the coordinator's
 // 16-bit update to the anchor with the same f32 add the coordinator uses, so anchors never drift.

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CollectiveMismatchError, CollectiveTracker, describeCollective, type OpenCollective } from './collective.js';
 import { SimulatedLink, linkIsOff, validateLink, type LinkOptions } from './link.js';
-import { bytesPerElement, DeltaCodec, type CommDtype } from './codec.js';
+import { bytesPerElement, DeltaCodec, type CommDtype } from './delta-codec.js';
 import type { OuterOptimizer } from './outer-optimizer.js';
 import { asFloat32, bytesOf, ProtocolError, WORKER_SENDS, type Header, type ReduceTag } from './protocol.js';
 import { meanOf } from './reduce.js';

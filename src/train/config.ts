@@ -1,0 +1,107 @@
+// The run's configuration: one zod schema with every setting's default and the rules that tie
+// settings together. The training code owns it; cli/config.ts only maps flags onto it, and workers
+// re-validate it on arrival.
+import { z } from 'zod';
+import { CommDtype } from '../comm/delta-codec.js';
+import { isPlainAveraging, type OuterOptimizerOptions } from '../comm/outer-optimizer.js';
+
+const wholeNumber = (flag: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number({ invalid_type_error: `${flag} must be a whole number` })
+    .refine((n) => Number.isInteger(n) && n >= min && n <= max, (n) => ({
+      message: `${flag} must be a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ' up'} (got ${n})`,
+    }));
+
+const positiveNumber = (flag: string, allowZero = false) =>
+  z.coerce.number().refine((n) => Number.isFinite(n) && (allowZero ? n >= 0 : n > 0), (n) => ({
+    message: `${flag} must be a ${allowZero ? 'non-negative' : 'positive'} number (got ${n})`,
+  }));
+
+const fraction = (flag: string) =>
+  z.coerce.number().refine((n) => Number.isFinite(n) && n >= 0 && n < 1, (n) => ({ message: `${flag} must be in [0, 1) (got ${n})` }));
+
+// Accepts the parsed form too (an array), so a config can travel to workers as JSON and be re-validated.
+const hiddenList = z.preprocess((v) => (Array.isArray(v) ? v.join(',') : v), z.string()).transform((s, ctx) => {
+  if (s.trim() === '' || s === 'none') return [] as number[];
+  const parts = s.split(',').map((p) => Number(p.trim()));
+  if (parts.some((n) => !Number.isInteger(n) || n < 1 || n > 65536)) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `--hidden must be comma-separated layer widths from 1 to 65536, e.g. 256,128 (got "${s}")` });
+    return z.NEVER;
+  }
+  return parts;
+});
+
+export const trainConfigSchema = z.object({
+  procs: wholeNumber('--procs', 1, 64).default(4),
+  localSgd: z.boolean().default(true),
+  localSgdSteps: wholeNumber('--local-sgd-steps', 1).default(8),
+  localSgdWarmupSteps: wholeNumber('--local-sgd-warmup-steps', 0).default(0),
+  outerOptimizer: z.enum(['sgd', 'nesterov']).default('sgd'),
+  outerLr: positiveNumber('--outer-lr').default(1),
+  outerMomentum: fraction('--outer-momentum').default(0),
+  data: z.string().default('mnist'),
+  evalData: z.string().optional(),
+  syntheticSamples: wholeNumber('--synthetic-samples', 1).default(20000),
+  syntheticFeatures: wholeNumber('--synthetic-features', 1).default(256),
+  syntheticClasses: wholeNumber('--synthetic-classes', 2).default(10),
+  epochs: wholeNumber('--epochs', 1).default(3),
+  maxSteps: wholeNumber('--max-steps', 1).optional(),
+  batchSize: wholeNumber('--batch-size', 1).default(32),
+  gradAccum: wholeNumber('--grad-accum', 1).default(1),
+  lr: positiveNumber('--lr').default(0.05),
+  optimizer: z.enum(['sgd', 'adamw']).default('sgd'),
+  momentum: fraction('--momentum').default(0.9),
+  nesterov: z.boolean().default(false),
+  weightDecay: positiveNumber('--weight-decay', true).default(0),
+  beta1: fraction('--beta1').default(0.9),
+  beta2: fraction('--beta2').default(0.999),
+  eps: positiveNumber('--eps').default(1e-8),
+  schedule: z.enum(['constant', 'linear', 'cosine']).default('constant'),
+  warmupSteps: wholeNumber('--warmup-steps', 0).default(0),
+  hidden: hiddenList.default('256'),
+  activation: z.enum(['relu', 'gelu']).default('relu'),
+  seed: wholeNumber('--seed', 0, 2 ** 32 - 1).default(0),
+  shuffle: z.boolean().default(true),
+  logEvery: wholeNumber('--log-every', 1).default(50),
+  evalBatchSize: wholeNumber('--eval-batch-size', 1).default(500),
+  evalEvery: wholeNumber('--eval-every', 1).optional(),
+  metrics: z.string().optional(),
+  save: z.string().optional(),
+  saveEvery: wholeNumber('--save-every', 1).optional(),
+  checkpointEvery: wholeNumber('--checkpoint-every', 1).optional(),
+  init: z.string().optional(),
+  resume: z.string().optional(),
+  adapter: z.string().optional(),
+  backend: z.string().optional(),
+  commDtype: CommDtype.default('f32'),
+  linkBandwidth: z.string().default('off'),
+  linkLatency: z.string().default('0'),
+  workerTimeout: positiveNumber('--worker-timeout').default(120),
+  onWorkerFailure: z.enum(['abort', 'continue', 'respawn']).default('abort'),
+  maxRespawns: wholeNumber('--max-respawns', 0, 1000).default(3),
+  quiet: z.boolean().default(false),
+}).superRefine((c, ctx) => {
+  // Combinations that would silently do nothing are errors.
+  const reject = (key: string, message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message });
+  if (!c.localSgd && c.localSgdWarmupSteps > 0) {
+    reject('localSgdWarmupSteps', `--local-sgd-warmup-steps ${c.localSgdWarmupSteps} needs Local SGD: drop --no-local-sgd (synchronous mode averages gradients every step anyway)`);
+  }
+  if (!isPlainAveraging(outerSettings(c)) && (!c.localSgd || c.procs === 1)) {
+    reject('outerOptimizer', `--outer-optimizer, --outer-lr and --outer-momentum act at parameter averaging rounds, which need --procs 2 or more and Local SGD (got --procs ${c.procs}${c.localSgd ? '' : ' --no-local-sgd'})`);
+  }
+  if (c.checkpointEvery !== undefined && (!c.save || c.procs === 1 || !c.localSgd)) {
+    reject('checkpointEvery', `--checkpoint-every counts parameter averaging rounds of a multi-process Local SGD run and writes to --save FILE: it needs --save, --procs 2 or more and Local SGD${c.procs === 1 ? '; with --procs 1 use --save-every N' : ''}`);
+  }
+  if (c.checkpointEvery !== undefined && c.saveEvery !== undefined) {
+    reject('checkpointEvery', '--checkpoint-every and --save-every would both write the --save file; in a multi-process run keep --checkpoint-every (averaged weights at rounds), drop --save-every');
+  }
+  if (c.outerOptimizer === 'nesterov' && c.outerMomentum === 0) {
+    reject('outerMomentum', '--outer-optimizer nesterov needs --outer-momentum above 0 (DiLoCo uses 0.9), as PyTorch\'s SGD(nesterov=True) does');
+  }
+});
+
+export type TrainConfig = z.infer<typeof trainConfigSchema>;
+
+/** The outer optimizer's settings in a config. */
+export function outerSettings(c: Pick<TrainConfig, 'outerOptimizer' | 'outerLr' | 'outerMomentum'>): OuterOptimizerOptions {
+  return { kind: c.outerOptimizer, lr: c.outerLr, momentum: c.outerMomentum };
+}
