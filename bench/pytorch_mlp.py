@@ -1,15 +1,18 @@
 """The PyTorch reference for bench/train.ts: the same MLP (784-256-10, ReLU), the same optimizer
-(SGD, lr 0.05, momentum 0.9) and the same batch sizes, on the CPU with one thread, as the issue's
-figure was measured. Inputs are random tensors of MNIST's shape: speed does not depend on the values.
+(SGD, lr 0.05, momentum 0.9) and the same batch sizes, on the CPU. Inputs are random tensors of
+MNIST's shape: speed does not depend on the values. bench/lib/pytorch-anchor.ts sets the BLAS
+environment (OpenBLAS core type and OPENBLAS_NUM_THREADS); this script reports what it really ran on.
 
-Usage: python3 bench/pytorch_mlp.py BATCH[,BATCH...] SAMPLES
-Prints one JSON object: {"torch": version, "threads": 1, "results": [{"batchSize", "samplesPerSecond"}]}.
+Usage: python3 bench/pytorch_mlp.py BATCH[,BATCH...] SAMPLES TORCH_THREADS
+Prints one JSON object: {"torch", "torchThreads", "blas": {...}, "results": [{"batchSize", "samplesPerSecond"}]}.
 """
 import json
 import sys
 import time
 
 import torch
+
+from torch_anchor import blas_info, set_threads
 
 
 def samples_per_second(batch_size: int, samples: int) -> float:
@@ -35,13 +38,13 @@ def samples_per_second(batch_size: int, samples: int) -> float:
 
 
 def main() -> None:
-    if len(sys.argv) != 3:
+    if len(sys.argv) != 4:
         sys.exit(__doc__)
-    torch.set_num_threads(1)
+    set_threads(int(sys.argv[3]))
     batches = [int(b) for b in sys.argv[1].split(",")]
     samples = int(sys.argv[2])
     results = [{"batchSize": b, "samplesPerSecond": samples_per_second(b, samples)} for b in batches]
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}))
+    print(json.dumps({"torch": torch.__version__, "torchThreads": torch.get_num_threads(), "blas": blas_info(), "results": results}))
 
 
 if __name__ == "__main__":

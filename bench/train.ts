@@ -1,33 +1,32 @@
 // npm run bench:train — single-process training throughput of the MNIST MLP (784-256-10, SGD) at
-// several batch sizes, and the share of wall time the CPU spent blocked on the GPU.
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+// several batch sizes, and the share of wall time the CPU spent blocked on the GPU, next to PyTorch
+// on the CPU configured properly (OpenBLAS on the best core the CPU supports, threads set
+// explicitly: bench/lib/pytorch-anchor.ts), with one thread and with the best thread setting.
 import { z } from 'zod';
 import { parseTrainArgs } from '../src/cli/config.js';
 import { trainWorker } from '../src/train/train-worker.js';
+import { describeMachine, machineInfo } from './lib/report.js';
+import { benchScript, runAnchorScript, setUpPytorchAnchor, threadSettings, type PytorchAnchor, type ThreadSetting } from './lib/pytorch-anchor.js';
 
-/** PyTorch 1.13 (Debian python3-torch, CPU, one thread), same MLP and optimizer, batch 64, this machine. */
-const PYTORCH_CPU_SAMPLES_PER_SECOND_AT_64 = 5200;
-const PYTORCH_SCRIPT = fileURLToPath(new URL('../../bench/pytorch_mlp.py', import.meta.url));
+const PYTORCH_SCRIPT = benchScript('pytorch_mlp.py');
+const PytorchResult = z.object({
+  torchThreads: z.number(),
+  blas: z.object({ core: z.string().nullable(), blasThreads: z.number().nullable() }),
+  results: z.array(z.object({ batchSize: z.number(), samplesPerSecond: z.number() })).length(1),
+});
 
-/**
- * PyTorch's samples/s for one batch size, measured now (right after ours, so both see the same
- * machine), or undefined when python3 with torch is not installed.
- */
-function pytorchSamplesPerSecond(batchSize: number, samples: number): number | undefined {
-  // Debian's python3-torch lives under /usr/bin/python3, which a pyenv or venv python3 on PATH hides.
-  const pythons = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p);
-  for (const python of pythons) {
-    const run = spawnSync(python, [PYTORCH_SCRIPT, String(batchSize), String(samples)], { encoding: 'utf8' });
-    if (run.status === 0) return parsePytorchOutput(run.stdout);
-  }
-  return undefined;
+interface PytorchFigure extends ThreadSetting {
+  samplesPerSecond: number;
 }
 
-function parsePytorchOutput(stdout: string): number | undefined {
-  const parsed = z.object({ results: z.array(z.object({ batchSize: z.number(), samplesPerSecond: z.number() })).length(1) })
-    .safeParse(JSON.parse(stdout));
-  return parsed.success ? parsed.data.results[0]!.samplesPerSecond : undefined;
+/** PyTorch's samples/s for one batch size and thread setting, measured now (right after ours, so both see the same machine). */
+function pytorchSamplesPerSecond(anchor: PytorchAnchor, batchSize: number, samples: number, threads: ThreadSetting): PytorchFigure {
+  const out = PytorchResult.parse(runAnchorScript(anchor, PYTORCH_SCRIPT, [String(batchSize), String(samples)], threads));
+  // Read back from the process, not assumed: the settings must have taken.
+  if (out.torchThreads !== threads.torch || (out.blas.blasThreads !== null && out.blas.blasThreads !== threads.blas)) {
+    throw new Error(`PyTorch ran with ${out.torchThreads} torch and ${out.blas.blasThreads} OpenBLAS threads, asked for ${threads.torch} and ${threads.blas}`);
+  }
+  return { ...threads, samplesPerSecond: out.results[0]!.samplesPerSecond };
 }
 
 const flags = z.object({ json: z.boolean(), quick: z.boolean(), help: z.boolean() }).parse({
@@ -35,12 +34,16 @@ const flags = z.object({ json: z.boolean(), quick: z.boolean(), help: z.boolean(
 });
 const unknown = process.argv.slice(2).filter((a) => !['--json', '--quick', '--help'].includes(a));
 if (flags.help || unknown.length) {
-  console.log('Usage: node dist/bench/train.js [--json] [--quick]\n  --json   print only a JSON array of records\n  --quick  a few seconds (smoke test)');
+  console.log('Usage: node dist/bench/train.js [--json] [--quick]\n  --json   print only a JSON array of records\n  --quick  a few seconds (smoke test; PyTorch with one thread only)');
   process.exit(unknown.length ? 2 : 0);
 }
 
 const batchSizes = flags.quick ? [32] : [32, 64, 128, 512];
 const samplesPerRun = flags.quick ? 2_000 : 40_000;
+const setUp = setUpPytorchAnchor();
+const anchor = 'anchor' in setUp ? setUp.anchor : undefined;
+const settings = flags.quick ? threadSettings(1) : threadSettings();
+const ratio = (ours: number, theirs: number | undefined) => (theirs === undefined ? '-' : `${(ours / theirs).toFixed(2)}×`);
 const records = [];
 for (const batchSize of batchSizes) {
   const steps = Math.max(10, Math.round(samplesPerRun / batchSize));
@@ -50,26 +53,38 @@ for (const batchSize of batchSizes) {
   const start = performance.now();
   const s = await trainWorker(config, { onLog: () => {} });
   const trainSeconds = (performance.now() - start) / 1000;
-  const pytorch = pytorchSamplesPerSecond(batchSize, samplesPerRun);
+  const pytorch = anchor ? settings.map((t) => pytorchSamplesPerSecond(anchor, batchSize, samplesPerRun, t)) : [];
+  const oneThread = pytorch[0];
+  const best = pytorch.reduce<PytorchFigure | undefined>((a, b) => (a && a.samplesPerSecond >= b.samplesPerSecond ? a : b), undefined);
   const record = {
     benchmark: 'train', adapter: s.adapter, batchSize, steps, samples: s.samples,
     samplesPerSecond: s.samples / trainSeconds, gpuWaitShare: s.gpuWaitSeconds / trainSeconds,
     jsShare: 1 - s.gpuWaitSeconds / trainSeconds, seconds: trainSeconds, testAccuracy: s.test?.accuracy,
-    pytorchSamplesPerSecond: pytorch ?? null,
+    /** One torch thread and one OpenBLAS thread. */
+    pytorchSamplesPerSecond: oneThread?.samplesPerSecond ?? null,
+    /** The fastest of the thread settings tried (threadSettings()). */
+    pytorchBest: best ?? null,
+    pytorchAll: pytorch,
+    pytorch: anchor ? { label: anchor.label, proper: anchor.proper, torch: anchor.torch, blas: anchor.blas, detectedCore: anchor.detectedCore, bestCore: anchor.bestCore, env: anchor.env } : null,
   };
   records.push(record);
   if (!flags.json) {
     if (records.length === 1) {
-      console.log(`adapter: ${s.adapter}\nMNIST MLP ${s.sizes.join('-')}, SGD, one process`);
-      console.log(pytorch === undefined
-        ? `PyTorch: python3 with torch not found (apt install python3-torch measures it side by side); ` +
-          `reference constant: PyTorch CPU one thread ≈ ${PYTORCH_CPU_SAMPLES_PER_SECOND_AT_64} samples/s at batch 64`
-        : 'PyTorch: bench/pytorch_mlp.py, CPU, one thread, the same MLP and SGD, run right after each of ours');
-      console.log('batch  samples/s  PyTorch samples/s  ours ÷ PyTorch  CPU blocked on GPU  JS and other');
+      console.log(`adapter: ${s.adapter}\nmachine: ${describeMachine(machineInfo())}\nMNIST MLP ${s.sizes.join('-')}, SGD, one process`);
+      if (!anchor) console.log(`PyTorch: not measured, ${'missing' in setUp ? setUp.missing : ''}`);
+      else {
+        console.log(`anchor: ${anchor.label}: ${anchor.blas.library ?? 'unknown library'}; float32 matmul 1024³ one thread ${anchor.sgemmGflops1024.toFixed(1)} GFLOP/s`);
+        for (const note of anchor.notes) console.log(`  ${note}`);
+        console.log(`  environment: ${Object.entries(anchor.env).map(([k, v]) => (v === undefined ? `${k} unset` : `${k}=${v}`)).join(', ')}; threads set per run (torch × OpenBLAS)`);
+      }
+      console.log('batch  samples/s  PyTorch 1 thread  ours ÷ it  PyTorch best (torch×BLAS)  ours ÷ it  CPU blocked on GPU  JS and other');
     }
-    const reference = pytorch ?? PYTORCH_CPU_SAMPLES_PER_SECOND_AT_64;
-    const ratio = `${(record.samplesPerSecond / reference).toFixed(2)}×${pytorch === undefined ? ' (vs @64)' : ''}`;
-    console.log(`${String(batchSize).padStart(5)}  ${record.samplesPerSecond.toFixed(0).padStart(9)}  ${(pytorch?.toFixed(0) ?? '-').padStart(17)}  ${ratio.padStart(14)}  ${(record.gpuWaitShare * 100).toFixed(0).padStart(17)}%  ${(record.jsShare * 100).toFixed(0).padStart(11)}%`);
+    const bestText = best ? `${best.samplesPerSecond.toFixed(0)} (${best.torch}×${best.blas})` : '-';
+    console.log(
+      `${String(batchSize).padStart(5)}  ${record.samplesPerSecond.toFixed(0).padStart(9)}  ${(oneThread?.samplesPerSecond.toFixed(0) ?? '-').padStart(16)}  ` +
+        `${ratio(record.samplesPerSecond, oneThread?.samplesPerSecond).padStart(9)}  ${bestText.padStart(25)}  ${ratio(record.samplesPerSecond, best?.samplesPerSecond).padStart(9)}  ` +
+        `${(record.gpuWaitShare * 100).toFixed(0).padStart(17)}%  ${(record.jsShare * 100).toFixed(0).padStart(11)}%`,
+    );
   }
 }
 if (flags.json) console.log(JSON.stringify(records, null, 2));

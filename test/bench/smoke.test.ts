@@ -40,11 +40,15 @@ test('bench:train --quick --json: samples/s and a GPU-wait share between 0 and 1
   const wait = record!.gpuWaitShare as number;
   assert.ok(wait >= 0 && wait <= 1 && Math.abs(wait + (record!.jsShare as number) - 1) < 1e-9, `shares ${wait}, ${record!.jsShare}`);
   assert.is(record!.samples, (record!.steps as number) * 32);
-  // PyTorch is optional (python3-torch); when present its figure must be a real one.
-  assert.ok(record!.pytorchSamplesPerSecond === null || positive(record!.pytorchSamplesPerSecond));
+  // The anchor (scripts/setup-bench.sh installs it): OpenBLAS on the CPU's best core, measured side by side.
+  assert.ok(positive(record!.pytorchSamplesPerSecond), `PyTorch not measured (${String(record!.pytorchSamplesPerSecond)}): bash scripts/setup-bench.sh`);
+  const pytorch = record!.pytorch as unknown as { proper: boolean; label: string; blas: { vendor: string } };
+  assert.ok(pytorch.proper, pytorch.label);
+  assert.is(pytorch.blas.vendor, 'openblas');
   const text = await bench('train', ['--quick']);
   assert.is(text.code, 0, text.stderr);
   assert.match(text.stdout, /^adapter: \S/m);
+  assert.match(text.stdout, /^anchor: PyTorch \S+ \+ OpenBLAS [\d.]+ \(\w+\): \S*openblas/m);
   assert.match(text.stdout, /^\s+32\s+\d+/m);
 });
 
