@@ -109,8 +109,10 @@ async function timeGpu(ctx: GpuContext, d: Dispatch, reps: number, targetMs: num
     samples.push(ms);
     expected = Math.min(expected, ms);
   }
+  // On a loaded machine the first, busy-polled estimate can be so high that every sleep overshoots;
+  // then one busy-polled sample is the honest figure (pessimistic by Dawn's polling, never the sleep).
+  if (samples.length === 0) samples.push((await submit(count, 0)).ms);
   ctx.check(d.label);
-  if (samples.length === 0) throw new Error(`${d.label}: no valid timing sample in ${4 * reps} attempts`);
   return median(samples);
 }
 
