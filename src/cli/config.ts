@@ -26,7 +26,7 @@ export const FLAGS: FlagHelp[] = [
   { flag: '--lr', key: 'lr', kind: 'value', help: 'peak learning rate' },
   { flag: '--optimizer', key: 'optimizer', kind: 'value', help: 'sgd | adamw' },
   { flag: '--momentum', key: 'momentum', kind: 'value', help: 'SGD momentum' },
-  { flag: '--nesterov', key: 'nesterov', kind: 'boolean', help: 'Nesterov momentum for SGD' },
+  { flag: '--nesterov', key: 'nesterov', kind: 'boolean', negation: '--no-nesterov', help: 'Nesterov momentum for SGD' },
   { flag: '--weight-decay', key: 'weightDecay', kind: 'value', help: 'L2 penalty (SGD) or decoupled weight decay (AdamW)' },
   { flag: '--beta1', key: 'beta1', kind: 'value', help: 'AdamW β1' },
   { flag: '--beta2', key: 'beta2', kind: 'value', help: 'AdamW β2' },
@@ -58,7 +58,7 @@ export const FLAGS: FlagHelp[] = [
       'respawn (a new process takes the rank from the last averaged weights and step; Local SGD only)',
   },
   { flag: '--max-respawns', key: 'maxRespawns', kind: 'value', help: 'with --on-worker-failure respawn: new processes per rank before a further loss stops the run' },
-  { flag: '--quiet', key: 'quiet', kind: 'boolean', help: 'print only the final summary' },
+  { flag: '--quiet', key: 'quiet', kind: 'boolean', negation: '--no-quiet', help: 'print only the final summary' },
 ];
 
 export class UsageError extends Error {
@@ -68,32 +68,72 @@ export class UsageError extends Error {
 /** Parses argv (without node and script) into a validated config. */
 export function parseTrainArgs(argv: readonly string[]): TrainConfig {
   const raw: Record<string, unknown> = {};
+  const given = new Map<keyof TrainConfig, string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [name, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const negated = FLAGS.find((f) => f.negation === name);
-    if (negated) {
-      raw[negated.key] = false;
-      continue;
-    }
-    const flag = FLAGS.find((f) => f.flag === name);
+    const flag = negated ?? FLAGS.find((f) => f.flag === name);
     if (!flag) throw new UsageError(`unknown flag "${arg}"${suggest(name)}; see --help`);
-    if (flag.kind === 'boolean') {
-      raw[flag.key] = inline === undefined ? true : inline !== 'false' && inline !== '0';
-      continue;
+    const previous = given.get(flag.key);
+    if (previous !== undefined) {
+      throw new UsageError(`${flag.flag} is given twice (${previous} and ${arg}): give each flag once`);
     }
-    const value = inline ?? argv[++i];
-    if (value === undefined || (inline === undefined && value.startsWith('--'))) {
-      throw new UsageError(`${flag.flag} needs a value (${flag.help})`);
+    given.set(flag.key, arg);
+    if (negated) {
+      if (inline !== undefined) throw new UsageError(`${name} takes no value (got "${arg}"); use ${flag.flag}=${inline === 'false' ? 'true' : 'false'} or ${name} alone`);
+      raw[flag.key] = false;
+    } else if (flag.kind === 'boolean') {
+      if (inline !== undefined && inline !== 'true' && inline !== 'false') {
+        throw new UsageError(`${flag.flag} is on or off: write ${flag.flag}, ${flag.negation ?? `--no-${flag.flag.slice(2)}`}, or ${flag.flag}=true|false (got "${arg}")`);
+      }
+      raw[flag.key] = inline !== 'false';
+    } else {
+      const value = inline ?? argv[++i];
+      if (value === undefined || (inline === undefined && value.startsWith('--'))) {
+        throw new UsageError(`${flag.flag} needs a value (${flag.help})`);
+      }
+      raw[flag.key] = value;
     }
-    raw[flag.key] = value;
   }
   const parsed = trainConfigSchema.safeParse(raw);
   if (!parsed.success) {
     throw new UsageError(parsed.error.issues.map((issue) => issueMessage(issue)).join('\n'));
   }
+  for (const rule of APPLICABILITY) {
+    const stray = rule.keys.filter((k) => given.has(k));
+    if (stray.length > 0 && !rule.applies(parsed.data)) {
+      const flags = stray.map((k) => FLAGS.find((f) => f.key === k)!.flag).join(', ');
+      throw new UsageError(`${flags} ${stray.length > 1 ? 'do' : 'does'} not apply to this run: ${rule.why(parsed.data)}; leave ${stray.length > 1 ? 'them' : 'it'} out`);
+    }
+  }
   return parsed.data;
 }
+
+/** Flags that only mean something in some runs: given in another, they would silently do nothing. */
+const APPLICABILITY: ReadonlyArray<{ keys: ReadonlyArray<keyof TrainConfig>; applies: (c: TrainConfig) => boolean; why: (c: TrainConfig) => string }> = [
+  { keys: ['momentum', 'nesterov'], applies: (c) => c.optimizer === 'sgd', why: () => 'they set SGD, and this run uses --optimizer adamw' },
+  { keys: ['beta1', 'beta2', 'eps'], applies: (c) => c.optimizer === 'adamw', why: () => 'they set AdamW, and this run uses --optimizer sgd' },
+  {
+    keys: ['syntheticSamples', 'syntheticFeatures', 'syntheticClasses'], applies: (c) => c.data === 'synthetic',
+    why: (c) => `they shape --data synthetic, and this run's data is ${c.data}`,
+  },
+  {
+    keys: ['evalData'], applies: (c) => c.data !== 'mnist' && c.data !== 'synthetic',
+    why: (c) => `it is the test set of a data FILE, and --data ${c.data} brings its own`,
+  },
+  { keys: ['epochs'], applies: (c) => c.maxSteps === undefined, why: () => '--max-steps sets the length of the run and overrides it; give one of the two' },
+  {
+    keys: ['onWorkerFailure', 'maxRespawns', 'workerTimeout', 'linkBandwidth', 'linkLatency', 'localSgd', 'localSgdSteps', 'commDtype', 'outerOptimizer', 'outerLr', 'outerMomentum'],
+    applies: (c) => c.procs > 1, why: () => 'it concerns workers and their averaging, and --procs 1 trains in this one process',
+  },
+  {
+    keys: ['localSgdSteps', 'commDtype', 'outerOptimizer', 'outerLr', 'outerMomentum'], applies: (c) => c.localSgd,
+    why: () => 'it concerns parameter averaging rounds, and --no-local-sgd averages gradients every step instead',
+  },
+  { keys: ['maxRespawns'], applies: (c) => c.onWorkerFailure === 'respawn', why: (c) => `it limits --on-worker-failure respawn, and this run's policy is ${c.onWorkerFailure}` },
+  { keys: ['saveEvery'], applies: (c) => c.save !== undefined, why: () => 'it writes the --save file, and no --save FILE is given' },
+];
 
 function issueMessage(issue: z.ZodIssue): string {
   const key = issue.path[0];

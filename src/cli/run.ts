@@ -10,6 +10,7 @@ import { nextAveragingStep } from '../accelerate/local-sgd.js';
 import { mlpLayout, type ParameterLayout } from '../nn/layout.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
+import { checkOutputPath, outputPathsOf } from '../train/output-paths.js';
 import { Reporter } from '../train/reporter.js';
 import type { EvalRecord, TrainRecord, WorkerSummary } from '../train/records.js';
 import { trainWorker, type ModelInfo } from '../train/train-worker.js';
@@ -20,6 +21,8 @@ import { CONFIG_ENV, FLAGS, UsageError } from './config.js';
 
 
 export async function run(config: TrainConfig, options: { workerScript?: string } = {}): Promise<RunSummary> {
+  // Before anything trains: a model must not be lost at the end to a path that could never be written.
+  for (const output of outputPathsOf(config)) checkOutputPath(output);
   const reporter = new Reporter({ worldSize: config.procs, metricsPath: config.metrics, quiet: config.quiet, totalSteps: config.maxSteps });
   const wallStart = performance.now();
   let summary: RunSummary;

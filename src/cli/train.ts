@@ -3,6 +3,7 @@
 import { helpText, parseTrainArgs, UsageError } from './config.js';
 import { run } from './run.js';
 import { GpuError } from '../gpu/errors.js';
+import { OutputPathError } from '../train/output-paths.js';
 import { InterruptedError } from '../comm/coordinator.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -15,7 +16,7 @@ async function main(argv: string[]): Promise<number> {
     // run() sets a failing exit code when training finished but something asked for was lost (a --save).
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof OutputPathError) {
       console.error(`error: ${e.message}\n(see node dist/train.js --help)`);
       return 2;
     }

@@ -5,19 +5,44 @@ import { z } from 'zod';
 import { CommDtype } from '../comm/delta-codec.js';
 import { isPlainAveraging, type OuterOptimizerOptions } from '../comm/outer-optimizer.js';
 
+/** A number written as users write decimals: digits, a point, an exponent; not '', hex, 'Infinity' or '1_000'. */
+const PLAIN_DECIMAL = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+
+/** Flags arrive as strings and a config re-validated in a worker as JSON numbers: both become a number. */
+const decimal = (flag: string) =>
+  z.union([z.number(), z.string()]).transform((v, ctx) => {
+    if (typeof v === 'number') return v;
+    if (!PLAIN_DECIMAL.test(v)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${flag} must be a plain decimal number such as 8, 0.05 or 1e-3 (got "${v}")` });
+      return z.NEVER;
+    }
+    return Number(v);
+  });
+
 const wholeNumber = (flag: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number({ invalid_type_error: `${flag} must be a whole number` })
-    .refine((n) => Number.isInteger(n) && n >= min && n <= max, (n) => ({
-      message: `${flag} must be a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ' up'} (got ${n})`,
-    }));
+  decimal(flag).refine((n) => Number.isInteger(n) && n >= min && n <= max, (n) => ({
+    message: `${flag} must be a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ' up'} (got ${n})`,
+  }));
 
 const positiveNumber = (flag: string, allowZero = false) =>
-  z.coerce.number().refine((n) => Number.isFinite(n) && (allowZero ? n >= 0 : n > 0), (n) => ({
+  decimal(flag).refine((n) => Number.isFinite(n) && (allowZero ? n >= 0 : n > 0), (n) => ({
     message: `${flag} must be a ${allowZero ? 'non-negative' : 'positive'} number (got ${n})`,
   }));
 
+const atLeast = (flag: string, min: number, unit: string) =>
+  decimal(flag).refine((n) => Number.isFinite(n) && n >= min, (n) => ({ message: `${flag} must be at least ${min} ${unit} (got ${n})` }));
+
 const fraction = (flag: string) =>
-  z.coerce.number().refine((n) => Number.isFinite(n) && n >= 0 && n < 1, (n) => ({ message: `${flag} must be in [0, 1) (got ${n})` }));
+  decimal(flag).refine((n) => Number.isFinite(n) && n >= 0 && n < 1, (n) => ({ message: `${flag} must be in [0, 1) (got ${n})` }));
+
+/** A path or name: given, it is not empty (`--save ''` is not "don't save"). */
+const nonEmpty = (flag: string) => z.string().min(1, { message: `${flag} needs a non-empty value; leave the flag out for its default` });
+
+/**
+ * Below this the watchdog would call a worker lost while it compiles shaders or takes one slow step
+ * (a fresh machine compiles for seconds before the first round).
+ */
+export const MIN_WORKER_TIMEOUT_SECONDS = 5;
 
 // Accepts the parsed form too (an array), so a config can travel to workers as JSON and be re-validated.
 const hiddenList = z.preprocess((v) => (Array.isArray(v) ? v.join(',') : v), z.string()).transform((s, ctx) => {
@@ -38,8 +63,8 @@ export const trainConfigSchema = z.object({
   outerOptimizer: z.enum(['sgd', 'nesterov']).default('sgd'),
   outerLr: positiveNumber('--outer-lr').default(1),
   outerMomentum: fraction('--outer-momentum').default(0),
-  data: z.string().default('mnist'),
-  evalData: z.string().optional(),
+  data: nonEmpty('--data').default('mnist'),
+  evalData: nonEmpty('--eval-data').optional(),
   syntheticSamples: wholeNumber('--synthetic-samples', 1).default(20000),
   syntheticFeatures: wholeNumber('--synthetic-features', 1).default(256),
   syntheticClasses: wholeNumber('--synthetic-classes', 2).default(10),
@@ -64,18 +89,18 @@ export const trainConfigSchema = z.object({
   logEvery: wholeNumber('--log-every', 1).default(50),
   evalBatchSize: wholeNumber('--eval-batch-size', 1).default(500),
   evalEvery: wholeNumber('--eval-every', 1).optional(),
-  metrics: z.string().optional(),
-  save: z.string().optional(),
+  metrics: nonEmpty('--metrics').optional(),
+  save: nonEmpty('--save').optional(),
   saveEvery: wholeNumber('--save-every', 1).optional(),
   checkpointEvery: wholeNumber('--checkpoint-every', 1).optional(),
-  init: z.string().optional(),
-  resume: z.string().optional(),
-  adapter: z.string().optional(),
-  backend: z.string().optional(),
+  init: nonEmpty('--init').optional(),
+  resume: nonEmpty('--resume').optional(),
+  adapter: nonEmpty('--adapter').optional(),
+  backend: nonEmpty('--backend').optional(),
   commDtype: CommDtype.default('f32'),
   linkBandwidth: z.string().default('off'),
   linkLatency: z.string().default('0'),
-  workerTimeout: positiveNumber('--worker-timeout').default(120),
+  workerTimeout: atLeast('--worker-timeout', MIN_WORKER_TIMEOUT_SECONDS, 'seconds').default(120),
   onWorkerFailure: z.enum(['abort', 'continue', 'respawn']).default('abort'),
   maxRespawns: wholeNumber('--max-respawns', 0, 1000).default(3),
   quiet: z.boolean().default(false),
@@ -93,6 +118,9 @@ export const trainConfigSchema = z.object({
   }
   if (c.checkpointEvery !== undefined && c.saveEvery !== undefined) {
     reject('checkpointEvery', '--checkpoint-every and --save-every would both write the --save file; in a multi-process run keep --checkpoint-every (averaged weights at rounds), drop --save-every');
+  }
+  if (c.resume !== undefined && c.init !== undefined) {
+    reject('resume', `--resume ${c.resume} and --init ${c.init} both say where to start: --resume continues a run (weights, optimizer state, step), --init starts a new run from weights only; give one`);
   }
   if (c.outerOptimizer === 'nesterov' && c.outerMomentum === 0) {
     reject('outerMomentum', '--outer-optimizer nesterov needs --outer-momentum above 0 (DiLoCo uses 0.9), as PyTorch\'s SGD(nesterov=True) does');

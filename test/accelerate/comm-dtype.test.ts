@@ -1,6 +1,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
+import { parseTrainArgs } from '../../src/cli/config.js';
+import { run } from '../../src/cli/run.js';
+import { trainConfigSchema } from '../../src/train/config.js';
 import type { RunSummary } from '../../src/train/summary.js';
 import { SAVE_EVERY_RANK_ENV } from '../../src/train/train-worker.js';
 import { assertBitwiseEqual, relativeError } from '../helpers/assert.js';
@@ -37,12 +40,14 @@ async function train(name: string, args: string[]): Promise<Run> {
   const r = await runTrain([...TASK, '--procs', String(PROCS), '--max-steps', String(STEPS), '--local-sgd-steps', String(K), '--save', save, '--metrics', metrics, ...args], { [SAVE_EVERY_RANK_ENV]: '1' });
   assert.is(r.code, 0, `train.js ${args.join(' ')} failed:\n${r.stderr}`);
   const summary = JSON.parse(readFileSync(metrics, 'utf8').trim().split('\n').at(-1)!) as RunSummary;
-  const weights = (path: string) => {
-    const { byName } = readWeights(path);
-    const parts = [...byName].filter(([n]) => !n.startsWith('optimizer.')).map(([, v]) => v);
-    return Float32Array.from(parts.flatMap((p) => [...p]));
-  };
-  return { summary, weights: weights(save), ranks: Array.from({ length: PROCS }, (_, rank) => weights(`${save}.rank${rank}`)) };
+  return { summary, weights: weightsOf(save), ranks: Array.from({ length: PROCS }, (_, rank) => weightsOf(`${save}.rank${rank}`)) };
+}
+
+/** A checkpoint's weights (optimizer state left out), flattened in file order. */
+function weightsOf(path: string): Float32Array {
+  const { byName } = readWeights(path);
+  const parts = [...byName].filter(([n]) => !n.startsWith('optimizer.')).map(([, v]) => v);
+  return Float32Array.from(parts.flatMap((p) => [...p]));
 }
 
 let f32: Run;
@@ -84,10 +89,23 @@ for (const dtype of ['f16', 'bf16'] as const) {
   });
 }
 
-test('gradient rounds (--no-local-sgd) stay f32 whatever --comm-dtype says: same weights and bytes', async () => {
-  const sync = ['--no-local-sgd', '--max-steps', '6'];
-  const a = await train('sync-f32', sync);
-  const b = await train('sync-f16', [...sync, '--comm-dtype', 'f16']);
+test('train.js refuses --comm-dtype with --no-local-sgd: gradient rounds always travel f32, so the flag would do nothing', async () => {
+  const r = await runTrain([...TASK, '--procs', String(PROCS), '--no-local-sgd', '--max-steps', '6', '--comm-dtype', 'f16']);
+  assert.is(r.code, 2, r.stderr);
+  assert.match(r.stderr, /--comm-dtype does not apply to this run: .*--no-local-sgd averages gradients every step/);
+});
+
+test('a library caller that asks for f16 in synchronous mode still gets f32 gradient rounds: same weights and bytes', async () => {
+  // The CLI refuses this combination; run() takes any config the schema accepts, so the worker
+  // side must still never compress a gradient round.
+  const sync = parseTrainArgs([...TASK, '--procs', String(PROCS), '--no-local-sgd', '--max-steps', '6']);
+  const viaLibrary = async (name: string, commDtype: 'f32' | 'f16') => {
+    const save = dir.file(`${name}.safetensors`);
+    const summary = await run(trainConfigSchema.parse({ ...sync, commDtype, save }));
+    return { summary, weights: weightsOf(save) };
+  };
+  const a = await viaLibrary('sync-f32', 'f32');
+  const b = await viaLibrary('sync-f16', 'f16');
   assertBitwiseEqual(b.weights, a.weights, 'synchronous weights, f16 vs f32');
   const diff = b.summary.bytesCommunicated - a.summary.bytesCommunicated;
   assert.ok(Math.abs(diff) <= JSON_JITTER, `synchronous bytes: ${b.summary.bytesCommunicated} with f16, ${a.summary.bytesCommunicated} with f32`);

@@ -25,10 +25,11 @@ test('defaults give the documented main run: 4 workers, Local SGD every 8 steps'
 });
 
 test('flags parse with spaces and with =, and --no-local-sgd turns Local SGD off', () => {
-  const c = parseTrainArgs(['--procs', '2', '--local-sgd-steps=16', '--no-local-sgd', '--hidden', '256,128', '--optimizer', 'adamw']);
+  const c = parseTrainArgs(['--procs', '2', '--local-sgd-steps=16', '--hidden', '256,128', '--optimizer', 'adamw']);
   assert.is(c.procs, 2);
   assert.is(c.localSgdSteps, 16);
-  assert.is(c.localSgd, false);
+  assert.is(c.localSgd, true);
+  assert.is(parseTrainArgs(['--procs', '2', '--no-local-sgd']).localSgd, false);
   assert.equal(c.hidden, [256, 128]);
   assert.is(c.optimizer, 'adamw');
 });

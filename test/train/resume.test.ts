@@ -1,4 +1,5 @@
 import { suite } from 'uvu';
+import { withFlags } from '../helpers/args.js';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -84,7 +85,7 @@ test('a multi-process DiLoCo run killed mid-way and resumed from its whole-run c
   assert.is(a.size, b.size);
   for (const [tensor, values] of a) assertBitwiseEqual(values, b.get(tensor)!, `resumed from step ${step}: ${tensor}`);
   // The same checkpoint with other workers would shard the data differently: refused, not run.
-  const other = await startTrain([...args, '--procs', '3', '--resume', checkpoint]).done;
+  const other = await startTrain(withFlags(args, ['--procs', '3', '--resume', checkpoint])).done;
   assert.is(other.code, 2, other.stderr);
   assert.match(other.stderr, /that run had --procs 2, this one 3; a whole-run checkpoint continues only the same run/);
   // Nor without its outer optimizer: the loaded momentum would silently stop mattering.

@@ -1,4 +1,5 @@
 import { suite } from 'uvu';
+import { withFlags } from '../helpers/args.js';
 import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
 import { assertBitwiseEqual, assertClose } from '../helpers/assert.js';
@@ -34,8 +35,8 @@ test('loss falls while training', async () => {
 
 test('batch 32 with 4 accumulated micro-batches equals batch 128 (plain SGD)', async () => {
   const common = [...SMALL_TASK, '--max-steps', '6', '--momentum', '0', '--no-shuffle', '--lr', '0.1'];
-  await trainInProcess([...common, '--batch-size', '32', '--grad-accum', '4', '--save', dir.file('accum.safetensors')]);
-  await trainInProcess([...common, '--batch-size', '128', '--grad-accum', '1', '--save', dir.file('whole.safetensors')]);
+  await trainInProcess(withFlags(common, ['--batch-size', '32', '--grad-accum', '4', '--save', dir.file('accum.safetensors')]));
+  await trainInProcess(withFlags(common, ['--batch-size', '128', '--grad-accum', '1', '--save', dir.file('whole.safetensors')]));
   const accum = weightsOnly('accum.safetensors');
   const whole = weightsOnly('whole.safetensors');
   accum.forEach(([name, values], i) => assertClose(values, whole[i]![1], `accumulated vs whole batch: ${name}`, 1e-5));
@@ -53,7 +54,7 @@ test('save then load returns identical tensors', async () => {
 test('bad checkpoints are rejected with errors naming the tensor and the shape', async () => {
   await trainInProcess([...SMALL_TASK, '--max-steps', '2', '--save', dir.file('h16.safetensors')]);
   try {
-    await trainInProcess([...SMALL_TASK, '--hidden', '8', '--max-steps', '1', '--init', dir.file('h16.safetensors')]);
+    await trainInProcess(withFlags(SMALL_TASK, ['--hidden', '8', '--max-steps', '1', '--init', dir.file('h16.safetensors')]));
     assert.unreachable('a mismatched checkpoint must be rejected');
   } catch (e) {
     assert.match((e as Error).message, /layers\.0\.weight" has shape \[16, 20\], expected \[8, 20\]/);
