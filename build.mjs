@@ -12,7 +12,8 @@ const entryPoints = {
   train: 'src/cli/train.ts',
   worker: 'src/cli/worker.ts',
 };
-for (const f of tsFiles('bench')) entryPoints[f.replace(/\.ts$/, '')] = f;
+// bench/lib/ holds the benchmarks' shared modules, bundled into each script that imports them.
+for (const f of tsFiles('bench').filter((f) => !f.startsWith(join('bench', 'lib', '/')))) entryPoints[f.replace(/\.ts$/, '')] = f;
 for (const f of tsFiles('test', '.test.ts')) entryPoints[f.replace(/\.ts$/, '')] = f;
 // Programs that tests start as child processes (fake workers and the like).
 for (const f of tsFiles('test').filter((f) => f.includes('fixtures'))) entryPoints[f.replace(/\.ts$/, '')] = f;

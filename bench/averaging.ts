@@ -10,7 +10,7 @@ import { launch } from '../src/comm/coordinator.js';
 import { AVERAGING_ENV, AveragingWorkerSummary, type AveragingSettings } from './lib/averaging-settings.js';
 import { readFlags, runMain, usage, UsageError, type FlagSpec } from './lib/flags.js';
 import { describeMachine, formatBytes, machineInfo, markdownTable, type MachineInfo } from './lib/report.js';
-import { lineChart } from './plot.js';
+import { lineChart } from './lib/plot.js';
 
 const WORKER_JS = fileURLToPath(new URL('./averaging-worker.js', import.meta.url));
 

@@ -10,7 +10,8 @@ import { prepareStackedMean } from '../src/kernels/stacked-mean.js';
 
 /**
  * Stated reference, not measured by this script: OpenBLAS sgemm at 1024³ on this machine's two
- * cores (WEBGPU-NOTES: 211–320 GFLOP/s). Every ratio "of limit" below is against this constant.
+ * cores, measured outside this repository at 211–320 GFLOP/s. Every ratio "of limit" below is
+ * against this constant.
  */
 const OPENBLAS_SGEMM_1024_GFLOPS_REFERENCE = 290;
 
@@ -25,7 +26,7 @@ kernel and a plain-JavaScript Float32Array loop, side by side, with ratios to th
 to OpenBLAS sgemm (${OPENBLAS_SGEMM_1024_GFLOPS_REFERENCE} GFLOP/s at 1024³, a stated reference constant). Then the
 parameter average (mean of 4 stacked vectors) against a JavaScript loop.
 GPU timing: many dispatches in one submit, warm-up first, median of several repetitions, sleeping
-through ~90% of the expected GPU time before awaiting (WEBGPU-NOTES hazard 2).`;
+through ~90% of the expected GPU time before awaiting (Dawn busy-polls a core while it waits).`;
 
 const Flags = z
   .array(z.enum(['--quick', '--json', '--help'], {

@@ -3,15 +3,9 @@
 // lines. Run one process:     node dist/examples/tutorial.js --version local-sgd
 // or four, like `accelerate launch`:  node dist/examples/tutorial.js --version local-sgd --procs 4
 import { fileURLToPath } from 'node:url';
-import { Accelerator } from '../src/accelerate/accelerator.js';
-import { LocalSGD } from '../src/accelerate/local-sgd.js';
-import { loadMnist } from '../src/data/mnist.js';
-import { launch } from '../src/comm/coordinator.js';
-import { ENV, WorkerChannel } from '../src/comm/worker-channel.js';
-import { submitDispatches } from '../src/gpu/dispatch.js';
-import { initMlpParameters } from '../src/nn/init.js';
-import { Mlp } from '../src/nn/mlp.js';
-import { createOptimizer } from '../src/nn/optimizer.js';
+import {
+  Accelerator, createOptimizer, ENV, evaluate, initMlpParameters, launch, loadMnist, LocalSGD, Mlp, submitDispatches, WorkerChannel, type MlpGraph,
+} from '../src/index.js';
 
 const gradientAccumulationSteps = 2;
 const batchSize = 32;
@@ -69,9 +63,8 @@ async function acceleratedLoop(withLocalSgd: boolean): Promise<void> {
   channel?.close();
 }
 
-async function report(accelerator: Accelerator, graph: Awaited<ReturnType<Mlp['graph']>>): Promise<void> {
+async function report(accelerator: Accelerator, graph: MlpGraph): Promise<void> {
   const { test } = await loadMnist();
-  const { evaluate } = await import('../src/train/evaluate.js');
   const evalGraph = await graph.model.graph(500, 1, { training: false });
   const result = await evaluate(accelerator, evalGraph, test);
   console.log(`test accuracy ${(result.accuracy * 100).toFixed(1)}% on ${accelerator.adapterName}`);

@@ -1,6 +1,7 @@
 // Collects the dispatches of a training step and submits them as one command buffer, and keeps the
-// CPU from running unboundedly ahead of the GPU without paying Dawn's busy-poll (WEBGPU-NOTES
-// hazard 2): every wait for the GPU first sleeps through most of the time the queued steps need.
+// CPU from running unboundedly ahead of the GPU without paying Dawn's busy-poll (while a GPU
+// promise is pending, Dawn polls on the JS thread, taking a core from the driver): every wait for
+// the GPU first sleeps through most of the time the queued steps need.
 import type { GpuContext } from '../gpu/device.js';
 import { submitDispatches, type Dispatch } from '../gpu/dispatch.js';
 

@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { z } from 'zod';
 import { launch, type LinkOptions, type WorkerLostEvent } from '../comm/coordinator.js';
 import { parseBandwidth, parseDuration } from '../comm/link.js';
 import { isPlainAveraging, OuterOptimizer } from '../comm/outer-optimizer.js';
@@ -12,8 +13,8 @@ import { readSafetensorsFile } from '../io/safetensors.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { checkOutputPath, outputPathsOf } from '../train/output-paths.js';
 import { Reporter } from '../train/reporter.js';
-import type { EvalRecord, TrainRecord, WorkerSummary } from '../train/records.js';
-import { trainWorker, type ModelInfo } from '../train/train-worker.js';
+import { WorkerLogRecord, WorkerSummary } from '../train/records.js';
+import { trainWorker } from '../train/train-worker.js';
 import { summarize, formatSummary, type RunSummary } from '../train/summary.js';
 import { outerSettings, type TrainConfig } from '../train/config.js';
 import { CONFIG_ENV, FLAGS, UsageError } from './config.js';
@@ -73,9 +74,9 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     outerOptimizer,
     parameterStep: () => roundStep,
     onLog: (rank, record) => {
-      const r = record as { kind?: string } & ModelInfo;
-      if (r.kind === 'train') lastLoggedStep[rank] = (record as TrainRecord).step;
-      if (r.kind === 'train' || r.kind === 'eval') reporter.record(record as TrainRecord | EvalRecord);
+      const r = parseWorkerLog(rank, record);
+      if (r.kind === 'train') lastLoggedStep[rank] = r.step;
+      if (r.kind === 'train' || r.kind === 'eval') reporter.record(r);
       else if (r.kind === 'model' && rank === 0 && !layout) { // a respawned rank 0 describes the model again
         // Rank 0 logs this before its first parameter round, so it is here before any.
         layout = mlpLayout(r.sizes);
@@ -102,7 +103,7 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
       }
     },
   });
-  const finished = (result.summaries as Array<WorkerSummary | undefined>).filter((s): s is WorkerSummary => s !== undefined);
+  const finished = result.summaries.flatMap((s, rank) => (s === undefined ? [] : [parseWorkerSummary(rank, s)]));
   if (finished.length > 0 && !finished.some((s) => s.test !== undefined)) {
     // The rank that evaluates and saves was lost after the closing round, when the others had already finished.
     const saving = config.save && layout && result.lastParameters && config.localSgd;
@@ -118,6 +119,21 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
   const faults = { lost: result.lost.length, respawns: result.lost.filter((e) => e.action === 'respawned').length };
   return summarize(config, finished, result.stats, result.wallSeconds, faults);
 }
+
+/** A worker's log record, checked on arrival: a record that does not fit stops the run naming the rank and field. */
+function parseWorkerLog(rank: number, record: unknown): WorkerLogRecord {
+  const r = WorkerLogRecord.safeParse(record);
+  if (r.success) return r.data;
+  throw new Error(`worker rank ${rank} logged a record that is not a train, eval or model record (${issues(r.error)}): are dist/train.js and dist/worker.js from the same build?`);
+}
+
+function parseWorkerSummary(rank: number, summary: unknown): WorkerSummary {
+  const r = WorkerSummary.safeParse(summary);
+  if (r.success) return r.data;
+  throw new Error(`worker rank ${rank} finished with a summary that does not fit (${issues(r.error)}): are dist/train.js and dist/worker.js from the same build?`);
+}
+
+const issues = (e: z.ZodError) => e.issues.map((x) => `${x.path.join('.') || 'record'}: ${x.message}`).join('; ');
 
 /** A lost worker: one line on stderr (whatever --quiet says) and a `worker-lost` metrics record. */
 function reportLoss(config: TrainConfig, reporter: Reporter, event: WorkerLostEvent, roundStep: number, lastLogged: number): void {

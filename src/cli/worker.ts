@@ -1,6 +1,7 @@
 // dist/worker.js: one worker process, started by dist/train.js (the coordinator) with its rank,
 // world size and channel in the environment and the run's config in LOCALSGD_CONFIG.
 import { WorkerChannel } from '../comm/worker-channel.js';
+import type { ModelRecord } from '../train/records.js';
 import { trainWorker } from '../train/train-worker.js';
 
 import { trainConfigSchema } from '../train/config.js';
@@ -21,7 +22,8 @@ async function main(): Promise<number> {
     return trainWorker(config, {
       channel,
       onLog: (record) => channel.log(record),
-      onModel: (info) => channel.rank === 0 && channel.log({ kind: 'model', ...info }),
+      // The coordinator parses this with ModelRecord: `satisfies` keeps the two in step.
+      onModel: (info) => channel.rank === 0 && channel.log({ kind: 'model', ...info } satisfies ModelRecord),
     });
   });
 }

@@ -11,8 +11,8 @@
 // worker and the coordinator agree and anchors never drift. The 16-bit rounding error then falls
 // on the small update, not on the weights: f16 keeps ~11 significant bits of each round's change.
 //
-// The first 'params' round of a run has no anchor yet: it travels in f32 (today's format) and its
-// result becomes the anchor. Gradient rounds always travel in f32.
+// The first 'params' round of a run has no anchor yet: it travels in f32, as every round does
+// with --comm-dtype f32, and its result becomes the anchor. Gradient rounds always travel in f32.
 import { z } from 'zod';
 
 export const CommDtype = z.enum(['f32', 'f16', 'bf16']);

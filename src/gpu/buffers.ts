@@ -38,7 +38,7 @@ export interface ReadOptions {
   byteLength?: number;
   /**
    * Milliseconds of GPU work expected before the data is ready. Dawn busy-polls the JS thread while
-   * a promise is pending (WEBGPU-NOTES hazard 2), taking a core from the driver; sleeping first
+   * a promise is pending, taking a core from the driver; sleeping first
    * through most of the wait gives it back.
    */
   expectedGpuMs?: number;

@@ -2,7 +2,7 @@
 //
 // Why one long-lived object: the value returned by `create()` owns the Dawn instance. If V8
 // collects it while the device is in use, the process dies later with a random native error
-// (WEBGPU-NOTES hazard 1), so `GpuContext` holds gpu, adapter and device together.
+// (the `webgpu` package README, "Lifetime"), so `GpuContext` holds gpu, adapter and device together.
 import { create } from 'webgpu';
 import './globals.js';
 import { GpuError, installErrorHandlers, type ErrorSink } from './errors.js';

@@ -2,7 +2,7 @@
 import { loadMnist } from '../data/mnist.js';
 import { makeSynthetic } from '../data/synthetic.js';
 import { loadDataFile } from '../data/user-data.js';
-import type { DataSplit, Dataset } from '../data/dataset.js';
+import { subset, type DataSplit, type Dataset } from '../data/dataset.js';
 import { createRng, shuffleInPlace } from '../data/prng.js';
 
 export interface DataChoice {
@@ -45,14 +45,8 @@ function holdOut(d: Dataset, seed: number): DataSplit {
   const order = new Uint32Array(d.count).map((_, i) => i);
   shuffleInPlace(order, createRng(seed ^ 0x5eed));
   const testCount = Math.max(1, Math.floor(d.count * HOLDOUT));
-  const pick = (indices: Uint32Array, name: string): Dataset => {
-    const x = new Float32Array(indices.length * d.features);
-    const y = new Uint32Array(indices.length);
-    indices.forEach((src, i) => {
-      x.set(d.x.subarray(src * d.features, (src + 1) * d.features), i * d.features);
-      y[i] = d.y[src]!;
-    });
-    return { name, x, y, count: indices.length, features: d.features, classes: d.classes };
+  return {
+    train: subset(d, order.subarray(testCount), `${d.name} (train)`),
+    test: subset(d, order.subarray(0, testCount), `${d.name} (held out)`),
   };
-  return { train: pick(order.subarray(testCount), `${d.name} (train)`), test: pick(order.subarray(0, testCount), `${d.name} (held out)`) };
 }

@@ -2,7 +2,8 @@
 // otherwise) and what a plotting script reads (--metrics: JSON lines).
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { EvalRecord, TrainRecord } from './records.js';
+import type { MetricsRecord } from './metrics.js';
+import type { EvalRecord, ModelRecord, TrainRecord } from './records.js';
 
 export interface ReporterOptions {
   worldSize: number;
@@ -31,7 +32,7 @@ export class Reporter {
   }
 
   /** The first line of a run: what trains where. */
-  start(info: { sizes: readonly number[]; parameterCount: number; adapter: string; trainSamples: number; testSamples: number; data: string }, mode: string): void {
+  start(info: Pick<ModelRecord, 'sizes' | 'parameterCount' | 'adapter' | 'trainSamples' | 'testSamples' | 'data'>, mode: string): void {
     this.message(`${mode}: MLP ${info.sizes.join('-')} (${info.parameterCount.toLocaleString('en')} parameters) on ${info.data}, ` +
       `${info.trainSamples} train / ${info.testSamples} test samples; adapter ${info.adapter}`);
   }
@@ -78,7 +79,7 @@ export class Reporter {
     this.line(text, false);
   }
 
-  writeMetric(record: object): void {
+  writeMetric(record: MetricsRecord): void {
     if (this.options.metricsPath) appendFileSync(this.options.metricsPath, `${JSON.stringify(record)}\n`);
   }
 

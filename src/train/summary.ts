@@ -1,43 +1,47 @@
 // The run's summary: what the last metrics record holds and what the last lines print.
+import { z } from 'zod';
 import type { CommStats } from '../comm/coordinator.js';
+import { CommDtype } from '../comm/delta-codec.js';
 import type { TrainConfig } from './config.js';
-import type { WorkerSummary } from './records.js';
+import { count, measure, type WorkerSummary } from './records.js';
 
-export interface RunSummary {
-  kind: 'summary';
-  mode: 'local-sgd' | 'sync';
-  procs: number;
-  localSgdSteps: number;
+export const RunSummary = z.object({
+  kind: z.literal('summary'),
+  mode: z.enum(['local-sgd', 'sync']),
+  procs: count,
+  localSgdSteps: count,
   /** What parameter averaging sent (--comm-dtype). */
-  commDtype: TrainConfig['commDtype'];
+  commDtype: CommDtype,
   /** Post-local SGD warmup steps, and the outer optimizer at each parameter round (sgd, lr 1, momentum 0: plain averaging). */
-  localSgdWarmupSteps: number;
-  outer: { optimizer: string; lr: number; momentum: number };
-  adapter: string;
-  parameterCount: number;
-  steps: number;
-  samples: number;
-  testAccuracy: number;
-  testLoss: number;
-  finalTrainLoss: number;
-  wallSeconds: number;
+  localSgdWarmupSteps: count,
+  outer: z.object({ optimizer: z.string(), lr: z.number(), momentum: z.number() }),
+  adapter: z.string(),
+  parameterCount: count,
+  steps: count,
+  samples: count,
+  /** NaN (null in JSON) when the final model was not evaluated. */
+  testAccuracy: measure,
+  testLoss: measure,
+  finalTrainLoss: measure,
+  wallSeconds: z.number(),
   /** Mean over workers. */
-  computeSeconds: number;
-  commSeconds: number;
-  readbackSeconds: number;
-  exchangeSeconds: number;
-  uploadSeconds: number;
-  rounds: number;
-  parameterRounds: number;
-  gradientRounds: number;
-  bytesCommunicated: number;
-  bytesPerRound: number;
-  reduceSeconds: number;
+  computeSeconds: z.number(),
+  commSeconds: z.number(),
+  readbackSeconds: z.number(),
+  exchangeSeconds: z.number(),
+  uploadSeconds: z.number(),
+  rounds: count,
+  parameterRounds: count,
+  gradientRounds: count,
+  bytesCommunicated: count,
+  bytesPerRound: z.number(),
+  reduceSeconds: z.number(),
   /** Workers that sent their summary, of procs (fewer after a loss under --on-worker-failure continue). */
-  workersFinished: number;
-  workersLost: number;
-  respawns: number;
-}
+  workersFinished: count,
+  workersLost: count,
+  respawns: count,
+});
+export type RunSummary = z.infer<typeof RunSummary>;
 
 function meanOf(xs: number[]): number {
   return xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : Number.NaN;

@@ -1,9 +1,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
 import { parseTrainArgs } from '../../src/cli/config.js';
 import { run } from '../../src/cli/run.js';
 import { trainConfigSchema } from '../../src/train/config.js';
+import { readMetrics, summaryOf } from '../../src/train/metrics.js';
 import type { RunSummary } from '../../src/train/summary.js';
 import { SAVE_EVERY_RANK_ENV } from '../../src/train/train-worker.js';
 import { assertBitwiseEqual, relativeError } from '../helpers/assert.js';
@@ -39,7 +39,7 @@ async function train(name: string, args: string[]): Promise<Run> {
   const metrics = dir.file(`${name}.jsonl`);
   const r = await runTrain([...TASK, '--procs', String(PROCS), '--max-steps', String(STEPS), '--local-sgd-steps', String(K), '--save', save, '--metrics', metrics, ...args], { [SAVE_EVERY_RANK_ENV]: '1' });
   assert.is(r.code, 0, `train.js ${args.join(' ')} failed:\n${r.stderr}`);
-  const summary = JSON.parse(readFileSync(metrics, 'utf8').trim().split('\n').at(-1)!) as RunSummary;
+  const summary = summaryOf(readMetrics(metrics), metrics);
   return { summary, weights: weightsOf(save), ranks: Array.from({ length: PROCS }, (_, rank) => weightsOf(`${save}.rank${rank}`)) };
 }
 
@@ -52,7 +52,7 @@ function weightsOf(path: string): Float32Array {
 
 let f32: Run;
 
-test('--comm-dtype f32 gives today\'s weights and bytes exactly', async () => {
+test('--comm-dtype f32 gives the weights and bytes of a run without the flag, exactly', async () => {
   const plain = await train('plain', []);
   f32 = await train('f32', ['--comm-dtype', 'f32']);
   assertBitwiseEqual(f32.weights, plain.weights, 'weights with --comm-dtype f32 vs without the flag');

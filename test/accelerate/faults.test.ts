@@ -7,6 +7,7 @@ import { readWeights, SMALL_TASK, tempDir } from '../helpers/train-run.js';
 import { isAlive as isRunning } from '../comm/fixtures/procs.js';
 import { TEST_SIGKILL_ENV } from '../../src/train/fault-injection.js';
 import { SAVE_EVERY_RANK_ENV } from '../../src/train/train-worker.js';
+import { readMetrics, recordsOf, summaryOf } from '../../src/train/metrics.js';
 
 const test = suite('worker faults and interrupts');
 const dir = tempDir();
@@ -59,10 +60,6 @@ async function trainWatched(args: string[], env: Record<string, string> = {}, ms
   return r;
 }
 
-function metricsOf(path: string): Array<Record<string, unknown>> {
-  return readFileSync(path, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-}
-
 /** Every finishing rank saved the same final weights, byte for byte; a dropped rank saved none. */
 function assertSameWeights(save: string, finishing: number[], dropped: number[]): void {
   const reference = readFileSync(`${save}.rank${finishing[0]}`);
@@ -76,7 +73,7 @@ const MNIST_RUN = ['--procs', '4', '--epochs', '1', '--local-sgd-steps', '8', '-
 let undisturbed: Promise<number> | undefined;
 const undisturbedAccuracy = () => (undisturbed ??= trainWatched([...MNIST_RUN, '--metrics', dir.file('undisturbed.jsonl')]).then((r) => {
   assert.is(r.code, 0, r.stderr);
-  return metricsOf(dir.file('undisturbed.jsonl')).at(-1)!.testAccuracy as number;
+  return summaryOf(readMetrics(dir.file('undisturbed.jsonl'))).testAccuracy;
 }));
 
 for (const mode of ['continue', 'respawn'] as const) {
@@ -88,19 +85,20 @@ for (const mode of ['continue', 'respawn'] as const) {
     assert.is(r.code, 0, r.stderr);
     const next = mode === 'continue' ? 'continuing with 3 of 4 workers \\(ranks 0, 2, 3\\)' : 'respawning it from the parameters averaged at step 16';
     assert.match(r.stderr, new RegExp(`worker rank 1 lost after step (16|20) \\(was killed by SIGKILL\\); ${next}`));
-    const records = metricsOf(metrics);
-    const lost = records.filter((m) => m.kind === 'worker-lost');
+    const records = readMetrics(metrics);
+    const lost = recordsOf(records, 'worker-lost');
     assert.is(lost.length, 1, `one worker-lost record:\n${JSON.stringify(lost)}`);
     assert.is(lost[0]!.rank, 1);
     assert.is(lost[0]!.action, mode === 'continue' ? 'dropped' : 'respawned');
     assert.is(lost[0]!.averagedStep, 16);
-    const summary = records.at(-1)!;
-    assert.is(summary.kind, 'summary');
+    const last = records.at(-1)!;
+    assert.is(last.kind, 'summary');
+    const summary = summaryOf(records);
     assert.equal([summary.workersFinished, summary.workersLost, summary.respawns], [finishing.length, 1, mode === 'respawn' ? 1 : 0]);
     assert.is(summary.steps, 62);
     assertSameWeights(save, finishing, mode === 'continue' ? [1] : []);
     const reference = await undisturbedAccuracy();
-    const accuracy = summary.testAccuracy as number;
+    const accuracy = summary.testAccuracy;
     assert.ok(Math.abs(accuracy - reference) <= 0.01, `test accuracy ${(accuracy * 100).toFixed(2)}% vs ${(reference * 100).toFixed(2)}% undisturbed`);
   });
 
@@ -125,7 +123,7 @@ for (const mode of ['continue', 'respawn'] as const) {
     assert.is(r.code, 0, r.stderr);
     const lostRank = Number(/worker rank (\d) lost after step \d+ \(was killed by SIGKILL\)/.exec(r.stderr)?.[1]);
     assert.ok(lostRank >= 0, `the loss is logged:\n${r.stderr}`);
-    const summary = metricsOf(metrics).at(-1)!;
+    const summary = summaryOf(readMetrics(metrics));
     assert.is(summary.steps, 800);
     const finishing = mode === 'continue' ? [0, 1, 2].filter((rank) => rank !== lostRank) : [0, 1, 2];
     assert.is(summary.workersFinished, finishing.length);

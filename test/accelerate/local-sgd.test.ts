@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { makeSynthetic } from '../../src/data/synthetic.js';
 import { mlpLayout } from '../../src/nn/layout.js';
 import { initMlpParameters } from '../../src/nn/init.js';
+import { readMetrics } from '../../src/train/metrics.js';
 import type { RunSummary } from '../../src/train/summary.js';
 import { LocalSGD, nextAveragingStep } from '../../src/accelerate/local-sgd.js';
 import type { Accelerator, FlatModel } from '../../src/accelerate/accelerator.js';
@@ -18,8 +19,7 @@ const dir = tempDir();
 const PLAIN_SGD = [...SMALL_TASK, '--momentum', '0', '--lr', '0.1', '--seed', '5'];
 
 function summaryOf(metricsPath: string): RunSummary {
-  const lines = readFileSync(metricsPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  const summary = lines.at(-1);
+  const summary = readMetrics(metricsPath).at(-1)!;
   assert.is(summary.kind, 'summary', 'the last metrics record is the summary');
   return summary as RunSummary;
 }

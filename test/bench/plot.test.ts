@@ -1,9 +1,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lineChart, logTicks, niceTicks, shortNumber } from '../../bench/plot.js';
+import { lineChart, logTicks, niceTicks, shortNumber } from '../../bench/lib/plot.js';
 import { svgProblems } from './well-formed.js';
 
-const test = suite('bench/plot: the SVG line-chart writer');
+const test = suite('bench/lib/plot: the SVG line-chart writer');
 
 test('nice ticks cover the data with 1, 2 or 5 × 10ⁿ steps', () => {
   for (const values of [[0.13, 2.31], [0, 192], [-3, 7], [1e6, 5.3e7], [0.9012, 0.9671]]) {

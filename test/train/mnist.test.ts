@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
+import { readMetrics, summaryOf } from '../../src/train/metrics.js';
 import { runTrain } from '../helpers/processes.js';
 import { tempDir, trainInProcess } from '../helpers/train-run.js';
 
@@ -16,7 +16,7 @@ test('one epoch of the default MLP in one process reaches 90% test accuracy (see
 test('the default run (4 workers, Local SGD every 8 steps) reaches 90% test accuracy with the averaged model', async () => {
   const r = await runTrain(['--metrics', dir.file('default.jsonl'), '--quiet']);
   assert.is(r.code, 0, r.stderr);
-  const summary = JSON.parse(readFileSync(dir.file('default.jsonl'), 'utf8').trim().split('\n').at(-1)!);
+  const summary = summaryOf(readMetrics(dir.file('default.jsonl')));
   assert.is(summary.procs, 4);
   assert.is(summary.localSgdSteps, 8);
   assert.ok(summary.testAccuracy >= 0.9, `test accuracy ${summary.testAccuracy}`);

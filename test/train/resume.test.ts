@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { assertBitwiseEqual } from '../helpers/assert.js';
 import { startTrain } from '../helpers/processes.js';
+import { readMetrics, recordsOf } from '../../src/train/metrics.js';
 import { readWeights, SMALL_TASK, tempDir } from '../helpers/train-run.js';
 
 const test = suite('resume');
@@ -47,8 +48,7 @@ test('a run killed mid-way and resumed from its last checkpoint ends with the we
 
 test('the first loss logged after a resume averages the resumed steps only: the same numbers as the run that never stopped', async () => {
   const args = [...SMALL_TASK, '--seed', '4', '--log-every', '5', '--max-steps', '20'];
-  const lossAt = (path: string) => new Map(readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; step: number; loss: number })
-    .filter((r) => r.kind === 'train').map((r) => [r.step, r.loss]));
+  const lossAt = (path: string) => new Map(recordsOf(readMetrics(path), 'train').map((r) => [r.step, r.loss]));
   const full = await train([...args, '--metrics', dir.file('log-full.jsonl')]);
   assert.is(full.code, 0, full.stderr);
   const first = await train([...SMALL_TASK, '--seed', '4', '--log-every', '5', '--max-steps', '10', '--save', dir.file('log-half.safetensors')]);

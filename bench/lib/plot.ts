@@ -68,7 +68,7 @@ export function lineChart(o: ChartOptions): string {
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    // Centred on the whole figure and shrunk to fit: a long title over a narrow plot (a wide legend) was cut off.
+    // Centred on the whole figure and shrunk to fit, so a long title over a narrow plot (a wide legend) is not cut off.
     `<text x="${r(width / 2)}" y="22" text-anchor="middle" font-size="${titleFontSize(o.title, width)}" font-weight="bold" ${FONT}>${esc(o.title)}</text>`,
   ];
   // Grid and ticks.

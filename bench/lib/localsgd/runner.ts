@@ -1,0 +1,20 @@
+// Runs dist/train.js as a child process, as a user would, and reads back its --metrics file.
+import { spawn } from 'node:child_process';
+import { readMetrics, type MetricsRecord } from '../../../src/train/metrics.js';
+
+/** Runs `trainJs` to completion and returns its checked metrics records. */
+export async function trainRun(trainJs: string, args: string[], metrics: string, env: Record<string, string> = {}): Promise<MetricsRecord[]> {
+  const all = [trainJs, ...args, '--metrics', metrics, '--quiet'];
+  const child = spawn(process.execPath, all, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d));
+  child.stderr.on('data', (d: Buffer) => (output += d));
+  // A hung run must not hang the benchmark: train.js has its own worker timeout, this is the backstop.
+  const killer = setTimeout(() => child.kill('SIGTERM'), 600_000);
+  const code = await new Promise<number | null>((done) => child.on('exit', (c) => done(c)));
+  clearTimeout(killer);
+  if (code !== 0) {
+    throw new Error(`node ${all.join(' ')} exited with code ${code}; its output ended with:\n${output.split('\n').slice(-15).join('\n')}`);
+  }
+  return readMetrics(metrics);
+}

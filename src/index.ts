@@ -1,0 +1,29 @@
+// The library's public entry point: what a training script imports to run Local SGD the way
+// Accelerate's tutorial does (examples/tutorial.ts uses nothing else). The CLI (dist/train.js)
+// is one such script; modules not exported here may change without notice.
+
+// The training loop's two objects, and the launcher that starts one process per rank.
+export { Accelerator, type AcceleratorOptions, type CommTimes, type FlatModel } from './accelerate/accelerator.js';
+export { LocalSGD, type LocalSgdOptions } from './accelerate/local-sgd.js';
+export {
+  launch, InterruptedError, WorkerFailedError, WorkerTimeoutError,
+  type CoordinatorHandle, type LaunchOptions, type LaunchResult, type LinkOptions, type WorkerFailurePolicy, type WorkerLostEvent,
+} from './comm/coordinator.js';
+/** A worker's end of launch(): `WorkerChannel.fromEnvironment()` is undefined in a process launch() did not start. */
+export { ENV, WorkerChannel } from './comm/worker-channel.js';
+
+// The model. TODO(issue 11): export the model interface from src/nn/model.ts here once it lands;
+// until then the MLP is the model.
+export { Mlp, MlpGraph, type MlpConfig } from './nn/mlp.js';
+export { initMlpParameters } from './nn/init.js';
+export { createOptimizer, type Optimizer, type OptimizerConfig, type OptimizerKind } from './nn/optimizer.js';
+
+// Data and evaluation.
+export type { Dataset, DataSplit } from './data/dataset.js';
+export { loadMnist, type MnistOptions } from './data/mnist.js';
+export { makeSynthetic, type SyntheticOptions } from './data/synthetic.js';
+export { loadDataFile, type DataFileOptions } from './data/user-data.js';
+export { evaluate, type Evaluation } from './train/evaluate.js';
+
+/** A loop without the Accelerator submits a step's dispatches itself (the tutorial's plain version). */
+export { submitDispatches, type Dispatch } from './gpu/dispatch.js';
