@@ -16,6 +16,7 @@ export const FLAGS: FlagHelp[] = [
   { flag: '--local-sgd', key: 'localSgd', kind: 'boolean', negation: '--no-local-sgd', help: 'Local SGD on; --no-local-sgd averages gradients every optimizer step (synchronous data-parallel)' },
   { flag: '--data', key: 'data', kind: 'value', help: 'mnist | synthetic | FILE (.safetensors with x [N,F] f32 and y [N] ints, or .csv with the label first)' },
   { flag: '--eval-data', key: 'evalData', kind: 'value', help: 'test set FILE for a user data set (default: a held-out 20% of --data)' },
+  { flag: '--classes', key: 'classes', kind: 'value', help: 'classes of a data FILE, labels 0 … N-1 (default: the labels must be exactly 0 … C-1 for the C values they take)' },
   { flag: '--synthetic-samples', key: 'syntheticSamples', kind: 'value', help: 'training samples of --data synthetic' },
   { flag: '--synthetic-features', key: 'syntheticFeatures', kind: 'value', help: 'features of --data synthetic' },
   { flag: '--synthetic-classes', key: 'syntheticClasses', kind: 'value', help: 'classes of --data synthetic' },
@@ -119,8 +120,8 @@ const APPLICABILITY: ReadonlyArray<{ keys: ReadonlyArray<keyof TrainConfig>; app
     why: (c) => `they shape --data synthetic, and this run's data is ${c.data}`,
   },
   {
-    keys: ['evalData'], applies: (c) => c.data !== 'mnist' && c.data !== 'synthetic',
-    why: (c) => `it is the test set of a data FILE, and --data ${c.data} brings its own`,
+    keys: ['evalData', 'classes'], applies: (c) => c.data !== 'mnist' && c.data !== 'synthetic',
+    why: (c) => `it describes a data FILE, and --data ${c.data} brings its own test set and classes`,
   },
   { keys: ['epochs'], applies: (c) => c.maxSteps === undefined, why: () => '--max-steps sets the length of the run and overrides it; give one of the two' },
   {

@@ -7,8 +7,12 @@ import { readSafetensorsFile, tensorToFloat32, type SafetensorsDtype, type Safet
 import { validateDataset, type Dataset } from './dataset.js';
 
 export interface DataFileOptions {
-  /** Number of classes; default max(label) + 1. Pass the training set's when loading --eval-data. */
-  classes?: number;
+  /**
+   * Number of classes (--classes, or the training set's when loading --eval-data). Without it the
+   * labels must be exactly 0 … C-1 for the C distinct values they take: a stray large label is an
+   * error, never a silent reason for a bigger output layer.
+   */
+  classes?: number | undefined;
 }
 
 const SAFETENSORS_LAYOUT = 'expected tensor "x" (F32, [N, features]) and tensor "y" (integer labels, [N])';
@@ -26,7 +30,7 @@ export function loadDataFile(path: string, opts: DataFileOptions = {}): Dataset 
   if (count === 0) throw new Error(`${path}: the file holds no samples; ${ext === '.csv' ? CSV_LAYOUT : SAFETENSORS_LAYOUT}`);
   let maxLabel = 0;
   for (const l of labels) maxLabel = Math.max(maxLabel, l);
-  const classes = opts.classes ?? maxLabel + 1;
+  const classes = opts.classes ?? denseClassCount(labels, maxLabel, path);
   if (!Number.isInteger(classes) || classes < 1) throw new Error(`${path}: classes must be an integer ≥ 1 (got ${classes})`);
   if (maxLabel >= classes) {
     const sample = labels.indexOf(maxLabel);
@@ -38,6 +42,17 @@ export function loadDataFile(path: string, opts: DataFileOptions = {}): Dataset 
   const dataset: Dataset = { name: basename(path), x, y: Uint32Array.from(labels), count, features, classes };
   validateDataset(dataset, path);
   return dataset;
+}
+
+/** The C distinct labels, which must be 0 … C-1; otherwise the first label past them is named. */
+function denseClassCount(labels: Float64Array, maxLabel: number, path: string): number {
+  const distinct = new Set(labels).size;
+  if (maxLabel < distinct) return distinct;
+  const sample = labels.findIndex((l) => l >= distinct);
+  throw new Error(
+    `${path}: label ${labels[sample]} (sample ${sample}) is not a class index of this data: its labels take ${distinct} distinct values, ` +
+      `so they must be 0 … ${distinct - 1}. If the data really has ${maxLabel + 1} classes, some absent from this file, say so with --classes ${maxLabel + 1}`,
+  );
 }
 
 function readSafetensorsData(path: string): { x: Float32Array; labels: Float64Array; features: number } {
@@ -108,8 +123,18 @@ function readCsvData(path: string): { x: Float32Array; labels: Float64Array; fea
     if (line.trim() === '') continue;
     const lineNo = i + 1;
     const fields = line.split(',').map((f) => f.trim());
-    if (columns === 0 && !headerSeen && labels.length === 0 && !fields.every((f) => NUMBER.test(f) || NON_FINITE.test(f))) {
-      headerSeen = true; // a first line with words in it names the columns
+    const numeric = (f: string) => NUMBER.test(f) || NON_FINITE.test(f);
+    if (columns === 0 && !headerSeen && labels.length === 0 && !fields.every(numeric)) {
+      // A first line of names is a header; one that mixes names and numbers is a mistake either way.
+      const number = fields.findIndex(numeric);
+      if (number >= 0) {
+        const word = fields.findIndex((f) => !numeric(f));
+        throw new Error(
+          `${path} line ${lineNo}, column ${word + 1}: "${fields[word]}" is not a number, but column ${number + 1} ("${fields[number]}") is: ` +
+            `a header line holds only names and a data line only numbers; ${CSV_LAYOUT}`,
+        );
+      }
+      headerSeen = true;
       continue;
     }
     if (columns === 0) {

@@ -68,6 +68,7 @@ export const trainConfigSchema = z.object({
   syntheticSamples: wholeNumber('--synthetic-samples', 1).default(20000),
   syntheticFeatures: wholeNumber('--synthetic-features', 1).default(256),
   syntheticClasses: wholeNumber('--synthetic-classes', 2).default(10),
+  classes: wholeNumber('--classes', 2, 1 << 20).optional(),
   epochs: wholeNumber('--epochs', 1).default(3),
   maxSteps: wholeNumber('--max-steps', 1).optional(),
   batchSize: wholeNumber('--batch-size', 1).default(32),

@@ -11,6 +11,8 @@ export interface DataChoice {
   syntheticSamples: number;
   syntheticFeatures: number;
   syntheticClasses: number;
+  /** --classes: the class count of a data FILE, when its labels do not show it. */
+  classes?: number | undefined;
   seed: number;
 }
 
@@ -29,7 +31,7 @@ export async function loadTrainingData(c: DataChoice): Promise<DataSplit> {
       seed: 1234,
     });
   }
-  const train = loadDataFile(c.data);
+  const train = loadDataFile(c.data, { classes: c.classes });
   if (c.evalData) {
     const test = loadDataFile(c.evalData, { classes: train.classes });
     if (test.features !== train.features) {

@@ -113,6 +113,22 @@ test('non-integer labels and labels beyond the class count are refused', () => {
   fails(safetensorsFile(float32Tensor([1, 1], Float32Array.of(1)), labelTensor('U8', [200])), { classes: 10 }, 'label 200', '10 classes');
 });
 
+test('a label far past the others (1000 among ten classes, 2^31) is refused naming the file, sample and value, and how to say the count', () => {
+  const tenClasses = [...Array.from({ length: 10 }, (_, i) => `${i},0.5`), '1000,1'].join('\n');
+  fails(file('.csv', tenClasses), {}, 'label 1000 (sample 10)', 'its labels take 11 distinct values, so they must be 0 … 10', '--classes 1001');
+  fails(safetensorsFile(float32Tensor([3, 1], Float32Array.of(1, 2, 3)), labelTensor('U32', [0, 2 ** 31, 1])), {}, `label ${2 ** 31} (sample 1)`, '--classes 2147483649');
+  fails(file('.csv', '0,1\n2,1\n'), {}, 'label 2 (sample 1)', 'must be 0 … 1');
+  // Asked for, the count is what the user says.
+  assert.is(loadDataFile(file('.csv', tenClasses), { classes: 1001 }).classes, 1001);
+});
+
+test('a first CSV line that mixes names and numbers is an error naming the cell, not a silently dropped header or row', () => {
+  fails(file('.csv', 'label,0.5,b\n0,1,2\n'), {}, 'line 1, column 1: "label" is not a number, but column 2 ("0.5") is', 'a header line holds only names');
+  fails(file('.csv', '1,x1,2\n0,1,2\n'), {}, 'line 1, column 2: "x1" is not a number, but column 1 ("1") is');
+  // All names: a header.
+  assert.is(loadDataFile(file('.csv', 'label,a,b\n0,1,2\n1,3,4\n')).count, 2);
+});
+
 test('a non-finite feature names where it is', () => {
   fails(file('.csv', '0,1,2\n1,nan,3\n'), {}, 'line 2, column 2', '"nan" is not finite');
   fails(file('.csv', '0,1,-Infinity\n'), {}, 'line 1, column 3', 'not finite');
