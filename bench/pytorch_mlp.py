@@ -7,6 +7,7 @@ Usage: python3 bench/pytorch_mlp.py BATCH[,BATCH...] SAMPLES TORCH_THREADS
 Prints one JSON object: {"torch", "torchThreads", "blas": {...}, "results": [{"batchSize", "samplesPerSecond"}]}.
 """
 import json
+import statistics
 import sys
 import time
 
@@ -28,13 +29,23 @@ def samples_per_second(batch_size: int, samples: int) -> float:
         loss_fn(model(x), y).backward()
         optimizer.step()
 
+    def timed(steps: int) -> tuple[float, float]:
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        elapsed = time.perf_counter() - start
+        return steps * batch_size / elapsed, elapsed
+
     for _ in range(5):  # warm-up: allocator and kernels
         step()
+    # At tens of thousands of samples/s a fixed sample count can take a fraction of a second, too
+    # short to measure on a shared machine: grow the window to half a second, take the median of 3.
     steps = max(10, round(samples / batch_size))
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return steps * batch_size / (time.perf_counter() - start)
+    rate, elapsed = timed(steps)
+    while elapsed < 0.5:
+        steps *= 2
+        rate, elapsed = timed(steps)
+    return statistics.median([rate, timed(steps)[0], timed(steps)[0]])
 
 
 def main() -> None:

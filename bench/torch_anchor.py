@@ -17,25 +17,27 @@ import torch
 
 
 def blas_info() -> dict:
-    """The BLAS library mapped into this process, and OpenBLAS's own account of its core and threads."""
+    """The BLAS library torch's sgemm calls in this process, and OpenBLAS's own account of its core and threads."""
     mapped = sorted({line.split()[-1] for line in open("/proc/self/maps") if "blas" in line.lower() and "/" in line})
     info = {"vendor": "unknown", "library": None, "mapped": mapped, "core": None, "config": None, "blasThreads": None}
-    # OpenBLAS's own file first, so the library named is the one that holds the kernels.
-    for path in sorted(mapped, key=lambda p: "openblas" not in os.path.basename(p)):
-        try:
-            lib = ctypes.CDLL(path)
-            corename, config = lib.openblas_get_corename, lib.openblas_get_config
-        except (OSError, AttributeError):
-            continue
-        corename.restype = config.restype = ctypes.c_char_p
-        info.update(vendor="openblas", library=os.path.realpath(path), core=corename().decode(),
-                    config=config().decode(), blasThreads=lib.openblas_get_num_threads())
+    # libtorch asks for libblas.so.3 by name: the file mapped under that name serves its BLAS calls,
+    # whatever else is mapped (an OpenBLAS LAPACK can sit beside a reference BLAS).
+    serving = [p for p in mapped if os.path.basename(p).startswith("libblas.so")] or mapped
+    if not serving:
         return info
-    if any("mkl" in p for p in mapped):
-        info.update(vendor="mkl", library=next(p for p in mapped if "mkl" in p))
-    elif mapped:
-        # libblas.so.3 without OpenBLAS's symbols: Debian's netlib reference implementation.
-        info.update(vendor="reference", library=os.path.realpath(mapped[0]))
+    path = serving[0]
+    info["library"] = os.path.realpath(path)
+    try:
+        lib = ctypes.CDLL(path)
+        corename, config = lib.openblas_get_corename, lib.openblas_get_config
+    except (OSError, AttributeError):
+        # No OpenBLAS symbols: Debian's netlib reference libblas, unless it is MKL's.
+        info["vendor"] = "mkl" if "mkl" in path else "reference"
+        return info
+    corename.restype = config.restype = ctypes.c_char_p
+    info.update(vendor="openblas", core=corename().decode(), config=config().decode(), blasThreads=lib.openblas_get_num_threads())
+    # Name the file that holds OpenBLAS's kernels where it is mapped beside the libblas.so.3 front.
+    info["library"] = next((p for p in mapped if "libopenblas" in os.path.basename(p)), info["library"])
     return info
 
 

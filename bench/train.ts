@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { parseTrainArgs } from '../src/cli/config.js';
 import { trainWorker } from '../src/train/train-worker.js';
 import { describeMachine, machineInfo } from './lib/report.js';
-import { benchScript, runAnchorScript, setUpPytorchAnchor, threadSettings, type PytorchAnchor, type ThreadSetting } from './lib/pytorch-anchor.js';
+import { benchScript, runAnchorScript, setUpPytorchAnchor, threadSettings, trapAnchors, type PytorchAnchor, type ThreadSetting } from './lib/pytorch-anchor.js';
 
 const PYTORCH_SCRIPT = benchScript('pytorch_mlp.py');
 const PytorchResult = z.object({
@@ -29,12 +29,18 @@ function pytorchSamplesPerSecond(anchor: PytorchAnchor, batchSize: number, sampl
   return { ...threads, samplesPerSecond: out.results[0]!.samplesPerSecond };
 }
 
-const flags = z.object({ json: z.boolean(), quick: z.boolean(), help: z.boolean() }).parse({
-  json: process.argv.includes('--json'), quick: process.argv.includes('--quick'), help: process.argv.includes('--help'),
+const FLAG_NAMES = ['--json', '--quick', '--traps', '--help'];
+const flags = z.object({ json: z.boolean(), quick: z.boolean(), traps: z.boolean(), help: z.boolean() }).parse({
+  json: process.argv.includes('--json'), quick: process.argv.includes('--quick'), traps: process.argv.includes('--traps'), help: process.argv.includes('--help'),
 });
-const unknown = process.argv.slice(2).filter((a) => !['--json', '--quick', '--help'].includes(a));
+const unknown = process.argv.slice(2).filter((a) => !FLAG_NAMES.includes(a));
 if (flags.help || unknown.length) {
-  console.log('Usage: node dist/bench/train.js [--json] [--quick]\n  --json   print only a JSON array of records\n  --quick  a few seconds (smoke test; PyTorch with one thread only)');
+  console.log([
+    'Usage: node dist/bench/train.js [--json] [--quick] [--traps]',
+    '  --json   print only a JSON array of records',
+    '  --quick  a few seconds (smoke test; PyTorch with one thread only)',
+    '  --traps  also PyTorch as nobody configured it: the reference BLAS of a fresh machine, OpenBLAS on its Prescott fallback (one thread; not anchors)',
+  ].join('\n'));
   process.exit(unknown.length ? 2 : 0);
 }
 
@@ -43,6 +49,7 @@ const samplesPerRun = flags.quick ? 2_000 : 40_000;
 const setUp = setUpPytorchAnchor();
 const anchor = 'anchor' in setUp ? setUp.anchor : undefined;
 const settings = flags.quick ? threadSettings(1) : threadSettings();
+const traps = anchor && flags.traps ? trapAnchors(anchor) : { anchors: [], notes: [] };
 const ratio = (ours: number, theirs: number | undefined) => (theirs === undefined ? '-' : `${(ours / theirs).toFixed(2)}×`);
 const records = [];
 for (const batchSize of batchSizes) {
@@ -55,6 +62,7 @@ for (const batchSize of batchSizes) {
   const trainSeconds = (performance.now() - start) / 1000;
   const pytorch = anchor ? settings.map((t) => pytorchSamplesPerSecond(anchor, batchSize, samplesPerRun, t)) : [];
   const oneThread = pytorch[0];
+  const trapFigures = traps.anchors.map((a) => ({ label: a.label, samplesPerSecond: pytorchSamplesPerSecond(a, batchSize, samplesPerRun, { torch: 1, blas: 1 }).samplesPerSecond }));
   const best = pytorch.reduce<PytorchFigure | undefined>((a, b) => (a && a.samplesPerSecond >= b.samplesPerSecond ? a : b), undefined);
   const record = {
     benchmark: 'train', adapter: s.adapter, batchSize, steps, samples: s.samples,
@@ -65,6 +73,8 @@ for (const batchSize of batchSizes) {
     /** The fastest of the thread settings tried (threadSettings()). */
     pytorchBest: best ?? null,
     pytorchAll: pytorch,
+    /** --traps: PyTorch as nobody configured it, labelled by what it ran on. */
+    pytorchTraps: trapFigures,
     pytorch: anchor ? { label: anchor.label, proper: anchor.proper, torch: anchor.torch, blas: anchor.blas, detectedCore: anchor.detectedCore, bestCore: anchor.bestCore, env: anchor.env } : null,
   };
   records.push(record);
@@ -77,13 +87,16 @@ for (const batchSize of batchSizes) {
         for (const note of anchor.notes) console.log(`  ${note}`);
         console.log(`  environment: ${Object.entries(anchor.env).map(([k, v]) => (v === undefined ? `${k} unset` : `${k}=${v}`)).join(', ')}; threads set per run (torch × OpenBLAS)`);
       }
+      for (const [i, trap] of traps.anchors.entries()) console.log(`trap ${i + 1}: ${trap.label}; float32 matmul 1024³ ${trap.sgemmGflops1024.toFixed(1)} GFLOP/s`);
+      for (const note of traps.notes) console.log(`  ${note}`);
       console.log('batch  samples/s  PyTorch 1 thread  ours ÷ it  PyTorch best (torch×BLAS)  ours ÷ it  CPU blocked on GPU  JS and other');
     }
     const bestText = best ? `${best.samplesPerSecond.toFixed(0)} (${best.torch}×${best.blas})` : '-';
     console.log(
       `${String(batchSize).padStart(5)}  ${record.samplesPerSecond.toFixed(0).padStart(9)}  ${(oneThread?.samplesPerSecond.toFixed(0) ?? '-').padStart(16)}  ` +
         `${ratio(record.samplesPerSecond, oneThread?.samplesPerSecond).padStart(9)}  ${bestText.padStart(25)}  ${ratio(record.samplesPerSecond, best?.samplesPerSecond).padStart(9)}  ` +
-        `${(record.gpuWaitShare * 100).toFixed(0).padStart(17)}%  ${(record.jsShare * 100).toFixed(0).padStart(11)}%`,
+        `${(record.gpuWaitShare * 100).toFixed(0).padStart(17)}%  ${(record.jsShare * 100).toFixed(0).padStart(11)}%` +
+        trapFigures.map((t, i) => `  trap ${i + 1}: ${t.samplesPerSecond.toFixed(0)}`).join(''),
     );
   }
 }

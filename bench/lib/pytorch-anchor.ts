@@ -152,6 +152,26 @@ export function describeAnchor(torch: string, blas: Pick<BlasInfo, 'vendor' | 'c
     : { label: `PyTorch ${torch} + ${version} on a fallback core (${core}; this CPU supports ${bestCore ?? 'no known core'})`, proper };
 }
 
+/** Where Debian's reference BLAS lives once libblas3 is installed (the alternative then points elsewhere). */
+const REFERENCE_BLAS_DIR = '/usr/lib/x86_64-linux-gnu/blas';
+
+/**
+ * The anchor as it runs when nobody configures it (bench:train --traps): on the netlib reference
+ * BLAS a fresh machine has, and on the Prescott kernels OpenBLAS falls back to on a CPU it does not
+ * know. Each is probed, so its label says what it really ran on.
+ */
+export function trapAnchors(anchor: PytorchAnchor): { anchors: PytorchAnchor[]; notes: string[] } {
+  const variants: Array<Record<string, string | undefined>> = [{ ...anchor.env, OPENBLAS_CORETYPE: 'Prescott' }];
+  const notes: string[] = [];
+  if (existsSync(join(REFERENCE_BLAS_DIR, 'libblas.so.3'))) variants.unshift({ ...anchor.env, LD_LIBRARY_PATH: REFERENCE_BLAS_DIR });
+  else notes.push(`the reference BLAS is not installed (apt-get install libblas3 puts it in ${REFERENCE_BLAS_DIR}), so it is not measured`);
+  const anchors = variants.map((env) => {
+    const probed = probe(anchor.python, { ...env, OPENBLAS_NUM_THREADS: '1' });
+    return { ...anchor, env, blas: probed.blas, sgemmGflops1024: probed.sgemmGflops1024, ...describeAnchor(probed.torch, probed.blas, anchor.bestCore), notes: [] };
+  });
+  return { anchors, notes };
+}
+
 /** One thread, and the settings a 2-core user might try for the best: more torch threads, more OpenBLAS threads, both. */
 export function threadSettings(cores = cpus().length): ThreadSetting[] {
   const settings: ThreadSetting[] = [{ torch: 1, blas: 1 }];
