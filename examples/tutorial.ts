@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Accelerator } from '../src/accelerate/accelerator.js';
 import { LocalSGD } from '../src/accelerate/local-sgd.js';
 import { loadMnist } from '../src/data/mnist.js';
-import { launch } from '../src/comm/coordinator.js';
+import { launch } from '../src/comm/launch.js';
 import { ENV, WorkerChannel } from '../src/comm/worker-channel.js';
 import { submitDispatches } from '../src/gpu/dispatch.js';
 import { initMlpParameters } from '../src/nn/init.js';

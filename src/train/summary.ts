@@ -1,5 +1,5 @@
 // The run's summary: what the last metrics record holds and what the last lines print.
-import type { CommStats } from '../comm/coordinator.js';
+import type { CommStats } from '../comm/launch-api.js';
 import type { TrainConfig } from './config.js';
 import type { WorkerSummary } from './records.js';
 

@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { WorkerFailedError, type LaunchOptions } from '../../src/comm/coordinator.js';
+import { WorkerFailedError, type LaunchOptions } from '../../src/comm/launch.js';
 import { boundedLaunch, type BoundedLaunch } from '../helpers/launch.js';
 import { BASE_SEED } from '../helpers/random.js';
 import { inputFor } from './fixtures/inputs.js';

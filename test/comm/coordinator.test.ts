@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import {
   CollectiveMismatchError, ProtocolError, WorkerFailedError, WorkerTimeoutError, type LaunchOptions,
-} from '../../src/comm/coordinator.js';
+} from '../../src/comm/launch.js';
 import { OuterOptimizer } from '../../src/comm/outer-optimizer.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
 import { boundedLaunch, type BoundedLaunch } from '../helpers/launch.js';
