@@ -12,7 +12,7 @@ import { BASE_SEED } from '../helpers/random.js';
 import { BF16, F16, halfBitsRef, halfValueRef } from '../helpers/reference.js';
 import { inputFor } from './fixtures/inputs.js';
 
-const test = suite('coordinator');
+const test = suite('launch');
 const WORKER = fileURLToPath(new URL('./fixtures/worker.js', import.meta.url));
 
 interface AverageSummary { rank: number; broadcast: string; results: string[] }
