@@ -60,12 +60,8 @@ interface Pending {
 }
 
 export class WorkerChannel {
-  /** Set by init, before connect() resolves; so are the fields below. */
-  worldSize = 0;
-  /** The run's settings as the server sent them (dist/worker.js's training config); validate before use. */
-  config: unknown;
-  /** Set when this process took over a lost rank mid-run. */
-  rejoin: Rejoin | undefined;
+  /** What the server's init said; set before connect() resolves. */
+  private session: { worldSize: number; config: unknown; rejoin: Rejoin | undefined } | undefined;
   private nextRound: Record<CollectiveKind, number> = { params: 0, grads: 0, broadcast: 0 };
   /** The ranks still training; changes only when the coordinator drops a lost rank. */
   liveRanks: readonly number[] = [];
@@ -145,6 +141,20 @@ export class WorkerChannel {
       throw error;
     }
     return channel;
+  }
+
+  get worldSize(): number {
+    return this.session!.worldSize;
+  }
+
+  /** The run's settings as the server sent them (dist/worker.js's training config); validate before use. */
+  get config(): unknown {
+    return this.session!.config;
+  }
+
+  /** Set when this process took over a lost rank mid-run. */
+  get rejoin(): Rejoin | undefined {
+    return this.session!.rejoin;
   }
 
   /**
@@ -303,13 +313,10 @@ export class WorkerChannel {
     if (!waiting) throw new ProtocolError(`rank ${this.rank}: a second init from the coordinator`);
     if (init.rank !== this.rank) throw new ProtocolError(`rank ${this.rank}: init is for rank ${init.rank}; the server and this worker disagree about its rank`);
     this.awaitingInit = undefined;
-    this.worldSize = init.worldSize;
-    this.config = init.config;
+    const rejoin = init.rejoin && { ...init.rejoin, params: init.count > 0 ? asFloat32(payload) : undefined, step: init.rejoin.step };
+    this.session = { worldSize: init.worldSize, config: init.config, rejoin };
     this.liveRanks = Array.from({ length: init.worldSize }, (_, r) => r);
-    if (init.rejoin) {
-      this.rejoin = { ...init.rejoin, params: init.count > 0 ? asFloat32(payload) : undefined, step: init.rejoin.step };
-      this.nextRound = { ...init.rejoin.rounds };
-    }
+    if (rejoin) this.nextRound = { ...rejoin.rounds };
     waiting.resolve();
   }
 
