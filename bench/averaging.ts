@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { launch } from '../src/comm/coordinator.js';
+import { launch } from '../src/comm/launch.js';
 import { AVERAGING_ENV, AveragingWorkerSummary, type AveragingSettings } from './lib/averaging-settings.js';
 import { readFlags, runMain, usage, UsageError, type FlagSpec } from './lib/flags.js';
 import { describeMachine, formatBytes, machineInfo, markdownTable, type MachineInfo } from './lib/report.js';

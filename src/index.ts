@@ -8,7 +8,7 @@ export { LocalSGD, type LocalSgdOptions } from './accelerate/local-sgd.js';
 export {
   launch, InterruptedError, WorkerFailedError, WorkerTimeoutError,
   type CoordinatorHandle, type LaunchOptions, type LaunchResult, type LinkOptions, type WorkerFailurePolicy, type WorkerLostEvent,
-} from './comm/coordinator.js';
+} from './comm/launch.js';
 /** A worker's end of launch(): `WorkerChannel.fromEnvironment()` is undefined in a process launch() did not start. */
 export { ENV, WorkerChannel } from './comm/worker-channel.js';
 

@@ -129,21 +129,22 @@ export class Accelerator {
 
   /**
    * Local SGD: replaces every worker's parameters by their mean. With a 16-bit commDtype, the
-   * first round sends f32 and sets the anchor; later rounds send 16-bit deltas from it.
+   * first round sends f32 and sets the anchor; later rounds send 16-bit deltas from it. `step`
+   * (the optimizer steps taken) travels with the round: a worker that takes over a lost rank starts there.
    */
-  async averageParameters(model: FlatModel): Promise<void> {
+  async averageParameters(model: FlatModel, step?: number): Promise<void> {
     if (this.worldSize === 1) return;
     if (this.commDtype === 'f32') {
-      await this.allReduceMean('params', model.params);
+      await this.allReduceMean('params', model.params, step);
       return;
     }
     const compressed = await this.compression(model);
     if (!compressed.ready) {
-      compressed.setAnchor(await this.allReduceMean('params', model.params));
+      compressed.setAnchor(await this.allReduceMean('params', model.params, step));
       return;
     }
     await this.recorder.sync();
-    const times = await compressed.round(this.channel!);
+    const times = await compressed.round(this.channel!, step);
     this.comm.readbackSeconds += times.readbackSeconds;
     this.comm.exchangeSeconds += times.exchangeSeconds;
     this.comm.uploadSeconds += times.uploadSeconds;
@@ -161,7 +162,7 @@ export class Accelerator {
     return this.compressed;
   }
 
-  private async allReduceMean(tag: 'params' | 'grads', buffer: GPUBuffer): Promise<Float32Array> {
+  private async allReduceMean(tag: 'params' | 'grads', buffer: GPUBuffer, step?: number): Promise<Float32Array> {
     const channel = this.channel!;
     // Drain the queue first, so the read-back time below is the copy alone, not the step's compute.
     await this.recorder.sync();
@@ -169,7 +170,7 @@ export class Accelerator {
     const local = await readFloat32(this.ctx, buffer);
     this.comm.readbackSeconds += (performance.now() - t) / 1000;
     t = performance.now();
-    const mean = await channel.allReduceMean(tag, local);
+    const mean = await channel.allReduceMean(tag, local, step);
     this.comm.exchangeSeconds += (performance.now() - t) / 1000;
     t = performance.now();
     writeBuffer(this.ctx, buffer, mean);

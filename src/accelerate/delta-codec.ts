@@ -52,7 +52,7 @@ export class CompressedAveraging {
   }
 
   /** One compressed round. The queue must be idle (the caller syncs), so read-back time is the copy. */
-  async round(channel: WorkerChannel): Promise<CompressedRoundTimes> {
+  async round(channel: WorkerChannel, step?: number): Promise<CompressedRoundTimes> {
     if (!this.anchorSet) throw new Error('compressed averaging: round() before the f32 round that sets the anchor');
     const bytes = this.count * 2;
     let t = performance.now();
@@ -61,7 +61,7 @@ export class CompressedAveraging {
     const readbackSeconds = (performance.now() - t) / 1000;
     t = performance.now();
     const payload = this.wire.subarray(0, bytes);
-    await channel.allReduceDelta(this.dtype, this.count, payload, payload);
+    await channel.allReduceDelta(this.dtype, this.count, payload, payload, step);
     const exchangeSeconds = (performance.now() - t) / 1000;
     t = performance.now();
     // The padding half of an odd count's last word is ignored by the kernel.

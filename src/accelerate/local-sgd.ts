@@ -111,7 +111,7 @@ export class LocalSGD implements AsyncDisposable {
   }
 
   private async average(): Promise<void> {
-    await this.accelerator.averageParameters(this.model);
+    await this.accelerator.averageParameters(this.model, this.numSteps);
     this.rounds++;
     this.stepsSinceAverage = 0;
     this.justAveraged = true;

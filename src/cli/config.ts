@@ -168,6 +168,3 @@ export function helpText(): string {
   lines.push('  --help                             show this help');
   return lines.join('\n');
 }
-
-/** Environment variable through which the coordinator hands each worker the run's config. */
-export const CONFIG_ENV = 'LOCALSGD_CONFIG';

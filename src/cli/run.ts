@@ -4,10 +4,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
-import { launch, type LinkOptions, type WorkerLostEvent } from '../comm/coordinator.js';
+import { launch, type LinkOptions, type WorkerLostEvent } from '../comm/launch.js';
 import { parseBandwidth, parseDuration } from '../comm/link.js';
 import { isPlainAveraging, OuterOptimizer } from '../comm/outer-optimizer.js';
-import { nextAveragingStep } from '../accelerate/local-sgd.js';
 import { mlpLayout, type ParameterLayout } from '../nn/layout.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
@@ -17,7 +16,7 @@ import { WorkerLogRecord, WorkerSummary } from '../train/records.js';
 import { trainWorker } from '../train/train-worker.js';
 import { summarize, formatSummary, type RunSummary } from '../train/summary.js';
 import { outerSettings, type TrainConfig } from '../train/config.js';
-import { CONFIG_ENV, FLAGS, UsageError } from './config.js';
+import { FLAGS, UsageError } from './config.js';
 
 
 
@@ -52,8 +51,8 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
   const lastLoggedStep: number[] = [];
   // Always present: with the defaults (sgd, lr 1, momentum 0) its step is plain averaging, bit for bit.
   const outerOptimizer = new OuterOptimizer(outerSettings(config));
-  // The step of the last parameter round (or of the start), and the run's last step: rounds come
-  // at the steps LocalSGD's rule gives, and the closing one at the end.
+  // The step of the last parameter round (each round says its step), or of the start before the
+  // first; and the run's last step.
   let roundStep = 0;
   let totalSteps = Infinity;
   const saveRun = (params: Float32Array) => saveCheckpoint(config.save!, layout!, {
@@ -64,7 +63,7 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     procs: config.procs,
     workerScript,
     workerArgs: [],
-    env: { [CONFIG_ENV]: JSON.stringify(config) },
+    workerConfig: config,
     link: linkOptions(config),
     commDtype: config.commDtype,
     timeoutMs: config.workerTimeout * 1000,
@@ -72,7 +71,6 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     maxRespawns: config.maxRespawns,
     onWorkerLost: (event) => reportLoss(config, reporter, event, roundStep, lastLoggedStep[event.rank] ?? 0),
     outerOptimizer,
-    parameterStep: () => roundStep,
     onLog: (rank, record) => {
       const r = parseWorkerLog(rank, record);
       if (r.kind === 'train') lastLoggedStep[rank] = r.step;
@@ -86,9 +84,10 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
         reporter.start(r, describeMode(config));
       }
     },
-    onRoundComplete: ({ tag, averaged }) => {
+    onRoundComplete: ({ tag, step, averaged }) => {
       if (tag !== 'params') return;
-      roundStep = Math.min(nextAveragingStep(roundStep, config.localSgdWarmupSteps, config.localSgdSteps), totalSteps);
+      if (step === undefined) throw new Error('internal: a parameter round came without its step; workers pass it to averageParameters');
+      roundStep = step;
       // The closing round is skipped: rank 0 saves the final weights to the same file right after it.
       if (config.checkpointEvery && outerOptimizer.rounds % config.checkpointEvery === 0 && roundStep < totalSteps) saveRun(averaged);
     },

@@ -4,7 +4,7 @@ import { helpText, parseTrainArgs, UsageError } from './config.js';
 import { run } from './run.js';
 import { GpuError } from '../gpu/errors.js';
 import { OutputPathError } from '../train/output-paths.js';
-import { InterruptedError } from '../comm/coordinator.js';
+import { InterruptedError } from '../comm/launch.js';
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {

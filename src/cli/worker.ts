@@ -1,11 +1,9 @@
-// dist/worker.js: one worker process, started by dist/train.js (the coordinator) with its rank,
-// world size and channel in the environment and the run's config in LOCALSGD_CONFIG.
+// dist/worker.js: one worker process, started by dist/train.js (the launcher) with the server's
+// socket and its rank in the environment; the run's config arrives in the server's init message.
 import { WorkerChannel } from '../comm/worker-channel.js';
 import type { ModelRecord } from '../train/records.js';
 import { trainWorker } from '../train/train-worker.js';
-
 import { trainConfigSchema } from '../train/config.js';
-import { CONFIG_ENV } from './config.js';
 
 async function main(): Promise<number> {
   const channel = await WorkerChannel.fromEnvironment();
@@ -18,7 +16,7 @@ async function main(): Promise<number> {
   // (it saves the last averaged weights first), so workers leave SIGINT to it.
   process.on('SIGINT', () => {});
   return channel.serve(() => {
-    const config = trainConfigSchema.parse(JSON.parse(process.env[CONFIG_ENV] ?? 'null'));
+    const config = trainConfigSchema.parse(channel.config);
     return trainWorker(config, {
       channel,
       onLog: (record) => channel.log(record),

@@ -18,6 +18,8 @@ export interface OpenCollective {
   count: number;
   /** What the ranks' payloads hold: f32, or 16-bit parameter deltas (delta-codec.ts); one per collective. */
   dtype: CommDtype;
+  /** The optimizer step a 'params' round averages after, as the ranks' headers say (undefined when they do not). */
+  step: number | undefined;
   firstRank: number;
   entered: Set<number>;
   /** Payloads by rank, filled as frames are delivered. */
@@ -90,7 +92,7 @@ export class CollectiveTracker {
   }
 
   /** Checks a collective header from `rank` (before its payload arrives) and enters it; throws on any disagreement. */
-  enter(rank: number, kind: CollectiveKind, round: number, count: number, dtype: CommDtype = 'f32'): void {
+  enter(rank: number, kind: CollectiveKind, round: number, count: number, dtype: CommDtype = 'f32', step?: number): void {
     const expected = this.nextRound[rank]![kind];
     const what = describeCollective(kind, round);
     if (round !== expected) {
@@ -131,9 +133,16 @@ export class CollectiveTracker {
           [rank, open.firstRank],
         );
       }
+      if (open.step !== step) {
+        throw new CollectiveMismatchError(
+          `step mismatch in ${what}: rank ${rank} averages after step ${step ?? '(none given)'} but rank ${open.firstRank} after step ${open.step ?? '(none given)'}; ` +
+            'every worker must average on the same schedule (same --local-sgd-steps and start step)',
+          [rank, open.firstRank],
+        );
+      }
     } else {
       this.open = {
-        kind, round, count: kind === 'broadcast' && rank !== this.source ? -1 : count, dtype, firstRank: rank,
+        kind, round, count: kind === 'broadcast' && rank !== this.source ? -1 : count, dtype, step, firstRank: rank,
         entered: new Set(), payloads: new Array(this.worldSize).fill(undefined), deliveredAt: new Array(this.worldSize).fill(0), delivered: 0,
       };
     }

@@ -1,5 +1,5 @@
 // The launcher's public face: its options, what it reports, and the errors it stops a run with.
-// Kept apart from coordinator.ts, which is the machinery behind launch().
+// Kept apart from launch.ts and the machinery behind it (collective-server.ts, supervisor.ts).
 import type { LinkOptions } from './link.js';
 import type { CommDtype } from './delta-codec.js';
 import type { OuterOptimizer } from './outer-optimizer.js';
@@ -12,6 +12,8 @@ export interface LaunchOptions {
   workerArgs: string[];
   /** Extra environment for the workers. */
   env?: Record<string, string>;
+  /** The run's settings, sent to every worker in the server's init message (JSON; dist/worker.js's training config). */
+  workerConfig?: unknown;
   /** Simulated interconnect on every coordinator ↔ worker link, both directions. */
   link?: LinkOptions | undefined;
   /**
@@ -30,12 +32,11 @@ export interface LaunchOptions {
    */
   outerOptimizer?: OuterOptimizer | undefined;
   /**
-   * The optimizer step of the last 'params' round (the caller knows the averaging schedule): a
-   * respawned worker starts there. Without it the worker derives the step from the round count.
+   * Each completed all-reduce round. `step` is the optimizer step the workers said the round
+   * averaged after (a respawned worker starts at the last 'params' round's); `averaged` is the
+   * server's buffer, valid during the call only (it is reused next round).
    */
-  parameterStep?: () => number;
-  /** `averaged` is the coordinator's buffer, valid during the call only (it is reused next round). */
-  onRoundComplete?: (info: { tag: ReduceTag; round: number; averaged: Float32Array }) => void;
+  onRoundComplete?: (info: { tag: ReduceTag; round: number; step: number | undefined; averaged: Float32Array }) => void;
   /** Whose stdout reaches ours: rank 0's (default), everyone's (others prefixed `[rank N]`), or none. */
   stdout?: 'rank0' | 'all' | 'none';
   /** Echo workers' stderr, prefixed `[rank N]` (default true); the tail is kept for errors either way. */

@@ -1,7 +1,8 @@
-// The coordinator ↔ worker wire format. A frame is [u32 header bytes][u32 payload bytes]
+// The server ↔ worker wire format. A frame is [u32 header bytes][u32 payload bytes]
 // [UTF-8 JSON header][raw payload], little-endian. Headers are one zod union, parsed on receipt;
 // tensors travel as raw float32 bytes (or 16-bit ones in compressed 'params' rounds: see delta-codec.ts),
-// never as JSON.
+// never as JSON. A session: the worker says hello (its rank), the server answers init (the run's
+// config, and for a process taking over a lost rank where to start), then collectives until done.
 import { z } from 'zod';
 import { bytesPerElement, CommDtype } from './delta-codec.js';
 
@@ -12,23 +13,39 @@ export const PREFIX_BYTES = 8;
 
 const Index = z.number().int().nonnegative();
 const Count = z.number().int().nonnegative().max(PAYLOAD_LIMIT_BYTES / 4);
+const Rounds = z.object({ params: Index, grads: Index, broadcast: Index });
 export const ReduceTag = z.enum(['params', 'grads']);
 export type ReduceTag = z.infer<typeof ReduceTag>;
 /** A collective's name: an all-reduce tag, or 'broadcast'. */
 export type CollectiveKind = ReduceTag | 'broadcast';
 
 export const Header = z.discriminatedUnion('type', [
-  // worker → coordinator
-  z.object({ type: z.literal('hello'), rank: Index, worldSize: z.number().int().positive(), pid: Index.optional() }),
-  // dtype absent means f32 (so f32 frames are byte for byte those of before compression existed);
-  // f16/bf16 payloads are 2·count bytes of parameter deltas (delta-codec.ts).
-  z.object({ type: z.literal('allreduce'), tag: ReduceTag, round: Index, count: Count, dtype: CommDtype.optional() }),
+  // worker → server. The rank is the one the worker's launcher gave it; the server answers with init.
+  z.object({ type: z.literal('hello'), rank: Index, pid: Index.optional() }),
+  // dtype absent means f32; f16/bf16 payloads are 2·count bytes of parameter deltas (delta-codec.ts).
+  // step: the optimizer step a 'params' round averages after, so the server knows where a process
+  // that takes over a lost rank starts, and the launcher which step a round's checkpoint is at.
+  z.object({ type: z.literal('allreduce'), tag: ReduceTag, round: Index, count: Count, dtype: CommDtype.optional(), step: Index.optional() }),
   // The main rank (rank 0, or the lowest survivor) sends its tensor; the others send count 0 to say they wait for it.
   z.object({ type: z.literal('broadcast'), round: Index, count: Count }),
   z.object({ type: z.literal('log'), record: z.unknown() }),
   z.object({ type: z.literal('done'), summary: z.unknown() }),
   z.object({ type: z.literal('error'), message: z.string(), stack: z.string().optional() }),
-  // coordinator → worker
+  // server → worker
+  z.object({
+    type: z.literal('init'),
+    rank: Index,
+    worldSize: z.number().int().positive(),
+    /** The run's settings, opaque to the server (the training config for dist/worker.js). */
+    config: z.unknown(),
+    /**
+     * Only for a process that takes over a lost rank (--on-worker-failure respawn): how many held it
+     * before, the collectives every rank has completed (its first round of each is that number), and
+     * the step of the last parameter all-reduce, whose result is the payload (count floats; 0 before the first).
+     */
+    rejoin: z.object({ restarts: z.number().int().positive(), rounds: Rounds, step: Index.optional() }).optional(),
+    count: Count,
+  }),
   z.object({
     type: z.literal('result'),
     collective: z.enum(['params', 'grads', 'broadcast']),
@@ -48,7 +65,7 @@ export type Header = z.infer<typeof Header>;
 export type HeaderOf<T extends Header['type']> = Extract<Header, { type: T }>;
 
 export const WORKER_SENDS: ReadonlySet<Header['type']> = new Set(['hello', 'allreduce', 'broadcast', 'log', 'done', 'error']);
-export const COORDINATOR_SENDS: ReadonlySet<Header['type']> = new Set(['result', 'stop']);
+export const COORDINATOR_SENDS: ReadonlySet<Header['type']> = new Set(['init', 'result', 'stop']);
 
 /** Payload bytes a header implies: count elements of its dtype for collectives, nothing otherwise. */
 export function expectedPayloadBytes(header: Header): number {
@@ -57,6 +74,7 @@ export function expectedPayloadBytes(header: Header): number {
     case 'result':
       return header.count * bytesPerElement(header.dtype ?? 'f32');
     case 'broadcast':
+    case 'init':
       return header.count * 4;
     default:
       return 0;

@@ -1,32 +1,20 @@
-// The worker's end: connects to the coordinator's socket named in the environment and runs the
+// The worker's end: connects to the collective server, says hello with its rank, receives the
+// run's config (and, for a process taking over a lost rank, where to start) in init, and runs the
 // collectives (all-reduce mean, broadcast) as request/reply exchanges, one at a time.
-import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { z } from 'zod';
 import type { CommDtype } from './delta-codec.js';
-import { asFloat32, bytesOf, COORDINATOR_SENDS, ProtocolError, type CollectiveKind, type Header, type ReduceTag } from './protocol.js';
+import { asFloat32, bytesOf, COORDINATOR_SENDS, ProtocolError, type CollectiveKind, type Header, type HeaderOf, type ReduceTag } from './protocol.js';
 import { describeCollective } from './collective.js';
 import { FrameConnection } from './transport.js';
 
-/** Environment variables the coordinator sets for each worker. */
+/**
+ * Environment variables the supervisor sets for each worker process it forks: where the server
+ * is and which rank to claim. Everything else arrives in the server's init message.
+ */
 export const ENV = {
   socket: 'LOCALSGD_SOCKET',
   rank: 'LOCALSGD_RANK',
-  worldSize: 'LOCALSGD_WORLD_SIZE',
-  /** Set only for a process that takes over a lost rank (--on-worker-failure respawn): JSON RejoinEnv. */
-  rejoin: 'LOCALSGD_REJOIN',
 } as const;
-
-/** What the coordinator puts in ENV.rejoin, validated on arrival like every other message. */
-const RejoinEnv = z.object({
-  restarts: z.number().int().positive(),
-  rounds: z.object({ params: z.number().int().nonnegative(), grads: z.number().int().nonnegative(), broadcast: z.number().int().nonnegative() }),
-  /** Raw float32 file holding the result of the last parameter all-reduce; absent before the first. */
-  paramsFile: z.string().optional(),
-  /** The optimizer step of that all-reduce, when the launcher knows it. */
-  step: z.number().int().nonnegative().optional(),
-});
-export type RejoinEnv = z.infer<typeof RejoinEnv>;
 
 /** What a process that takes over a lost rank starts from. */
 export interface Rejoin {
@@ -36,7 +24,7 @@ export interface Rejoin {
   rounds: Record<CollectiveKind, number>;
   /** The result of the last parameter all-reduce (what every rank held after it); undefined before the first. */
   params: Float32Array | undefined;
-  /** The optimizer step of that all-reduce, when the launcher knows it. */
+  /** The optimizer step of that all-reduce, as the workers' headers said. */
   step: number | undefined;
 }
 
@@ -72,9 +60,12 @@ interface Pending {
 }
 
 export class WorkerChannel {
-  private readonly nextRound: Record<CollectiveKind, number>;
+  /** What the server's init said; set before connect() resolves. */
+  private session: { worldSize: number; config: unknown; rejoin: Rejoin | undefined } | undefined;
+  private nextRound: Record<CollectiveKind, number> = { params: 0, grads: 0, broadcast: 0 };
   /** The ranks still training; changes only when the coordinator drops a lost rank. */
-  liveRanks: readonly number[];
+  liveRanks: readonly number[] = [];
+  private awaitingInit: { resolve: () => void; reject: (error: Error) => void } | undefined;
   private pending: Pending | undefined;
   private readonly stopHandlers: Array<() => void> = [];
   private commSeconds = 0;
@@ -86,14 +77,9 @@ export class WorkerChannel {
 
   private constructor(
     readonly rank: number,
-    readonly worldSize: number,
     socket: Socket,
     private readonly lifeline: (() => void) | undefined,
-    /** Set when this process took over a lost rank mid-run. */
-    readonly rejoin: Rejoin | undefined = undefined,
   ) {
-    this.nextRound = rejoin ? { ...rejoin.rounds } : { params: 0, grads: 0, broadcast: 0 };
-    this.liveRanks = Array.from({ length: worldSize }, (_, r) => r);
     this.connection = new FrameConnection(socket, COORDINATOR_SENDS, {
       onHeader: (header, bytes) => this.onHeader(header, bytes),
       onFrame: (header, payload) => this.onFrame(header, payload),
@@ -102,25 +88,26 @@ export class WorkerChannel {
     });
   }
 
-  /** Connects using the environment the coordinator set; undefined when this process was not launched by one. */
+  /**
+   * Connects to the server at `path` as `rank` and waits for its init: anything that can reach the
+   * server can be a worker this way. Rejects if the server refuses the hello or sends a bad init.
+   */
+  static connect(path: string, rank: number): Promise<WorkerChannel> {
+    return WorkerChannel.open(path, rank, undefined);
+  }
+
+  /** Connects as the supervisor's environment says; undefined when this process was not launched by one. */
   static async fromEnvironment(env: NodeJS.ProcessEnv = process.env): Promise<WorkerChannel | undefined> {
     const path = env[ENV.socket];
     if (!path) return undefined;
     const rank = Number(env[ENV.rank]);
-    const worldSize = Number(env[ENV.worldSize]);
-    if (!Number.isInteger(worldSize) || worldSize < 1 || !Number.isInteger(rank) || rank < 0 || rank >= worldSize) {
+    if (env[ENV.rank] === undefined || !Number.isInteger(rank) || rank < 0) {
       throw new Error(
-        `bad worker environment: ${ENV.rank}=${env[ENV.rank]} ${ENV.worldSize}=${env[ENV.worldSize]}; ` +
-          'workers are started by launch() (dist/train.js --procs N), which sets these',
+        `bad worker environment: ${ENV.rank}=${env[ENV.rank]} (a whole number ≥ 0 expected); ` +
+          'workers are started by launch() (dist/train.js --procs N), which sets it',
       );
     }
-    const rejoin = parseRejoin(env[ENV.rejoin]);
-    const socket = connect(path);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', (e) => reject(new Error(`rank ${rank} cannot reach the coordinator at ${path}: ${e.message}`)));
-    });
-    // Lifeline: fork()'s IPC channel closes when the coordinator dies, however it dies (even
+    // Lifeline: fork()'s IPC channel closes when the launcher dies, however it dies (even
     // SIGKILL), so no worker outlives it. A Dawn instance would otherwise keep this process alive.
     let lifeline: (() => void) | undefined;
     if (process.channel) {
@@ -130,26 +117,64 @@ export class WorkerChannel {
       };
       process.once('disconnect', lifeline);
     }
-    const channel = new WorkerChannel(rank, worldSize, socket, lifeline, rejoin);
-    void channel.connection.send({ type: 'hello', rank, worldSize, pid: process.pid });
+    try {
+      return await WorkerChannel.open(path, rank, lifeline);
+    } catch (error) {
+      if (lifeline) process.off('disconnect', lifeline);
+      throw error;
+    }
+  }
+
+  private static async open(path: string, rank: number, lifeline: (() => void) | undefined): Promise<WorkerChannel> {
+    const socket = connect(path);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', (e) => reject(new Error(`rank ${rank} cannot reach the coordinator at ${path}: ${e.message}`)));
+    });
+    const channel = new WorkerChannel(rank, socket, lifeline);
+    const initialized = new Promise<void>((resolve, reject) => (channel.awaitingInit = { resolve, reject }));
+    void channel.connection.send({ type: 'hello', rank, pid: process.pid });
+    try {
+      await initialized;
+    } catch (error) {
+      channel.close();
+      throw error;
+    }
     return channel;
   }
 
-  /** Element-wise mean over all workers, written into `data` (which is also what resolves). */
-  allReduceMean(tag: ReduceTag, data: Float32Array): Promise<Float32Array> {
+  get worldSize(): number {
+    return this.session!.worldSize;
+  }
+
+  /** The run's settings as the server sent them (dist/worker.js's training config); validate before use. */
+  get config(): unknown {
+    return this.session!.config;
+  }
+
+  /** Set when this process took over a lost rank mid-run. */
+  get rejoin(): Rejoin | undefined {
+    return this.session!.rejoin;
+  }
+
+  /**
+   * Element-wise mean over all workers, written into `data` (which is also what resolves). `step`:
+   * for a 'params' round, the optimizer step it averages after (every rank must give the same).
+   */
+  allReduceMean(tag: ReduceTag, data: Float32Array, step?: number): Promise<Float32Array> {
     const bytes = bytesOf(data);
-    return this.collective(tag, 'f32', data.length, bytes, bytes).then(() => data);
+    return this.collective(tag, 'f32', data.length, bytes, bytes, step).then(() => data);
   }
 
   /**
    * A compressed 'params' round (delta-codec.ts): sends `count` 16-bit deltas and resolves with the
    * coordinator's 16-bit update, written into `into` (2·count bytes; may be the payload itself).
    */
-  allReduceDelta(dtype: Exclude<CommDtype, 'f32'>, count: number, payload: Uint8Array, into: Uint8Array): Promise<Uint8Array> {
+  allReduceDelta(dtype: Exclude<CommDtype, 'f32'>, count: number, payload: Uint8Array, into: Uint8Array, step?: number): Promise<Uint8Array> {
     if (payload.byteLength !== count * 2 || into.byteLength !== count * 2) {
       return Promise.reject(new RangeError(`allReduceDelta: ${count} ${dtype} values need 2·${count} bytes (payload ${payload.byteLength}, into ${into.byteLength})`));
     }
-    return this.collective('params', dtype, count, payload, into);
+    return this.collective('params', dtype, count, payload, into, step);
   }
 
   /** The main rank's data, on every rank (the main rank passes its data, the others undefined); also a barrier. */
@@ -219,7 +244,9 @@ export class WorkerChannel {
     this.connection.end();
   }
 
-  private async collective(kind: CollectiveKind, dtype: CommDtype, count: number, payload: Uint8Array | undefined, into: Uint8Array | undefined): Promise<Uint8Array> {
+  private async collective(
+    kind: CollectiveKind, dtype: CommDtype, count: number, payload: Uint8Array | undefined, into: Uint8Array | undefined, step?: number,
+  ): Promise<Uint8Array> {
     if (this.broken) throw this.broken;
     if (this.closed) throw new Error(`rank ${this.rank}: ${kind} after close()`);
     if (this.pending) {
@@ -232,7 +259,7 @@ export class WorkerChannel {
     // dtype is left out for f32, so those frames are exactly the uncompressed protocol's.
     const header: Header = kind === 'broadcast'
       ? { type: 'broadcast', round, count }
-      : { type: 'allreduce', tag: kind, round, count, ...(dtype === 'f32' ? {} : { dtype }) };
+      : { type: 'allreduce', tag: kind, round, count, ...(dtype === 'f32' ? {} : { dtype }), ...(step === undefined ? {} : { step }) };
     return new Promise<Uint8Array>((resolve, reject) => {
       this.pending = { kind, round, dtype, into, startedAt: performance.now(), resolve, reject };
       void this.connection.send(header, payload);
@@ -257,6 +284,10 @@ export class WorkerChannel {
   }
 
   private onFrame(header: Header, payload: Uint8Array): void {
+    if (header.type === 'init') {
+      this.initialize(header, payload);
+      return;
+    }
     if (header.type === 'stop') {
       this.breakWith(new Error(`rank ${this.rank}: the coordinator stopped the run${header.reason ? ` (${header.reason})` : ''}`));
       for (const handler of this.stopHandlers) handler();
@@ -277,6 +308,18 @@ export class WorkerChannel {
     p.resolve(p.into ?? payload);
   }
 
+  private initialize(init: HeaderOf<'init'>, payload: Uint8Array): void {
+    const waiting = this.awaitingInit;
+    if (!waiting) throw new ProtocolError(`rank ${this.rank}: a second init from the coordinator`);
+    if (init.rank !== this.rank) throw new ProtocolError(`rank ${this.rank}: init is for rank ${init.rank}; the server and this worker disagree about its rank`);
+    this.awaitingInit = undefined;
+    const rejoin = init.rejoin && { ...init.rejoin, params: init.count > 0 ? asFloat32(payload) : undefined, step: init.rejoin.step };
+    this.session = { worldSize: init.worldSize, config: init.config, rejoin };
+    this.liveRanks = Array.from({ length: init.worldSize }, (_, r) => r);
+    if (rejoin) this.nextRound = { ...rejoin.rounds };
+    waiting.resolve();
+  }
+
   /** The lowest live rank: the one that evaluates and saves (rank 0 unless it was lost). */
   get mainRank(): number {
     return this.liveRanks[0] ?? 0;
@@ -286,24 +329,10 @@ export class WorkerChannel {
   private breakWith(error: Error): void {
     if (this.broken) return;
     this.broken = error;
+    this.awaitingInit?.reject(error);
+    this.awaitingInit = undefined;
     const p = this.pending;
     this.pending = undefined;
     p?.reject(error);
   }
-}
-
-function parseRejoin(json: string | undefined): Rejoin | undefined {
-  if (!json) return undefined;
-  const checked = RejoinEnv.safeParse(JSON.parse(json));
-  if (!checked.success) {
-    throw new ProtocolError(`${ENV.rejoin} is malformed (${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}); it is set only by launch()`);
-  }
-  const parsed = checked.data;
-  const params = parsed.paramsFile ? readFileSync(parsed.paramsFile) : undefined;
-  return {
-    restarts: parsed.restarts,
-    rounds: parsed.rounds,
-    params: params && new Float32Array(params.buffer.slice(params.byteOffset, params.byteOffset + params.byteLength)),
-    step: parsed.step,
-  };
 }

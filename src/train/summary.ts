@@ -1,6 +1,6 @@
 // The run's summary: what the last metrics record holds and what the last lines print.
 import { z } from 'zod';
-import type { CommStats } from '../comm/coordinator.js';
+import type { CommStats } from '../comm/launch-api.js';
 import { CommDtype } from '../comm/delta-codec.js';
 import type { TrainConfig } from './config.js';
 import { count, measure, type WorkerSummary } from './records.js';

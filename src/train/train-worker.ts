@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { Accelerator, type CommTimes } from '../accelerate/accelerator.js';
-import { LocalSGD, nextAveragingStep } from '../accelerate/local-sgd.js';
+import { LocalSGD } from '../accelerate/local-sgd.js';
 import type { Rejoin, WorkerChannel } from '../comm/worker-channel.js';
 import { initMlpParameters } from '../nn/init.js';
 import { Mlp, type MlpGraph } from '../nn/mlp.js';
@@ -199,15 +199,10 @@ function startingPoint(config: TrainConfig, model: Mlp, optimizer: Optimizer, re
   if (rejoin.params.length !== model.layout.totalFloats) {
     throw new Error(`rejoin parameters hold ${rejoin.params.length} floats, but this model's flat buffer has ${model.layout.totalFloats}`);
   }
-  // The launcher says at which step the average was taken. Without it, count rounds from the run's
-  // start with LocalSGD's rule (the closing round may come earlier, at the last step). The --resume
-  // file is not read again: by now --checkpoint-every may have overwritten it with a later round.
-  let step = rejoin.step;
-  if (step === undefined) {
-    step = launchPoint(config, model, optimizer).step;
-    for (let round = 0; round < rejoin.rounds.params; round++) step = nextAveragingStep(step, config.localSgdWarmupSteps, config.localSgdSteps);
-  }
-  return { params: rejoin.params, step: Math.min(step, totalSteps) };
+  // The server's init says at which step the average was taken (each parameter round carries it).
+  // The --resume file is not read again: by now --checkpoint-every may have overwritten it with a later round.
+  if (rejoin.step === undefined) throw new Error('rejoin parameters came without the step they were averaged at; the workers\' parameter rounds must carry it');
+  return { params: rejoin.params, step: Math.min(rejoin.step, totalSteps) };
 }
 
 function launchPoint(config: TrainConfig, model: Mlp, optimizer: Optimizer): { params: Float32Array; step: number } {

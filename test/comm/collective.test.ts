@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CollectiveMismatchError, CollectiveTracker } from '../../src/comm/collective.js';
-import { meanOf } from '../../src/comm/reduce.js';
+import { meanOf, weightedMeanOf } from '../../src/comm/reduce.js';
 import { randomArray, rng, BASE_SEED } from '../helpers/random.js';
 
 const test = suite('collective');
@@ -160,6 +160,37 @@ test('meanOf is the float64 mean in rank order rounded once, which float32 accum
 
 test('meanOf rejects inputs of the wrong length, naming which', () => {
   assert.throws(() => meanOf([f(3), f(2)], f(3)), /input 1 has 2 floats, expected 3/);
+});
+
+test('ranks that disagree on the step of a parameter round are a mismatch naming both steps', () => {
+  const t = new CollectiveTracker(2);
+  t.enter(0, 'params', 0, 4, 'f32', 8);
+  assert.throws(() => t.enter(1, 'params', 0, 4, 'f32', 16), (e: Error) =>
+    e instanceof CollectiveMismatchError && /step mismatch in allreduce 'params' round 0: rank 1 averages after step 16 but rank 0 after step 8/.test(e.message));
+  t.enter(1, 'params', 0, 4, 'f32', 8);
+  assert.is(t.open!.step, 8);
+});
+
+test('weightedMeanOf with weights of 1 gives the unweighted mean\'s bytes', () => {
+  const random = rng(12);
+  const inputs = Array.from({ length: 3 }, (_, r) => randomArray(1031, random, 10 ** (r - 1)));
+  assert.equal([...weightedMeanOf(inputs, [1, 1, 1], f(1031))], [...meanOf(inputs, f(1031))]);
+});
+
+test('weightedMeanOf is the float64 Σ wᵢxᵢ / Σ wᵢ rounded once: weights 2 and 1 equal the mean of [a, a, b]', () => {
+  const random = rng(13);
+  const n = 517;
+  const [a, b] = [randomArray(n, random, 1), randomArray(n, random, 100)];
+  const out = weightedMeanOf([a, b], [2, 1], f(n));
+  for (let i = 0; i < n; i++) assert.ok(Object.is(out[i], Math.fround((2 * a[i]! + b[i]!) / 3)), `[${i}] (TEST_SEED=${BASE_SEED})`);
+  assert.equal([...out], [...meanOf([a, a, b], f(n))]);
+  const odd = weightedMeanOf([a, b], [3, 4], f(n));
+  for (let i = 0; i < n; i++) assert.ok(Object.is(odd[i], Math.fround((3 * a[i]! + 4 * b[i]!) / 7)), `[${i}] weights 3 and 4`);
+});
+
+test('weightedMeanOf rejects a weight per input missing, or one that is not positive, naming it', () => {
+  assert.throws(() => weightedMeanOf([f(2), f(2)], [1], f(2)), /1 weights for 2 inputs/);
+  assert.throws(() => weightedMeanOf([f(2), f(2)], [1, 0], f(2)), /weight 1 is 0; weights must be finite and > 0/);
 });
 
 test.run();

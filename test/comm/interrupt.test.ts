@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { isAlive, waitUntil, within } from './fixtures/procs.js';
 
 const test = suite('interrupt');
-const COORDINATOR = fileURLToPath(new URL('./fixtures/coordinator.js', import.meta.url));
+const COORDINATOR = fileURLToPath(new URL('./fixtures/launcher.js', import.meta.url));
 
 /** Starts the fixture coordinator and resolves with its workers' pids once they are averaging. */
 async function startCoordinator(procs: number, scenario = 'loop'): Promise<{ child: ChildProcess; pids: number[]; output: () => string; exited: Promise<number | string> }> {

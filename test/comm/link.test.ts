@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fileURLToPath } from 'node:url';
-import { launch } from '../../src/comm/coordinator.js';
+import { launch } from '../../src/comm/launch.js';
 import { parseBandwidth, parseDuration, SimulatedLink } from '../../src/comm/link.js';
 import type { WorkerChannelStats } from '../../src/comm/worker-channel.js';
 import { isAlive, pidCollector, within } from './fixtures/procs.js';

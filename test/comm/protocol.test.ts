@@ -81,6 +81,14 @@ for (const [what, bytes, message] of malformed) {
   });
 }
 
+test('an init frame carries count floats of rejoin weights, and nothing else', () => {
+  const init: Header = { type: 'init', rank: 1, worldSize: 2, config: { lr: 1 }, rejoin: { restarts: 1, rounds: { params: 2, grads: 0, broadcast: 1 }, step: 16 }, count: 3 };
+  const { d, frames } = decoder(COORDINATOR_SENDS);
+  d.push(frame(init, new Uint8Array(12)));
+  assert.equal(frames[0]!.header, init);
+  assert.throws(() => decoder(COORDINATOR_SENDS).d.push(frame(init, new Uint8Array(8))), /'init' frame has a 8-byte payload but has count 3 of f32, so count\*4 = 12 bytes/);
+});
+
 test('after a malformed frame the decoder delivers nothing more', () => {
   const { d, frames } = decoder();
   assert.throws(() => d.push(Buffer.from([0, 0, 0, 0, 0, 0, 0, 0])));
@@ -89,7 +97,7 @@ test('after a malformed frame the decoder delivers nothing more', () => {
 });
 
 test('each side accepts exactly the frames of its direction', () => {
-  for (const t of ['result', 'stop'] as const) assert.ok(COORDINATOR_SENDS.has(t) && !WORKER_SENDS.has(t), t);
+  for (const t of ['init', 'result', 'stop'] as const) assert.ok(COORDINATOR_SENDS.has(t) && !WORKER_SENDS.has(t), t);
   for (const t of ['hello', 'allreduce', 'broadcast', 'log', 'done', 'error'] as const) assert.ok(WORKER_SENDS.has(t) && !COORDINATOR_SENDS.has(t), t);
 });
 

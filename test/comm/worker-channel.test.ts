@@ -4,15 +4,21 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asFloat32, WORKER_SENDS, type Header } from '../../src/comm/protocol.js';
+import { asFloat32, ProtocolError, WORKER_SENDS, type Header } from '../../src/comm/protocol.js';
 import { FrameConnection } from '../../src/comm/transport.js';
 import { ENV, WorkerChannel } from '../../src/comm/worker-channel.js';
-import { within } from './fixtures/procs.js';
+import { waitUntil, within } from './fixtures/procs.js';
 
 const test = suite('worker-channel');
 
-/** An in-process stand-in for the coordinator: records frames, answers with `reply`. */
-async function fakeCoordinator(reply: (header: Header, payload: Uint8Array, connection: FrameConnection) => void) {
+type Init = Extract<Header, { type: 'init' }>;
+const INIT: Init = { type: 'init', rank: 0, worldSize: 1, config: { lr: 0.5 }, count: 0 };
+
+/** An in-process stand-in for the server: answers hello with `init` (and its payload), records frames, answers with `reply`. */
+async function fakeCoordinator(
+  reply: (header: Header, payload: Uint8Array, connection: FrameConnection) => void,
+  init: unknown = INIT, initPayload?: Uint8Array,
+) {
   const dir = mkdtempSync(join(tmpdir(), 'channel-test-'));
   const path = join(dir, 's');
   const seen: Header[] = [];
@@ -21,37 +27,70 @@ async function fakeCoordinator(reply: (header: Header, payload: Uint8Array, conn
       onHeader: () => undefined,
       onFrame: (header, payload) => {
         seen.push(header);
-        reply(header, payload, connection);
+        if (header.type === 'hello') void connection.send(init as Header, initPayload);
+        else reply(header, payload, connection);
       },
       onError: (e) => { throw e; },
       onClose: () => {},
     });
   });
   await new Promise<void>((resolve) => server.listen(path, resolve));
-  const env = { [ENV.socket]: path, [ENV.rank]: '0', [ENV.worldSize]: '1' };
+  const env = { [ENV.socket]: path, [ENV.rank]: '0' };
   const close = () => new Promise<void>((resolve) => server.close(() => (rmSync(dir, { recursive: true, force: true }), resolve())));
   return { env, seen, close };
 }
 
-test('fromEnvironment is undefined outside a launch and names bad rank variables', async () => {
+test('fromEnvironment is undefined outside a launch and names a bad rank variable', async () => {
   assert.is(await WorkerChannel.fromEnvironment({}), undefined);
   try {
-    await WorkerChannel.fromEnvironment({ [ENV.socket]: '/nonexistent', [ENV.rank]: '3', [ENV.worldSize]: '2' });
-    assert.unreachable('rank 3 of 2 should be rejected');
+    await WorkerChannel.fromEnvironment({ [ENV.socket]: '/nonexistent', [ENV.rank]: 'three' });
+    assert.unreachable('rank "three" should be rejected');
   } catch (e) {
-    assert.match((e as Error).message, `${ENV.rank}=3 ${ENV.worldSize}=2`);
+    assert.match((e as Error).message, `${ENV.rank}=three`);
   }
 });
 
-test('a malformed rejoin environment is a protocol error naming the variable and the field', async () => {
+test('the init message gives the world size, the config, and a rejoining process its weights, step and rounds', async () => {
+  const params = new Float32Array([1.5, -2, 3]);
+  const init: Init = { ...INIT, rank: 1, worldSize: 3, rejoin: { restarts: 2, rounds: { params: 4, grads: 0, broadcast: 1 }, step: 32 }, count: 3 };
+  const fake = await fakeCoordinator(() => {}, init, new Uint8Array(params.buffer));
+  const channel = await within(3000, WorkerChannel.connect(fake.env[ENV.socket], 1), 'connect');
+  assert.is(channel.rank, 1);
+  assert.is(channel.worldSize, 3);
+  assert.equal(channel.liveRanks, [0, 1, 2]);
+  assert.equal(channel.config, { lr: 0.5 });
+  assert.equal({ ...channel.rejoin!, params: [...channel.rejoin!.params!] }, { restarts: 2, rounds: { params: 4, grads: 0, broadcast: 1 }, step: 32, params: [1.5, -2, 3] });
+  assert.equal(fake.seen[0], { type: 'hello', rank: 1, pid: process.pid }, 'hello names the rank; the world size comes from init');
+  // Its first parameter round is the first not yet completed.
+  const first = channel.allReduceMean('params', new Float32Array(3), 40);
+  first.catch(() => {});
+  await waitUntil(() => fake.seen.length === 2, 3000);
+  assert.equal(fake.seen[1], { type: 'allreduce', tag: 'params', round: 4, count: 3, step: 40 }, 'the round carries its step');
+  channel.close();
+  await fake.close();
+});
+
+test('a malformed init is a protocol error naming the field, and connect rejects with it', async () => {
+  const fake = await fakeCoordinator(() => {}, { ...INIT, rejoin: { restarts: 1, rounds: { params: -1, grads: 0, broadcast: 1 } } });
   try {
-    await WorkerChannel.fromEnvironment({
-      [ENV.socket]: '/nonexistent', [ENV.rank]: '1', [ENV.worldSize]: '2', [ENV.rejoin]: JSON.stringify({ restarts: 1, rounds: { params: -1, grads: 0, broadcast: 1 } }),
-    });
+    await within(3000, WorkerChannel.connect(fake.env[ENV.socket], 0), 'connect');
     assert.unreachable('a negative round count should be rejected');
   } catch (e) {
-    assert.match((e as Error).message, new RegExp(`${ENV.rejoin} is malformed \\(rounds\\.params: `));
+    assert.instance(e, ProtocolError);
+    assert.match((e as Error).message, /bad frame from the coordinator: .*rejoin\.rounds\.params: /);
   }
+  await fake.close();
+});
+
+test('an init for another rank is refused', async () => {
+  const fake = await fakeCoordinator(() => {}, { ...INIT, rank: 2, worldSize: 3 });
+  try {
+    await within(3000, WorkerChannel.connect(fake.env[ENV.socket], 0), 'connect');
+    assert.unreachable('init for rank 2 should be refused by rank 0');
+  } catch (e) {
+    assert.match((e as Error).message, /init is for rank 2/);
+  }
+  await fake.close();
 });
 
 test('allReduceMean sends hello then the tensor, and writes the mean into the given array', async () => {
@@ -65,7 +104,7 @@ test('allReduceMean sends hello then the tensor, and writes the mean into the gi
   const result = await within(3000, channel.allReduceMean('grads', data), 'allReduceMean');
   assert.ok(result === data, 'resolves with the array it was given');
   assert.equal([...data], [1, 2, 3]);
-  assert.equal(fake.seen[0], { type: 'hello', rank: 0, worldSize: 1, pid: process.pid });
+  assert.equal(fake.seen[0], { type: 'hello', rank: 0, pid: process.pid });
   assert.equal(fake.seen[1], { type: 'allreduce', tag: 'grads', round: 0, count: 3 });
   const stats = channel.stats();
   assert.is(stats.rounds, 1);

@@ -3,7 +3,7 @@
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { launch, type LaunchOptions, type LaunchResult, type WorkerLostEvent } from '../../src/comm/coordinator.js';
+import { launch, type LaunchOptions, type LaunchResult, type WorkerLostEvent } from '../../src/comm/launch.js';
 import { isAlive, within } from '../comm/fixtures/procs.js';
 
 export interface BoundedLaunch {

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import {
   CollectiveMismatchError, ProtocolError, WorkerFailedError, WorkerTimeoutError, type LaunchOptions,
-} from '../../src/comm/coordinator.js';
+} from '../../src/comm/launch.js';
 import { OuterOptimizer } from '../../src/comm/outer-optimizer.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
 import { boundedLaunch, type BoundedLaunch } from '../helpers/launch.js';
@@ -12,7 +12,7 @@ import { BASE_SEED } from '../helpers/random.js';
 import { BF16, F16, halfBitsRef, halfValueRef } from '../helpers/reference.js';
 import { inputFor } from './fixtures/inputs.js';
 
-const test = suite('coordinator');
+const test = suite('launch');
 const WORKER = fileURLToPath(new URL('./fixtures/worker.js', import.meta.url));
 
 interface AverageSummary { rank: number; broadcast: string; results: string[] }

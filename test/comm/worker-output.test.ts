@@ -1,4 +1,4 @@
-// What the coordinator echoes of its workers' stderr: everything, except that a notice Dawn prints
+// What the launcher echoes of its workers' stderr: everything, except that a notice Dawn prints
 // identically in every process (lavapipe's lowered adapter limits) is shown once, not once per rank.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -2,12 +2,12 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { WorkerFailedError, type LaunchOptions } from '../../src/comm/coordinator.js';
+import { WorkerFailedError, type LaunchOptions } from '../../src/comm/launch.js';
 import { boundedLaunch, type BoundedLaunch } from '../helpers/launch.js';
 import { BASE_SEED } from '../helpers/random.js';
 import { inputFor } from './fixtures/inputs.js';
 
-const test = suite('coordinator: lost workers (continue, respawn)');
+const test = suite('supervisor: lost workers (continue, respawn)');
 const WORKER = fileURLToPath(new URL('./fixtures/worker.js', import.meta.url));
 
 interface Summary {
@@ -15,7 +15,7 @@ interface Summary {
   results: string[];
   firstRound: number;
   liveRanks: number[];
-  rejoin?: { restarts: number; rounds: { params: number; broadcast: number }; params?: string };
+  rejoin?: { restarts: number; rounds: { params: number; broadcast: number }; params?: string; step?: number };
 }
 
 const digest = (a: Float32Array) => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
@@ -80,8 +80,8 @@ test('continue: when the last worker is lost the run fails as with abort', async
   assert.is(lost.length, 0, 'nothing to continue with');
 });
 
-test('respawn: a new process takes the rank with the last round\'s mean and its round numbers, and every round averages all ranks', async () => {
-  const { result, error, lost, pids } = await run(3, { seed, count, rounds: 4, badRank: 1, dieAtRound: 2 }, { onWorkerFailure: 'respawn' });
+test('respawn: a new process takes the rank with the last round\'s mean, its step and its round numbers, and every round averages all ranks', async () => {
+  const { result, error, lost, pids } = await run(3, { seed, count, rounds: 4, badRank: 1, dieAtRound: 2, stepsPerRound: 8 }, { onWorkerFailure: 'respawn' });
   if (error) throw error;
   assert.is(pids.length, 4, 'one process started for the lost rank');
   assert.is(lost.length, 1);
@@ -93,6 +93,7 @@ test('respawn: a new process takes the rank with the last round\'s mean and its 
   assert.is(respawned.rejoin!.rounds.params, 2);
   assert.is(respawned.rejoin!.rounds.broadcast, 1);
   assert.is(respawned.rejoin!.params, digest(meanOver([0, 1, 2], seed, 1, count)), 'it starts from the mean of round 1, the last completed');
+  assert.is(respawned.rejoin!.step, 16, 'at the step round 1 averaged after, as its headers said');
   assert.is(respawned.firstRound, 2);
   for (const s of summaries) {
     for (let round = s.firstRound; round < 4; round++) {

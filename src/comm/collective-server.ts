@@ -1,0 +1,411 @@
+// The collective server: accepts worker connections, checks every frame, runs the collectives
+// (all-reduce rounds through reduction.ts, broadcasts from the lowest live rank) and tells whoever
+// runs it what happened through ServerEvents. It forks nothing and knows no processes: whatever
+// connects and says hello with a rank of this run is that rank's worker, and gets the run's config
+// in init. supervisor.ts starts local worker processes and decides what a lost one means.
+import { createServer, type Server, type Socket } from 'node:net';
+import { CollectiveMismatchError, CollectiveTracker, describeCollective, type OpenCollective } from './collective.js';
+import { bytesPerElement, type CommDtype } from './delta-codec.js';
+import { SimulatedLink, linkIsOff, type LinkOptions } from './link.js';
+import type { OuterOptimizer } from './outer-optimizer.js';
+import { asFloat32, bytesOf, ProtocolError, WORKER_SENDS, type CollectiveKind, type Header, type HeaderOf, type ReduceTag } from './protocol.js';
+import { Reduction } from './reduction.js';
+import { FrameConnection } from './transport.js';
+import { WorkerFailedError, type CommStats, type CoordinatorHandle, type RoundStats } from './launch-api.js';
+
+export interface ServerOptions {
+  worldSize: number;
+  /** Simulated interconnect on every link, both directions. */
+  link?: LinkOptions | undefined;
+  commDtype?: CommDtype;
+  outerOptimizer?: OuterOptimizer | undefined;
+  /** A rank silent this long while another waits in a collective is reported by onSilent. */
+  timeoutMs: number;
+  /** Sent to every worker in init: the run's settings, opaque here. */
+  workerConfig?: unknown;
+}
+
+export interface RoundComplete {
+  tag: ReduceTag;
+  round: number;
+  /** The optimizer step the round averaged after, as the workers' headers said (undefined if they did not). */
+  step: number | undefined;
+  /** The server's buffer, valid during the call only (it is reused next round). */
+  averaged: Float32Array;
+}
+
+export interface SilenceReport {
+  /** Silent ranks, each with when it was last heard from, e.g. "rank 2: 3.1 s ago". */
+  ranks: Array<{ rank: number; lastHeard: string }>;
+  /** Ranks waiting in the open collective, and its description. */
+  waiting: number[];
+  collective: string;
+  timeoutMs: number;
+}
+
+/** What the server reports. Handlers run inside frame handling: they must not throw (except checkHello). */
+export interface ServerEvents {
+  /** May refuse a hello by throwing (the launcher knows which process should hold `rank`). */
+  checkHello?(rank: number, pid: number | undefined): void;
+  onLog(rank: number, record: unknown): void;
+  onDone(rank: number, summary: unknown): void;
+  /** A worker reported a failure; its connection or process ending is how it is lost. */
+  onWorkerError(rank: number, message: string): void;
+  onRoundComplete(round: RoundComplete): void;
+  /** Checked about every second while a collective is open; reported again until something changes. */
+  onSilent(report: SilenceReport): void;
+  /** A protocol error, a mismatch between ranks, a broadcast without its source: the run cannot go on. */
+  onFatal(error: Error): void;
+}
+
+/** One rank's place in the run, held by one connection at a time. */
+interface Seat {
+  rank: number;
+  connection: FrameConnection | undefined;
+  done: boolean;
+  /** Dropped, or handed to a new worker: this seat's frames no longer count. */
+  lost: boolean;
+  /** When the server began expecting this rank: the watchdog's clock until it connects. */
+  expectedSince: number;
+  /** Reusable payload buffers, one per all-reduce tag (a rank has at most one round in flight). */
+  inputs: Partial<Record<ReduceTag, Float32Array>>;
+  /** Where a compressed round's 16-bit payload lands before it is decoded into inputs.params. */
+  packed: Uint8Array;
+  /** Bytes moved by the rank's earlier connections, so the run's totals survive a respawn. */
+  priorBytes: { sent: number; received: number };
+  /** For a worker taking over the rank: what its init says, and the weights it carries. */
+  rejoin: { header: NonNullable<HeaderOf<'init'>['rejoin']>; params: Float32Array | undefined } | undefined;
+}
+
+export class CollectiveServer implements CoordinatorHandle {
+  private readonly server: Server = createServer((socket) => this.accept(socket));
+  private readonly connections = new Set<FrameConnection>();
+  private readonly seats: Seat[];
+  private readonly tracker: CollectiveTracker;
+  private readonly reduction: Reduction;
+  /** The optimizer step of the last 'params' round, for a worker that takes over a rank. */
+  private parameterStep: number | undefined;
+  private readonly totals = { reduceSeconds: 0, transferSeconds: 0, rounds: 0 };
+  private lastRound: RoundStats | undefined;
+  /** Per rank, how long its frame of the open collective took to arrive (first byte to delivered). */
+  private readonly inboundMs: number[];
+  /** Set once the run is ending: frames, errors and silences stop mattering. */
+  private halted = false;
+  private watchdog: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: ServerOptions, private readonly events: ServerEvents) {
+    const now = performance.now();
+    this.seats = Array.from({ length: options.worldSize }, (_, rank) => newSeat(rank, now, { sent: 0, received: 0 }));
+    this.tracker = new CollectiveTracker(options.worldSize);
+    this.reduction = new Reduction(options);
+    this.inboundMs = new Array<number>(options.worldSize).fill(0);
+  }
+
+  /** Listens on a Unix socket path; the watchdog's clock starts now for every rank. */
+  async listen(path: string): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', (e) => reject(new Error(`cannot listen on ${path}: ${e.message}`)));
+      this.server.listen(path, resolve);
+    });
+    const now = performance.now();
+    for (const seat of this.seats) seat.expectedSince = now;
+    this.watchdog = setInterval(() => this.checkForSilence(), Math.min(1000, this.options.timeoutMs / 4));
+  }
+
+  /** The ranks the collectives wait for, in rank order. */
+  get liveRanks(): number[] {
+    return [...this.tracker.members].sort((a, b) => a - b);
+  }
+
+  /** Collectives every rank has completed, per kind. */
+  get completed(): Readonly<Record<CollectiveKind, number>> {
+    return this.tracker.completed;
+  }
+
+  isDone(rank: number): boolean {
+    return this.seats[rank]!.done;
+  }
+
+  lastAveraged(tag: ReduceTag): Float32Array | undefined {
+    return this.reduction.last(tag)?.slice();
+  }
+
+  /** The last parameter average (the server's buffer): what every member held after the last round. */
+  get lastParameters(): Float32Array | undefined {
+    return this.reduction.last('params');
+  }
+
+  stats(): CommStats {
+    const perRank = this.seats.map((s) => ({
+      rank: s.rank,
+      bytesSent: s.priorBytes.sent + (s.connection?.bytesSent ?? 0),
+      bytesReceived: s.priorBytes.received + (s.connection?.bytesReceived ?? 0),
+    }));
+    return {
+      rounds: this.totals.rounds,
+      bytesSent: perRank.reduce((s, r) => s + r.bytesSent, 0),
+      bytesReceived: perRank.reduce((s, r) => s + r.bytesReceived, 0),
+      perRank,
+      reduceSeconds: this.totals.reduceSeconds,
+      transferSeconds: this.totals.transferSeconds,
+      broadcasts: this.tracker.completed.broadcast,
+      lastRound: this.lastRound,
+    };
+  }
+
+  /** Resolves once `rank`'s connection has closed and every frame it sent has been handled (at once if it never connected). */
+  drained(rank: number): Promise<void> {
+    return this.seats[rank]!.connection?.drained() ?? Promise.resolve();
+  }
+
+  /**
+   * A lost rank leaves for good: collectives wait for the others from now on. Returns the
+   * collectives completed before it left, and `resume`, which completes the open collective if
+   * that rank was all it waited for (called once the caller has reported the loss).
+   */
+  drop(rank: number): { completed: Record<CollectiveKind, number>; resume: () => void } {
+    const completed = { ...this.tracker.completed };
+    this.seats[rank]!.lost = true;
+    const complete = this.tracker.drop(rank);
+    return { completed, resume: () => complete && this.complete(complete) };
+  }
+
+  /**
+   * A new worker will take over `rank` (its `restarts`-th): the rank stays a member, the open
+   * collective waits for the newcomer, whose init carries the last parameter average and its step.
+   * Returns the collectives every rank has completed, where the newcomer starts.
+   */
+  replace(rank: number, restarts: number): Record<CollectiveKind, number> {
+    const old = this.seats[rank]!;
+    old.lost = true;
+    this.tracker.reset(rank);
+    const rounds = { ...this.tracker.completed };
+    const seat = newSeat(rank, performance.now(), {
+      sent: old.priorBytes.sent + (old.connection?.bytesSent ?? 0), received: old.priorBytes.received + (old.connection?.bytesReceived ?? 0),
+    });
+    const params = this.reduction.last('params');
+    const carried = rounds.params > 0 && params ? params.slice() : undefined;
+    seat.rejoin = {
+      header: { restarts, rounds, ...(carried && this.parameterStep !== undefined ? { step: this.parameterStep } : {}) },
+      params: carried,
+    };
+    this.seats[rank] = seat;
+    return { ...rounds };
+  }
+
+  /** The run is ending: from now on frames, errors and silences are ignored. */
+  halt(): void {
+    this.halted = true;
+    if (this.watchdog) clearInterval(this.watchdog);
+  }
+
+  /** Asks every connected worker to stop (past any simulated link delay). */
+  sendStop(reason: string): void {
+    for (const seat of this.seats) {
+      if (seat.connection?.open) void seat.connection.send({ type: 'stop', reason }, undefined, { bypassLink: true });
+    }
+  }
+
+  /** Destroys every connection and stops listening. */
+  async close(): Promise<void> {
+    this.halt();
+    for (const connection of this.connections) connection.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  // ---- connections and frames ----
+
+  private accept(socket: Socket): void {
+    let seat: Seat | undefined;
+    const peer = () => (seat ? `rank ${seat.rank}` : 'a worker that has not said hello yet');
+    const link = this.options.link;
+    const links = linkIsOff(link) ? {} : { inbound: new SimulatedLink(link!), outbound: new SimulatedLink(link!) };
+    const connection = new FrameConnection(socket, WORKER_SENDS, {
+      onHeader: (header, payloadBytes) => {
+        if (!seat) {
+          seat = this.hello(header, connection);
+          return undefined;
+        }
+        return this.checkHeader(seat, header, payloadBytes);
+      },
+      onFrame: (header, payload, timing) => {
+        if (seat && header.type !== 'hello') this.onFrame(seat, header, payload, timing.startedAt, timing.deliveredAt);
+      },
+      onError: (error) => {
+        if (this.halted) return;
+        // Mismatch errors already name every rank involved; others get the peer's name in front.
+        if (!(error instanceof CollectiveMismatchError)) error.message = `${peer()}: ${error.message}`;
+        this.events.onFatal(error);
+      },
+      onClose: () => {},
+    }, links);
+    this.connections.add(connection);
+  }
+
+  private hello(header: Header, connection: FrameConnection): Seat {
+    if (header.type !== 'hello') throw new ProtocolError(`first frame was '${header.type}', expected 'hello'`);
+    const { worldSize } = this.options;
+    const seat = this.seats[header.rank];
+    if (!seat) throw new ProtocolError(`hello says rank ${header.rank}, but this run has ${worldSize} workers (ranks 0 to ${worldSize - 1})`);
+    if (seat.connection) throw new ProtocolError(`a second connection says it is rank ${header.rank}`);
+    if (!this.tracker.members.has(header.rank)) throw new ProtocolError(`hello says rank ${header.rank}, which was dropped from this run`);
+    this.events.checkHello?.(header.rank, header.pid);
+    seat.connection = connection;
+    const params = seat.rejoin?.params;
+    const init: Header = {
+      type: 'init', rank: seat.rank, worldSize, config: this.options.workerConfig, count: params?.length ?? 0,
+      ...(seat.rejoin ? { rejoin: seat.rejoin.header } : {}),
+    };
+    void connection.send(init, params && bytesOf(params));
+    return seat;
+  }
+
+  /** Validates a header before its payload arrives, and picks a reusable buffer for it. */
+  private checkHeader(seat: Seat, header: Header, payloadBytes: number): Uint8Array | undefined {
+    if (this.halted || seat.lost) return undefined;
+    const rank = seat.rank;
+    switch (header.type) {
+      case 'hello':
+        throw new ProtocolError(`rank ${rank} said hello twice`);
+      case 'allreduce':
+      case 'broadcast': {
+        const kind = header.type === 'allreduce' ? header.tag : 'broadcast';
+        const finished = this.liveRanks.filter((r) => this.seats[r]!.done);
+        if (finished.length > 0) {
+          throw new ProtocolError(
+            `rank ${rank} entered ${describeCollective(kind, header.round)} but rank ${finished.join(', ')} ` +
+              'already sent done: every rank must run the same number of rounds',
+          );
+        }
+        const dtype = header.type === 'allreduce' ? header.dtype ?? 'f32' : 'f32';
+        this.reduction.checkDtype(rank, describeCollective(kind, header.round), kind, dtype);
+        this.tracker.enter(rank, kind, header.round, header.count, dtype, header.type === 'allreduce' ? header.step : undefined);
+        if (header.type !== 'allreduce') return undefined;
+        let input = seat.inputs[header.tag];
+        if (input?.length !== header.count) input = seat.inputs[header.tag] = new Float32Array(header.count);
+        if (dtype === 'f32') return bytesOf(input);
+        if (seat.packed.byteLength !== payloadBytes) seat.packed = new Uint8Array(payloadBytes);
+        return seat.packed;
+      }
+      case 'done': {
+        const open = this.tracker.open;
+        if (open) {
+          throw new ProtocolError(
+            `rank ${rank} sent done while rank ${open.firstRank} waits in ${describeCollective(open.kind, open.round)}: ` +
+              'every rank must run the same number of rounds',
+          );
+        }
+        return undefined;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  private onFrame(seat: Seat, header: Header, payload: Uint8Array, startedAt: number, deliveredAt: number): void {
+    if (this.halted || seat.lost) return;
+    const rank = seat.rank;
+    switch (header.type) {
+      case 'allreduce':
+      case 'broadcast': {
+        const dtype = header.type === 'allreduce' ? header.dtype ?? 'f32' : 'f32';
+        const weights = dtype === 'f32' ? asFloat32(payload) : this.reduction.decode(rank, dtype, payload, seat.inputs.params!);
+        const complete = this.tracker.deliver(rank, weights, deliveredAt);
+        this.inboundMs[rank] = deliveredAt - startedAt;
+        if (complete) this.complete(complete);
+        return;
+      }
+      case 'log':
+        this.events.onLog(rank, header.record);
+        return;
+      case 'done':
+        seat.done = true;
+        this.events.onDone(rank, header.summary);
+        return;
+      case 'error':
+        this.events.onWorkerError(rank, header.message);
+        return;
+      default:
+        return;
+    }
+  }
+
+  // ---- collectives ----
+
+  private complete(c: OpenCollective): void {
+    const members = this.liveRanks.map((rank) => this.seats[rank]!);
+    const deliveredAt = members.map((s) => c.deliveredAt[s.rank]!);
+    const first = Math.min(...deliveredAt);
+    const last = Math.max(...deliveredAt);
+    const inboundSeconds = Math.max(...members.map((s) => this.inboundMs[s.rank]!)) / 1000;
+    let result: Float32Array;
+    let encoded: Uint8Array | undefined;
+    let reduceMs = 0;
+    // A broadcast's data comes from its source, the lowest member (rank 0 until it is dropped).
+    const source = c.kind === 'broadcast' ? members.find((s) => (c.payloads[s.rank]?.length ?? 0) > 0)?.rank : undefined;
+    if (c.kind === 'broadcast') {
+      if (source === undefined) {
+        // The source was lost after sending, or before the others learned it was gone; they sent nothing.
+        this.events.onFatal(new WorkerFailedError(
+          `${describeCollective(c.kind, c.round)} lost its source: the rank that was to send the weights was lost at that moment, ` +
+            'and no survivor knew it was to take over; the run stops', this.tracker.source, null, null, ''));
+        return;
+      }
+      result = c.payloads[source]!;
+      this.reduction.broadcast(result);
+    } else {
+      // Members only, in rank order: a dropped rank's payload was already removed by the tracker.
+      ({ result, encoded, reduceMs } = this.reduction.reduce(c.kind, c.dtype, c.payloads.filter((p): p is Float32Array => p !== undefined)));
+      if (c.kind === 'params') this.parameterStep = c.step;
+      this.events.onRoundComplete({ tag: c.kind, round: c.round, step: c.step, averaged: result });
+    }
+    const reducedAt = performance.now();
+    const bytes = encoded ?? bytesOf(result);
+    const dtype = c.dtype !== 'f32' ? { dtype: c.dtype } : {};
+    // Once a rank has been dropped, every result names the survivors, so the lowest takes over rank 0's jobs.
+    const dropped = this.tracker.members.size < this.options.worldSize ? { members: members.map((s) => s.rank) } : {};
+    const sends = members.map((s) => {
+      const payload = c.kind === 'broadcast' && s.rank === source ? new Uint8Array(0) : bytes;
+      const header: Header = {
+        type: 'result', collective: c.kind, round: c.round, count: payload.byteLength / bytesPerElement(c.dtype), ...dtype,
+        reduceMs, waitMs: Math.max(0, last - c.deliveredAt[s.rank]!), ...dropped,
+      };
+      return s.connection!.send(header, payload);
+    });
+    if (c.kind === 'broadcast') return;
+    this.totals.rounds++;
+    this.totals.reduceSeconds += reduceMs / 1000;
+    const tag = c.kind;
+    void Promise.all(sends).then((sentAt) => {
+      const transferSeconds = inboundSeconds + (Math.max(...sentAt) - reducedAt) / 1000;
+      this.totals.transferSeconds += transferSeconds;
+      this.lastRound = { tag, round: c.round, bytesPerRank: c.count * bytesPerElement(c.dtype), reduceSeconds: reduceMs / 1000, transferSeconds, skewSeconds: (last - first) / 1000 };
+    });
+  }
+
+  /** The hang watchdog's eyes: members that sent nothing for over timeoutMs while others wait. */
+  private checkForSilence(): void {
+    if (this.halted) return;
+    const open = this.tracker.open;
+    if (!open) return;
+    const now = performance.now();
+    const { timeoutMs } = this.options;
+    const heard = (s: Seat) => s.connection?.lastReceivedAt ?? s.expectedSince;
+    const silent = this.liveRanks.map((rank) => this.seats[rank]!).filter((s) => {
+      if (open.entered.has(s.rank)) return false;
+      if (s.connection?.receiving) return false; // still streaming a (slow-link) frame
+      return now - heard(s) > timeoutMs;
+    });
+    if (silent.length === 0) return;
+    this.events.onSilent({
+      ranks: silent.map((s) => ({ rank: s.rank, lastHeard: `rank ${s.rank}: ${((now - heard(s)) / 1000).toFixed(1)} s ago${s.connection ? '' : ', never connected'}` })),
+      waiting: this.tracker.waiting(),
+      collective: describeCollective(open.kind, open.round),
+      timeoutMs,
+    });
+  }
+}
+
+function newSeat(rank: number, expectedSince: number, priorBytes: Seat['priorBytes']): Seat {
+  return { rank, connection: undefined, done: false, lost: false, expectedSince, inputs: {}, packed: new Uint8Array(0), priorBytes, rejoin: undefined };
+}

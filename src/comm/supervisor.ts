@@ -1,0 +1,342 @@
+// The local supervisor (torchrun's job): forks one worker process per rank, watches them, and
+// reacts to what the collective server reports. It alone knows about child processes: a worker
+// that exits, hangs or reports an error is lost, and the failure policy says what follows (stop
+// the run, drop the rank, or start a new process for it, torchft's idea). It owns Ctrl-C, and
+// stops the run cleanly, leaving no process and no socket file behind.
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CollectiveServer, RoundComplete, ServerEvents, SilenceReport } from './collective-server.js';
+import { ProtocolError } from './protocol.js';
+import { ENV } from './worker-channel.js';
+import { WorkerOutput } from './worker-output.js';
+import {
+  InterruptedError, WorkerFailedError, WorkerTimeoutError,
+  type LaunchOptions, type LaunchResult, type WorkerFailurePolicy, type WorkerLostEvent,
+} from './launch-api.js';
+
+/** After a worker reports an error, how long it gets to exit by itself (so its own exit code is reported). */
+const REPORTED_ERROR_EXIT_MS = 1000;
+/** How long workers that were sent stop get to exit before SIGTERM. */
+const STOP_GRACE_MS = 300;
+/** Once every rank is done, how long they get to exit before they are stopped. */
+const EXIT_AFTER_DONE_MS = 10_000;
+export const DEFAULT_MAX_RESPAWNS = 3;
+
+interface WorkerProcess {
+  rank: number;
+  child: ChildProcess;
+  stderrTail: string[];
+  done: boolean;
+  summary: unknown;
+  reportedError: string | undefined;
+  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  gone: boolean;
+  whenGone: Promise<void>;
+  /** Processes that held this rank before this one. */
+  restarts: number;
+  /** Set when it was killed for hanging (not 'abort'): how it is described once gone. */
+  hung: string | undefined;
+  /** Dropped or replaced: its end no longer matters. */
+  lost: boolean;
+}
+
+export class Supervisor implements ServerEvents {
+  private readonly workers: WorkerProcess[] = [];
+  private readonly dir = mkdtempSync(join(tmpdir(), 'local-sgd-'));
+  private readonly socketPath = join(this.dir, 'coordinator.sock');
+  private readonly output: WorkerOutput;
+  private server!: CollectiveServer;
+  /** Set once the run is ending (success, failure or interrupt): exits stop mattering. */
+  private stopping = false;
+  private killedHard = false;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly startedAt = performance.now();
+  private readonly policy: WorkerFailurePolicy;
+  private readonly maxRespawns: number;
+  private readonly lost: WorkerLostEvent[] = [];
+  private settle!: { resolve: (r: LaunchResult) => void; reject: (e: Error) => void };
+  private readonly onSignal = (signal: NodeJS.Signals) => void this.interrupt(signal);
+
+  constructor(private readonly options: LaunchOptions) {
+    this.policy = options.onWorkerFailure ?? 'abort';
+    this.maxRespawns = options.maxRespawns ?? DEFAULT_MAX_RESPAWNS;
+    this.output = new WorkerOutput(options);
+  }
+
+  /** Serves `server` on a fresh socket, starts every rank's process, and settles when the run ends. */
+  async run(server: CollectiveServer): Promise<LaunchResult> {
+    this.server = server;
+    const result = new Promise<LaunchResult>((resolve, reject) => (this.settle = { resolve, reject }));
+    try {
+      await server.listen(this.socketPath);
+    } catch (error) {
+      rmSync(this.dir, { recursive: true, force: true });
+      throw error;
+    }
+    this.options.onListening?.(this.socketPath);
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+    for (let rank = 0; rank < this.options.procs; rank++) this.spawn(rank, 0);
+    return result;
+  }
+
+  // ---- what the server reports ----
+
+  checkHello(rank: number, pid: number | undefined): void {
+    const expected = this.workers[rank]?.child.pid;
+    if (pid !== undefined && pid !== expected) throw new ProtocolError(`hello from pid ${pid} claims rank ${rank}, which is pid ${expected}`);
+  }
+
+  onLog(rank: number, record: unknown): void {
+    this.options.onLog?.(rank, record);
+  }
+
+  onDone(rank: number, summary: unknown): void {
+    const worker = this.workers[rank]!;
+    worker.done = true;
+    worker.summary = summary;
+    if (this.members().every((w) => w.done)) this.exitAfterDone();
+  }
+
+  onWorkerError(rank: number, message: string): void {
+    const worker = this.workers[rank]!;
+    worker.reportedError = message;
+    // Give it a moment to exit by itself, so its own exit code and last words are reported.
+    if (this.policy === 'abort') {
+      this.later(REPORTED_ERROR_EXIT_MS, () => this.fail(() => this.workerFailed(worker, worker.exit ? undefined : 'reported an error')));
+    } else {
+      // Lost all the same; its exit brings it to lose().
+      this.later(REPORTED_ERROR_EXIT_MS, () => worker.gone || worker.child.kill('SIGKILL'));
+    }
+  }
+
+  onRoundComplete(round: RoundComplete): void {
+    this.options.onRoundComplete?.(round);
+  }
+
+  onSilent(report: SilenceReport): void {
+    if (this.stopping) return;
+    const silent = report.ranks.filter(({ rank }) => !this.workers[rank]!.gone && !this.workers[rank]!.hung);
+    if (silent.length === 0) return;
+    const seconds = (report.timeoutMs / 1000).toFixed(1);
+    if (this.policy !== 'abort') {
+      // A hung worker is a lost one: kill it; its exit brings it to lose().
+      for (const { rank, lastHeard } of silent) {
+        const w = this.workers[rank]!;
+        w.hung = `hung: sent nothing for over ${seconds} s while rank ${report.waiting.join(', ')} waited in ` +
+          `${report.collective} (last heard ${lastHeard}), so it was killed`;
+        w.child.kill('SIGKILL');
+      }
+      return;
+    }
+    const ranks = silent.map((s) => s.rank);
+    this.fail(() => new WorkerTimeoutError(
+      `rank ${ranks.join(', ')} sent nothing for over ${seconds} s while rank ${report.waiting.join(', ')} ` +
+        `waited in ${report.collective} (last heard: ${silent.map((s) => s.lastHeard).join('; ')}); it may be hung. ` +
+        'If its steps are really that slow, raise the worker timeout (--worker-timeout).',
+      ranks,
+    ));
+  }
+
+  onFatal(error: Error): void {
+    this.fail(() => error);
+  }
+
+  // ---- processes ----
+
+  private spawn(rank: number, restarts: number): void {
+    const child = fork(this.options.workerScript, this.options.workerArgs, {
+      // The socket and the rank are all a worker needs: the rest arrives in the server's init.
+      env: { ...process.env, ...this.options.env, [ENV.socket]: this.socketPath, [ENV.rank]: String(rank) },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // Its own process group, so a terminal's Ctrl-C reaches only the launcher, which decides
+      // how to stop (saving the last averaged weights first).
+      detached: true,
+    });
+    let markGone!: () => void;
+    const worker: WorkerProcess = {
+      rank, child, stderrTail: this.output.attach(rank, child), done: false, summary: undefined, reportedError: undefined, exit: undefined,
+      gone: false, whenGone: new Promise((resolve) => (markGone = resolve)), restarts, hung: undefined, lost: false,
+    };
+    this.workers[rank] = worker;
+    if (child.pid !== undefined) this.options.onWorkerStarted?.({ rank, pid: child.pid });
+    const gone = () => {
+      if (worker.gone) return;
+      worker.gone = true;
+      markGone();
+      // Judge the exit only after its last frames are in: a worker that sent done and exited may
+      // still have done in the socket or on the simulated link.
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise((resolve) => (timer = setTimeout(resolve, 2000)));
+      void Promise.race([this.server.drained(rank), bound]).then(() => {
+        clearTimeout(timer);
+        this.onWorkerGone(worker);
+      });
+    };
+    // 'close' waits for stdio to end, so the stderr tail is complete; the timer covers a
+    // grandchild that keeps the pipes open.
+    child.once('exit', (code, signal) => {
+      worker.exit = { code, signal };
+      setTimeout(gone, 500).unref();
+    });
+    child.once('close', gone);
+    child.on('error', (e) => {
+      // Spawn failures (and kill() on a dead pid) land here; an exit follows a real spawn.
+      if (child.pid === undefined) {
+        worker.exit = { code: null, signal: null };
+        worker.stderrTail.push(`could not start ${this.options.workerScript}: ${e.message}`);
+        gone();
+      }
+    });
+  }
+
+  private onWorkerGone(worker: WorkerProcess): void {
+    if (this.stopping || worker.lost) return;
+    const { code } = worker.exit ?? { code: null, signal: null };
+    if (worker.done && code === 0) {
+      if (this.members().every((w) => w.done && w.gone)) void this.finish();
+      return;
+    }
+    if (this.policy === 'abort') this.fail(() => this.workerFailed(worker));
+    else this.lose(worker);
+  }
+
+  /** The processes the collectives wait for, in rank order. */
+  private members(): WorkerProcess[] {
+    return this.server.liveRanks.map((rank) => this.workers[rank]!);
+  }
+
+  /** 'continue' and 'respawn': the run goes on without this process. */
+  private lose(worker: WorkerProcess): void {
+    const rank = worker.rank;
+    const error = this.workerFailed(worker);
+    worker.lost = true;
+    if (this.policy === 'respawn') {
+      if (worker.restarts >= this.maxRespawns) {
+        error.message = `${error.message}\nrank ${rank} was already respawned ${worker.restarts} time(s), the limit (maxRespawns ${this.maxRespawns}), ` +
+          'so the run stops: a worker that fails again after every restart probably fails deterministically';
+        this.fail(() => error);
+        return;
+      }
+      // The new process learns where to start (the last parameter average, its step and round numbers) from the server's init.
+      const completed = this.server.replace(rank, worker.restarts + 1);
+      this.spawn(rank, worker.restarts + 1);
+      this.report({ rank, reason: error.message, action: 'respawned', liveRanks: this.server.liveRanks, completed, restarts: worker.restarts + 1 });
+      return;
+    }
+    if (rank === 0 && this.server.completed.broadcast === 0) {
+      error.message = `${error.message}\nrank 0 was lost before it broadcast the initial weights, so the others have nothing to start from; the run stops`;
+      this.fail(() => error);
+      return;
+    }
+    const { completed, resume } = this.server.drop(rank);
+    if (this.server.liveRanks.length === 0) {
+      this.fail(() => error); // every worker is gone: as 'abort' would, report the last one
+      return;
+    }
+    this.report({ rank, reason: error.message, action: 'dropped', liveRanks: this.server.liveRanks, completed, restarts: worker.restarts });
+    resume();
+    const members = this.members();
+    if (members.every((w) => w.done && w.gone)) void this.finish();
+    else if (members.every((w) => w.done)) this.exitAfterDone();
+  }
+
+  private report(event: WorkerLostEvent): void {
+    this.lost.push(event);
+    this.options.onWorkerLost?.(event);
+  }
+
+  private workerFailed(worker: WorkerProcess, what?: string): WorkerFailedError {
+    const { code, signal } = worker.exit ?? { code: null, signal: null };
+    const how = what ?? worker.hung ?? (signal ? `was killed by ${signal}` : worker.done ? `exited with code ${code} after done` : `exited with code ${code} before sending done`);
+    const said = worker.reportedError ? `; it reported: ${worker.reportedError}` : '';
+    const tail = worker.stderrTail.join('\n');
+    return new WorkerFailedError(
+      `worker rank ${worker.rank} ${how}${said}${tail ? `\nlast lines of its stderr:\n${tail}` : ' (its stderr was empty)'}`,
+      worker.rank, code, signal, tail,
+    );
+  }
+
+  private exitAfterDone(): void {
+    this.later(EXIT_AFTER_DONE_MS, () => {
+      const stuck = this.members().filter((w) => !w.gone).map((w) => w.rank);
+      process.stderr.write(`ranks ${stuck.join(', ')} sent done but did not exit within ${EXIT_AFTER_DONE_MS / 1000} s; stopping them (workers should exit after done)\n`);
+      void this.finish();
+    });
+  }
+
+  // ---- ending ----
+
+  /** The run is ending: the server stops counting frames at once, whatever the caller awaits first. */
+  private beginStopping(): boolean {
+    if (this.stopping) return false;
+    this.stopping = true;
+    this.server.halt();
+    return true;
+  }
+
+  private async interrupt(signal: NodeJS.Signals): Promise<void> {
+    if (!this.beginStopping()) {
+      // A second Ctrl-C: stop waiting politely.
+      this.killedHard = true;
+      for (const w of this.workers) if (!w.gone) w.child.kill('SIGKILL');
+      return;
+    }
+    try {
+      await this.options.onInterrupt?.(this.server);
+    } catch (error) {
+      process.stderr.write(`while handling ${signal}: onInterrupt failed: ${(error as Error).stack ?? String(error)}\n`);
+    }
+    await this.stopAll(`${signal} received`);
+    const live = this.server.liveRanks.length;
+    this.settle.reject(new InterruptedError(`interrupted by ${signal}; all ${live} ${live === this.options.procs ? '' : 'remaining '}workers stopped`));
+  }
+
+  private fail(makeError: () => Error): void {
+    if (!this.beginStopping()) return;
+    void this.stopAll('a worker failed').then(() => this.settle.reject(makeError()));
+  }
+
+  private async finish(): Promise<void> {
+    if (!this.beginStopping()) return;
+    await this.stopAll('the run is complete');
+    const live = new Set(this.server.liveRanks);
+    this.settle.resolve({
+      summaries: this.workers.map((w) => (live.has(w.rank) ? w.summary : undefined)),
+      lost: this.lost,
+      stats: this.server.stats(),
+      wallSeconds: (performance.now() - this.startedAt) / 1000,
+      lastParameters: this.server.lastParameters,
+    });
+  }
+
+  /** stop, then SIGTERM, then SIGKILL every live worker; wait until all are gone; clean up. */
+  private async stopAll(reason: string): Promise<void> {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    const alive = () => this.workers.filter((w) => !w.gone);
+    this.server.sendStop(reason);
+    const allGone = Promise.all(this.workers.map((w) => w.whenGone));
+    const wait = (ms: number) => Promise.race([allGone, new Promise((resolve) => setTimeout(resolve, ms))]);
+    if (alive().length > 0 && !this.killedHard) await wait(STOP_GRACE_MS);
+    for (const w of alive()) w.child.kill('SIGTERM');
+    if (alive().length > 0) await wait(this.options.killGraceMs ?? 2000);
+    for (const w of alive()) w.child.kill('SIGKILL');
+    await allGone;
+    await this.server.close();
+    rmSync(this.dir, { recursive: true, force: true });
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+  }
+
+  /** A timer that stopAll() cancels. */
+  private later(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, ms);
+    this.timers.add(timer);
+  }
+}

@@ -1,0 +1,154 @@
+// The collective server on its own: no process is forked; workers are WorkerChannels in this
+// process, connected as any program could connect.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CollectiveServer, type RoundComplete, type ServerEvents, type SilenceReport } from '../../src/comm/collective-server.js';
+import { ProtocolError } from '../../src/comm/protocol.js';
+import { WorkerChannel } from '../../src/comm/worker-channel.js';
+import { assertBitwiseEqual } from '../helpers/assert.js';
+import { BASE_SEED } from '../helpers/random.js';
+import { inputFor } from './fixtures/inputs.js';
+import { waitUntil, within } from './fixtures/procs.js';
+
+const test = suite('collective server');
+
+/** Everything the server reports, in order. */
+class Recorder implements ServerEvents {
+  rounds: Array<Omit<RoundComplete, 'averaged'> & { averaged: Float32Array }> = [];
+  silences: SilenceReport[] = [];
+  fatal: Error[] = [];
+  done: number[] = [];
+  logs: unknown[] = [];
+  onLog(_rank: number, record: unknown): void { this.logs.push(record); }
+  onDone(rank: number): void { this.done.push(rank); }
+  onWorkerError(): void {}
+  onRoundComplete(round: RoundComplete): void { this.rounds.push({ ...round, averaged: round.averaged.slice() }); }
+  onSilent(report: SilenceReport): void { this.silences.push(report); }
+  onFatal(error: Error): void { this.fatal.push(error); }
+}
+
+async function serve(worldSize: number, options: { timeoutMs?: number; workerConfig?: unknown } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'server-test-'));
+  const path = join(dir, 'server.sock');
+  const events = new Recorder();
+  const server = new CollectiveServer({ worldSize, timeoutMs: options.timeoutMs ?? 10_000, workerConfig: options.workerConfig }, events);
+  await server.listen(path);
+  const channels: WorkerChannel[] = [];
+  const connect = async (rank: number) => {
+    const channel = await within(3000, WorkerChannel.connect(path, rank), `rank ${rank} connecting`);
+    channels.push(channel);
+    return channel;
+  };
+  const close = async () => {
+    for (const c of channels) c.close();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { server, events, path, join: connect, close };
+}
+
+/** The float64 mean in rank order, rounded once to float32. */
+function meanRef(inputs: Float32Array[]): Float32Array {
+  return inputs[0]!.map((_, i) => inputs.reduce((s, x) => s + x[i]!, 0) / inputs.length);
+}
+
+const seed = BASE_SEED + 31;
+const count = 33;
+
+test('a worker that says hello gets its rank, the world size and the run\'s config in init', async () => {
+  const s = await serve(2, { workerConfig: { lr: 0.25, hidden: [8] } });
+  const channel = await s.join(1);
+  assert.is(channel.rank, 1);
+  assert.is(channel.worldSize, 2);
+  assert.equal(channel.config, { lr: 0.25, hidden: [8] });
+  assert.is(channel.rejoin, undefined);
+  await s.close();
+});
+
+test('a parameter round reports the step its headers carry, and every rank gets the float64 mean', async () => {
+  const s = await serve(2);
+  const [a, b] = [await s.join(0), await s.join(1)];
+  const inputs = [0, 1].map((rank) => inputFor(seed, rank, 0, count));
+  const expected = meanRef(inputs);
+  const results = await within(3000, Promise.all([a.allReduceMean('params', inputs[0]!.slice(), 8), b.allReduceMean('params', inputs[1]!.slice(), 8)]), 'round');
+  for (const r of results) assertBitwiseEqual(r, expected, `rank's mean (TEST_SEED=${BASE_SEED})`);
+  assert.is(s.events.rounds.length, 1);
+  assert.equal({ tag: s.events.rounds[0]!.tag, round: s.events.rounds[0]!.round, step: s.events.rounds[0]!.step }, { tag: 'params', round: 0, step: 8 });
+  assertBitwiseEqual(s.events.rounds[0]!.averaged, expected, 'the averaged buffer the event carries');
+  await s.close();
+});
+
+test('ranks that disagree on a parameter round\'s step are a fatal mismatch naming both steps', async () => {
+  const s = await serve(2);
+  const [a, b] = [await s.join(0), await s.join(1)];
+  a.allReduceMean('params', new Float32Array(count), 8).catch(() => {});
+  b.allReduceMean('params', new Float32Array(count), 16).catch(() => {});
+  assert.ok(await waitUntil(() => s.events.fatal.length > 0, 3000), 'a fatal error');
+  assert.match(s.events.fatal[0]!.message, /step mismatch in allreduce 'params' round 0: rank \d averages after step (16|8) but rank \d after step (8|16)/);
+  await s.close();
+});
+
+test('hello with a rank outside the run is refused, naming the run\'s ranks', async () => {
+  const s = await serve(2);
+  try {
+    await within(3000, WorkerChannel.connect(s.path, 5), 'connect');
+    assert.unreachable('rank 5 of 2 should be refused');
+  } catch (e) {
+    assert.match((e as Error).message, /coordinator closed the connection/);
+  }
+  assert.instance(s.events.fatal[0], ProtocolError);
+  assert.match(s.events.fatal[0]!.message, /hello says rank 5, but this run has 2 workers \(ranks 0 to 1\)/);
+  await s.close();
+});
+
+test('after replace(), the rank\'s next worker gets the last average, its step and the rounds completed, and rounds go on with it', async () => {
+  const s = await serve(2);
+  const [a, b] = [await s.join(0), await s.join(1)];
+  const round0 = [0, 1].map((rank) => inputFor(seed, rank, 0, count));
+  await within(3000, Promise.all([a.allReduceMean('params', round0[0]!.slice(), 8), b.allReduceMean('params', round0[1]!.slice(), 8)]), 'round 0');
+  b.close(); // its process is gone, say; a waits in round 1 meanwhile
+  const waiting = a.allReduceMean('params', inputFor(seed, 0, 1, count), 16);
+  const completed = s.server.replace(1, 1);
+  assert.equal(completed, { params: 1, grads: 0, broadcast: 0 });
+  const newcomer = await s.join(1);
+  assert.equal({ restarts: newcomer.rejoin!.restarts, rounds: newcomer.rejoin!.rounds, step: newcomer.rejoin!.step }, { restarts: 1, rounds: { params: 1, grads: 0, broadcast: 0 }, step: 8 });
+  assertBitwiseEqual(newcomer.rejoin!.params!, meanRef(round0), 'the weights it rejoins with: round 0\'s mean');
+  const [mean] = await within(3000, Promise.all([waiting, newcomer.allReduceMean('params', inputFor(seed, 1, 1, count), 16)]), 'round 1');
+  assertBitwiseEqual(mean, meanRef([0, 1].map((rank) => inputFor(seed, rank, 1, count))), 'round 1 averages the newcomer in');
+  assert.equal(s.events.rounds.map((r) => r.step), [8, 16]);
+  await s.close();
+});
+
+test('drop() leaves the open round waiting until resume(), which completes it with the survivors\' mean', async () => {
+  const s = await serve(3);
+  const channels = [await s.join(0), await s.join(1), await s.join(2)];
+  const inputs = [0, 1].map((rank) => inputFor(seed, rank, 0, count));
+  const results = Promise.all([0, 1].map((rank) => channels[rank]!.allReduceMean('params', inputs[rank]!.slice(), 8)));
+  await waitUntil(() => s.server.stats().perRank.slice(0, 2).every((r) => r.bytesReceived > count * 4), 3000); // both rounds' frames are in
+  const { completed, resume } = s.server.drop(2);
+  assert.equal(completed, { params: 0, grads: 0, broadcast: 0 });
+  assert.equal(s.server.liveRanks, [0, 1]);
+  assert.is(s.events.rounds.length, 0, 'not completed before resume()');
+  resume();
+  for (const r of await within(3000, results, 'round')) assertBitwiseEqual(r, meanRef(inputs), `survivors' mean (TEST_SEED=${BASE_SEED})`);
+  assert.equal(channels[0]!.liveRanks, [0, 1], 'results name the survivors');
+  await s.close();
+});
+
+test('a rank silent past the timeout while another waits is reported, with when it was last heard', async () => {
+  const s = await serve(2, { timeoutMs: 200 });
+  const a = await s.join(0);
+  a.allReduceMean('grads', new Float32Array(count)).catch(() => {});
+  assert.ok(await waitUntil(() => s.events.silences.length > 0, 3000), 'a silence report');
+  const report = s.events.silences[0]!;
+  assert.equal(report.ranks.map((r) => r.rank), [1]);
+  assert.match(report.ranks[0]!.lastHeard, /^rank 1: \d+\.\d s ago, never connected$/);
+  assert.equal(report.waiting, [0]);
+  assert.is(report.collective, "allreduce 'grads' round 0");
+  await s.close();
+});
+
+test.run();
