@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { readFlags, runMain, usage, UsageError, type FlagSpec } from './lib/flags.js';
 import { describeMachine, formatBytes, machineInfo, markdownTable, type MachineInfo } from './lib/report.js';
 import { lineChart, type Series } from './plot.js';
-import { TEST_SIGKILL_ENV } from '../src/train/fault-injection.js';
+import { TEST_SIGKILL_ENV } from '../src/train/debug-hooks.js';
 
 const TRAIN_JS = fileURLToPath(new URL('../train.js', import.meta.url));
 

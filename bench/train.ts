@@ -60,7 +60,7 @@ for (const batchSize of batchSizes) {
   records.push(record);
   if (!flags.json) {
     if (records.length === 1) {
-      console.log(`adapter: ${s.adapter}\nMNIST MLP ${s.sizes.join('-')}, SGD, one process`);
+      console.log(`adapter: ${s.adapter}\nMNIST ${s.model}, SGD, one process`);
       console.log(pytorch === undefined
         ? `PyTorch: python3 with torch not found (apt install python3-torch measures it side by side); ` +
           `reference constant: PyTorch CPU one thread ≈ ${PYTORCH_CPU_SAMPLES_PER_SECOND_AT_64} samples/s at batch 64`

@@ -2,6 +2,7 @@
 // world size and channel in the environment and the run's config in LOCALSGD_CONFIG.
 import { WorkerChannel } from '../comm/worker-channel.js';
 import { trainWorker } from '../train/train-worker.js';
+import { hooksFromEnvironment } from '../train/debug-hooks.js';
 
 import { trainConfigSchema } from '../train/config.js';
 import { CONFIG_ENV } from './config.js';
@@ -22,6 +23,7 @@ async function main(): Promise<number> {
       channel,
       onLog: (record) => channel.log(record),
       onModel: (info) => channel.rank === 0 && channel.log({ kind: 'model', ...info }),
+      hooks: hooksFromEnvironment(config),
     });
   });
 }

@@ -1,5 +1,6 @@
 // What workers report: one record per logged step, and a summary at the end.
 import type { CommTimes } from '../accelerate/accelerator.js';
+import type { ParameterLayout } from '../nn/layout.js';
 import type { Evaluation } from './evaluate.js';
 
 export interface TrainRecord {
@@ -34,7 +35,9 @@ export interface WorkerSummary {
   rank: number;
   worldSize: number;
   adapter: string;
-  sizes: number[];
+  /** The model, for people (e.g. "MLP 784-256-10"), and its flat parameter layout. */
+  model: string;
+  layout: ParameterLayout;
   parameterCount: number;
   steps: number;
   samples: number;

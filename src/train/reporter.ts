@@ -31,8 +31,8 @@ export class Reporter {
   }
 
   /** The first line of a run: what trains where. */
-  start(info: { sizes: readonly number[]; parameterCount: number; adapter: string; trainSamples: number; testSamples: number; data: string }, mode: string): void {
-    this.message(`${mode}: MLP ${info.sizes.join('-')} (${info.parameterCount.toLocaleString('en')} parameters) on ${info.data}, ` +
+  start(info: { description: string; parameterCount: number; adapter: string; trainSamples: number; testSamples: number; data: string }, mode: string): void {
+    this.message(`${mode}: ${info.description} (${info.parameterCount.toLocaleString('en')} parameters) on ${info.data}, ` +
       `${info.trainSamples} train / ${info.testSamples} test samples; adapter ${info.adapter}`);
   }
 

@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import type { RunSummary } from '../../src/train/summary.js';
-import { SAVE_EVERY_RANK_ENV } from '../../src/train/train-worker.js';
+import { SAVE_EVERY_RANK_ENV } from '../../src/train/debug-hooks.js';
 import { assertBitwiseEqual, relativeError } from '../helpers/assert.js';
 import { runTrain } from '../helpers/processes.js';
 import { readWeights, tempDir } from '../helpers/train-run.js';

@@ -21,7 +21,7 @@ test('defaults give the documented main run: 4 workers, Local SGD every 8 steps'
   assert.is(c.procs, 4);
   assert.is(c.localSgd, true);
   assert.is(c.localSgdSteps, 8);
-  assert.equal(c.hidden, [256]);
+  assert.equal(c.model, { kind: 'mlp', hidden: [256], activation: 'relu' });
 });
 
 test('flags parse with spaces and with =, and --no-local-sgd turns Local SGD off', () => {
@@ -29,7 +29,7 @@ test('flags parse with spaces and with =, and --no-local-sgd turns Local SGD off
   assert.is(c.procs, 2);
   assert.is(c.localSgdSteps, 16);
   assert.is(c.localSgd, false);
-  assert.equal(c.hidden, [256, 128]);
+  assert.equal(c.model, { kind: 'mlp', hidden: [256, 128], activation: 'relu' });
   assert.is(c.optimizer, 'adamw');
 });
 
