@@ -23,6 +23,9 @@ test('createModel builds the MLP the config names, sized by the data, with its l
   assert.equal(model.layout.tensors.map((t) => t.shape), [[16, 20], [16], [5, 16], [5]]);
   assert.is(model.params.size, model.layout.totalFloats * 4);
   assert.equal(model.initialParameters(3), model.initialParameters(3), 'the same seed, the same start on every rank');
+  const graph = await model.graph(2, 1);
+  assert.throws(() => graph.upload({ tokens: new Uint32Array(8), targets: new Uint32Array(8), size: 2 }), /MLP 20-16-5 reads float features .* this batch holds token ids/);
+  assert.throws(() => graph.upload({ x: new Float32Array(20), y: new Uint32Array(2), size: 2 }), /a batch of 2 rows needs x of 2 × 20 floats/);
   // A device that only created buffers and is then destroyed left the next test file's new
   // device hanging (Dawn, lavapipe); letting its queue go idle first avoids that.
   await ctx.device.queue.onSubmittedWorkDone();
