@@ -80,7 +80,7 @@ for (const batchSize of batchSizes) {
   records.push(record);
   if (!flags.json) {
     if (records.length === 1) {
-      console.log(`adapter: ${s.adapter}\nmachine: ${describeMachine(machineInfo())}\nMNIST MLP ${s.sizes.join('-')}, SGD, one process`);
+      console.log(`adapter: ${s.adapter}\nmachine: ${describeMachine(machineInfo())}\nMNIST ${s.model}, SGD, one process`);
       if (!anchor) console.log(`PyTorch: not measured, ${'missing' in setUp ? setUp.missing : ''}`);
       else {
         console.log(`anchor: ${anchor.label}: ${anchor.blas.library ?? 'unknown library'}; float32 matmul 1024³ one thread ${anchor.sgemmGflops1024.toFixed(1)} GFLOP/s`);

@@ -4,7 +4,7 @@
 // or four, like `accelerate launch`:  node dist/examples/tutorial.js --version local-sgd --procs 4
 import { fileURLToPath } from 'node:url';
 import {
-  Accelerator, createOptimizer, ENV, evaluate, initMlpParameters, launch, loadMnist, LocalSGD, Mlp, submitDispatches, WorkerChannel, type MlpGraph,
+  Accelerator, createOptimizer, ENV, evaluate, launch, loadMnist, LocalSGD, Mlp, submitDispatches, WorkerChannel, type MlpGraph,
 } from '../src/index.js';
 
 const gradientAccumulationSteps = 2;
@@ -17,17 +17,17 @@ async function plainLoop(): Promise<void> {
   const accelerator = await Accelerator.create({ gradientAccumulationSteps }); // only for its device
   const { train } = await loadMnist();
   const model = new Mlp(accelerator.ctx, { inputs: 784, hidden: [256], classes: 10, activation: 'relu' });
-  model.setParameters(initMlpParameters(model.layout, 0));
+  model.setParameters(model.initialParameters(0));
   const optimizer = await createOptimizer(accelerator.ctx, model, sgd);
   const graph = await model.graph(batchSize, gradientAccumulationSteps);
   const batches = Math.floor(train.count / batchSize);
   for (let index = 0; index < batches; index++) {
     const x = train.x.subarray(index * batchSize * 784, (index + 1) * batchSize * 784);
     const y = train.y.subarray(index * batchSize, (index + 1) * batchSize);
-    graph.upload(x, y);
+    graph.upload({ x, y, size: batchSize });
     // outputs = model(inputs); loss = loss_function(outputs, targets) / accumulation; loss.backward()
     const dispatches = graph.trainDispatches(index % gradientAccumulationSteps === 0);
-    if ((index + 1) % gradientAccumulationSteps === 0) dispatches.push(optimizer.prepareStep(lr)); // optimizer.step()
+    if ((index + 1) % gradientAccumulationSteps === 0) dispatches.push(...optimizer.prepareStep(lr)); // optimizer.step()
     submitDispatches(accelerator.ctx, 'step', dispatches);
   }
   await report(accelerator, graph);
@@ -40,20 +40,17 @@ async function acceleratedLoop(withLocalSgd: boolean): Promise<void> {
   const { train } = await loadMnist();
   const model = new Mlp(accelerator.ctx, { inputs: 784, hidden: [256], classes: 10, activation: 'relu' });
   const optimizer = await createOptimizer(accelerator.ctx, model, sgd);
-  await accelerator.broadcastParameters(model, initMlpParameters(model.layout, 0));
+  await accelerator.broadcastParameters(model, model.initialParameters(0));
   const loader = accelerator.prepareLoader(train, { batchSize, shuffle: true, seed: 0 });
   const graph = await model.graph(batchSize, gradientAccumulationSteps);
 
   const localSgd = new LocalSGD({ accelerator, model, localSgdSteps: 8, enabled: withLocalSgd }); // + line 1
   for (let index = 0; index < loader.batchesPerEpoch; index++) {
     const batch = loader.batch(0, index);
-    accelerator.recorder.flush();
-    graph.upload(batch.x, batch.y);
-    accelerator.record(graph.trainDispatches(index % gradientAccumulationSteps === 0));
+    accelerator.backward(graph, batch, index); // forward, loss and backward, accumulating gradients
     if (accelerator.isLastMicroBatch(index)) {
       await accelerator.reduceGradients(model); // a no-op while LocalSGD is enabled
-      accelerator.record([optimizer.prepareStep(lr)]);
-      await accelerator.recorder.endStep();
+      await accelerator.optimizerStep(optimizer, lr);
       await localSgd.step(); // + line 2
     }
   }

@@ -12,10 +12,11 @@ export {
 /** A worker's end of launch(): `WorkerChannel.fromEnvironment()` is undefined in a process launch() did not start. */
 export { ENV, WorkerChannel } from './comm/worker-channel.js';
 
-// The model. TODO(issue 11): export the model interface from src/nn/model.ts here once it lands;
-// until then the MLP is the model.
-export { Mlp, MlpGraph, type MlpConfig } from './nn/mlp.js';
-export { initMlpParameters } from './nn/init.js';
+// The model interface: a second model is a file that implements Model and calls registerModel.
+export { createModel, registerModel, type Model, type ModelGraph } from './nn/model.js';
+export { Mlp, MlpGraph, MLP_INIT, type MlpConfig } from './nn/mlp.js';
+export { initParameters } from './nn/init.js';
+export { buildLayout, type ParameterLayout, type TensorLayout, type TensorRole } from './nn/layout.js';
 export { createOptimizer, type Optimizer, type OptimizerConfig, type OptimizerKind } from './nn/optimizer.js';
 
 // Data and evaluation.

@@ -6,6 +6,8 @@ import { readFloat32, writeBuffer } from '../gpu/buffers.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ShardedLoader } from '../data/loader.js';
 import type { Dataset } from '../data/dataset.js';
+import type { Batch } from '../data/batch.js';
+import type { ModelGraph } from '../nn/model.js';
 import type { CommDtype } from '../comm/delta-codec.js';
 import type { WorkerChannel } from '../comm/worker-channel.js';
 import { CompressedAveraging } from './delta-codec.js';
@@ -119,6 +121,23 @@ export class Accelerator {
 
   record(dispatches: readonly Dispatch[]): void {
     this.recorder.record(dispatches);
+  }
+
+  /**
+   * Records forward, loss and backward of one micro-batch into the step's command buffer (the
+   * tutorial's `loss = model(inputs); accelerator.backward(loss)`): the first micro-batch of an
+   * accumulation cycle overwrites the gradients, later ones add to them in-kernel.
+   */
+  backward(graph: ModelGraph, batch: Batch, microBatch: number): void {
+    this.recorder.flush(); // the micro-batch recorded before must read its inputs before the upload overwrites them
+    graph.upload(batch);
+    this.record(graph.trainDispatches(microBatch % this.gradientAccumulationSteps === 0));
+  }
+
+  /** Records the optimizer's step and ends the step's command buffer. */
+  async optimizerStep(optimizer: { prepareStep(lr: number): Dispatch[] }, lr: number): Promise<void> {
+    this.record(optimizer.prepareStep(lr));
+    await this.recorder.endStep();
   }
 
   /** Synchronous data-parallel: averages the accumulated gradients across workers. */

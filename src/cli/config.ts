@@ -1,9 +1,13 @@
 // Every flag of train.js: its name, help text and the config key it sets (the schema and its
 // defaults live in train/config.ts). The CLI entry only parses argv into that config and calls run().
 import { z } from 'zod';
+import { DEFAULT_MODEL } from '../nn/model.js';
 import { trainConfigSchema, type TrainConfig } from '../train/config.js';
 
-interface FlagHelp { flag: string; key: keyof TrainConfig; help: string; kind: 'value' | 'boolean'; negation?: string }
+/** A config key, or `model.<key>` for a setting of the `model` field (whose kind is `model.kind`). */
+type ConfigKey = keyof TrainConfig | `model.${string}`;
+
+interface FlagHelp { flag: string; key: ConfigKey; help: string; kind: 'value' | 'boolean'; negation?: string }
 
 /** The flags, in the order --help lists them. */
 export const FLAGS: FlagHelp[] = [
@@ -34,8 +38,9 @@ export const FLAGS: FlagHelp[] = [
   { flag: '--eps', key: 'eps', kind: 'value', help: 'AdamW ε' },
   { flag: '--schedule', key: 'schedule', kind: 'value', help: 'constant | linear | cosine learning-rate schedule' },
   { flag: '--warmup-steps', key: 'warmupSteps', kind: 'value', help: 'linear warmup optimizer steps' },
-  { flag: '--hidden', key: 'hidden', kind: 'value', help: 'hidden layer widths, comma-separated' },
-  { flag: '--activation', key: 'activation', kind: 'value', help: 'relu | gelu' },
+  { flag: '--model', key: 'model.kind', kind: 'value', help: 'the network: mlp (a multi-layer perceptron shaped by --hidden and --activation)' },
+  { flag: '--hidden', key: 'model.hidden', kind: 'value', help: 'hidden layer widths, comma-separated' },
+  { flag: '--activation', key: 'model.activation', kind: 'value', help: 'relu | gelu' },
   { flag: '--seed', key: 'seed', kind: 'value', help: 'seed for weights (all ranks) and data order' },
   { flag: '--shuffle', key: 'shuffle', kind: 'boolean', negation: '--no-shuffle', help: 'reshuffle every epoch; --no-shuffle: rank r takes samples r, r+W, r+2W, ... in order' },
   { flag: '--log-every', key: 'logEvery', kind: 'value', help: 'optimizer steps between log lines (the loss is read back only then)' },
@@ -69,7 +74,7 @@ export class UsageError extends Error {
 /** Parses argv (without node and script) into a validated config. */
 export function parseTrainArgs(argv: readonly string[]): TrainConfig {
   const raw: Record<string, unknown> = {};
-  const given = new Map<keyof TrainConfig, string>();
+  const given = new Map<ConfigKey, string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [name, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -83,23 +88,26 @@ export function parseTrainArgs(argv: readonly string[]): TrainConfig {
     given.set(flag.key, arg);
     if (negated) {
       if (inline !== undefined) throw new UsageError(`${name} takes no value (got "${arg}"); use ${flag.flag}=${inline === 'false' ? 'true' : 'false'} or ${name} alone`);
-      raw[flag.key] = false;
+      set(raw, flag.key, false);
     } else if (flag.kind === 'boolean') {
       if (inline !== undefined && inline !== 'true' && inline !== 'false') {
         throw new UsageError(`${flag.flag} is on or off: write ${flag.flag}, ${flag.negation ?? `--no-${flag.flag.slice(2)}`}, or ${flag.flag}=true|false (got "${arg}")`);
       }
-      raw[flag.key] = inline !== 'false';
+      set(raw, flag.key, inline !== 'false');
     } else {
       const value = inline ?? argv[++i];
       if (value === undefined || (inline === undefined && value.startsWith('--'))) {
         throw new UsageError(`${flag.flag} needs a value (${flag.help})`);
       }
-      raw[flag.key] = value;
+      set(raw, flag.key, value);
     }
   }
+  // --hidden alone means the default model with those layers.
+  const model = raw.model as Record<string, unknown> | undefined;
+  if (model) model.kind ??= DEFAULT_MODEL;
   const parsed = trainConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new UsageError(parsed.error.issues.map((issue) => issueMessage(issue)).join('\n'));
+    throw new UsageError(parsed.error.issues.map((issue) => issueMessage(issue, raw)).join('\n'));
   }
   for (const rule of APPLICABILITY) {
     const stray = rule.keys.filter((k) => given.has(k));
@@ -136,11 +144,33 @@ const APPLICABILITY: ReadonlyArray<{ keys: ReadonlyArray<keyof TrainConfig>; app
   { keys: ['saveEvery'], applies: (c) => c.save !== undefined, why: () => 'it writes the --save file, and no --save FILE is given' },
 ];
 
-function issueMessage(issue: z.ZodIssue): string {
-  const key = issue.path[0];
-  const flag = FLAGS.find((f) => f.key === key)?.flag ?? String(key);
+/** Sets a config key in the raw (unvalidated) config; `model.<key>` goes into the `model` object. */
+function set(raw: Record<string, unknown>, key: ConfigKey, value: unknown): void {
+  if (!key.startsWith('model.')) {
+    raw[key] = value;
+    return;
+  }
+  const model = (raw.model ??= {}) as Record<string, unknown>;
+  model[key.slice('model.'.length)] = value;
+}
+
+function get(config: Record<string, unknown>, key: ConfigKey): unknown {
+  if (!key.startsWith('model.')) return config[key];
+  return (config.model as Record<string, unknown> | undefined)?.[key.slice('model.'.length)];
+}
+
+function issueMessage(issue: z.ZodIssue, raw: Record<string, unknown>): string {
+  const flagOf = (key: string) => FLAGS.find((f) => f.key === key)?.flag;
+  const flag = flagOf(issue.path.slice(0, 2).join('.')) ?? flagOf(String(issue.path[0])) ?? String(issue.path[0]);
   if (issue.code === z.ZodIssueCode.invalid_enum_value) {
     return `${flag} must be one of ${issue.options.join(', ')} (got "${issue.received}")`;
+  }
+  if (issue.code === z.ZodIssueCode.invalid_union_discriminator) {
+    return `${flag} must be one of ${issue.options.join(', ')} (got "${String(get(raw, 'model.kind'))}")`;
+  }
+  if (issue.code === z.ZodIssueCode.unrecognized_keys && issue.path[0] === 'model') {
+    const flags = issue.keys.map((k) => flagOf(`model.${k}`) ?? k);
+    return `${flags.join(', ')} ${flags.length > 1 ? 'do' : 'does'} not apply to --model ${String(get(raw, 'model.kind'))}; drop ${flags.length > 1 ? 'them' : 'it'}`;
   }
   return issue.message.startsWith('--') ? issue.message : `${flag}: ${issue.message}`;
 }
@@ -160,7 +190,7 @@ export function helpText(): string {
     '',
   ];
   for (const f of FLAGS) {
-    const d = defaults[f.key];
+    const d = get(defaults as Record<string, unknown>, f.key);
     const shown = f.kind === 'boolean' ? (f.negation ? `${f.flag} / ${f.negation}` : f.flag) : `${f.flag} <value>`;
     const def = d === undefined ? '' : ` (default: ${Array.isArray(d) ? d.join(',') : String(d)})`;
     lines.push(`  ${shown.padEnd(34)} ${f.help}${def}`);
@@ -168,3 +198,4 @@ export function helpText(): string {
   lines.push('  --help                             show this help');
   return lines.join('\n');
 }
+

@@ -7,13 +7,14 @@ import type { z } from 'zod';
 import { launch, type LinkOptions, type WorkerLostEvent } from '../comm/launch.js';
 import { parseBandwidth, parseDuration } from '../comm/link.js';
 import { isPlainAveraging, OuterOptimizer } from '../comm/outer-optimizer.js';
-import { mlpLayout, type ParameterLayout } from '../nn/layout.js';
+import type { ParameterLayout } from '../nn/layout.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { checkOutputPath, outputPathsOf } from '../train/output-paths.js';
 import { Reporter } from '../train/reporter.js';
 import { WorkerLogRecord, WorkerSummary } from '../train/records.js';
 import { trainWorker } from '../train/train-worker.js';
+import { hooksFromEnvironment } from '../train/debug-hooks.js';
 import { summarize, formatSummary, type RunSummary } from '../train/summary.js';
 import { outerSettings, type TrainConfig } from '../train/config.js';
 import { FLAGS, UsageError } from './config.js';
@@ -27,7 +28,9 @@ export async function run(config: TrainConfig, options: { workerScript?: string 
   const wallStart = performance.now();
   let summary: RunSummary;
   if (config.procs === 1) {
-    const worker = await trainWorker(config, { onLog: (r) => reporter.record(r), onModel: (info) => reporter.start(info, describeMode(config)) });
+    const worker = await trainWorker(config, {
+      onLog: (r) => reporter.record(r), onModel: (info) => reporter.start(info, describeMode(config)), hooks: hooksFromEnvironment(config),
+    });
     summary = summarize(config, [worker], undefined, (performance.now() - wallStart) / 1000);
   } else {
     summary = await runDistributed(config, reporter, options.workerScript ?? defaultWorkerScript());
@@ -77,7 +80,7 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
       if (r.kind === 'train' || r.kind === 'eval') reporter.record(r);
       else if (r.kind === 'model' && rank === 0 && !layout) { // a respawned rank 0 describes the model again
         // Rank 0 logs this before its first parameter round, so it is here before any.
-        layout = mlpLayout(r.sizes);
+        layout = r.layout;
         roundStep = r.startStep;
         totalSteps = r.totalSteps;
         if (config.resume) resumeOuterOptimizer(config.resume, layout, outerOptimizer);

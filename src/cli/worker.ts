@@ -3,6 +3,7 @@
 import { WorkerChannel } from '../comm/worker-channel.js';
 import type { ModelRecord } from '../train/records.js';
 import { trainWorker } from '../train/train-worker.js';
+import { hooksFromEnvironment } from '../train/debug-hooks.js';
 import { trainConfigSchema } from '../train/config.js';
 
 async function main(): Promise<number> {
@@ -22,6 +23,7 @@ async function main(): Promise<number> {
       onLog: (record) => channel.log(record),
       // The coordinator parses this with ModelRecord: `satisfies` keeps the two in step.
       onModel: (info) => channel.rank === 0 && channel.log({ kind: 'model', ...info } satisfies ModelRecord),
+      hooks: hooksFromEnvironment(config),
     });
   });
 }

@@ -1,6 +1,7 @@
 // PyTorch DistributedSampler semantics (drop_last=True) with fixed-size batches: each rank gets a
 // disjoint, equally long shard, and every epoch the same seeded permutation is computed on every
 // rank, so no process has to tell another which samples it took.
+import type { FeatureBatch } from './batch.js';
 import type { Dataset } from './dataset.js';
 import { createRng, shuffleInPlace } from './prng.js';
 
@@ -10,14 +11,6 @@ export interface LoaderOptions {
   batchSize: number;
   shuffle: boolean;
   seed: number;
-}
-
-export interface Batch {
-  /** [batchSize, features] row-major. */
-  x: Float32Array;
-  y: Uint32Array;
-  /** Rows that hold real samples; the rest (eval batches only) are zero padding. */
-  size: number;
 }
 
 export class ShardedLoader {
@@ -65,7 +58,7 @@ export class ShardedLoader {
   }
 
   /** Batch `index` (0-based) of `epoch`, copied into the loader's own reusable arrays (no allocation per batch); the views are valid until the next call. */
-  batch(epoch: number, index: number): Batch {
+  batch(epoch: number, index: number): FeatureBatch {
     if (!Number.isInteger(index) || index < 0 || index >= this.batchesPerEpoch) {
       throw new Error(`ShardedLoader.batch: index must be an integer from 0 to ${this.batchesPerEpoch - 1} (got ${index}); an epoch has ${this.batchesPerEpoch} batches`);
     }
@@ -106,7 +99,7 @@ export class ShardedLoader {
  * the GPU evaluates fixed-size batches and the caller ignores padded rows. The arrays are reused
  * from batch to batch; copy them to keep one.
  */
-export function* evalBatches(dataset: Dataset, batchSize: number): Generator<Batch, void, undefined> {
+export function* evalBatches(dataset: Dataset, batchSize: number): Generator<FeatureBatch, void, undefined> {
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`evalBatches: batch size must be an integer ≥ 1 (got ${batchSize})`);
   const { features, count } = dataset;
   const x = new Float32Array(batchSize * features);

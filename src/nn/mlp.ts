@@ -1,62 +1,99 @@
-// The MLP on the GPU: one flat buffer each for parameters and gradients (layout in layout.ts), and,
-// per batch size, a prepared graph of dispatches for forward, loss and backward.
+// The MLP (PyTorch's nn.Sequential of nn.Linear layers and activations, softmax cross-entropy on
+// top) behind the Model interface: a flat parameter layout of `layers.{i}.weight` [out, in] and
+// `layers.{i}.bias` [out], and, per batch size, a prepared graph of dispatches for forward, loss
+// and backward.
+import { z } from 'zod';
 import type { GpuContext } from '../gpu/device.js';
-import { createStorage, readFloat32, writeBuffer } from '../gpu/buffers.js';
+import { createStorage, writeBuffer } from '../gpu/buffers.js';
 import type { Dispatch, TensorRef } from '../gpu/dispatch.js';
 import { prepareMatmul } from '../kernels/matmul.js';
 import { prepareActivationBackward, prepareActivationForward, type Activation } from '../kernels/activation.js';
 import { prepareBiasGrad } from '../kernels/bias-grad.js';
 import { prepareSoftmaxCrossEntropy } from '../kernels/cross-entropy.js';
-import { mlpLayout, tensorNamed, type ParameterLayout, type TensorLayout } from './layout.js';
+import { isFeatureBatch, type Batch } from '../data/batch.js';
+import { FlatParameters } from './flat-parameters.js';
+import { initParameters, zeros, type InitScheme } from './init.js';
+import { buildLayout, type ParameterLayout, type TensorRole, type TensorSpec } from './layout.js';
+import { LossStats } from './loss-stats.js';
+import type { DataShape, Model, ModelDefinition, ModelGraph } from './model.js';
 
-export interface MlpConfig {
+// Accepts the parsed form too (an array), so a config can travel to workers as JSON and be re-validated.
+const hiddenList = z.preprocess((v) => (Array.isArray(v) ? v.join(',') : v), z.string()).transform((s, ctx) => {
+  if (s.trim() === '' || s === 'none') return [] as number[];
+  const parts = s.split(',').map((p) => Number(p.trim()));
+  if (parts.some((n) => !Number.isInteger(n) || n < 1 || n > 65536)) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `--hidden must be comma-separated layer widths from 1 to 65536, e.g. 256,128 (got "${s}")` });
+    return z.NEVER;
+  }
+  return parts;
+});
+
+/** The config's `model` field for `--model mlp`; strict, so a setting of another model is an error, not ignored. */
+export const mlpConfigSchema = z.object({
+  kind: z.literal('mlp'),
+  hidden: hiddenList.default('256'),
+  activation: z.enum(['relu', 'gelu']).default('relu'),
+}).strict();
+
+export type MlpConfig = z.infer<typeof mlpConfigSchema>;
+
+/** The layer widths and activation of one MLP: the config's settings plus the data's shape. */
+export interface MlpOptions {
   inputs: number;
   hidden: readonly number[];
   classes: number;
   activation: Activation;
 }
 
-export class Mlp {
-  readonly layout: ParameterLayout;
-  readonly sizes: readonly number[];
-  readonly params: GPUBuffer;
-  readonly grads: GPUBuffer;
+/** He/Kaiming uniform weights and zero biases: what PyTorch's nn.Linear with ReLU is commonly given. */
+export const MLP_INIT: InitScheme = { weight: { kind: 'kaiming-uniform' }, bias: zeros };
 
-  constructor(readonly ctx: GpuContext, readonly config: MlpConfig) {
-    this.sizes = [config.inputs, ...config.hidden, config.classes];
-    this.layout = mlpLayout(this.sizes);
-    const bytes = this.layout.totalFloats * 4;
-    this.params = createStorage(ctx, 'parameters', bytes);
-    this.grads = createStorage(ctx, 'gradients', bytes);
+/** nn.Linear layers `layers.{i}.weight` [out, in] and `layers.{i}.bias` [out]. */
+export function mlpLayout(sizes: readonly number[]): ParameterLayout {
+  const tensors: TensorSpec[] = [];
+  for (let i = 0; i + 1 < sizes.length; i++) {
+    tensors.push({ name: `layers.${i}.weight`, shape: [sizes[i + 1]!, sizes[i]!], role: 'weight' });
+    tensors.push({ name: `layers.${i}.bias`, shape: [sizes[i + 1]!], role: 'bias' });
+  }
+  return buildLayout(tensors);
+}
+
+export const mlpDefinition: ModelDefinition<'mlp'> = {
+  schema: mlpConfigSchema,
+  create: (ctx: GpuContext, config: MlpConfig, data: DataShape) =>
+    new Mlp(ctx, { inputs: data.features, hidden: config.hidden, classes: data.classes, activation: config.activation }),
+};
+
+export class Mlp extends FlatParameters implements Model {
+  readonly kind = 'mlp';
+  readonly sizes: readonly number[];
+  /** PyTorch's default: weight decay, when asked for, applies to every parameter. */
+  readonly weightDecayRoles: readonly TensorRole[] = ['weight', 'bias'];
+
+  constructor(ctx: GpuContext, readonly options: MlpOptions) {
+    const sizes = [options.inputs, ...options.hidden, options.classes];
+    super(ctx, mlpLayout(sizes));
+    this.sizes = sizes;
+  }
+
+  get description(): string {
+    return `MLP ${this.sizes.join('-')}`;
   }
 
   get layerCount(): number {
     return this.sizes.length - 1;
   }
 
-  /** A byte slice of a flat buffer holding one tensor. */
-  slice(buffer: GPUBuffer, tensor: TensorLayout): TensorRef {
-    return { buffer, offset: tensor.offset * 4, size: tensor.size * 4 };
+  initialParameters(seed: number): Float32Array {
+    return initParameters(this.layout, seed, MLP_INIT);
   }
 
   weight(buffer: GPUBuffer, layer: number): TensorRef {
-    return this.slice(buffer, tensorNamed(this.layout, `layers.${layer}.weight`));
+    return this.slice(buffer, `layers.${layer}.weight`);
   }
 
   bias(buffer: GPUBuffer, layer: number): TensorRef {
-    return this.slice(buffer, tensorNamed(this.layout, `layers.${layer}.bias`));
-  }
-
-  setParameters(flat: Float32Array): void {
-    if (flat.length !== this.layout.totalFloats) {
-      throw new RangeError(`parameters: got ${flat.length} floats, the model's flat layout holds ${this.layout.totalFloats}`);
-    }
-    writeBuffer(this.ctx, this.params, flat);
-  }
-
-  /** Reads the flat parameters back (stalls until the GPU is done). */
-  getParameters(): Promise<Float32Array> {
-    return readFloat32(this.ctx, this.params);
+    return this.slice(buffer, `layers.${layer}.bias`);
   }
 
   /** Buffers and dispatches for batches of `batchSize` rows; build one per batch size in use. */
@@ -67,29 +104,31 @@ export class Mlp {
 
 /**
  * Activations and prepared dispatches for one batch size. Uploading a batch fills `x` and `labels`;
- * `trainStep(first)` is forward + loss + backward, where `first` overwrites the gradient buffer and
- * later micro-batches add into it in-kernel.
+ * `trainDispatches(first)` is forward + loss + backward, where `first` overwrites the gradient
+ * buffer and later micro-batches add into it in-kernel.
  */
-export class MlpGraph {
+export class MlpGraph implements ModelGraph {
   readonly x: GPUBuffer;
   readonly labels: GPUBuffer;
   /** Per row: [loss, correct] summed over every batch since the last `clearStats`. */
-  readonly stats: GPUBuffer;
+  readonly stats: LossStats;
   readonly forward: Dispatch[];
-  private readonly loss: { fresh: Dispatch[] };
+  /** A classifier scores one label per sample. */
+  readonly predictionsPerSample = 1;
+  private readonly loss: Dispatch[];
   private readonly backwardFirst: Dispatch[];
   private readonly backwardAccumulate: Dispatch[];
 
   private constructor(
     readonly model: Mlp,
     readonly batchSize: number,
-    parts: { x: GPUBuffer; labels: GPUBuffer; stats: GPUBuffer; forward: Dispatch[]; loss: Dispatch[]; backwardFirst: Dispatch[]; backwardAccumulate: Dispatch[] },
+    parts: { x: GPUBuffer; labels: GPUBuffer; stats: LossStats; forward: Dispatch[]; loss: Dispatch[]; backwardFirst: Dispatch[]; backwardAccumulate: Dispatch[] },
   ) {
     this.x = parts.x;
     this.labels = parts.labels;
     this.stats = parts.stats;
     this.forward = parts.forward;
-    this.loss = { fresh: parts.loss };
+    this.loss = parts.loss;
     this.backwardFirst = parts.backwardFirst;
     this.backwardAccumulate = parts.backwardAccumulate;
   }
@@ -98,11 +137,11 @@ export class MlpGraph {
     const { ctx, sizes } = model;
     const B = batchSize;
     const L = model.layerCount;
-    const activation = model.config.activation;
+    const activation = model.options.activation;
     const f32 = (label: string, n: number) => createStorage(ctx, label, n * 4);
     const x = f32(`x [${B}×${sizes[0]}]`, B * sizes[0]!);
     const labels = createStorage(ctx, `labels [${B}]`, B * 4);
-    const stats = f32(`loss stats [${B}×2]`, B * 2);
+    const stats = new LossStats(ctx, B);
     // z[l]: pre-activation output of layer l; h[l]: its activation (input of layer l+1).
     const z: GPUBuffer[] = [];
     const h: GPUBuffer[] = [x];
@@ -128,9 +167,9 @@ export class MlpGraph {
         forward.push(await prepareActivationForward(ctx, { z: z[l]!, h: h[l + 1]!, count: B * sizes[l + 1]!, activation, label: `layer ${l} ${activation}` }));
       }
     }
-    // Stats always accumulate; the trainer clears them after reading (encoder.clearBuffer).
+    // Stats always accumulate; the trainer clears them after reading.
     const loss = [await prepareSoftmaxCrossEntropy(ctx, {
-      logits: z[L - 1]!, labels, dlogits: dz[L - 1]!, stats, rows: B, classes: sizes[L]!,
+      logits: z[L - 1]!, labels, dlogits: dz[L - 1]!, stats: stats.buffer, rows: B, classes: sizes[L]!,
       gradScale: 1 / (B * gradAccum), accumulateStats: true, label: 'softmax cross-entropy',
     })];
 
@@ -163,10 +202,16 @@ export class MlpGraph {
     });
   }
 
-  upload(x: Float32Array, labels: Uint32Array): void {
-    const ctx = this.model.ctx;
-    writeBuffer(ctx, this.x, x);
-    writeBuffer(ctx, this.labels, labels);
+  upload(batch: Batch): void {
+    if (!isFeatureBatch(batch)) {
+      throw new Error(`${this.model.description} reads float features (x [rows, features]), but this batch holds token ids; give it a feature data set`);
+    }
+    const features = this.model.sizes[0]!;
+    if (batch.x.length !== this.batchSize * features || batch.y.length !== this.batchSize) {
+      throw new RangeError(`${this.model.description}: a batch of ${this.batchSize} rows needs x of ${this.batchSize} × ${features} floats and ${this.batchSize} labels (got ${batch.x.length} and ${batch.y.length})`);
+    }
+    writeBuffer(this.model.ctx, this.x, batch.x);
+    writeBuffer(this.model.ctx, this.labels, batch.y);
   }
 
   /** Forward, loss and backward of one micro-batch; `first` overwrites the gradients, later ones add. */
@@ -175,27 +220,18 @@ export class MlpGraph {
     if (!first && this.backwardAccumulate.length === 0) {
       throw new Error('this graph was built for gradAccum = 1; build it with the real accumulation count');
     }
-    return [...this.forward, ...this.loss.fresh, ...(first ? this.backwardFirst : this.backwardAccumulate)];
+    return [...this.forward, ...this.loss, ...(first ? this.backwardFirst : this.backwardAccumulate)];
   }
 
   evalDispatches(): Dispatch[] {
-    return [...this.forward, ...this.loss.fresh];
+    return [...this.forward, ...this.loss];
   }
 
-  /** Zeroes the loss statistics (a queue write, ordered after everything submitted before it). */
   clearStats(): void {
-    writeBuffer(this.model.ctx, this.stats, new Float32Array(this.batchSize * 2));
+    this.stats.clear();
   }
 
-  /** Sums of per-row loss and correct counts over the first `rows` rows (stalls on the GPU). */
-  async readStats(rows = this.batchSize): Promise<{ lossSum: number; correct: number }> {
-    const data = await readFloat32(this.model.ctx, this.stats);
-    let lossSum = 0;
-    let correct = 0;
-    for (let i = 0; i < rows; i++) {
-      lossSum += data[2 * i]!;
-      correct += data[2 * i + 1]!;
-    }
-    return { lossSum, correct };
+  readStats(rows = this.batchSize): Promise<{ lossSum: number; correct: number }> {
+    return this.stats.read(rows);
   }
 }

@@ -1,5 +1,6 @@
-// Checkpoints as safetensors: the weights under PyTorch's nn.Linear names (so an equivalent
-// PyTorch model loads them unchanged), optionally the optimizer state as `optimizer.<state>.<name>`,
+// Checkpoints as safetensors: the model's parameter layout table plus the bytes. The weights keep
+// the layout's PyTorch state-dict names (the MLP's are nn.Linear's, so an equivalent PyTorch model
+// loads them unchanged), each tensor's role goes into the metadata, optionally the optimizer state as `optimizer.<state>.<name>`,
 // and a small JSON metadata block. Written atomically.
 //
 // A whole-run checkpoint of a multi-process run (--checkpoint-every) holds the averaged weights,
@@ -47,7 +48,7 @@ export function saveCheckpoint(path: string, layout: ParameterLayout, contents: 
   const metadata: Record<string, string> = {
     format: CHECKPOINT_FORMAT,
     step: String(contents.step),
-    layers: JSON.stringify(layout.tensors.map((t) => ({ name: t.name, shape: t.shape }))),
+    layers: JSON.stringify(layout.tensors.map((t) => ({ name: t.name, shape: t.shape, role: t.role }))),
   };
   if (contents.optimizer) metadata.optimizer = contents.optimizer.kind;
   if (contents.outer) {
@@ -89,10 +90,10 @@ export function loadCheckpoint(
       const tensor = file.tensors.get(name);
       if (!tensor) {
         throw new Error(`checkpoint ${path} has no tensor "${name}" (expected shape [${t.shape.join(', ')}]); ` +
-          `it holds: ${[...file.tensors.keys()].slice(0, 8).join(', ')}${file.tensors.size > 8 ? ', ...' : ''}. Does --hidden match the run that wrote it?`);
+          `it holds: ${[...file.tensors.keys()].slice(0, 8).join(', ')}${file.tensors.size > 8 ? ', ...' : ''}. Do the model settings (--model, --hidden) match the run that wrote it?`);
       }
       if (tensor.shape.length !== t.shape.length || tensor.shape.some((d, i) => d !== t.shape[i])) {
-        throw new Error(`checkpoint ${path}: tensor "${name}" has shape [${tensor.shape.join(', ')}], expected [${t.shape.join(', ')}]. Does --hidden (and the data's feature and class count) match the run that wrote it?`);
+        throw new Error(`checkpoint ${path}: tensor "${name}" has shape [${tensor.shape.join(', ')}], expected [${t.shape.join(', ')}]. Do the model settings (--model, --hidden) and the data's feature and class count match the run that wrote it?`);
       }
       flat.set(tensorToFloat32(tensor, name, path), t.offset);
     }

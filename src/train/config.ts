@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { CommDtype } from '../comm/delta-codec.js';
 import { isPlainAveraging, type OuterOptimizerOptions } from '../comm/outer-optimizer.js';
+import { DEFAULT_MODEL, modelConfigSchema } from '../nn/model.js';
 
 /** A number written as users write decimals: digits, a point, an exponent; not '', hex, 'Infinity' or '1_000'. */
 const PLAIN_DECIMAL = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
@@ -44,17 +45,6 @@ const nonEmpty = (flag: string) => z.string().min(1, { message: `${flag} needs a
  */
 export const MIN_WORKER_TIMEOUT_SECONDS = 5;
 
-// Accepts the parsed form too (an array), so a config can travel to workers as JSON and be re-validated.
-const hiddenList = z.preprocess((v) => (Array.isArray(v) ? v.join(',') : v), z.string()).transform((s, ctx) => {
-  if (s.trim() === '' || s === 'none') return [] as number[];
-  const parts = s.split(',').map((p) => Number(p.trim()));
-  if (parts.some((n) => !Number.isInteger(n) || n < 1 || n > 65536)) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `--hidden must be comma-separated layer widths from 1 to 65536, e.g. 256,128 (got "${s}")` });
-    return z.NEVER;
-  }
-  return parts;
-});
-
 export const trainConfigSchema = z.object({
   procs: wholeNumber('--procs', 1, 64).default(4),
   localSgd: z.boolean().default(true),
@@ -83,8 +73,8 @@ export const trainConfigSchema = z.object({
   eps: positiveNumber('--eps').default(1e-8),
   schedule: z.enum(['constant', 'linear', 'cosine']).default('constant'),
   warmupSteps: wholeNumber('--warmup-steps', 0).default(0),
-  hidden: hiddenList.default('256'),
-  activation: z.enum(['relu', 'gelu']).default('relu'),
+  // Lazy: a model registered after this module loads (a test's) is still a valid choice.
+  model: z.lazy(() => modelConfigSchema()).default({ kind: DEFAULT_MODEL }),
   seed: wholeNumber('--seed', 0, 2 ** 32 - 1).default(0),
   shuffle: z.boolean().default(true),
   logEvery: wholeNumber('--log-every', 1).default(50),

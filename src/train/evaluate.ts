@@ -1,8 +1,9 @@
-// Test-set loss and accuracy of a model, batched on the GPU.
+// Test-set loss and accuracy of a model, batched on the GPU: per prediction (per sample for a
+// classifier, per position for a language model).
 import type { Accelerator } from '../accelerate/accelerator.js';
 import { evalBatches } from '../data/loader.js';
 import type { Dataset } from '../data/dataset.js';
-import type { MlpGraph } from '../nn/mlp.js';
+import type { ModelGraph } from '../nn/model.js';
 
 export interface Evaluation {
   loss: number;
@@ -14,7 +15,7 @@ export interface Evaluation {
  * Full batches accumulate their per-row statistics on the GPU and are read once; a last partial
  * batch (zero-padded by evalBatches) is read separately so its padded rows can be left out.
  */
-export async function evaluate(accelerator: Accelerator, graph: MlpGraph, dataset: Dataset): Promise<Evaluation> {
+export async function evaluate(accelerator: Accelerator, graph: ModelGraph, dataset: Dataset): Promise<Evaluation> {
   const recorder = accelerator.recorder;
   await recorder.sync();
   graph.clearStats();
@@ -33,7 +34,7 @@ export async function evaluate(accelerator: Accelerator, graph: MlpGraph, datase
         graph.clearStats();
       }
       recorder.flush();
-      graph.upload(batch.x, batch.y);
+      graph.upload(batch);
       recorder.record(graph.evalDispatches());
       recorder.flush();
       const s = await recorder.stall(() => graph.readStats(batch.size));
@@ -42,7 +43,7 @@ export async function evaluate(accelerator: Accelerator, graph: MlpGraph, datase
       continue;
     }
     recorder.flush();
-    graph.upload(batch.x, batch.y);
+    graph.upload(batch);
     recorder.record(graph.evalDispatches());
     fullRows += batch.size;
   }
@@ -53,5 +54,6 @@ export async function evaluate(accelerator: Accelerator, graph: MlpGraph, datase
     correct += s.correct;
   }
   graph.clearStats();
-  return { loss: lossSum / dataset.count, accuracy: correct / dataset.count, samples: dataset.count };
+  const predictions = dataset.count * graph.predictionsPerSample;
+  return { loss: lossSum / predictions, accuracy: correct / predictions, samples: dataset.count };
 }

@@ -4,6 +4,7 @@
 // checked where it arrives; the TypeScript types are inferred from the schemas.
 import { z } from 'zod';
 import type { CommTimes } from '../accelerate/accelerator.js';
+import { parameterLayoutSchema } from '../nn/layout.js';
 import type { Evaluation } from './evaluate.js';
 
 /**
@@ -13,9 +14,6 @@ import type { Evaluation } from './evaluate.js';
 export const measure = z.number().nullable().transform((x) => x ?? Number.NaN);
 /** A count of steps, ranks, samples or bytes. */
 export const count = z.number().int();
-
-/** The model's layer widths, input to output. Named once: every record that describes the model uses it. */
-export const ModelSizes = z.array(z.number().int().positive()).readonly();
 
 export const TrainRecord = z.object({
   kind: z.literal('train'),
@@ -50,7 +48,10 @@ export type EvalRecord = z.infer<typeof EvalRecord>;
 /** Rank 0's description of what it trains, logged once before its first parameter round. */
 export const ModelRecord = z.object({
   kind: z.literal('model'),
-  sizes: ModelSizes,
+  /** For people, e.g. "MLP 784-256-10". */
+  description: z.string(),
+  /** The flat parameter layout: what a checkpoint written by the coordinator is made of. */
+  layout: parameterLayoutSchema,
   parameterCount: count,
   adapter: z.string(),
   trainSamples: count,
@@ -101,7 +102,9 @@ export const WorkerSummary = z.object({
   rank: count,
   worldSize: count,
   adapter: z.string(),
-  sizes: ModelSizes,
+  /** The model, for people (e.g. "MLP 784-256-10"), and its flat parameter layout. */
+  model: z.string(),
+  layout: parameterLayoutSchema,
   parameterCount: count,
   steps: count,
   samples: count,

@@ -32,8 +32,8 @@ export class Reporter {
   }
 
   /** The first line of a run: what trains where. */
-  start(info: Pick<ModelRecord, 'sizes' | 'parameterCount' | 'adapter' | 'trainSamples' | 'testSamples' | 'data'>, mode: string): void {
-    this.message(`${mode}: MLP ${info.sizes.join('-')} (${info.parameterCount.toLocaleString('en')} parameters) on ${info.data}, ` +
+  start(info: Pick<ModelRecord, 'description' | 'parameterCount' | 'adapter' | 'trainSamples' | 'testSamples' | 'data'>, mode: string): void {
+    this.message(`${mode}: ${info.description} (${info.parameterCount.toLocaleString('en')} parameters) on ${info.data}, ` +
       `${info.trainSamples} train / ${info.testSamples} test samples; adapter ${info.adapter}`);
   }
 

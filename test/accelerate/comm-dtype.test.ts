@@ -5,7 +5,7 @@ import { run } from '../../src/cli/run.js';
 import { trainConfigSchema } from '../../src/train/config.js';
 import { readMetrics, summaryOf } from '../../src/train/metrics.js';
 import type { RunSummary } from '../../src/train/summary.js';
-import { SAVE_EVERY_RANK_ENV } from '../../src/train/train-worker.js';
+import { SAVE_EVERY_RANK_ENV } from '../../src/train/debug-hooks.js';
 import { assertBitwiseEqual, relativeError } from '../helpers/assert.js';
 import { runTrain } from '../helpers/processes.js';
 import { readWeights, tempDir } from '../helpers/train-run.js';

@@ -5,8 +5,7 @@ import { childPids, isAlive, startTrain, waitFor, type Finished } from '../helpe
 import { assertBitwiseEqual } from '../helpers/assert.js';
 import { readWeights, SMALL_TASK, tempDir } from '../helpers/train-run.js';
 import { isAlive as isRunning } from '../comm/fixtures/procs.js';
-import { TEST_SIGKILL_ENV } from '../../src/train/fault-injection.js';
-import { SAVE_EVERY_RANK_ENV } from '../../src/train/train-worker.js';
+import { SAVE_EVERY_RANK_ENV, TEST_SIGKILL_ENV } from '../../src/train/debug-hooks.js';
 import { readMetrics, recordsOf, summaryOf } from '../../src/train/metrics.js';
 
 const test = suite('worker faults and interrupts');

@@ -2,13 +2,13 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { makeSynthetic } from '../../src/data/synthetic.js';
-import { mlpLayout } from '../../src/nn/layout.js';
-import { initMlpParameters } from '../../src/nn/init.js';
+import { initParameters } from '../../src/nn/init.js';
+import { MLP_INIT, mlpLayout } from '../../src/nn/mlp.js';
 import { readMetrics } from '../../src/train/metrics.js';
 import type { RunSummary } from '../../src/train/summary.js';
 import { LocalSGD, nextAveragingStep } from '../../src/accelerate/local-sgd.js';
 import type { Accelerator, FlatModel } from '../../src/accelerate/accelerator.js';
-import { SAVE_EVERY_RANK_ENV, TRACE_WEIGHTS_ENV } from '../../src/train/train-worker.js';
+import { SAVE_EVERY_RANK_ENV, TRACE_WEIGHTS_ENV } from '../../src/train/debug-hooks.js';
 import { assertBitwiseEqual, assertClose, relativeError } from '../helpers/assert.js';
 import { simulateDataParallel } from '../helpers/cpu-trainer.js';
 import { runTrain } from '../helpers/processes.js';
@@ -55,7 +55,7 @@ test('K=3 over 10 steps equals a float64 CPU simulation of the same workers, sha
     const sizes = [20, 16, 5];
     const layout = mlpLayout(sizes);
     const reference = simulateDataParallel({
-      layout, sizes, init: initMlpParameters(layout, 5), dataset: data.train, worldSize: procs,
+      layout, sizes, init: initParameters(layout, 5, MLP_INIT), dataset: data.train, worldSize: procs,
       batchSize: 16, steps: 10, lr: 0.1, seed: 5, shuffle: true, localSgdSteps: 3,
     });
     const flatRef = new Float64Array(layout.parameterCount);
@@ -76,7 +76,7 @@ test('post-local SGD then K=3 with a Nesterov outer optimizer (DiLoCo) equals a 
   const sizes = [20, 16, 5];
   const layout = mlpLayout(sizes);
   const common = {
-    layout, sizes, init: initMlpParameters(layout, 5), dataset: data.train, worldSize: 2,
+    layout, sizes, init: initParameters(layout, 5, MLP_INIT), dataset: data.train, worldSize: 2,
     batchSize: 16, steps: 14, lr: 0.1, seed: 5, shuffle: true, localSgdSteps: 3, warmupSteps: 4,
   };
   const fileOrder = (flat: Float64Array) => {

@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { helpText, parseTrainArgs, UsageError } from '../../src/cli/config.js';
+import { trainConfigSchema } from '../../src/train/config.js';
 import { runTrain } from '../helpers/processes.js';
 
 const test = suite('train.js flags');
@@ -21,7 +22,7 @@ test('defaults give the documented main run: 4 workers, Local SGD every 8 steps'
   assert.is(c.procs, 4);
   assert.is(c.localSgd, true);
   assert.is(c.localSgdSteps, 8);
-  assert.equal(c.hidden, [256]);
+  assert.equal(c.model, { kind: 'mlp', hidden: [256], activation: 'relu' });
 });
 
 test('flags parse with spaces and with =, and --no-local-sgd turns Local SGD off', () => {
@@ -30,7 +31,7 @@ test('flags parse with spaces and with =, and --no-local-sgd turns Local SGD off
   assert.is(c.localSgdSteps, 16);
   assert.is(c.localSgd, true);
   assert.is(parseTrainArgs(['--procs', '2', '--no-local-sgd']).localSgd, false);
-  assert.equal(c.hidden, [256, 128]);
+  assert.equal(c.model, { kind: 'mlp', hidden: [256, 128], activation: 'relu' });
   assert.is(c.optimizer, 'adamw');
 });
 
@@ -105,6 +106,19 @@ test('--checkpoint-every needs --save and a multi-process Local SGD run, and not
   rejects(['--checkpoint-every', '5', '--save', 'f', '--procs', '1'], /with --procs 1 use --save-every N/);
   rejects(['--checkpoint-every', '5', '--save', 'f', '--no-local-sgd'], /needs --save, --procs 2 or more and Local SGD/);
   rejects(['--checkpoint-every', '5', '--save', 'f', '--save-every', '10'], /drop --save-every/);
+});
+
+test('--model mlp is the default, and --hidden and --activation shape it; the config survives the JSON trip to workers', () => {
+  assert.equal(parseTrainArgs(['--model', 'mlp']).model, parseTrainArgs([]).model);
+  const c = parseTrainArgs(['--activation', 'gelu', '--hidden', 'none']);
+  assert.equal(c.model, { kind: 'mlp', hidden: [], activation: 'gelu' });
+  assert.equal(trainConfigSchema.parse(JSON.parse(JSON.stringify(c))), c);
+  rejects(['--model', 'cnn'], /^--model must be one of mlp \(got "cnn"\)$/);
+  rejects(['--activation', 'tanh'], /^--activation must be one of relu, gelu \(got "tanh"\)$/);
+  const help = helpText();
+  assert.match(help, /--model <value>\s+.*\(default: mlp\)/);
+  assert.match(help, /--hidden <value>\s+hidden layer widths, comma-separated \(default: 256\)/);
+  assert.match(help, /--activation <value>\s+relu \| gelu \(default: relu\)/);
 });
 
 test('--help lists every flag with its default', () => {

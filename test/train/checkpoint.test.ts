@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mlpLayout } from '../../src/nn/layout.js';
+import { mlpLayout } from '../../src/nn/mlp.js';
 import { loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
 import { randomArray, rng } from '../helpers/random.js';

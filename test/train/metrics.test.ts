@@ -1,4 +1,5 @@
 import { suite } from 'uvu';
+import { mlpLayout } from '../../src/nn/mlp.js';
 import * as assert from 'uvu/assert';
 import { parseTrainArgs } from '../../src/cli/config.js';
 import { parseMetricsLines, readMetrics, recordsOf, summaryOf } from '../../src/train/metrics.js';
@@ -19,7 +20,7 @@ const evaluation: EvalRecord = { kind: 'eval', rank: 0, step: 8, accuracy: 0.9, 
 function workerSummary(rank: number): WorkerSummary {
   const comm = { readbackSeconds: 0.1, exchangeSeconds: 0.2, uploadSeconds: 0.05, parameterRounds: 2, gradientRounds: 0, bytesSent: 1000, bytesReceived: 1000 };
   return {
-    rank, worldSize: 2, adapter: 'llvmpipe', sizes: [20, 16, 5], parameterCount: 421, steps: 16, samples: 256, localSgdRounds: 2,
+    rank, worldSize: 2, adapter: 'llvmpipe', model: 'MLP 20-16-5', layout: mlpLayout([20, 16, 5]), parameterCount: 421, steps: 16, samples: 256, localSgdRounds: 2,
     finalTrainLoss: rank === 0 ? 0.7 : Number.NaN, test: rank === 0 ? { loss: 0.4, accuracy: 0.8, samples: 256 } : undefined,
     wallSeconds: 3, commSeconds: 0.35, computeSeconds: 2.65, evalSeconds: 0.1, gpuWaitSeconds: 0.5, comm,
   };

@@ -1,6 +1,6 @@
 // The benchmark's configurations: simulated links, training modes (sync, Local SGD at each K, and
 // what goes beyond Accelerate), and the groups of runs each suite makes of them, full and quick.
-import { TEST_SIGKILL_ENV } from '../../../src/train/fault-injection.js';
+import { TEST_SIGKILL_ENV } from '../../../src/train/debug-hooks.js';
 
 export interface Link { name: string; bandwidth: string; latency: string }
 export interface Mode {

@@ -1,0 +1,66 @@
+// Hooks that tests and benchmarks switch on through the environment of dist/train.js, which passes
+// it on to the worker processes they do not start themselves. Only the program entries (cli/)
+// install them; the training loop sees a TrainHooks object like any other.
+import { createHash } from 'node:crypto';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { saveCheckpoint } from './checkpoint.js';
+import { combineHooks, type TrainHooks } from './hooks.js';
+
+/**
+ * `<rank>:<step>`: the first process holding that rank sends itself SIGKILL when it is about to take
+ * optimizer step `step` (0-based, so after `step` steps; the run's step count means after the
+ * closing average, before the final evaluation); `<rank>:<step>:always` does so in every process
+ * that holds the rank, respawned ones included (a worker that fails deterministically). A worker
+ * that kills itself at a chosen step fails at the same point of training on every run, which a
+ * kill from outside cannot promise.
+ */
+export const TEST_SIGKILL_ENV = 'LOCALSGD_TEST_SIGKILL';
+
+/** Every rank also saves its final weights to `<--save>.rank<r>`. */
+export const SAVE_EVERY_RANK_ENV = 'LOCALSGD_SAVE_EVERY_RANK';
+
+/**
+ * Every rank appends `{step, digest}` (SHA-256 of its weights' bytes) after every optimizer step to
+ * `<value>.rank<r>.jsonl`, so a test can see when workers agree bit for bit.
+ */
+export const TRACE_WEIGHTS_ENV = 'LOCALSGD_TRACE_WEIGHTS';
+
+/** The hooks the environment asks for (none when it asks for none). */
+export function hooksFromEnvironment(config: { save?: string | undefined }, env: NodeJS.ProcessEnv = process.env): TrainHooks {
+  const hooks: TrainHooks[] = [];
+  // In this order: a rank saves its weights before it kills itself after the closing round.
+  if (env[SAVE_EVERY_RANK_ENV] && config.save) hooks.push(saveEveryRank(config.save));
+  if (env[TRACE_WEIGHTS_ENV]) hooks.push(traceWeights(env[TRACE_WEIGHTS_ENV]));
+  if (env[TEST_SIGKILL_ENV]) hooks.push(sigkillAt(env[TEST_SIGKILL_ENV]));
+  return combineHooks(...hooks);
+}
+
+export function sigkillAt(spec: string): TrainHooks {
+  const [rank, step, always] = spec.split(':');
+  const wanted = { rank: Number(rank), step: Number(step), always: always === 'always' };
+  if (!Number.isInteger(wanted.rank) || !Number.isInteger(wanted.step) || (always !== undefined && !wanted.always)) {
+    throw new Error(`${TEST_SIGKILL_ENV} must be <rank>:<step> or <rank>:<step>:always (got "${spec}")`);
+  }
+  const killIfWanted = (e: { rank: number; step: number; restarts: number }) => {
+    if (wanted.rank === e.rank && wanted.step === e.step && (wanted.always || e.restarts === 0)) process.kill(process.pid, 'SIGKILL');
+  };
+  return { beforeStep: killIfWanted, afterTraining: async (e) => killIfWanted(e) };
+}
+
+export function traceWeights(prefix: string): TrainHooks {
+  const path = (rank: number) => `${prefix}.rank${rank}.jsonl`;
+  return {
+    beforeTraining: (e) => writeFileSync(path(e.rank), ''),
+    afterStep: async (e) => {
+      const params = await e.readParameters();
+      const digest = createHash('sha256').update(new Uint8Array(params.buffer, params.byteOffset, params.byteLength)).digest('hex');
+      appendFileSync(path(e.rank), `${JSON.stringify({ step: e.step, digest })}\n`);
+    },
+  };
+}
+
+export function saveEveryRank(save: string): TrainHooks {
+  return {
+    afterTraining: async (e) => saveCheckpoint(`${save}.rank${e.rank}`, e.layout, { params: await e.readParameters(), step: e.step }),
+  };
+}
