@@ -11,6 +11,7 @@ import type { ModelGraph } from '../nn/model.js';
 import type { CommDtype } from '../comm/delta-codec.js';
 import type { WorkerChannel } from '../comm/worker-channel.js';
 import { CompressedAveraging } from './delta-codec.js';
+import { describeNonFinite, firstNonFinite, NonFiniteError } from './finite.js';
 import { StepRecorder } from './step-recorder.js';
 
 /** Anything whose parameters and gradients are flat GPU buffers. */
@@ -188,9 +189,13 @@ export class Accelerator {
     let t = performance.now();
     const local = await readFloat32(this.ctx, buffer);
     this.comm.readbackSeconds += (performance.now() - t) / 1000;
+    // Checked before sending, so the rank that diverged first is the one named, and a NaN never
+    // reaches the average (or a checkpoint written from it).
+    this.assertFinite(local, `its ${tag === 'params' ? 'parameters' : 'gradients'} before ${describeRound(tag, step)}`);
     t = performance.now();
     const mean = await channel.allReduceMean(tag, local, step);
     this.comm.exchangeSeconds += (performance.now() - t) / 1000;
+    this.assertFinite(mean, `the average it received in ${describeRound(tag, step)}`);
     t = performance.now();
     writeBuffer(this.ctx, buffer, mean);
     this.comm.uploadSeconds += (performance.now() - t) / 1000;
@@ -199,6 +204,12 @@ export class Accelerator {
     this.comm.bytesSent += local.byteLength;
     this.comm.bytesReceived += mean.byteLength;
     return mean;
+  }
+
+  /** Throws a NonFiniteError naming this rank and `what` if `values` holds a NaN or ±Infinity. */
+  assertFinite(values: Float32Array, what: string): void {
+    const at = firstNonFinite(values);
+    if (at >= 0) throw new NonFiniteError(`rank ${this.rank}: ${what} hold ${describeNonFinite(values, at)} (element ${at} of ${values.length})`);
   }
 
   /** Prints on rank 0 only (llm.c's printf0). */
@@ -210,4 +221,8 @@ export class Accelerator {
     this.compressed?.destroy();
     this.ctx.close();
   }
+}
+
+function describeRound(tag: 'params' | 'grads', step: number | undefined): string {
+  return tag === 'params' ? `the parameter average${step === undefined ? '' : ` at step ${step}`}` : 'the gradient average';
 }

@@ -8,6 +8,7 @@ import type { GpuContext } from '../gpu/device.js';
 import { submitDispatches } from '../gpu/dispatch.js';
 import { prepareCompress, type HalfDtype, type PreparedCompress } from '../kernels/delta-codec.js';
 import type { WorkerChannel } from '../comm/worker-channel.js';
+import { firstNonFiniteHalf, NonFiniteError } from './finite.js';
 
 export interface CompressedRoundTimes {
   readbackSeconds: number;
@@ -61,6 +62,10 @@ export class CompressedAveraging {
     const readbackSeconds = (performance.now() - t) / 1000;
     t = performance.now();
     const payload = this.wire.subarray(0, bytes);
+    const at = firstNonFiniteHalf(payload, this.dtype);
+    if (at >= 0) {
+      throw new NonFiniteError(`rank ${channel.rank}: its parameter change before the ${this.dtype} average${step === undefined ? '' : ` at step ${step}`} holds a NaN or infinite value (element ${at} of ${this.count}; or a change too large for ${this.dtype})`);
+    }
     await channel.allReduceDelta(this.dtype, this.count, payload, payload, step);
     const exchangeSeconds = (performance.now() - t) / 1000;
     t = performance.now();

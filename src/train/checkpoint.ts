@@ -7,8 +7,10 @@
 // which are also the outer optimizer's θ, the outer momentum buffer as `outer.momentum.<name>`, and
 // `outer` metadata; its step is also the data position (the loader is deterministic in seed, epoch
 // and step). It holds no worker optimizer state: that is local to each worker.
+import { z } from 'zod';
 import { readSafetensorsFile, tensorToFloat32, writeSafetensorsFile, type SafetensorsTensor } from '../io/safetensors.js';
 import type { ParameterLayout } from '../nn/layout.js';
+import { firstNonFinite } from '../accelerate/finite.js';
 
 export const CHECKPOINT_FORMAT = 'webgpu-local-sgd/1';
 
@@ -95,17 +97,25 @@ export function loadCheckpoint(
       if (tensor.shape.length !== t.shape.length || tensor.shape.some((d, i) => d !== t.shape[i])) {
         throw new Error(`checkpoint ${path}: tensor "${name}" has shape [${tensor.shape.join(', ')}], expected [${t.shape.join(', ')}]. Do the model settings (--model, --hidden) and the data's feature and class count match the run that wrote it?`);
       }
-      flat.set(tensorToFloat32(tensor, name, path), t.offset);
+      const values = tensorToFloat32(tensor, name, path);
+      const bad = firstNonFinite(values);
+      if (bad >= 0) {
+        throw new Error(`checkpoint ${path}: tensor "${name}" holds ${values[bad]} at element ${bad}; a checkpoint with NaN or infinite values cannot start a run (it was written by a run that diverged, or is corrupt)`);
+      }
+      flat.set(values, t.offset);
     }
     return flat;
   };
   const params = readFlat('');
-  const step = Number(file.metadata.step ?? 0);
-  if (!Number.isInteger(step) || step < 0) throw new Error(`checkpoint ${path}: metadata step is "${file.metadata.step}", expected a whole number`);
+  const stepText = file.metadata.step ?? '0';
+  if (!/^\d{1,15}$/.test(stepText)) {
+    throw new Error(`checkpoint ${path}: metadata field "step" is "${stepText}", expected a whole number of optimizer steps (0 or more)`);
+  }
+  const step = Number(stepText);
   const loaded: LoadedCheckpoint = { params, step };
-  if (file.metadata.config) loaded.config = JSON.parse(file.metadata.config) as Record<string, unknown>;
+  if (file.metadata.config) loaded.config = metadataField(path, 'config', file.metadata.config, z.record(z.unknown()));
   if (file.metadata.outer) {
-    const o = JSON.parse(file.metadata.outer) as { optimizer: string; lr: number; momentum: number; rounds: number };
+    const o = metadataField(path, 'outer', file.metadata.outer, OuterMetadata);
     loaded.outer = { kind: o.optimizer, lr: o.lr, momentum: o.momentum, rounds: o.rounds, momentumBuffer: readFlat('outer.momentum.') };
   }
   if (!options.withOptimizer) return loaded;
@@ -119,4 +129,28 @@ export function loadCheckpoint(
   const state = new Map<string, Float32Array>();
   for (const s of options.optimizerStates) state.set(s, readFlat(`optimizer.${s}.`));
   return { ...loaded, optimizer: { kind, state } };
+}
+
+/** What a whole-run checkpoint records of its outer optimizer. */
+const OuterMetadata = z.object({
+  optimizer: z.string(),
+  lr: z.number().finite(),
+  momentum: z.number().finite(),
+  rounds: z.number().int().nonnegative(),
+});
+
+/** A JSON metadata field, checked: a malformed one names the file and the field, not a parser's position. */
+function metadataField<T>(path: string, field: string, text: string, schema: z.ZodType<T, z.ZodTypeDef, unknown>): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`checkpoint ${path}: metadata field "${field}" is not valid JSON (${(e as Error).message}); the file is corrupt or was not written by this program`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`checkpoint ${path}: metadata field "${field}" is malformed at "${issue.path.join('.') || '(root)'}": ${issue.message}`);
+  }
+  return parsed.data;
 }

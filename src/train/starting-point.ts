@@ -22,7 +22,14 @@ export function startingPoint(config: TrainConfig, model: Model, optimizer: Opti
     throw new Error('a respawned worker can only rejoin a Local SGD run: synchronous mode never averages parameters, so there are none to rejoin from');
   }
   // Lost before the first averaging round: start exactly as at launch.
-  if (!rejoin?.params) return launchPoint(config, model, optimizer);
+  if (!rejoin?.params) {
+    const launch = launchPoint(config, model, optimizer);
+    if (launch.step > totalSteps) {
+      throw new Error(`--resume ${config.resume}: the checkpoint is at step ${launch.step}, past this run's last step ${totalSteps}; ` +
+        `raise --max-steps (or --epochs) above ${launch.step} to train further, or use --init to start a new run from its weights`);
+    }
+    return launch;
+  }
   if (rejoin.params.length !== model.layout.totalFloats) {
     throw new Error(`rejoin parameters hold ${rejoin.params.length} floats, but this model's flat buffer has ${model.layout.totalFloats}`);
   }

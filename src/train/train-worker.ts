@@ -3,6 +3,7 @@
 // Setting up, logging, evaluating and saving live below it; what a test or a benchmark adds to a
 // run (fault injection, weight traces) comes in through `hooks`.
 import { Accelerator, type CommTimes } from '../accelerate/accelerator.js';
+import { NonFiniteError } from '../accelerate/finite.js';
 import { LocalSGD } from '../accelerate/local-sgd.js';
 import type { WorkerChannel } from '../comm/worker-channel.js';
 import type { FeatureBatch } from '../data/batch.js';
@@ -133,9 +134,19 @@ export async function trainWorker(config: TrainConfig, options: WorkerOptions): 
       evalSeconds: periodic.seconds,
       comm,
     };
+  } catch (error) {
+    throw error instanceof NonFiniteError ? withLikelyCause(error, config) : error;
   } finally {
     accelerator.close();
   }
+}
+
+/** A diverged run's error says where to look first. */
+function withLikelyCause(error: NonFiniteError, config: TrainConfig): NonFiniteError {
+  error.message += `. Training diverged: the likely cause is a learning rate too high for this model (--lr ${config.lr}` +
+    `${config.optimizer === 'sgd' ? `, --momentum ${config.momentum}` : ''}), or extreme or non-finite values in the data (--data ${config.data}); ` +
+    `the last finite weights are those of the last averaging round or --save checkpoint`;
+  return error;
 }
 
 interface Run {
@@ -177,8 +188,11 @@ function batchAt(loader: ShardedLoader, position: number): { batch: FeatureBatch
 /** The --save checkpoint, with this worker's optimizer state. */
 async function saveRun(config: TrainConfig, accelerator: Accelerator, model: Model, optimizer: Optimizer, step: number): Promise<void> {
   if (!config.save) return;
+  const params = await accelerator.recorder.stall(() => model.getParameters());
+  // A diverged model must not replace the last good checkpoint.
+  accelerator.assertFinite(params, `its parameters at step ${step}, to be saved to ${config.save},`);
   saveCheckpoint(config.save, model.layout, {
-    params: await accelerator.recorder.stall(() => model.getParameters()),
+    params,
     optimizer: { kind: optimizer.kind, state: await optimizer.readState() },
     step,
     config,
@@ -260,6 +274,9 @@ class LogWindow {
     this.lastTime = now;
     this.lastStep = step;
     this.lastLoss = stats.lossSum / predictions;
+    if (!Number.isFinite(this.lastLoss)) {
+      throw new NonFiniteError(`rank ${this.accelerator.rank}: the training loss is ${this.lastLoss} at step ${step} (the mean over the steps since the last log line)`);
+    }
     return {
       kind: 'train',
       rank: this.accelerator.rank,
