@@ -1,16 +1,16 @@
 // run(config): trains in this process (--procs 1) or launches worker processes and serves them
 // as the coordinator, then prints and records the summary.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
-import { launch, type LinkOptions, type WorkerLostEvent } from '../comm/launch.js';
+import { launch, WorkerFailedError, type LinkOptions, type WorkerLostEvent } from '../comm/launch.js';
 import { parseBandwidth, parseDuration } from '../comm/link.js';
 import { isPlainAveraging, OuterOptimizer } from '../comm/outer-optimizer.js';
 import type { ParameterLayout } from '../nn/layout.js';
 import { readSafetensorsFile } from '../io/safetensors.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
-import { checkOutputPath, outputPathsOf } from '../train/output-paths.js';
+import { checkFreeSpace, checkOutputPath, checkpointBytesBound, outputPathsOf } from '../train/output-paths.js';
 import { Reporter } from '../train/reporter.js';
 import { WorkerLogRecord, WorkerSummary } from '../train/records.js';
 import { trainWorker } from '../train/train-worker.js';
@@ -28,8 +28,26 @@ export async function run(config: TrainConfig, options: { workerScript?: string 
   const wallStart = performance.now();
   let summary: RunSummary;
   if (config.procs === 1) {
+    // Ctrl-C: finish the step, save (weights and optimizer state), stop; a second Ctrl-C quits at once.
+    let stopRequested = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopRequested) process.exit(130);
+      stopRequested = true;
+      console.error(`${signal}: stopping after this step${config.save ? ` and saving to ${config.save}` : ''} (again to quit at once)`);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     const worker = await trainWorker(config, {
-      onLog: (r) => reporter.record(r), onModel: (info) => reporter.start(info, describeMode(config)), hooks: hooksFromEnvironment(config),
+      stopRequested: () => stopRequested,
+      onLog: (r) => reporter.record(r), hooks: hooksFromEnvironment(config),
+      onModel: (info) => {
+        checkRoomForCheckpoint(config, info.layout);
+        reporter.start(info, describeMode(config));
+      },
+    }).finally(() => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      reporter.finish();
     });
     summary = summarize(config, [worker], undefined, (performance.now() - wallStart) / 1000);
   } else {
@@ -62,6 +80,9 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     params, step: roundStep, config,
     outer: { kind: outerOptimizer.kind, lr: outerOptimizer.lr, momentum: outerOptimizer.momentum, rounds: outerOptimizer.rounds, momentumBuffer: outerOptimizer.momentumBuffer! },
   });
+  // The closing average, once taken: if a worker dies after it, the trained model is still whole.
+  let finalAverage: Float32Array | undefined;
+  const startedAt = Date.now();
   const result = await launch({
     procs: config.procs,
     workerScript,
@@ -81,6 +102,7 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
       else if (r.kind === 'model' && rank === 0 && !layout) { // a respawned rank 0 describes the model again
         // Rank 0 logs this before its first parameter round, so it is here before any.
         layout = r.layout;
+        checkRoomForCheckpoint(config, layout);
         roundStep = r.startStep;
         totalSteps = r.totalSteps;
         if (config.resume) resumeOuterOptimizer(config.resume, layout, outerOptimizer);
@@ -91,6 +113,7 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
       if (tag !== 'params') return;
       if (step === undefined) throw new Error('internal: a parameter round came without its step; workers pass it to averageParameters');
       roundStep = step;
+      if (step === totalSteps) finalAverage = averaged.slice();
       // The closing round is skipped: rank 0 saves the final weights to the same file right after it.
       if (config.checkpointEvery && outerOptimizer.rounds % config.checkpointEvery === 0 && roundStep < totalSteps) saveRun(averaged);
     },
@@ -104,6 +127,9 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
         console.error('interrupted before any parameter averaging round: no averaged weights to save');
       }
     },
+  }).catch((error: unknown) => {
+    if (error instanceof WorkerFailedError && finalAverage && layout) saveAfterLateLoss(config, layout, finalAverage, totalSteps, startedAt, error);
+    throw error;
   });
   const finished = result.summaries.flatMap((s, rank) => (s === undefined ? [] : [parseWorkerSummary(rank, s)]));
   if (finished.length > 0 && !finished.some((s) => s.test !== undefined)) {
@@ -120,6 +146,30 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
   }
   const faults = { lost: result.lost.length, respawns: result.lost.filter((e) => e.action === 'respawned').length };
   return summarize(config, finished, result.stats, result.wallSeconds, faults);
+}
+
+/** Once the model is known, before its first step: is there room for one checkpoint of it? */
+function checkRoomForCheckpoint(config: TrainConfig, layout: ParameterLayout): void {
+  if (config.save) checkFreeSpace({ flag: '--save', path: config.save }, checkpointBytesBound(layout.totalFloats));
+}
+
+/**
+ * A worker died after the closing average was taken (--on-worker-failure abort): the run still
+ * fails, but the model it trained is saved from the coordinator's copy of that average, unless the
+ * main rank already wrote it (with its optimizer state) before the loss.
+ */
+function saveAfterLateLoss(config: TrainConfig, layout: ParameterLayout, params: Float32Array, step: number, startedAt: number, error: WorkerFailedError): void {
+  const what = `worker rank ${error.rank} was lost after the closing average of step ${step}, so every weight of the final model was known`;
+  if (!config.save) {
+    error.message += `\n${what}; give --save FILE to keep such a model`;
+    return;
+  }
+  if (existsSync(config.save) && statSync(config.save).mtimeMs >= startedAt && readSafetensorsFile(config.save).metadata.step === String(step)) {
+    error.message += `\n${what}; the main rank had already saved it to ${config.save}`;
+    return;
+  }
+  saveCheckpoint(config.save, layout, { params, step, config });
+  error.message += `\n${what}; the coordinator saved it to ${config.save} (weights only, not evaluated: continue from it with --init)`;
 }
 
 /** A worker's log record, checked on arrival: a record that does not fit stops the run naming the rank and field. */

@@ -7,6 +7,8 @@
 // which are also the outer optimizer's θ, the outer momentum buffer as `outer.momentum.<name>`, and
 // `outer` metadata; its step is also the data position (the loader is deterministic in seed, epoch
 // and step). It holds no worker optimizer state: that is local to each worker.
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { readSafetensorsFile, tensorToFloat32, writeSafetensorsFile, type SafetensorsTensor } from '../io/safetensors.js';
 import type { ParameterLayout } from '../nn/layout.js';
@@ -58,7 +60,29 @@ export function saveCheckpoint(path: string, layout: ParameterLayout, contents: 
     metadata.outer = JSON.stringify({ optimizer: kind, lr, momentum, rounds });
   }
   if (contents.config !== undefined) metadata.config = JSON.stringify(contents.config);
-  writeSafetensorsFile(path, tensors, metadata);
+  try {
+    writeSafetensorsFile(path, tensors, metadata);
+  } catch (error) {
+    // The trained model is worth more than the path it was meant for: keep a copy where we can.
+    const copy = rescue(path, (to) => writeSafetensorsFile(to, tensors, metadata));
+    throw new Error(`${(error as Error).message}; ${copy ? `a copy was saved to ${copy} instead` : `no copy could be written to ${process.cwd()} or ${tmpdir()} either`}`, { cause: error });
+  }
+}
+
+/** Writes a checkpoint that could not go to `path` beside the working directory, else in the temp directory; returns where. */
+function rescue(path: string, write: (to: string) => void): string | undefined {
+  const name = `${basename(path).replace(/\.safetensors$/, '')}.rescued-${process.pid}.safetensors`;
+  for (const dir of [process.cwd(), tmpdir()]) {
+    const to = join(dir, name);
+    if (resolve(to) === resolve(path)) continue;
+    try {
+      write(to);
+      return to;
+    } catch {
+      // Try the next place; the original error is the one reported.
+    }
+  }
+  return undefined;
 }
 
 export interface LoadedCheckpoint {

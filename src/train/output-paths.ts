@@ -66,3 +66,11 @@ export function checkFreeSpace({ flag, path }: OutputPath, bytes: number, free =
 function formatMiB(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
+
+/**
+ * An upper bound on one checkpoint of a model with this many floats in its flat buffer: the
+ * weights, up to two optimizer moments or an outer momentum, and a header.
+ */
+export function checkpointBytesBound(totalFloats: number): number {
+  return totalFloats * 4 * 3 + 64 * 1024;
+}

@@ -4,6 +4,7 @@
 // run (fault injection, weight traces) comes in through `hooks`.
 import { Accelerator, type CommTimes } from '../accelerate/accelerator.js';
 import { NonFiniteError } from '../accelerate/finite.js';
+import { InterruptedError } from '../comm/launch-api.js';
 import { LocalSGD } from '../accelerate/local-sgd.js';
 import type { WorkerChannel } from '../comm/worker-channel.js';
 import type { FeatureBatch } from '../data/batch.js';
@@ -44,6 +45,8 @@ export interface WorkerOptions {
   /** Called with rank 0's model description once it is known (used to save on Ctrl-C). */
   onModel?: (info: ModelInfo) => void;
   hooks?: TrainHooks | undefined;
+  /** One process (--procs 1): Ctrl-C asks the loop to save and stop at the end of the current step. */
+  stopRequested?: () => boolean;
 }
 
 export async function trainWorker(config: TrainConfig, options: WorkerOptions): Promise<WorkerSummary> {
@@ -103,6 +106,11 @@ export async function trainWorker(config: TrainConfig, options: WorkerOptions): 
         }
       }
       if (config.saveEvery && (step + 1) % config.saveEvery === 0 && step + 1 < totalSteps && accelerator.isMainProcess) await save(step + 1);
+      if (options.stopRequested?.()) {
+        await save(step + 1);
+        throw new InterruptedError(`interrupted after step ${step + 1} of ${totalSteps}` +
+          (config.save ? `; saved the weights and optimizer state to ${config.save}: --resume it to continue` : '; no --save FILE was given, so nothing was saved'));
+      }
     }
     await localSgd.close();
     await accelerator.recorder.sync();

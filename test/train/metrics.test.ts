@@ -67,7 +67,7 @@ test('a file whose last record is not the summary is a run that did not finish',
 
 test('what a worker sends through its channel parses as it was meant: log records by kind, and the done summary', () => {
   assert.equal(WorkerLogRecord.parse(throughJson(train(1, 5, 2))), train(1, 5, 2));
-  const model = { kind: 'model', sizes: [784, 256, 10], parameterCount: 203530, adapter: 'llvmpipe', trainSamples: 8000, testSamples: 2000, data: 'mnist', startStep: 0, totalSteps: 62 };
+  const model = { kind: 'model', description: 'MLP 784-256-10', layout: mlpLayout([784, 256, 10]), parameterCount: 203530, adapter: 'llvmpipe', trainSamples: 8000, testSamples: 2000, data: 'mnist', startStep: 0, totalSteps: 62 };
   assert.equal(WorkerLogRecord.parse(model), model);
   assert.not.ok(WorkerLogRecord.safeParse({ kind: 'summary' }).success, 'a worker logs no summary');
   assert.equal(WorkerSummary.parse(throughJson(workerSummary(0))), workerSummary(0));
