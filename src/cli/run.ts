@@ -4,7 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
-import { launch, WorkerFailedError, type LinkOptions, type WorkerLostEvent } from '../comm/launch.js';
+import { launch, WorkerFailedError, WorkerTimeoutError, type LinkOptions, type WorkerLostEvent } from '../comm/launch.js';
 import { parseBandwidth, parseDuration } from '../comm/link.js';
 import { isPlainAveraging, OuterOptimizer } from '../comm/outer-optimizer.js';
 import type { ParameterLayout } from '../nn/layout.js';
@@ -128,7 +128,7 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
       }
     },
   }).catch((error: unknown) => {
-    if (error instanceof WorkerFailedError && finalAverage && layout) saveAfterLateLoss(config, layout, finalAverage, totalSteps, startedAt, error);
+    if ((error instanceof WorkerFailedError || error instanceof WorkerTimeoutError) && finalAverage && layout) saveAfterLateLoss(config, layout, finalAverage, totalSteps, startedAt, error);
     throw error;
   });
   const finished = result.summaries.flatMap((s, rank) => (s === undefined ? [] : [parseWorkerSummary(rank, s)]));
@@ -158,8 +158,11 @@ function checkRoomForCheckpoint(config: TrainConfig, layout: ParameterLayout): v
  * fails, but the model it trained is saved from the coordinator's copy of that average, unless the
  * main rank already wrote it (with its optimizer state) before the loss.
  */
-function saveAfterLateLoss(config: TrainConfig, layout: ParameterLayout, params: Float32Array, step: number, startedAt: number, error: WorkerFailedError): void {
-  const what = `worker rank ${error.rank} was lost after the closing average of step ${step}, so every weight of the final model was known`;
+function saveAfterLateLoss(
+  config: TrainConfig, layout: ParameterLayout, params: Float32Array, step: number, startedAt: number, error: WorkerFailedError | WorkerTimeoutError,
+): void {
+  const ranks = error instanceof WorkerFailedError ? [error.rank] : error.ranks;
+  const what = `worker rank ${ranks.join(', ')} was lost after the closing average of step ${step}, so every weight of the final model was known`;
   if (!config.save) {
     error.message += `\n${what}; give --save FILE to keep such a model`;
     return;

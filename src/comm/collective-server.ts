@@ -19,8 +19,10 @@ export interface ServerOptions {
   link?: LinkOptions | undefined;
   commDtype?: CommDtype;
   outerOptimizer?: OuterOptimizer | undefined;
-  /** A rank silent this long while another waits in a collective is reported by onSilent. */
+  /** A rank that sends nothing this long, or only heartbeats while others wait for it in a collective, is reported by onSilent. */
   timeoutMs: number;
+  /** How often workers send a heartbeat (told in init); by default often enough that several fit in timeoutMs. */
+  heartbeatMs?: number;
   /** Sent to every worker in init: the run's settings, opaque here. */
   workerConfig?: unknown;
 }
@@ -35,15 +37,27 @@ export interface RoundComplete {
 }
 
 export interface SilenceReport {
-  /** Silent ranks, each with when it was last heard from, e.g. "rank 2: 3.1 s ago". */
-  ranks: Array<{ rank: number; lastHeard: string }>;
-  /** Ranks waiting in the open collective, and its description. */
+  /**
+   * 'silent': nothing at all arrived from these ranks, heartbeats included, wherever they are in the
+   * run: the process is stopped or its event loop blocked. 'stalled': only heartbeats arrived while
+   * others waited for them in the open collective: alive, but not getting there.
+   */
+  kind: 'silent' | 'stalled';
+  /**
+   * Each rank with its pid (as its hello said), when it was last heard from (for 'stalled': when it
+   * last sent anything but a heartbeat), e.g. "rank 2: 3.1 s ago", and what its last heartbeat said it was doing.
+   */
+  ranks: Array<{ rank: number; pid: number | undefined; lastHeard: string; doing: string | undefined }>;
+  /** Ranks waiting in the open collective, and its description; none and undefined when none is open. */
   waiting: number[];
-  collective: string;
+  collective: string | undefined;
   timeoutMs: number;
 }
 
-/** What the server reports. Handlers run inside frame handling: they must not throw (except checkHello). */
+/**
+ * What the server reports. Handlers run inside frame handling; checkHello may throw to refuse a
+ * hello, and any other handler that throws stops the run with a CoordinatorError (not blamed on the rank whose frame it handled).
+ */
 export interface ServerEvents {
   /** May refuse a hello by throwing (the launcher knows which process should hold `rank`). */
   checkHello?(rank: number, pid: number | undefined): void;
@@ -52,7 +66,7 @@ export interface ServerEvents {
   /** A worker reported a failure; its connection or process ending is how it is lost. */
   onWorkerError(rank: number, message: string): void;
   onRoundComplete(round: RoundComplete): void;
-  /** Checked about every second while a collective is open; reported again until something changes. */
+  /** Checked about every second; reported again until something changes. */
   onSilent(report: SilenceReport): void;
   /** A protocol error, a mismatch between ranks, a broadcast without its source: the run cannot go on. */
   onFatal(error: Error): void;
@@ -67,6 +81,11 @@ interface Seat {
   lost: boolean;
   /** When the server began expecting this rank: the watchdog's clock until it connects. */
   expectedSince: number;
+  /** When its last frame other than a heartbeat arrived (or expectedSince): the clock for 'stalled'. */
+  lastProgressAt: number;
+  /** What its hello and last heartbeat said. */
+  pid: number | undefined;
+  doing: string | undefined;
   /** Reusable payload buffers, one per all-reduce tag (a rank has at most one round in flight). */
   inputs: Partial<Record<ReduceTag, Float32Array>>;
   /** Where a compressed round's 16-bit payload lands before it is decoded into inputs.params. */
@@ -108,7 +127,7 @@ export class CollectiveServer implements CoordinatorHandle {
       this.server.listen(path, resolve);
     });
     const now = performance.now();
-    for (const seat of this.seats) seat.expectedSince = now;
+    for (const seat of this.seats) seat.expectedSince = seat.lastProgressAt = now;
     this.watchdog = setInterval(() => this.checkForSilence(), Math.min(1000, this.options.timeoutMs / 4));
   }
 
@@ -251,9 +270,11 @@ export class CollectiveServer implements CoordinatorHandle {
     if (!this.tracker.members.has(header.rank)) throw new ProtocolError(`hello says rank ${header.rank}, which was dropped from this run`);
     this.events.checkHello?.(header.rank, header.pid);
     seat.connection = connection;
+    seat.pid = header.pid;
+    seat.lastProgressAt = performance.now();
     const params = seat.rejoin?.params;
     const init: Header = {
-      type: 'init', rank: seat.rank, worldSize, config: this.options.workerConfig, count: params?.length ?? 0,
+      type: 'init', rank: seat.rank, worldSize, config: this.options.workerConfig, count: params?.length ?? 0, heartbeatMs: this.heartbeatMs,
       ...(seat.rejoin ? { rejoin: seat.rejoin.header } : {}),
     };
     void connection.send(init, params && bytesOf(params));
@@ -264,6 +285,7 @@ export class CollectiveServer implements CoordinatorHandle {
   private checkHeader(seat: Seat, header: Header, payloadBytes: number): Uint8Array | undefined {
     if (this.halted || seat.lost) return undefined;
     const rank = seat.rank;
+    if (header.type !== 'heartbeat') seat.lastProgressAt = performance.now();
     switch (header.type) {
       case 'hello':
         throw new ProtocolError(`rank ${rank} said hello twice`);
@@ -315,15 +337,18 @@ export class CollectiveServer implements CoordinatorHandle {
         if (complete) this.complete(complete);
         return;
       }
+      case 'heartbeat':
+        seat.doing = header.doing;
+        return;
       case 'log':
-        this.events.onLog(rank, header.record);
+        this.notify(`rank ${rank}'s log record`, () => this.events.onLog(rank, header.record));
         return;
       case 'done':
         seat.done = true;
-        this.events.onDone(rank, header.summary);
+        this.notify(`rank ${rank}'s done`, () => this.events.onDone(rank, header.summary));
         return;
       case 'error':
-        this.events.onWorkerError(rank, header.message);
+        this.notify(`rank ${rank}'s error report`, () => this.events.onWorkerError(rank, header.message));
         return;
       default:
         return;
@@ -357,7 +382,8 @@ export class CollectiveServer implements CoordinatorHandle {
       // Members only, in rank order: a dropped rank's payload was already removed by the tracker.
       ({ result, encoded, reduceMs } = this.reduction.reduce(c.kind, c.dtype, c.payloads.filter((p): p is Float32Array => p !== undefined)));
       if (c.kind === 'params') this.parameterStep = c.step;
-      this.events.onRoundComplete({ tag: c.kind, round: c.round, step: c.step, averaged: result });
+      const round = { tag: c.kind, round: c.round, step: c.step, averaged: result };
+      if (!this.notify(`the result of ${describeCollective(c.kind, c.round)}`, () => this.events.onRoundComplete(round))) return;
     }
     const reducedAt = performance.now();
     const bytes = encoded ?? bytesOf(result);
@@ -383,29 +409,68 @@ export class CollectiveServer implements CoordinatorHandle {
     });
   }
 
-  /** The hang watchdog's eyes: members that sent nothing for over timeoutMs while others wait. */
+  /** Whoever runs the server reacts to what a rank sent; its failure is the coordinator's, not that rank's. */
+  private notify(what: string, handler: () => void): boolean {
+    try {
+      handler();
+      return true;
+    } catch (error) {
+      const cause = error instanceof Error ? error : new Error(String(error));
+      const failure = new CoordinatorError(`the coordinator failed while handling ${what}: ${cause.message}`);
+      if (cause.stack) failure.stack = `${failure.name}: ${failure.message}\n${cause.stack.split('\n').slice(1).join('\n')}`;
+      this.events.onFatal(failure);
+      return false;
+    }
+  }
+
+  private get heartbeatMs(): number {
+    // Four or more heartbeats per timeout, so one late timer never reads as silence; at most one a second.
+    return this.options.heartbeatMs ?? Math.max(10, Math.min(1000, Math.floor(this.options.timeoutMs / 4)));
+  }
+
+  /**
+   * The hang watchdog's eyes. Wherever a member is in the run, nothing at all from it for over
+   * timeoutMs (heartbeats come from a timer, so GPU work does not silence them) means it is stopped
+   * or blocked; while a collective is open, a member that sent only heartbeats that long without
+   * entering it is stalled. A rank still streaming a (slow-link) frame is neither.
+   */
   private checkForSilence(): void {
     if (this.halted) return;
-    const open = this.tracker.open;
-    if (!open) return;
     const now = performance.now();
     const { timeoutMs } = this.options;
+    const members = this.liveRanks.map((rank) => this.seats[rank]!).filter((s) => !s.done && !s.connection?.receiving);
     const heard = (s: Seat) => s.connection?.lastReceivedAt ?? s.expectedSince;
-    const silent = this.liveRanks.map((rank) => this.seats[rank]!).filter((s) => {
-      if (open.entered.has(s.rank)) return false;
-      if (s.connection?.receiving) return false; // still streaming a (slow-link) frame
-      return now - heard(s) > timeoutMs;
-    });
-    if (silent.length === 0) return;
-    this.events.onSilent({
-      ranks: silent.map((s) => ({ rank: s.rank, lastHeard: `rank ${s.rank}: ${((now - heard(s)) / 1000).toFixed(1)} s ago${s.connection ? '' : ', never connected'}` })),
-      waiting: this.tracker.waiting(),
-      collective: describeCollective(open.kind, open.round),
-      timeoutMs,
-    });
+    const silent = members.filter((s) => now - heard(s) > timeoutMs);
+    if (silent.length > 0) this.events.onSilent(this.silenceReport('silent', silent, heard, now));
+    const open = this.tracker.open;
+    if (!open) return;
+    const stalled = members.filter((s) => !silent.includes(s) && !open.entered.has(s.rank) && now - s.lastProgressAt > timeoutMs);
+    if (stalled.length > 0) this.events.onSilent(this.silenceReport('stalled', stalled, (s) => s.lastProgressAt, now));
+  }
+
+  private silenceReport(kind: SilenceReport['kind'], seats: Seat[], since: (s: Seat) => number, now: number): SilenceReport {
+    const open = this.tracker.open;
+    return {
+      kind,
+      ranks: seats.map((s) => ({
+        rank: s.rank, pid: s.pid, doing: s.doing,
+        lastHeard: `rank ${s.rank}: ${((now - since(s)) / 1000).toFixed(1)} s ago${s.connection ? '' : ', never connected'}`,
+      })),
+      waiting: open ? this.tracker.waiting() : [],
+      collective: open ? describeCollective(open.kind, open.round) : undefined,
+      timeoutMs: this.options.timeoutMs,
+    };
   }
 }
 
+/** A failure of the coordinator's own work (saving, reporting), not of any worker. */
+export class CoordinatorError extends Error {
+  override name = 'CoordinatorError';
+}
+
 function newSeat(rank: number, expectedSince: number, priorBytes: Seat['priorBytes']): Seat {
-  return { rank, connection: undefined, done: false, lost: false, expectedSince, inputs: {}, packed: new Uint8Array(0), priorBytes, rejoin: undefined };
+  return {
+    rank, connection: undefined, done: false, lost: false, expectedSince, lastProgressAt: expectedSince, pid: undefined, doing: undefined,
+    inputs: {}, packed: new Uint8Array(0), priorBytes, rejoin: undefined,
+  };
 }

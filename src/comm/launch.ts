@@ -9,6 +9,7 @@ import type { LaunchOptions, LaunchResult } from './launch-api.js';
 
 export type { LinkOptions } from './link.js';
 export { CollectiveMismatchError } from './collective.js';
+export { CoordinatorError } from './collective-server.js';
 export { ProtocolError } from './protocol.js';
 export * from './launch-api.js';
 

@@ -2,7 +2,7 @@
 // [UTF-8 JSON header][raw payload], little-endian. Headers are one zod union, parsed on receipt;
 // tensors travel as raw float32 bytes (or 16-bit ones in compressed 'params' rounds: see delta-codec.ts),
 // never as JSON. A session: the worker says hello (its rank), the server answers init (the run's
-// config, and for a process taking over a lost rank where to start), then collectives until done.
+// config, and for a process taking over a lost rank where to start), then collectives until done, with a heartbeat from the worker every init.heartbeatMs throughout.
 import { z } from 'zod';
 import { bytesPerElement, CommDtype } from './delta-codec.js';
 
@@ -10,6 +10,8 @@ export const HEADER_LIMIT_BYTES = 1 << 20;
 /** Float32Array payloads up to 1 GiB; a larger length field is certainly a corrupt frame. */
 export const PAYLOAD_LIMIT_BYTES = 1 << 30;
 export const PREFIX_BYTES = 8;
+/** A heartbeat's `doing` is a short phrase, e.g. "evaluating after step 60". */
+export const HEARTBEAT_DOING_LIMIT = 200;
 
 const Index = z.number().int().nonnegative();
 const Count = z.number().int().nonnegative().max(PAYLOAD_LIMIT_BYTES / 4);
@@ -31,6 +33,9 @@ export const Header = z.discriminatedUnion('type', [
   z.object({ type: z.literal('log'), record: z.unknown() }),
   z.object({ type: z.literal('done'), summary: z.unknown() }),
   z.object({ type: z.literal('error'), message: z.string(), stack: z.string().optional() }),
+  // Sent from a timer every init.heartbeatMs, whatever the worker is doing: silence means the process
+  // is stopped or its event loop blocked. `doing` is what it was last doing, for the report if it goes silent.
+  z.object({ type: z.literal('heartbeat'), doing: z.string().max(HEARTBEAT_DOING_LIMIT) }),
   // server → worker
   z.object({
     type: z.literal('init'),
@@ -45,6 +50,8 @@ export const Header = z.discriminatedUnion('type', [
      */
     rejoin: z.object({ restarts: z.number().int().positive(), rounds: Rounds, step: Index.optional() }).optional(),
     count: Count,
+    /** How often to send a heartbeat. */
+    heartbeatMs: z.number().int().positive(),
   }),
   z.object({
     type: z.literal('result'),
@@ -64,7 +71,7 @@ export const Header = z.discriminatedUnion('type', [
 export type Header = z.infer<typeof Header>;
 export type HeaderOf<T extends Header['type']> = Extract<Header, { type: T }>;
 
-export const WORKER_SENDS: ReadonlySet<Header['type']> = new Set(['hello', 'allreduce', 'broadcast', 'log', 'done', 'error']);
+export const WORKER_SENDS: ReadonlySet<Header['type']> = new Set(['hello', 'allreduce', 'broadcast', 'log', 'done', 'error', 'heartbeat']);
 export const COORDINATOR_SENDS: ReadonlySet<Header['type']> = new Set(['init', 'result', 'stop']);
 
 /** Payload bytes a header implies: count elements of its dtype for collectives, nothing otherwise. */

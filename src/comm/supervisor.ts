@@ -121,21 +121,31 @@ export class Supervisor implements ServerEvents {
     const silent = report.ranks.filter(({ rank }) => !this.workers[rank]!.gone && !this.workers[rank]!.hung);
     if (silent.length === 0) return;
     const seconds = (report.timeoutMs / 1000).toFixed(1);
+    const waited = report.collective ? ` while rank ${report.waiting.join(', ')} waited in ${report.collective}` : '';
+    const what = report.kind === 'silent'
+      ? `sent nothing, not even a heartbeat, for over ${seconds} s${waited}`
+      : `sent nothing but heartbeats for over ${seconds} s${waited}`;
+    const why = report.kind === 'silent'
+      ? 'it is stopped (SIGSTOP, a debugger) or its event loop is blocked'
+      : 'it is alive but not getting there: it may be hung';
+    const describe = ({ rank, lastHeard, doing }: SilenceReport['ranks'][number]) => {
+      const pid = this.workers[rank]!.child.pid;
+      return { who: `rank ${rank}${pid === undefined ? '' : ` (pid ${pid})`}`, when: `${doing ? `last doing: ${doing}; ` : ''}last heard ${lastHeard}` };
+    };
     if (this.policy !== 'abort') {
-      // A hung worker is a lost one: kill it; its exit brings it to lose().
-      for (const { rank, lastHeard } of silent) {
-        const w = this.workers[rank]!;
-        w.hung = `hung: sent nothing for over ${seconds} s while rank ${report.waiting.join(', ')} waited in ` +
-          `${report.collective} (last heard ${lastHeard}), so it was killed`;
+      // A hung worker is a lost one: kill it (SIGKILL ends a stopped process too); its exit brings it to lose().
+      for (const rank of silent) {
+        const w = this.workers[rank.rank]!;
+        w.hung = `hung: ${what} (${describe(rank).when}); ${why}, so it was killed`;
         w.child.kill('SIGKILL');
       }
       return;
     }
     const ranks = silent.map((s) => s.rank);
+    const named = silent.map(describe);
     this.fail(() => new WorkerTimeoutError(
-      `rank ${ranks.join(', ')} sent nothing for over ${seconds} s while rank ${report.waiting.join(', ')} ` +
-        `waited in ${report.collective} (last heard: ${silent.map((s) => s.lastHeard).join('; ')}); it may be hung. ` +
-        'If its steps are really that slow, raise the worker timeout (--worker-timeout).',
+      `${named.map((n) => n.who).join(', ')} ${what} (${named.map((n) => n.when).join('; ')}); ${why}. ` +
+        'If its work really takes that long, raise the worker timeout (--worker-timeout).',
       ranks,
     ));
   }

@@ -27,7 +27,10 @@ export interface ConnectionLinks {
 }
 
 export class FrameConnection {
-  /** Whole frames (prefix, header and payload), as a NIC would count them. */
+  /**
+   * Whole frames (prefix, header and payload), as a NIC would count them; heartbeats excepted:
+   * their number depends on how long the run takes, and a run's bytes should depend on its settings.
+   */
   bytesSent = 0;
   bytesReceived = 0;
   lastReceivedAt = performance.now();
@@ -54,7 +57,6 @@ export class FrameConnection {
       const now = performance.now();
       this.lastReceivedAt = now;
       if (!this.decoder.midFrame) this.frameStartedAt = now;
-      this.bytesReceived += chunk.length;
       try {
         this.decoder.push(chunk);
       } catch (error) {
@@ -89,7 +91,7 @@ export class FrameConnection {
   send(header: Header, payload?: Uint8Array, options: { bypassLink?: boolean } = {}): Promise<number> {
     const head = encodeHead(header, payload?.byteLength ?? 0);
     const bytes = head.length + (payload?.byteLength ?? 0);
-    this.bytesSent += bytes;
+    if (header.type !== 'heartbeat') this.bytesSent += bytes;
     return new Promise((resolve) => {
       const write = () => {
         if (!this.open) return resolve(performance.now());
@@ -126,6 +128,7 @@ export class FrameConnection {
 
   private received(header: Header, payload: Uint8Array, frameBytes: number): void {
     const startedAt = this.frameStartedAt;
+    if (header.type !== 'heartbeat') this.bytesReceived += frameBytes;
     this.frameStartedAt = performance.now(); // a following frame may start in the same chunk
     const deliver = () => {
       if (this.failed) return;

@@ -3,7 +3,7 @@
 // collectives (all-reduce mean, broadcast) as request/reply exchanges, one at a time.
 import { connect, type Socket } from 'node:net';
 import type { CommDtype } from './delta-codec.js';
-import { asFloat32, bytesOf, COORDINATOR_SENDS, ProtocolError, type CollectiveKind, type Header, type HeaderOf, type ReduceTag } from './protocol.js';
+import { asFloat32, bytesOf, COORDINATOR_SENDS, HEARTBEAT_DOING_LIMIT, ProtocolError, type CollectiveKind, type Header, type HeaderOf, type ReduceTag } from './protocol.js';
 import { describeCollective } from './collective.js';
 import { FrameConnection } from './transport.js';
 
@@ -74,6 +74,10 @@ export class WorkerChannel {
   private closed = false;
   private broken: Error | undefined;
   private readonly connection: FrameConnection;
+  /** What the program says it is doing (setActivity); heartbeats carry it with any collective in flight. */
+  private activity = 'starting';
+  private readonly activityListeners: Array<(doing: string) => void> = [];
+  private heartbeat: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly rank: number,
@@ -221,6 +225,27 @@ export class WorkerChannel {
     }
   }
 
+  /**
+   * Says what this worker is doing ("training step 12", "evaluating after step 60"): its heartbeats
+   * carry it, so a worker that goes silent is reported with what it was last doing.
+   */
+  setActivity(doing: string): void {
+    this.activity = doing;
+    this.activityChanged();
+  }
+
+  /** What the next heartbeat will say: the activity, and the collective this worker waits in, if any. */
+  get doing(): string {
+    const p = this.pending;
+    const text = p ? `in ${describeCollective(p.kind, p.round)}, ${this.activity}` : this.activity;
+    return text.slice(0, HEARTBEAT_DOING_LIMIT);
+  }
+
+  /** Called with `doing` whenever it changes (fault-injection hooks stop a worker at a chosen point). */
+  onActivity(listener: (doing: string) => void): void {
+    this.activityListeners.push(listener);
+  }
+
   onStop(handler: () => void): void {
     this.stopHandlers.push(handler);
   }
@@ -238,6 +263,7 @@ export class WorkerChannel {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.heartbeat);
     // Past this point the run is over for this worker, so the coordinator's exit no longer matters
     // (and the listener would keep the IPC channel, hence the process, alive).
     if (this.lifeline) process.off('disconnect', this.lifeline);
@@ -263,6 +289,7 @@ export class WorkerChannel {
     return new Promise<Uint8Array>((resolve, reject) => {
       this.pending = { kind, round, dtype, into, startedAt: performance.now(), resolve, reject };
       void this.connection.send(header, payload);
+      this.activityChanged();
     });
   }
 
@@ -317,6 +344,9 @@ export class WorkerChannel {
     this.session = { worldSize: init.worldSize, config: init.config, rejoin };
     this.liveRanks = Array.from({ length: init.worldSize }, (_, r) => r);
     if (rejoin) this.nextRound = { ...rejoin.rounds };
+    // From a timer, not from the work: a long GPU step or a wait for slower ranks still beats; a
+    // stopped process or a blocked event loop does not, and the server reports that silence.
+    this.heartbeat = setInterval(() => this.beat(), init.heartbeatMs).unref();
     waiting.resolve();
   }
 
@@ -325,10 +355,19 @@ export class WorkerChannel {
     return this.liveRanks[0] ?? 0;
   }
 
+  private beat(): void {
+    if (!this.broken && !this.closed && this.connection.open) void this.connection.send({ type: 'heartbeat', doing: this.doing });
+  }
+
+  private activityChanged(): void {
+    for (const listener of this.activityListeners) listener(this.doing);
+  }
+
   /** The channel cannot be used any more: fail the waiting collective (and any later one). */
   private breakWith(error: Error): void {
     if (this.broken) return;
     this.broken = error;
+    clearInterval(this.heartbeat);
     this.awaitingInit?.reject(error);
     this.awaitingInit = undefined;
     const p = this.pending;

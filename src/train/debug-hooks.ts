@@ -3,6 +3,7 @@
 // install them; the training loop sees a TrainHooks object like any other.
 import { createHash } from 'node:crypto';
 import { appendFileSync, writeFileSync } from 'node:fs';
+import type { WorkerChannel } from '../comm/worker-channel.js';
 import { saveCheckpoint } from './checkpoint.js';
 import { combineHooks, type TrainHooks } from './hooks.js';
 
@@ -15,6 +16,14 @@ import { combineHooks, type TrainHooks } from './hooks.js';
  * kill from outside cannot promise.
  */
 export const TEST_SIGKILL_ENV = 'LOCALSGD_TEST_SIGKILL';
+
+/**
+ * `<rank>:<activity>`: the first process holding that rank stops itself with SIGSTOP as soon as what
+ * its heartbeats say it is doing starts with `activity` ("training step 5", "in allreduce 'params'",
+ * "evaluating the final weights", "saving"), at the next turn of its event loop, so mid-way through
+ * that work. A stopped worker sends nothing, heartbeats included: the coordinator must notice.
+ */
+export const TEST_SIGSTOP_ENV = 'LOCALSGD_TEST_SIGSTOP';
 
 /** Every rank also saves its final weights to `<--save>.rank<r>`. */
 export const SAVE_EVERY_RANK_ENV = 'LOCALSGD_SAVE_EVERY_RANK';
@@ -33,6 +42,23 @@ export function hooksFromEnvironment(config: { save?: string | undefined }, env:
   if (env[TRACE_WEIGHTS_ENV]) hooks.push(traceWeights(env[TRACE_WEIGHTS_ENV]));
   if (env[TEST_SIGKILL_ENV]) hooks.push(sigkillAt(env[TEST_SIGKILL_ENV]));
   return combineHooks(...hooks);
+}
+
+/** Installs the SIGSTOP fault the environment asks for on a worker's channel (nothing when it asks for none). */
+export function channelFaultsFromEnvironment(channel: WorkerChannel, env: NodeJS.ProcessEnv = process.env): void {
+  const spec = env[TEST_SIGSTOP_ENV];
+  if (!spec) return;
+  const colon = spec.indexOf(':');
+  const rank = Number(spec.slice(0, colon));
+  const activity = spec.slice(colon + 1);
+  if (colon < 1 || !Number.isInteger(rank) || activity === '') throw new Error(`${TEST_SIGSTOP_ENV} must be <rank>:<activity> (got "${spec}")`);
+  if (rank !== channel.rank || channel.rejoin) return;
+  let stopped = false;
+  channel.onActivity((doing) => {
+    if (stopped || !doing.startsWith(activity)) return;
+    stopped = true;
+    setImmediate(() => process.kill(process.pid, 'SIGSTOP'));
+  });
 }
 
 export function sigkillAt(spec: string): TrainHooks {

@@ -51,6 +51,9 @@ export interface WorkerOptions {
 
 export async function trainWorker(config: TrainConfig, options: WorkerOptions): Promise<WorkerSummary> {
   const wallStart = performance.now();
+  // What the heartbeats say this worker is doing: a worker that goes silent is reported with it.
+  const doing = (what: string) => options.channel?.setActivity(what);
+  doing('setting up: loading the data, building the model');
   const accelerator = await Accelerator.create({
     gradientAccumulationSteps: config.gradAccum,
     gpu: { adapter: config.adapter ?? process.env.WEBGPU_ADAPTER, backend: config.backend ?? process.env.WEBGPU_BACKEND },
@@ -67,7 +70,10 @@ export async function trainWorker(config: TrainConfig, options: WorkerOptions): 
     await evaluator.graph();
     // A respawned rank 0 does not repeat the evaluations its predecessor made before the rejoin point.
     const periodic = new PeriodicEvaluation(config.evalEvery, options.channel?.rejoin ? start.step : 0);
-    const save = (step: number) => saveRun(config, accelerator, model, optimizer, step);
+    const save = (step: number) => {
+      doing(`saving to ${config.save} (step ${step})`);
+      return saveRun(config, accelerator, model, optimizer, step);
+    };
     const trainStart = performance.now();
     await accelerator.recorder.sync(); // start the step-time estimate from an idle GPU
     const localSgd = new LocalSGD({
@@ -77,6 +83,7 @@ export async function trainWorker(config: TrainConfig, options: WorkerOptions): 
     hooks.beforeTraining?.(events.step(start.step));
 
     for (let step = start.step; step < totalSteps; step++) {
+      doing(`training step ${step + 1} of ${totalSteps}`);
       hooks.beforeStep?.(events.step(step));
       let epoch = 0;
       for (let micro = 0; micro < config.gradAccum; micro++) {
@@ -95,6 +102,7 @@ export async function trainWorker(config: TrainConfig, options: WorkerOptions): 
       // step in synchronous mode or the post-local SGD warmup.
       if (periodic.due(step + 1, localSgd.parametersInSync || accelerator.worldSize === 1)) {
         const t = performance.now();
+        doing(`evaluating after step ${step + 1}`);
         const result = await evaluator.evaluate();
         if (result) {
           periodic.seconds += (performance.now() - t) / 1000;
@@ -112,9 +120,11 @@ export async function trainWorker(config: TrainConfig, options: WorkerOptions): 
           (config.save ? `; saved the weights and optimizer state to ${config.save}: --resume it to continue` : '; no --save FILE was given, so nothing was saved'));
       }
     }
+    doing(`averaging the final weights (step ${totalSteps})`);
     await localSgd.close();
     await accelerator.recorder.sync();
     await hooks.afterTraining?.(events.parameters(totalSteps));
+    doing(`evaluating the final weights (step ${totalSteps})`);
 
     // After the closing average every worker holds the same weights; the main process (rank 0, or
     // the lowest survivor) evaluates and saves.

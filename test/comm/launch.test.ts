@@ -224,8 +224,24 @@ test('a hung worker is named in a timeout error while the others wait', async ()
   const { error } = await run('hang', 3, { badRank: 2 }, { timeoutMs: 800 });
   assert.instance(error, WorkerTimeoutError);
   assert.equal((error as WorkerTimeoutError).ranks, [2]);
-  assert.match(error!.message, /rank 2 sent nothing/);
+  assert.match(error!.message, /rank 2 \(pid \d+\) sent nothing but heartbeats for over 0\.8 s while rank 0, 1 waited in /);
   assert.ok(Date.now() - started < 8000, `took ${Date.now() - started} ms`);
+});
+
+test('a worker stopped (SIGSTOP) while no collective is open is named with its pid and what it was doing, within the timeout', async () => {
+  const started = Date.now();
+  const { error, pids } = await run('stopped', 2, { badRank: 1 }, { timeoutMs: 1500 });
+  assert.instance(error, WorkerTimeoutError);
+  assert.equal((error as WorkerTimeoutError).ranks, [1]);
+  assert.match(error!.message, `rank 1 (pid ${pids[1]}) sent nothing, not even a heartbeat, for over 1.5 s (last doing: evaluating after step 60; last heard rank 1: `);
+  assert.match(error!.message, /it is stopped \(SIGSTOP, a debugger\) or its event loop is blocked/);
+  assert.ok(Date.now() - started < 12_000, `took ${Date.now() - started} ms`);
+});
+
+test('heartbeats keep a worker that is busy outside any collective for several timeouts alive', async () => {
+  const { result, error } = await run('idle', 2, { idleMs: 2500 }, { timeoutMs: 500 });
+  if (error) throw error;
+  assert.is(result!.summaries.length, 2);
 });
 
 test('ranks in different collectives (tag mismatch) are an error naming both', async () => {

@@ -12,7 +12,8 @@ import { waitUntil, within } from './fixtures/procs.js';
 const test = suite('worker-channel');
 
 type Init = Extract<Header, { type: 'init' }>;
-const INIT: Init = { type: 'init', rank: 0, worldSize: 1, config: { lr: 0.5 }, count: 0 };
+// Heartbeats every minute: none arrive during a test unless it asks for them.
+const INIT: Init = { type: 'init', rank: 0, worldSize: 1, config: { lr: 0.5 }, count: 0, heartbeatMs: 60_000 };
 
 /** An in-process stand-in for the server: answers hello with `init` (and its payload), records frames, answers with `reply`. */
 async function fakeCoordinator(
@@ -111,6 +112,31 @@ test('allReduceMean sends hello then the tensor, and writes the mean into the gi
   assert.is(stats.lastRound!.reduceSeconds, 0.001);
   assert.ok(stats.bytesSent > 12 && stats.bytesReceived > 12, JSON.stringify(stats));
   channel.close();
+  await fake.close();
+});
+
+test('heartbeats arrive every init.heartbeatMs saying what the worker does and the collective it waits in, stop at close, and count no bytes', async () => {
+  const fake = await fakeCoordinator(() => {}, { ...INIT, heartbeatMs: 20 }); // never answers a collective
+  const channel = (await WorkerChannel.fromEnvironment(fake.env))!;
+  const beats = () => fake.seen.filter((h): h is Extract<Header, { type: 'heartbeat' }> => h.type === 'heartbeat');
+  const announced: string[] = [];
+  channel.onActivity((doing) => announced.push(doing));
+  channel.setActivity('training step 3');
+  assert.ok(await waitUntil(() => beats().some((h) => h.doing === 'training step 3'), 3000), `heartbeats: ${JSON.stringify(beats())}`);
+  channel.allReduceMean('params', new Float32Array(2)).catch(() => {});
+  assert.ok(await waitUntil(() => beats().some((h) => h.doing === "in allreduce 'params' round 0, training step 3"), 3000), `heartbeats: ${JSON.stringify(beats())}`);
+  assert.equal(announced, ['training step 3', "in allreduce 'params' round 0, training step 3"]);
+  const bytes = channel.stats().bytesSent;
+  assert.ok(beats().length >= 2);
+  channel.close();
+  const afterClose = beats().length;
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.ok(beats().length <= afterClose + 1, `${beats().length - afterClose} heartbeats after close`);
+  assert.is(bytes, channel.stats().bytesSent);
+  const hello = fake.seen.find((h) => h.type === 'hello')!;
+  const allreduce = fake.seen.find((h) => h.type === 'allreduce')!;
+  const frameBytes = (h: Header, payload: number) => 8 + Buffer.byteLength(JSON.stringify(h)) + payload;
+  assert.is(bytes, frameBytes(hello, 0) + frameBytes(allreduce, 8), 'bytes sent count hello and the tensor frame, not the heartbeats');
   await fake.close();
 });
 
