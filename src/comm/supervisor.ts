@@ -136,7 +136,7 @@ export class Supervisor implements ServerEvents {
       // A hung worker is a lost one: kill it (SIGKILL ends a stopped process too); its exit brings it to lose().
       for (const rank of silent) {
         const w = this.workers[rank.rank]!;
-        w.hung = `hung: ${what} (${describe(rank).when}); ${why}, so it was killed`;
+        w.hung = `hung (pid ${w.child.pid}): ${what} (${describe(rank).when}); ${why}, so it was killed`;
         w.child.kill('SIGKILL');
       }
       return;

@@ -57,6 +57,8 @@ export function channelFaultsFromEnvironment(channel: WorkerChannel, env: NodeJS
   channel.onActivity((doing) => {
     if (stopped || !doing.startsWith(activity)) return;
     stopped = true;
+    // Its last heartbeat says what it was doing (otherwise the one before, up to a heartbeat period old).
+    channel.beat();
     setImmediate(() => process.kill(process.pid, 'SIGSTOP'));
   });
 }

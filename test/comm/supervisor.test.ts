@@ -66,7 +66,7 @@ test('continue: a hung rank is killed after the worker timeout and dropped, and 
   if (error) throw error;
   assert.is(lost.length, 1);
   assert.is(lost[0]!.rank, 0);
-  assert.match(lost[0]!.reason, /hung: sent nothing but heartbeats for over 1\.0 s while rank 1, 2 waited in .* so it was killed/);
+  assert.match(lost[0]!.reason, /hung \(pid \d+\): sent nothing but heartbeats for over 1\.0 s while rank 1, 2 waited in .* so it was killed/);
   const summaries = result!.summaries as Array<Summary | undefined>;
   assert.is(summaries[0], undefined);
   for (const rank of [1, 2]) assert.is(summaries[rank]!.results[1], digest(meanOver([1, 2], seed, 1, count)));
@@ -133,7 +133,7 @@ test('continue: a worker stopped (SIGSTOP) outside any collective is killed afte
   if (error) throw error;
   assert.is(lost.length, 1);
   assert.is(lost[0]!.rank, 2);
-  assert.match(lost[0]!.reason, /hung: sent nothing, not even a heartbeat, for over 1\.5 s \(last doing: evaluating after step 60; .*\); it is stopped .* so it was killed/);
+  assert.match(lost[0]!.reason, /hung \(pid \d+\): sent nothing, not even a heartbeat, for over 1\.5 s \(last doing: evaluating after step 60; .*\); it is stopped .* so it was killed/);
   assert.equal(result!.summaries.map((s) => s !== undefined), [true, true, false]);
   assert.ok(Date.now() - started < 15_000, `took ${Date.now() - started} ms`);
 });
