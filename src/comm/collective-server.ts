@@ -440,9 +440,11 @@ export class CollectiveServer implements CoordinatorHandle {
     const { timeoutMs } = this.options;
     const members = this.liveRanks.map((rank) => this.seats[rank]!).filter((s) => !s.done && !s.connection?.receiving);
     const heard = (s: Seat) => s.connection?.lastReceivedAt ?? s.expectedSince;
-    const silent = members.filter((s) => now - heard(s) > timeoutMs);
-    if (silent.length > 0) this.events.onSilent(this.silenceReport('silent', silent, heard, now));
     const open = this.tracker.open;
+    // A process still starting (loading Node and Dawn, on a loaded machine) is not yet expected to
+    // beat; it is late only once the others wait for it.
+    const silent = members.filter((s) => now - heard(s) > timeoutMs && (s.connection || open));
+    if (silent.length > 0) this.events.onSilent(this.silenceReport('silent', silent, heard, now));
     if (!open) return;
     const stalled = members.filter((s) => !silent.includes(s) && !open.entered.has(s.rank) && now - s.lastProgressAt > timeoutMs);
     if (stalled.length > 0) this.events.onSilent(this.silenceReport('stalled', stalled, (s) => s.lastProgressAt, now));

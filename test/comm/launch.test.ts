@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import {
-  CollectiveMismatchError, ProtocolError, WorkerFailedError, WorkerTimeoutError, type LaunchOptions,
+  CollectiveMismatchError, CoordinatorError, ProtocolError, WorkerFailedError, WorkerTimeoutError, type LaunchOptions,
 } from '../../src/comm/launch.js';
 import { OuterOptimizer } from '../../src/comm/outer-optimizer.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
@@ -239,10 +239,24 @@ test('a worker stopped (SIGSTOP) while no collective is open is named with its p
 });
 
 test('heartbeats keep a worker that is busy outside any collective for several timeouts alive', async () => {
-  const { result, error } = await run('idle', 2, { idleMs: 2500 }, { timeoutMs: 500 });
+  const { result, error } = await run('idle', 2, { idleMs: 5000 }, { timeoutMs: 1500 });
   if (error) throw error;
   assert.is(result!.summaries.length, 2);
 });
+
+for (const where of ['onLog', 'onRoundComplete'] as const) {
+  test(`a failure in the coordinator's own ${where} handler is the coordinator's error, not blamed on the rank whose frame it handled`, async () => {
+    const fail = () => {
+      throw new Error('disk full while writing the checkpoint');
+    };
+    const { error } = await run('average', 2, { rounds: 2 }, where === 'onLog' ? { onLog: fail } : { onRoundComplete: fail });
+    assert.instance(error, CoordinatorError);
+    const handled = where === 'onLog' ? /rank \d's log record/ : /the result of allreduce 'params' round 0/;
+    assert.match(error!.message, /^the coordinator failed while handling /);
+    assert.match(error!.message, handled);
+    assert.match(error!.message, /: disk full while writing the checkpoint$/);
+  });
+}
 
 test('ranks in different collectives (tag mismatch) are an error naming both', async () => {
   const { error } = await run('tag', 2, { badRank: 1 });
