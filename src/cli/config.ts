@@ -65,6 +65,11 @@ export const FLAGS: FlagHelp[] = [
   },
   { flag: '--max-respawns', key: 'maxRespawns', kind: 'value', help: 'with --on-worker-failure respawn: new processes per rank before a further loss stops the run' },
   { flag: '--quiet', key: 'quiet', kind: 'boolean', negation: '--no-quiet', help: 'print only the final summary' },
+  {
+    flag: '--verbose', key: 'verbose', kind: 'boolean', negation: '--no-verbose',
+    help: 'also show the driver notices known to be harmless that workers print on every run (Dawn\'s lowered adapter limits), otherwise hidden; ' +
+      'with --procs 1 Dawn prints its notice itself, once, either way',
+  },
 ];
 
 export class UsageError extends Error {

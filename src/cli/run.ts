@@ -93,6 +93,7 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     timeoutMs: config.workerTimeout * 1000,
     onWorkerFailure: config.onWorkerFailure,
     maxRespawns: config.maxRespawns,
+    verbose: config.verbose,
     onWorkerLost: (event) => reportLoss(config, reporter, event, roundStep, lastLoggedStep[event.rank] ?? 0),
     outerOptimizer,
     onLog: (rank, record) => {

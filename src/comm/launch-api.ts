@@ -41,6 +41,11 @@ export interface LaunchOptions {
   stdout?: 'rank0' | 'all' | 'none';
   /** Echo workers' stderr, prefixed `[rank N]` (default true); the tail is kept for errors either way. */
   echoStderr?: boolean;
+  /**
+   * Also echo the driver notices every healthy worker prints (worker-output.ts,
+   * HARMLESS_DRIVER_NOTICES), once each. Default false: hidden, though kept in the tail for errors.
+   */
+  verbose?: boolean;
   /** Each worker's pid as it starts, and the socket path once listening (for tools and tests). */
   onWorkerStarted?: (info: { rank: number; pid: number }) => void;
   onListening?: (socketPath: string) => void;

@@ -1,16 +1,35 @@
 // Where a local worker process's output goes: its stdout to ours (rank 0's by default), its stderr
 // echoed with a `[rank N]` prefix and kept as a short tail for the error that reports its loss.
+// Driver notices known to be harmless are kept in the tail but echoed only with `verbose`, so that a
+// line on the terminal is worth reading.
 import type { ChildProcess } from 'node:child_process';
 
 const STDERR_TAIL_LINES = 20;
-/** Dawn's notice about an adapter limit it lowered; identical in every worker. */
-const ADAPTER_NOTICE = /^Warning: max\w+ artificially reduced from \d+ to \d+/;
+
+/**
+ * stderr lines that every healthy run prints and that say nothing about this run, each with why it
+ * is harmless. Add a pattern only with that reason; anything not listed here is echoed.
+ */
+export const HARMLESS_DRIVER_NOTICES: ReadonlyArray<{ pattern: RegExp; why: string }> = [
+  {
+    // Dawn's Limits.cpp (NormalizeLimits), printed while it discovers adapters, once per process.
+    pattern: /^Warning: maxDynamic(Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit\.$/,
+    why: 'Dawn caps the dynamic-offset buffers per pipeline layout at 16 when a driver (lavapipe: 1000000) ' +
+      'offers more; the kernels bind no buffer with a dynamic offset, so the cap never applies',
+  },
+];
+
+export function isHarmlessDriverNotice(line: string): boolean {
+  return HARMLESS_DRIVER_NOTICES.some((n) => n.pattern.test(line));
+}
 
 export interface OutputOptions {
   /** Whose stdout reaches ours: rank 0's (default), everyone's (others prefixed `[rank N]`), or none. */
   stdout?: 'rank0' | 'all' | 'none';
   /** Echo workers' stderr, prefixed `[rank N]` (default true); the tail is kept either way. */
   echoStderr?: boolean;
+  /** Also echo HARMLESS_DRIVER_NOTICES (each distinct line once, from the first worker that prints it). */
+  verbose?: boolean;
 }
 
 export class WorkerOutput {
@@ -31,7 +50,7 @@ export class WorkerOutput {
     const addLine = (line: string) => {
       tail.push(line);
       if (tail.length > STDERR_TAIL_LINES) tail.shift();
-      if (echo && !this.alreadyEchoed(line)) process.stderr.write(`[rank ${rank}] ${line}\n`);
+      if (echo && this.shouldEcho(line)) process.stderr.write(`[rank ${rank}] ${line}\n`);
     };
     child.stderr!.on('data', (d: Buffer) => {
       const lines = (partial + d.toString('utf8')).split('\n');
@@ -46,15 +65,14 @@ export class WorkerOutput {
   }
 
   /**
-   * Dawn prints the same adapter notice in every process (on lavapipe: limits "artificially reduced"
-   * to fit its dynamic offset allocation); the first worker's copy says it, the others' are noise.
-   * Each line still goes to its worker's stderr tail, for error reports.
+   * A harmless notice is hidden unless verbose; then, since every worker prints the same one,
+   * the first worker's copy says it and the others' are noise. Every other line is echoed.
    */
-  private alreadyEchoed(line: string): boolean {
-    if (!ADAPTER_NOTICE.test(line)) return false;
-    if (this.echoedNotices.has(line)) return true;
+  private shouldEcho(line: string): boolean {
+    if (!isHarmlessDriverNotice(line)) return true;
+    if (!this.options.verbose || this.echoedNotices.has(line)) return false;
     this.echoedNotices.add(line);
-    return false;
+    return true;
   }
 }
 

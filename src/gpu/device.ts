@@ -78,11 +78,31 @@ export function gpuOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): GpuOpti
   };
 }
 
+/**
+ * One Dawn instance per process and set of Dawn options. Dawn discovers the adapters of an instance
+ * in its first requestAdapter call, and that discovery prints notices itself, with fprintf to the C
+ * library's stderr where Node cannot filter them (on lavapipe, two limits "artificially reduced";
+ * Dawn's Limits.cpp, `NormalizeLimits`). A process that opens several devices (bench/train.ts's
+ * runs, a test file's in-process trainings) thus prints them once, not once per device. Held for the
+ * life of the process, the instance also outlives every device made from it.
+ */
+const dawnInstances = new Map<string, GPU>();
+
+function dawnInstance(dawnOptions: string[]): GPU {
+  const key = dawnOptions.join('\n');
+  let gpu = dawnInstances.get(key);
+  if (!gpu) {
+    gpu = create(dawnOptions) as GPU;
+    dawnInstances.set(key, gpu);
+  }
+  return gpu;
+}
+
 export async function openGpu(options: GpuOptions = gpuOptionsFromEnv()): Promise<GpuContext> {
   const dawnOptions: string[] = [];
   if (options.adapter) dawnOptions.push(`adapter=${options.adapter}`);
   if (options.backend) dawnOptions.push(`backend=${options.backend}`);
-  const gpu = create(dawnOptions) as GPU;
+  const gpu = dawnInstance(dawnOptions);
   const wanted = [options.adapter && `adapter "${options.adapter}"`, options.backend && `backend "${options.backend}"`]
     .filter(Boolean).join(', ');
   const notFound = (dawnSaid?: string) => new GpuError(wanted

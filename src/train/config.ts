@@ -95,6 +95,7 @@ export const trainConfigSchema = z.object({
   onWorkerFailure: z.enum(['abort', 'continue', 'respawn']).default('abort'),
   maxRespawns: wholeNumber('--max-respawns', 0, 1000).default(3),
   quiet: z.boolean().default(false),
+  verbose: z.boolean().default(false),
 }).superRefine((c, ctx) => {
   // Combinations that would silently do nothing are errors.
   const reject = (key: string, message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message });

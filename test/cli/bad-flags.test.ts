@@ -21,6 +21,9 @@ const WRONG: ReadonlyArray<readonly [string[], RegExp]> = [
   [['--no-local-sgd=false'], /--no-local-sgd takes no value \(got "--no-local-sgd=false"\); use --local-sgd=true or --no-local-sgd alone/],
   [['--no-shuffle=true'], /--no-shuffle takes no value/],
   [['--no-quiet=1'], /--no-quiet takes no value/],
+  [['--verbose=yes'], /--verbose is on or off: write --verbose, --no-verbose, or --verbose=true\|false/],
+  [['--no-verbose=false'], /--no-verbose takes no value/],
+  [['--verbose', '--no-verbose'], /--verbose is given twice/],
   // Numbers: plain decimals only.
   [['--lr='], /--lr must be a plain decimal number such as 8, 0.05 or 1e-3 \(got ""\)/],
   [['--lr', '0x10'], /--lr must be a plain decimal number .*\(got "0x10"\)/],
@@ -119,6 +122,7 @@ test('the same flags, written correctly, are accepted', async () => {
   assert.is(parseTrainArgs(['--no-nesterov']).nesterov, false);
   assert.is(parseTrainArgs(['--local-sgd=false']).localSgd, false);
   assert.is(parseTrainArgs(['--quiet', '--no-shuffle']).shuffle, false);
+  assert.is(parseTrainArgs(['--verbose=false']).verbose, false);
   assert.is(parseTrainArgs(['--lr', '1e-3']).lr, 0.001);
   assert.is(parseTrainArgs(['--lr=.5']).lr, 0.5);
   assert.is(parseTrainArgs(['--max-steps', '1e3']).maxSteps, 1000);

@@ -121,6 +121,16 @@ test('--model mlp is the default, and --hidden and --activation shape it; the co
   assert.match(help, /--activation <value>\s+relu \| gelu \(default: relu\)/);
 });
 
+test('--verbose is off unless given, works in every mode (alone or with --quiet), and the help says what it shows', () => {
+  assert.is(parseTrainArgs([]).verbose, false);
+  assert.is(parseTrainArgs(['--verbose']).verbose, true);
+  assert.is(parseTrainArgs(['--verbose=true', '--quiet']).verbose, true);
+  assert.is(parseTrainArgs(['--no-verbose']).verbose, false);
+  assert.is(parseTrainArgs(['--procs', '1', '--verbose']).verbose, true);
+  rejects(['--verbose=1'], /--verbose is on or off/);
+  assert.match(helpText(), /--verbose \/ --no-verbose\s+also show the driver notices known to be harmless .*\(default: false\)/);
+});
+
 test('--help lists every flag with its default', () => {
   const text = helpText();
   assert.match(text, /--comm-dtype <value>\s+f32 \| f16 \| bf16: .*\(default: f32\)/);

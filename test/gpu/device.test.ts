@@ -17,6 +17,16 @@ test('the device survives forced garbage collection between submits (Dawn instan
   assert.match(r.stdout, /ok/);
 });
 
+test('a process that opens three devices prints Dawn\'s adapter notices once, not once per device', () => {
+  const script = fileURLToPath(new URL('./fixtures/open-devices.js', import.meta.url));
+  const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 60_000 });
+  assert.is(r.status, 0, `exit ${r.status} signal ${r.signal}\n${r.stderr}`);
+  const lines = r.stderr.split('\n').filter(Boolean);
+  assert.equal(lines, [...new Set(lines)], `each line once:\n${r.stderr}`);
+  // On lavapipe Dawn prints two limits it lowered; seeing them proves the count above counted something.
+  if (/llvmpipe|lavapipe/.test(r.stdout)) assert.is(lines.filter((l) => /artificially reduced/.test(l)).length, 2, r.stderr);
+});
+
 test('an adapter that does not exist gives an error naming it and the setup command', async () => {
   try {
     const ctx = await openGpu({ adapter: 'no-such-adapter-xyz' });
