@@ -41,7 +41,8 @@ export function startNode(script: string, args: string[], env: Record<string, st
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<Finished>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  // 'close', not 'exit': the last of its output may still be in the pipes when it exits.
+  const done = new Promise<Finished>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
   return { child, done };
 }
 
