@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the benchmarks' PyTorch anchor, idempotently: Debian's python3-torch, and OpenBLAS so that
-# it does not run on the netlib reference BLAS that libblas.so.3 resolves to on a fresh machine.
+# it does not run on the netlib reference BLAS that libblas.so.3 resolves to on a fresh machine; and that
+# reference BLAS itself (libblas3, lower priority, so OpenBLAS stays the default), which `bench:train --traps`
+# measures as the PyTorch a fresh machine gives.
 # (bench/lib/pytorch-anchor.ts then picks OpenBLAS's core type and threads, and reports them.)
 set -euo pipefail
 
-packages=(python3-torch libopenblas0-pthread)
+packages=(python3-torch libopenblas0-pthread libblas3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
