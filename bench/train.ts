@@ -2,6 +2,7 @@
 // several batch sizes, and the share of wall time the CPU spent blocked on the GPU, next to PyTorch
 // on the CPU configured properly (OpenBLAS on the best core the CPU supports, threads set
 // explicitly: bench/lib/pytorch-anchor.ts), with one thread and with the best thread setting.
+import { writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseTrainArgs } from '../src/cli/config.js';
 import { trainWorker } from '../src/train/train-worker.js';
@@ -30,14 +31,21 @@ function pytorchSamplesPerSecond(anchor: PytorchAnchor, batchSize: number, sampl
 }
 
 const FLAG_NAMES = ['--json', '--quick', '--traps', '--help'];
+const args = process.argv.slice(2);
+// --save-json FILE: the records also go to FILE, so one run gives both the table and the data.
+const saveJsonAt = args.indexOf('--save-json');
+const saveJson = saveJsonAt >= 0 ? args[saveJsonAt + 1] : undefined;
+const rest = saveJsonAt >= 0 ? args.filter((_, i) => i !== saveJsonAt && i !== saveJsonAt + 1) : args;
 const flags = z.object({ json: z.boolean(), quick: z.boolean(), traps: z.boolean(), help: z.boolean() }).parse({
-  json: process.argv.includes('--json'), quick: process.argv.includes('--quick'), traps: process.argv.includes('--traps'), help: process.argv.includes('--help'),
+  json: rest.includes('--json'), quick: rest.includes('--quick'), traps: rest.includes('--traps'), help: rest.includes('--help'),
 });
-const unknown = process.argv.slice(2).filter((a) => !FLAG_NAMES.includes(a));
+const unknown = rest.filter((a) => !FLAG_NAMES.includes(a));
+if (saveJsonAt >= 0 && (!saveJson || saveJson.startsWith('--'))) unknown.push('--save-json (needs a FILE)');
 if (flags.help || unknown.length) {
   console.log([
-    'Usage: node dist/bench/train.js [--json] [--quick] [--traps]',
+    'Usage: node dist/bench/train.js [--json] [--save-json FILE] [--quick] [--traps]',
     '  --json   print only a JSON array of records',
+    '  --save-json FILE  also write that JSON array to FILE',
     '  --quick  a few seconds (smoke test; PyTorch with one thread only)',
     '  --traps  also PyTorch as nobody configured it: the reference BLAS of a fresh machine, OpenBLAS on its Prescott fallback (one thread; not anchors)',
   ].join('\n'));
@@ -62,7 +70,7 @@ for (const batchSize of batchSizes) {
   const trainSeconds = (performance.now() - start) / 1000;
   const pytorch = anchor ? settings.map((t) => pytorchSamplesPerSecond(anchor, batchSize, samplesPerRun, t)) : [];
   const oneThread = pytorch[0];
-  const trapFigures = traps.anchors.map((a) => ({ label: a.label, samplesPerSecond: pytorchSamplesPerSecond(a, batchSize, samplesPerRun, { torch: 1, blas: 1 }).samplesPerSecond }));
+  const trapFigures = traps.anchors.map((a) => ({ label: a.label, sgemmGflops1024: a.sgemmGflops1024, samplesPerSecond: pytorchSamplesPerSecond(a, batchSize, samplesPerRun, { torch: 1, blas: 1 }).samplesPerSecond }));
   const best = pytorch.reduce<PytorchFigure | undefined>((a, b) => (a && a.samplesPerSecond >= b.samplesPerSecond ? a : b), undefined);
   const record = {
     benchmark: 'train', adapter: s.adapter, batchSize, steps, samples: s.samples,
@@ -75,7 +83,11 @@ for (const batchSize of batchSizes) {
     pytorchAll: pytorch,
     /** --traps: PyTorch as nobody configured it, labelled by what it ran on. */
     pytorchTraps: trapFigures,
-    pytorch: anchor ? { label: anchor.label, proper: anchor.proper, torch: anchor.torch, blas: anchor.blas, detectedCore: anchor.detectedCore, bestCore: anchor.bestCore, env: anchor.env } : null,
+    pytorch: anchor ? {
+      label: anchor.label, proper: anchor.proper, torch: anchor.torch, blas: anchor.blas, detectedCore: anchor.detectedCore, bestCore: anchor.bestCore, env: anchor.env,
+      sgemmGflops1024: anchor.sgemmGflops1024,
+    } : null,
+    trapNotes: traps.notes,
   };
   records.push(record);
   if (!flags.json) {
@@ -101,4 +113,5 @@ for (const batchSize of batchSizes) {
   }
 }
 if (flags.json) console.log(JSON.stringify(records, null, 2));
+if (saveJson) writeFileSync(saveJson, `${JSON.stringify(records, null, 2)}\n`);
 process.exit(0);

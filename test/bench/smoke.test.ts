@@ -42,14 +42,19 @@ test('bench:train --quick --json: samples/s and a GPU-wait share between 0 and 1
   assert.is(record!.samples, (record!.steps as number) * 32);
   // The anchor (scripts/setup-bench.sh installs it): OpenBLAS on the CPU's best core, measured side by side.
   assert.ok(positive(record!.pytorchSamplesPerSecond), `PyTorch not measured (${String(record!.pytorchSamplesPerSecond)}): bash scripts/setup-bench.sh`);
-  const pytorch = record!.pytorch as unknown as { proper: boolean; label: string; blas: { vendor: string } };
+  const pytorch = record!.pytorch as unknown as { proper: boolean; label: string; blas: { vendor: string }; sgemmGflops1024: number };
   assert.ok(pytorch.proper, pytorch.label);
   assert.is(pytorch.blas.vendor, 'openblas');
-  const text = await bench('train', ['--quick']);
+  assert.ok(positive(pytorch.sgemmGflops1024), 'the anchor\'s one-thread sgemm is measured, not stated');
+  const saved = join(out, 'train.json');
+  const text = await bench('train', ['--quick', '--save-json', saved]);
   assert.is(text.code, 0, text.stderr);
   assert.match(text.stdout, /^adapter: \S/m);
   assert.match(text.stdout, /^anchor: PyTorch \S+ \+ OpenBLAS [\d.]+ \(\w+\): \S*openblas/m);
   assert.match(text.stdout, /^\s+32\s+\d+/m);
+  const [savedRecord] = JSON.parse(readFileSync(saved, 'utf8')) as Record<string, unknown>[];
+  assert.equal(Object.keys(savedRecord!).sort(), Object.keys(record!).sort(), '--save-json writes the records --json prints');
+  assert.is(savedRecord!.batchSize, 32);
 });
 
 test('bench:transport --quick: both methods at both sizes, bytes consistent with round-trip times', async () => {
