@@ -25,7 +25,7 @@ export function startTrain(args: string[], env: Record<string, string> = {}): { 
  * SIGKILL cannot remove its socket directory, and it must not stay behind in /tmp.
  */
 let childTmp: string | undefined;
-function childTmpDir(): string {
+export function childTmpDir(): string {
   if (!childTmp) {
     const dir = mkdtempSync(join(tmpdir(), 'test-children-'));
     process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
