@@ -131,7 +131,7 @@ shape() {
 
 up() {
   local n=$1 rate=$2 prefix=$3 bits subnet i ns veth out
-  [[ $n =~ ^[0-9]+$ && $n -ge 1 && $n -le $MAX_N ]] || fail "N must be a whole number from 1 to $MAX_N (got \"$n\")"
+  [[ $n =~ ^[0-9]+$ && $n -ge 1 && $n -le $MAX_N ]] || fail "N must be a whole number from 1 to $MAX_N (got \"$n\"); e.g. up 2 100mbit"
   bits=$(rate_bits "$rate")
   if [[ -n $(namespaces_of "$prefix")$(links_of "$prefix") ]]; then
     fail "prefix $prefix is in use ($(namespaces_of "$prefix" | tr '\n' ' ')$(links_of "$prefix" | tr '\n' ' ')); remove it with \`$0 down $prefix\` or choose another PREFIX"
