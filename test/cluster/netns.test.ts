@@ -33,7 +33,13 @@ function lineWith<T>(child: ChildProcess, key: string, ms: number, what: string)
     child.stdout!.on('data', (d) => {
       buffered += d;
       for (const line of buffered.split('\n').slice(0, -1)) {
-        const record = JSON.parse(line) as Record<string, unknown>;
+        let record: Record<string, unknown>;
+        try {
+          record = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          reject(new Error(`${what} printed a line that is not JSON: ${line}`));
+          return;
+        }
         if (key in record) resolve(record as T);
       }
     });
