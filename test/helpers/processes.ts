@@ -59,8 +59,10 @@ export function childPids(pid: number): number[] {
   try {
     return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
       .split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
-  } catch {
-    return []; // ps exits 1 when nothing matches
+  } catch (e) {
+    // ps exits 1 when nothing matches; a missing ps must not make every leftover check pass.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('childPids needs ps (apt-get install -y procps; scripts/setup-cluster.sh installs it)');
+    return [];
   }
 }
 
