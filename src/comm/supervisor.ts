@@ -8,7 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CollectiveServer, RoundComplete, ServerEvents, SilenceReport } from './collective-server.js';
+import { secretToText } from './handshake.js';
 import { ProtocolError } from './protocol.js';
+import { RefusalLog, type Refusal } from './refusals.js';
 import { ENV } from './worker-channel.js';
 import { WorkerOutput } from './worker-output.js';
 import {
@@ -46,6 +48,7 @@ export class Supervisor implements ServerEvents {
   private readonly workers: WorkerProcess[] = [];
   private readonly dir = mkdtempSync(join(tmpdir(), 'local-sgd-'));
   private readonly socketPath = join(this.dir, 'coordinator.sock');
+  private readonly refusals = new RefusalLog();
   private readonly output: WorkerOutput;
   private server!: CollectiveServer;
   /** Set once the run is ending (success, failure or interrupt): exits stop mattering. */
@@ -59,7 +62,8 @@ export class Supervisor implements ServerEvents {
   private settle!: { resolve: (r: LaunchResult) => void; reject: (e: Error) => void };
   private readonly onSignal = (signal: NodeJS.Signals) => void this.interrupt(signal);
 
-  constructor(private readonly options: LaunchOptions) {
+  /** The run's secret (handshake.ts), which the server checks and each worker gets in its environment. */
+  constructor(private readonly options: LaunchOptions, private readonly secret: Uint8Array) {
     this.policy = options.onWorkerFailure ?? 'abort';
     this.maxRespawns = options.maxRespawns ?? DEFAULT_MAX_RESPAWNS;
     this.output = new WorkerOutput(options);
@@ -86,7 +90,11 @@ export class Supervisor implements ServerEvents {
 
   checkHello(rank: number, pid: number | undefined): void {
     const expected = this.workers[rank]?.child.pid;
-    if (pid !== undefined && pid !== expected) throw new ProtocolError(`hello from pid ${pid} claims rank ${rank}, which is pid ${expected}`);
+    if (pid !== expected) throw new ProtocolError(`that rank's worker is pid ${expected}`);
+  }
+
+  onRefused(refusal: Refusal): void {
+    this.refusals.add(refusal);
   }
 
   onLog(rank: number, record: unknown): void {
@@ -148,8 +156,8 @@ export class Supervisor implements ServerEvents {
 
   private spawn(rank: number, restarts: number): void {
     const child = fork(this.options.workerScript, this.options.workerArgs, {
-      // The socket and the rank are all a worker needs: the rest arrives in the server's init.
-      env: { ...process.env, ...this.options.env, [ENV.socket]: this.socketPath, [ENV.rank]: String(rank) },
+      // The socket, the rank and the secret are all a worker needs: the rest arrives in the server's init.
+      env: { ...process.env, ...this.options.env, [ENV.socket]: this.socketPath, [ENV.rank]: String(rank), [ENV.secret]: secretToText(this.secret) },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // Its own process group, so a terminal's Ctrl-C reaches only the launcher, which decides
       // how to stop (saving the last averaged weights first).
@@ -326,6 +334,7 @@ export class Supervisor implements ServerEvents {
     for (const w of alive()) w.child.kill('SIGKILL');
     await allGone;
     await this.server.close();
+    this.refusals.close();
     rmSync(this.dir, { recursive: true, force: true });
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
