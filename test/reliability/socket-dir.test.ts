@@ -46,21 +46,23 @@ test('under a TMPDIR of about 200 characters a run works, its socket inside a pr
   await run.noneLeft();
 });
 
-test('SIGHUP to a coordinator stops every worker, saves the last average, removes the socket directory and exits 129', async () => {
-  const save = dir.file('hangup.safetensors');
-  const metrics = dir.file('hangup.jsonl');
-  const run = await startRun([...SMALL_TASK, '--procs', '2', '--max-steps', '5000', '--local-sgd-steps', '4', '--log-every', '4', '--save', save, '--metrics', metrics], {}, 'hangup');
-  // A logged step 8 means the averaging round after step 4 is done, so there is an average to save.
-  await waitFor(() => existsSync(metrics) && /"step":(8|9|\d{2,})\b/.test(readFileSync(metrics, 'utf8')), 120_000, 'a worker to log step 8');
-  run.child.kill('SIGHUP');
-  const r = await run.finished;
-  assert.is(r.code, 129, `exit 129 (128 + SIGHUP) after SIGHUP:\n${r.stderr}`);
-  assert.match(r.stderr, /stopped: interrupted by SIGHUP; all 2 workers stopped/);
-  assert.match(r.stderr, /interrupted: saved a whole-run checkpoint of averaging round \d+ \(step \d+\)/);
-  assert.ok(Number(readWeights(save).metadata.step) >= 4, 'the checkpoint holds an average');
-  assert.not.ok(existsSync(dirname(run.socket)), `${dirname(run.socket)} left behind`);
-  await run.noneLeft();
-});
+for (const [signal, status] of [['SIGHUP', 129], ['SIGTERM', 143]] as const) {
+  test(`${signal} to a coordinator stops every worker, saves the last average, removes the socket directory and exits ${status}`, async () => {
+    const save = dir.file(`${signal}.safetensors`);
+    const metrics = dir.file(`${signal}.jsonl`);
+    const run = await startRun([...SMALL_TASK, '--procs', '2', '--max-steps', '5000', '--local-sgd-steps', '4', '--log-every', '4', '--save', save, '--metrics', metrics], {}, signal);
+    // A logged step 8 means the averaging round after step 4 is done, so there is an average to save.
+    await waitFor(() => existsSync(metrics) && /"step":(8|9|\d{2,})\b/.test(readFileSync(metrics, 'utf8')), 120_000, 'a worker to log step 8');
+    run.child.kill(signal);
+    const r = await run.finished;
+    assert.is(r.code, status, `exit ${status} (128 + ${signal}) after ${signal}:\n${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`stopped: interrupted by ${signal}; all 2 workers stopped`));
+    assert.match(r.stderr, /interrupted: saved a whole-run checkpoint of averaging round \d+ \(step \d+\)/);
+    assert.ok(Number(readWeights(save).metadata.step) >= 4, 'the checkpoint holds an average');
+    assert.not.ok(existsSync(dirname(run.socket)), `${dirname(run.socket)} left behind`);
+    await run.noneLeft();
+  });
+}
 
 test('SIGHUP with --procs 1 finishes the step, saves, and exits 129', async () => {
   const save = dir.file('hangup-1.safetensors');
