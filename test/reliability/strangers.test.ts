@@ -55,7 +55,7 @@ test(`a run with ${STRANGERS.length} kinds of stranger and ${IDLE} idle connecti
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('coordinator: refused'));
     const inFull = lines.filter((l) => l.startsWith('coordinator: refused a connection'));
     const counted = lines.flatMap((l) => /^coordinator: refused (\d+) more connections?/.exec(l)?.[1] ?? []).reduce((sum, n) => sum + Number(n), 0);
-    assert.is(inFull.length + counted, STRANGERS.length + IDLE, `every stranger reported exactly once:\n${lines.join('\n')}`);
+    assert.is(inFull.length + counted, STRANGERS.length + IDLE, `every stranger reported exactly once:\n${lines.join('\n')}\nstdout:\n${r.stdout}`);
     assert.ok(lines.length <= 10, `${lines.length} lines for ${STRANGERS.length + IDLE} strangers:\n${lines.join('\n')}`);
     // The first of each kind in full (the silent ones are closed by their timeout or by the end of
     // the run, whichever comes first, so their kind varies).
