@@ -1,10 +1,11 @@
 // run(config): trains in this process (--procs 1) or launches worker processes and serves them
 // as the coordinator, then prints and records the summary.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
-import { launch, WorkerFailedError, WorkerTimeoutError, type LinkOptions, type WorkerLostEvent } from '../comm/launch.js';
+import { InterruptedError, launch, WorkerFailedError, WorkerTimeoutError, type LinkOptions, type WorkerLostEvent } from '../comm/launch.js';
 import { parseBandwidth, parseDuration } from '../comm/link.js';
 import { isPlainAveraging, OuterOptimizer } from '../comm/outer-optimizer.js';
 import type { ParameterLayout } from '../nn/layout.js';
@@ -14,7 +15,7 @@ import { checkFreeSpace, checkOutputPath, checkpointBytesBound, outputPathsOf } 
 import { Reporter } from '../train/reporter.js';
 import { WorkerLogRecord, WorkerSummary } from '../train/records.js';
 import { trainWorker } from '../train/train-worker.js';
-import { hooksFromEnvironment } from '../train/debug-hooks.js';
+import { hooksFromEnvironment, SOCKET_PATH_FILE_ENV } from '../train/debug-hooks.js';
 import { summarize, formatSummary, type RunSummary } from '../train/summary.js';
 import { outerSettings, type TrainConfig } from '../train/config.js';
 import { FLAGS, UsageError } from './config.js';
@@ -28,25 +29,27 @@ export async function run(config: TrainConfig, options: { workerScript?: string 
   const wallStart = performance.now();
   let summary: RunSummary;
   if (config.procs === 1) {
-    // Ctrl-C: finish the step, save (weights and optimizer state), stop; a second Ctrl-C quits at once.
-    let stopRequested = false;
+    // Ctrl-C (or SIGTERM, SIGHUP): finish the step, save (weights and optimizer state), stop; a
+    // second signal quits at once.
+    let stopRequested: NodeJS.Signals | undefined;
     const onSignal = (signal: NodeJS.Signals) => {
-      if (stopRequested) process.exit(130);
-      stopRequested = true;
+      if (stopRequested) process.exit(128 + constants.signals[signal]);
+      stopRequested = signal;
       console.error(`${signal}: stopping after this step${config.save ? ` and saving to ${config.save}` : ''} (again to quit at once)`);
     };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
     const worker = await trainWorker(config, {
-      stopRequested: () => stopRequested,
+      stopRequested: () => stopRequested !== undefined,
       onLog: (r) => reporter.record(r), hooks: hooksFromEnvironment(config),
       onModel: (info) => {
         checkRoomForCheckpoint(config, info.layout);
         reporter.start(info, describeMode(config));
       },
+    }).catch((error: unknown) => {
+      // The exit status names the signal that stopped it.
+      throw error instanceof InterruptedError && stopRequested ? new InterruptedError(error.message, stopRequested) : error;
     }).finally(() => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
       reporter.finish();
     });
     summary = summarize(config, [worker], undefined, (performance.now() - wallStart) / 1000);
@@ -58,6 +61,9 @@ export async function run(config: TrainConfig, options: { workerScript?: string 
   console.log(formatSummary(summary));
   return summary;
 }
+
+/** Signals that stop a run cleanly, saving what it can (supervisor.ts handles them with several workers). */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 async function runDistributed(config: TrainConfig, reporter: Reporter, workerScript: string): Promise<RunSummary> {
   if (config.onWorkerFailure === 'respawn' && !config.localSgd) {
@@ -94,6 +100,7 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     onWorkerFailure: config.onWorkerFailure,
     maxRespawns: config.maxRespawns,
     verbose: config.verbose,
+    ...(process.env[SOCKET_PATH_FILE_ENV] ? { onListening: (path: string) => writeFileSync(process.env[SOCKET_PATH_FILE_ENV]!, path) } : {}),
     onWorkerLost: (event) => reportLoss(config, reporter, event, roundStep, lastLoggedStep[event.rank] ?? 0),
     outerOptimizer,
     onLog: (rank, record) => {

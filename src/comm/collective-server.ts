@@ -1,14 +1,19 @@
 // The collective server: accepts worker connections, checks every frame, runs the collectives
 // (all-reduce rounds through reduction.ts, broadcasts from the lowest live rank) and tells whoever
 // runs it what happened through ServerEvents. It forks nothing and knows no processes: whatever
-// connects and says hello with a rank of this run is that rank's worker, and gets the run's config
-// in init. supervisor.ts starts local worker processes and decides what a lost one means.
+// connects and proves it holds the run's secret (handshake.ts) in a hello with a rank of this run is
+// that rank's worker, and gets the run's config in init; a connection that does not is closed and
+// reported, and changes nothing. supervisor.ts starts local worker processes and decides what a lost one means.
 import { createServer, type Server, type Socket } from 'node:net';
 import { CollectiveMismatchError, CollectiveTracker, describeCollective, type OpenCollective } from './collective.js';
 import { bytesPerElement, type CommDtype } from './delta-codec.js';
 import { SimulatedLink, linkIsOff, type LinkOptions } from './link.js';
 import type { OuterOptimizer } from './outer-optimizer.js';
-import { asFloat32, bytesOf, ProtocolError, WORKER_SENDS, type CollectiveKind, type Header, type HeaderOf, type ReduceTag } from './protocol.js';
+import { handshakeProof, HELLO_HEADER_LIMIT_BYTES, HELLO_TIMEOUT_MS, newNonce, proofMatches } from './handshake.js';
+import {
+  asFloat32, bytesOf, DEFAULT_FRAME_LIMITS, ProtocolError, WORKER_SENDS, type CollectiveKind, type Header, type HeaderOf, type ReduceTag,
+} from './protocol.js';
+import { RefusedError, type Refusal, type RefusalKind } from './refusals.js';
 import { Reduction } from './reduction.js';
 import { FrameConnection } from './transport.js';
 import { WorkerFailedError, type CommStats, type CoordinatorHandle, type RoundStats } from './launch-api.js';
@@ -25,6 +30,10 @@ export interface ServerOptions {
   heartbeatMs?: number;
   /** Sent to every worker in init: the run's settings, opaque here. */
   workerConfig?: unknown;
+  /** The run's secret (handshake.ts): a connection proves it holds it before anything it says counts. */
+  secret: Uint8Array;
+  /** A connection without a valid hello this long after it was accepted is refused. Default HELLO_TIMEOUT_MS. */
+  helloTimeoutMs?: number;
 }
 
 export interface RoundComplete {
@@ -59,8 +68,10 @@ export interface SilenceReport {
  * hello, and any other handler that throws stops the run with a CoordinatorError (not blamed on the rank whose frame it handled).
  */
 export interface ServerEvents {
-  /** May refuse a hello by throwing (the launcher knows which process should hold `rank`). */
-  checkHello?(rank: number, pid: number | undefined): void;
+  /** May refuse a proven hello by throwing (the launcher knows which process should hold `rank`). */
+  checkHello?(rank: number, pid: number): void;
+  /** A connection was closed before its handshake completed; the run is untouched. */
+  onRefused(refusal: Refusal): void;
   onLog(rank: number, record: unknown): void;
   onDone(rank: number, summary: unknown): void;
   /** A worker reported a failure; its connection or process ending is how it is lost. */
@@ -99,6 +110,9 @@ interface Seat {
 export class CollectiveServer implements CoordinatorHandle {
   private readonly server: Server = createServer((socket) => this.accept(socket));
   private readonly connections = new Set<FrameConnection>();
+  /** Connections still in their handshake, each with how to refuse it. */
+  private readonly unproven = new Map<FrameConnection, (kind: RefusalKind, why: string) => void>();
+  private accepted = 0;
   private readonly seats: Seat[];
   private readonly tracker: CollectiveTracker;
   private readonly reduction: Reduction;
@@ -225,24 +239,44 @@ export class CollectiveServer implements CoordinatorHandle {
     }
   }
 
-  /** Destroys every connection and stops listening. */
+  /** Destroys every connection, proven or not, and stops listening, without waiting for any peer. */
   async close(): Promise<void> {
     this.halt();
+    for (const refuse of [...this.unproven.values()]) refuse('ended', 'it had not completed its hello when the run ended');
     for (const connection of this.connections) connection.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
   // ---- connections and frames ----
 
+  /**
+   * A new connection is a stranger until its hello proves otherwise: it gets a challenge, may send
+   * one small frame (no payload) within helloTimeoutMs, and anything else closes it, reported
+   * through onRefused, never onFatal. Only a proven worker's protocol errors stop the run.
+   */
   private accept(socket: Socket): void {
+    if (this.halted) {
+      socket.destroy(); // the run is ending: nobody joins it now
+      return;
+    }
+    const where = `connection #${++this.accepted} on ${socket.remoteAddress ? `${socket.remoteAddress} port ${socket.remotePort}` : 'the local socket'}`;
+    const challenge = newNonce();
     let seat: Seat | undefined;
-    const peer = () => (seat ? `rank ${seat.rank}` : 'a worker that has not said hello yet');
     const link = this.options.link;
     const links = linkIsOff(link) ? {} : { inbound: new SimulatedLink(link!), outbound: new SimulatedLink(link!) };
+    const refuse = (kind: RefusalKind, why: string) => {
+      if (!this.unproven.delete(connection)) return; // proven, or refused already
+      clearTimeout(timer);
+      connection.destroy();
+      this.events.onRefused({ kind, message: `${where}: ${why}` });
+    };
     const connection = new FrameConnection(socket, WORKER_SENDS, {
       onHeader: (header, payloadBytes) => {
         if (!seat) {
-          seat = this.hello(header, connection);
+          seat = this.hello(header, challenge, connection); // throws to refuse
+          this.unproven.delete(connection);
+          clearTimeout(timer);
+          connection.limits = DEFAULT_FRAME_LIMITS;
           return undefined;
         }
         return this.checkHeader(seat, header, payloadBytes);
@@ -251,30 +285,58 @@ export class CollectiveServer implements CoordinatorHandle {
         if (seat && header.type !== 'hello') this.onFrame(seat, header, payload, timing.startedAt, timing.deliveredAt);
       },
       onError: (error) => {
+        if (!seat) {
+          refuse(error instanceof RefusedError ? error.kind : 'not-hello', error instanceof RefusedError ? error.message : `it sent something other than a valid hello: ${error.message}`);
+          return;
+        }
         if (this.halted) return;
         // Mismatch errors already name every rank involved; others get the peer's name in front.
-        if (!(error instanceof CollectiveMismatchError)) error.message = `${peer()}: ${error.message}`;
+        if (!(error instanceof CollectiveMismatchError)) error.message = `rank ${seat.rank}: ${error.message}`;
         this.events.onFatal(error);
       },
-      onClose: () => {},
-    }, links);
+      onClose: () => {
+        this.connections.delete(connection);
+        refuse('left', connection.receiving ? 'it sent part of a frame, then hung up' : 'it hung up without a hello');
+      },
+    }, links, { headerBytes: HELLO_HEADER_LIMIT_BYTES, payloadBytes: 0 });
+    const timeoutMs = this.options.helloTimeoutMs ?? HELLO_TIMEOUT_MS;
+    const timer = setTimeout(() => {
+      const seconds = `${(timeoutMs / 1000).toFixed(1)} s`;
+      if (connection.receiving) refuse('partial', `it sent part of a frame, then nothing more for ${seconds} after connecting`);
+      else refuse('silent', `it said nothing for ${seconds} after connecting`);
+    }, timeoutMs).unref();
     this.connections.add(connection);
+    this.unproven.set(connection, refuse);
+    void connection.send({ type: 'challenge', nonce: challenge });
   }
 
-  private hello(header: Header, connection: FrameConnection): Seat {
-    if (header.type !== 'hello') throw new ProtocolError(`first frame was '${header.type}', expected 'hello'`);
+  /** The handshake's server side: a hello whose proof answers this connection's challenge takes its rank's seat. */
+  private hello(header: Header, challenge: string, connection: FrameConnection): Seat {
+    if (header.type !== 'hello') throw new RefusedError('not-hello', `its first frame was '${header.type}', not a hello`);
+    // The proof first: until it holds, nothing the connection says, its rank included, counts.
+    if (!proofMatches(this.options.secret, 'worker', challenge, header.rank, header.proof)) {
+      throw new RefusedError('proof',
+        `its hello for rank ${header.rank} (pid ${header.pid}) carried a wrong proof: it does not hold this run's secret, ` +
+          'or it replayed a hello made for another connection');
+    }
     const { worldSize } = this.options;
     const seat = this.seats[header.rank];
-    if (!seat) throw new ProtocolError(`hello says rank ${header.rank}, but this run has ${worldSize} workers (ranks 0 to ${worldSize - 1})`);
-    if (seat.connection) throw new ProtocolError(`a second connection says it is rank ${header.rank}`);
-    if (!this.tracker.members.has(header.rank)) throw new ProtocolError(`hello says rank ${header.rank}, which was dropped from this run`);
-    this.events.checkHello?.(header.rank, header.pid);
+    const claim = (why: string) => new RefusedError('rank', `its hello (pid ${header.pid}) claims rank ${header.rank}, but ${why}`);
+    if (!seat) throw claim(`this run has ${worldSize} workers (ranks 0 to ${worldSize - 1})`);
+    if (seat.connection) throw claim('another connection holds that rank');
+    if (!this.tracker.members.has(header.rank)) throw claim('that rank was dropped from this run');
+    try {
+      this.events.checkHello?.(header.rank, header.pid);
+    } catch (error) {
+      throw claim((error as Error).message);
+    }
     seat.connection = connection;
     seat.pid = header.pid;
     seat.lastProgressAt = performance.now();
     const params = seat.rejoin?.params;
     const init: Header = {
-      type: 'init', rank: seat.rank, worldSize, config: this.options.workerConfig, count: params?.length ?? 0, heartbeatMs: this.heartbeatMs,
+      type: 'init', proof: handshakeProof(this.options.secret, 'server', header.nonce, seat.rank),
+      rank: seat.rank, worldSize, config: this.options.workerConfig, count: params?.length ?? 0, heartbeatMs: this.heartbeatMs,
       ...(seat.rejoin ? { rejoin: seat.rejoin.header } : {}),
     };
     void connection.send(init, params && bytesOf(params));

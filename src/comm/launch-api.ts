@@ -137,4 +137,8 @@ export class WorkerTimeoutError extends Error {
 
 export class InterruptedError extends Error {
   override name = 'InterruptedError';
+  /** The signal that stopped the run, when one did. */
+  constructor(message: string, readonly signal?: NodeJS.Signals) {
+    super(message);
+  }
 }

@@ -3,6 +3,7 @@
 // supervisor (supervisor.ts: worker processes, failures, Ctrl-C), which meet only through the
 // server's events. Its options, results and errors are in launch-api.ts.
 import { CollectiveServer } from './collective-server.js';
+import { newSecret } from './handshake.js';
 import { validateLink } from './link.js';
 import { DEFAULT_MAX_RESPAWNS, Supervisor } from './supervisor.js';
 import type { LaunchOptions, LaunchResult } from './launch-api.js';
@@ -22,10 +23,12 @@ export function launch(options: LaunchOptions): Promise<LaunchResult> {
   if (!(timeoutMs > 0)) throw new RangeError(`launch: timeoutMs must be > 0 (got ${options.timeoutMs})`);
   const maxRespawns = options.maxRespawns ?? DEFAULT_MAX_RESPAWNS;
   if (!Number.isInteger(maxRespawns) || maxRespawns < 0) throw new RangeError(`launch: maxRespawns must be a whole number ≥ 0 (got ${maxRespawns})`);
-  const supervisor = new Supervisor(options);
+  // One secret per run: the server checks it, the supervisor hands it to the workers it forks.
+  const secret = newSecret();
+  const supervisor = new Supervisor(options, secret);
   const server = new CollectiveServer({
     worldSize: options.procs, link: options.link, commDtype: options.commDtype ?? 'f32', outerOptimizer: options.outerOptimizer,
-    timeoutMs, workerConfig: options.workerConfig,
+    timeoutMs, workerConfig: options.workerConfig, secret,
   }, supervisor);
   return supervisor.run(server);
 }

@@ -1,10 +1,13 @@
 // The server ↔ worker wire format. A frame is [u32 header bytes][u32 payload bytes]
 // [UTF-8 JSON header][raw payload], little-endian. Headers are one zod union, parsed on receipt;
 // tensors travel as raw float32 bytes (or 16-bit ones in compressed 'params' rounds: see delta-codec.ts),
-// never as JSON. A session: the worker says hello (its rank), the server answers init (the run's
-// config, and for a process taking over a lost rank where to start), then collectives until done, with a heartbeat from the worker every init.heartbeatMs throughout.
+// never as JSON. A session: the server sends a challenge (a fresh nonce), the worker says hello (its
+// rank and its proof of the run's secret, handshake.ts), the server answers init (its own proof, the
+// run's config, and for a process taking over a lost rank where to start), then collectives until done, with a heartbeat from the worker every
+// init.heartbeatMs throughout.
 import { z } from 'zod';
 import { bytesPerElement, CommDtype } from './delta-codec.js';
+import { HEX_CHARS } from './handshake.js';
 
 export const HEADER_LIMIT_BYTES = 1 << 20;
 /** Float32Array payloads up to 1 GiB; a larger length field is certainly a corrupt frame. */
@@ -16,14 +19,18 @@ export const HEARTBEAT_DOING_LIMIT = 200;
 const Index = z.number().int().nonnegative();
 const Count = z.number().int().nonnegative().max(PAYLOAD_LIMIT_BYTES / 4);
 const Rounds = z.object({ params: Index, grads: Index, broadcast: Index });
+/** A nonce or an HMAC-SHA256 proof (handshake.ts). */
+const Hex = z.string().regex(new RegExp(`^[0-9a-f]{${HEX_CHARS}}$`), `${HEX_CHARS} lowercase hex digits`);
 export const ReduceTag = z.enum(['params', 'grads']);
 export type ReduceTag = z.infer<typeof ReduceTag>;
 /** A collective's name: an all-reduce tag, or 'broadcast'. */
 export type CollectiveKind = ReduceTag | 'broadcast';
 
 export const Header = z.discriminatedUnion('type', [
-  // worker → server. The rank is the one the worker's launcher gave it; the server answers with init.
-  z.object({ type: z.literal('hello'), rank: Index, pid: Index.optional() }),
+  // worker → server. The rank is the one the worker's launcher gave it; proof answers the server's
+  // challenge (HMAC of the run's secret over it and the rank), nonce is the worker's own challenge,
+  // which init's proof answers. The server answers with init, or closes the connection.
+  z.object({ type: z.literal('hello'), rank: Index, pid: Index, nonce: Hex, proof: Hex }),
   // dtype absent means f32; f16/bf16 payloads are 2·count bytes of parameter deltas (delta-codec.ts).
   // step: the optimizer step a 'params' round averages after, so the server knows where a process
   // that takes over a lost rank starts, and the launcher which step a round's checkpoint is at.
@@ -36,9 +43,12 @@ export const Header = z.discriminatedUnion('type', [
   // Sent from a timer every init.heartbeatMs, whatever the worker is doing: silence means the process
   // is stopped or its event loop blocked. `doing` is what it was last doing, for the report if it goes silent.
   z.object({ type: z.literal('heartbeat'), doing: z.string().max(HEARTBEAT_DOING_LIMIT) }),
-  // server → worker
+  // server → worker. The first frame of every connection: the nonce a hello must answer.
+  z.object({ type: z.literal('challenge'), nonce: Hex }),
   z.object({
     type: z.literal('init'),
+    /** The server's proof of the run's secret over the hello's nonce and the rank: a worker takes config only from its own run. */
+    proof: Hex,
     rank: Index,
     worldSize: z.number().int().positive(),
     /** The run's settings, opaque to the server (the training config for dist/worker.js). */
@@ -72,7 +82,14 @@ export type Header = z.infer<typeof Header>;
 export type HeaderOf<T extends Header['type']> = Extract<Header, { type: T }>;
 
 export const WORKER_SENDS: ReadonlySet<Header['type']> = new Set(['hello', 'allreduce', 'broadcast', 'log', 'done', 'error', 'heartbeat']);
-export const COORDINATOR_SENDS: ReadonlySet<Header['type']> = new Set(['init', 'result', 'stop']);
+export const COORDINATOR_SENDS: ReadonlySet<Header['type']> = new Set(['challenge', 'init', 'result', 'stop']);
+
+/** The largest header and payload a decoder takes; a connection that has not proved itself gets far less (handshake.ts). */
+export interface FrameLimits {
+  headerBytes: number;
+  payloadBytes: number;
+}
+export const DEFAULT_FRAME_LIMITS: FrameLimits = { headerBytes: HEADER_LIMIT_BYTES, payloadBytes: PAYLOAD_LIMIT_BYTES };
 
 /** Payload bytes a header implies: count elements of its dtype for collectives, nothing otherwise. */
 export function expectedPayloadBytes(header: Header): number {
@@ -133,6 +150,8 @@ export class FrameDecoder {
   constructor(
     private readonly handlers: FrameHandlers,
     private readonly accepts: ReadonlySet<Header['type']>,
+    /** Checked on each frame's length prefix, before anything is allocated for it; may be changed between frames. */
+    public limits: FrameLimits = DEFAULT_FRAME_LIMITS,
   ) {}
 
   /** True while part of a frame has arrived but not all of it. */
@@ -181,13 +200,14 @@ export class FrameDecoder {
   private startHeader(): void {
     this.headerBytes = this.prefix.readUInt32LE(0);
     this.payloadBytes = this.prefix.readUInt32LE(4);
-    if (this.headerBytes === 0 || this.headerBytes > HEADER_LIMIT_BYTES) {
+    const limits = this.limits;
+    if (this.headerBytes === 0 || this.headerBytes > limits.headerBytes) {
       throw new ProtocolError(
-        `frame header length ${this.headerBytes} is outside 1..${HEADER_LIMIT_BYTES}: not a frame of this protocol (corrupt stream?)`,
+        `frame header length ${this.headerBytes} is outside 1..${limits.headerBytes}: not a frame of this protocol (corrupt stream?)`,
       );
     }
-    if (this.payloadBytes > PAYLOAD_LIMIT_BYTES) {
-      throw new ProtocolError(`frame payload length ${this.payloadBytes} exceeds ${PAYLOAD_LIMIT_BYTES}: not a frame of this protocol`);
+    if (this.payloadBytes > limits.payloadBytes) {
+      throw new ProtocolError(`frame payload length ${this.payloadBytes} exceeds ${limits.payloadBytes}: not a frame of this protocol`);
     }
     this.headerBuf = Buffer.allocUnsafe(this.headerBytes);
     this.have = 0;

@@ -1,14 +1,14 @@
 // The local supervisor (torchrun's job): forks one worker process per rank, watches them, and
 // reacts to what the collective server reports. It alone knows about child processes: a worker
 // that exits, hangs or reports an error is lost, and the failure policy says what follows (stop
-// the run, drop the rank, or start a new process for it, torchft's idea). It owns Ctrl-C, and
-// stops the run cleanly, leaving no process and no socket file behind.
+// the run, drop the rank, or start a new process for it, torchft's idea). It owns Ctrl-C (and
+// SIGTERM, SIGHUP), and stops the run cleanly, leaving no process and no socket file behind.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { CollectiveServer, RoundComplete, ServerEvents, SilenceReport } from './collective-server.js';
+import { secretToText } from './handshake.js';
 import { ProtocolError } from './protocol.js';
+import { RefusalLog, type Refusal } from './refusals.js';
+import { makeSocketDir, type SocketDir } from './socket-dir.js';
 import { ENV } from './worker-channel.js';
 import { WorkerOutput } from './worker-output.js';
 import {
@@ -23,6 +23,8 @@ const STOP_GRACE_MS = 300;
 /** Once every rank is done, how long they get to exit before they are stopped. */
 const EXIT_AFTER_DONE_MS = 10_000;
 export const DEFAULT_MAX_RESPAWNS = 3;
+/** Signals that stop the run cleanly (the CLI exits 128 + the signal's number). */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 interface WorkerProcess {
   rank: number;
@@ -44,8 +46,8 @@ interface WorkerProcess {
 
 export class Supervisor implements ServerEvents {
   private readonly workers: WorkerProcess[] = [];
-  private readonly dir = mkdtempSync(join(tmpdir(), 'local-sgd-'));
-  private readonly socketPath = join(this.dir, 'coordinator.sock');
+  private socketDir!: SocketDir;
+  private readonly refusals = new RefusalLog();
   private readonly output: WorkerOutput;
   private server!: CollectiveServer;
   /** Set once the run is ending (success, failure or interrupt): exits stop mattering. */
@@ -59,7 +61,8 @@ export class Supervisor implements ServerEvents {
   private settle!: { resolve: (r: LaunchResult) => void; reject: (e: Error) => void };
   private readonly onSignal = (signal: NodeJS.Signals) => void this.interrupt(signal);
 
-  constructor(private readonly options: LaunchOptions) {
+  /** The run's secret (handshake.ts), which the server checks and each worker gets in its environment. */
+  constructor(private readonly options: LaunchOptions, private readonly secret: Uint8Array) {
     this.policy = options.onWorkerFailure ?? 'abort';
     this.maxRespawns = options.maxRespawns ?? DEFAULT_MAX_RESPAWNS;
     this.output = new WorkerOutput(options);
@@ -69,15 +72,17 @@ export class Supervisor implements ServerEvents {
   async run(server: CollectiveServer): Promise<LaunchResult> {
     this.server = server;
     const result = new Promise<LaunchResult>((resolve, reject) => (this.settle = { resolve, reject }));
+    this.socketDir = makeSocketDir();
     try {
-      await server.listen(this.socketPath);
+      await server.listen(this.socketDir.path);
     } catch (error) {
-      rmSync(this.dir, { recursive: true, force: true });
+      this.socketDir.remove();
       throw error;
     }
-    this.options.onListening?.(this.socketPath);
-    process.on('SIGINT', this.onSignal);
-    process.on('SIGTERM', this.onSignal);
+    this.options.onListening?.(this.socketDir.path);
+    // SIGHUP (the terminal went away) stops the run like SIGTERM: by default it would kill this
+    // process before it could stop the workers, save, or remove the socket directory.
+    for (const signal of STOP_SIGNALS) process.on(signal, this.onSignal);
     for (let rank = 0; rank < this.options.procs; rank++) this.spawn(rank, 0);
     return result;
   }
@@ -86,7 +91,11 @@ export class Supervisor implements ServerEvents {
 
   checkHello(rank: number, pid: number | undefined): void {
     const expected = this.workers[rank]?.child.pid;
-    if (pid !== undefined && pid !== expected) throw new ProtocolError(`hello from pid ${pid} claims rank ${rank}, which is pid ${expected}`);
+    if (pid !== expected) throw new ProtocolError(`that rank's worker is pid ${expected}`);
+  }
+
+  onRefused(refusal: Refusal): void {
+    this.refusals.add(refusal);
   }
 
   onLog(rank: number, record: unknown): void {
@@ -158,8 +167,8 @@ export class Supervisor implements ServerEvents {
 
   private spawn(rank: number, restarts: number): void {
     const child = fork(this.options.workerScript, this.options.workerArgs, {
-      // The socket and the rank are all a worker needs: the rest arrives in the server's init.
-      env: { ...process.env, ...this.options.env, [ENV.socket]: this.socketPath, [ENV.rank]: String(rank) },
+      // The socket, the rank and the secret are all a worker needs: the rest arrives in the server's init.
+      env: { ...process.env, ...this.options.env, [ENV.socket]: this.socketDir.path, [ENV.rank]: String(rank), [ENV.secret]: secretToText(this.secret) },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // Its own process group, so a terminal's Ctrl-C reaches only the launcher, which decides
       // how to stop (saving the last averaged weights first).
@@ -301,7 +310,7 @@ export class Supervisor implements ServerEvents {
     }
     await this.stopAll(`${signal} received`);
     const live = this.server.liveRanks.length;
-    this.settle.reject(new InterruptedError(`interrupted by ${signal}; all ${live} ${live === this.options.procs ? '' : 'remaining '}workers stopped`));
+    this.settle.reject(new InterruptedError(`interrupted by ${signal}; all ${live} ${live === this.options.procs ? '' : 'remaining '}workers stopped`, signal));
   }
 
   private fail(makeError: () => Error): void {
@@ -336,9 +345,9 @@ export class Supervisor implements ServerEvents {
     for (const w of alive()) w.child.kill('SIGKILL');
     await allGone;
     await this.server.close();
-    rmSync(this.dir, { recursive: true, force: true });
-    process.off('SIGINT', this.onSignal);
-    process.off('SIGTERM', this.onSignal);
+    this.refusals.close();
+    this.socketDir.remove();
+    for (const signal of STOP_SIGNALS) process.off(signal, this.onSignal);
   }
 
   /** A timer that stopAll() cancels. */

@@ -3,7 +3,7 @@
 // 64 MiB (168 vs 365 ms), and the socket lets a payload land in a reused buffer; so tensors go over
 // the socket and the IPC channel from fork() is only a lifeline.
 import type { Socket } from 'node:net';
-import { encodeHead, FrameDecoder, type Header } from './protocol.js';
+import { encodeHead, FrameDecoder, type FrameLimits, type Header } from './protocol.js';
 import type { SimulatedLink } from './link.js';
 
 export interface ReceivedTiming {
@@ -44,6 +44,7 @@ export class FrameConnection {
     accepts: ReadonlySet<Header['type']>,
     private readonly handlers: ConnectionHandlers,
     private readonly links: ConnectionLinks = {},
+    limits?: FrameLimits,
   ) {
     this.decoder = new FrameDecoder(
       {
@@ -51,6 +52,7 @@ export class FrameConnection {
         onFrame: (header, payload, frameBytes) => this.received(header, payload, frameBytes),
       },
       accepts,
+      limits,
     );
     socket.setNoDelay?.(true);
     socket.on('data', (chunk: Buffer) => {
@@ -77,6 +79,11 @@ export class FrameConnection {
   /** True while a frame is part-received or held by the simulated inbound link. */
   get receiving(): boolean {
     return this.decoder.midFrame || (this.links.inbound?.inFlight ?? 0) > 0;
+  }
+
+  /** The largest frame this side takes from now on (a peer that has proved itself gets the protocol's full limits). */
+  set limits(limits: FrameLimits) {
+    this.decoder.limits = limits;
   }
 
   get open(): boolean {

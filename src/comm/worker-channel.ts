@@ -1,19 +1,23 @@
-// The worker's end: connects to the collective server, says hello with its rank, receives the
-// run's config (and, for a process taking over a lost rank, where to start) in init, and runs the
+// The worker's end: connects to the collective server, answers its challenge with a hello that
+// proves it holds the run's secret (handshake.ts), checks the server's proof in init, receives the
+// run's config (and, for a process taking over a lost rank, where to start) there, and runs the
 // collectives (all-reduce mean, broadcast) as request/reply exchanges, one at a time.
 import { connect, type Socket } from 'node:net';
 import type { CommDtype } from './delta-codec.js';
 import { asFloat32, bytesOf, COORDINATOR_SENDS, HEARTBEAT_DOING_LIMIT, ProtocolError, type CollectiveKind, type Header, type HeaderOf, type ReduceTag } from './protocol.js';
 import { describeCollective } from './collective.js';
+import { handshakeProof, newNonce, proofMatches, secretFromText } from './handshake.js';
 import { FrameConnection } from './transport.js';
 
 /**
  * Environment variables the supervisor sets for each worker process it forks: where the server
- * is and which rank to claim. Everything else arrives in the server's init message.
+ * is, which rank to claim, and the run's secret that proves it (hex). Everything else arrives in
+ * the server's init message.
  */
 export const ENV = {
   socket: 'LOCALSGD_SOCKET',
   rank: 'LOCALSGD_RANK',
+  secret: 'LOCALSGD_SECRET',
 } as const;
 
 /** What a process that takes over a lost rank starts from. */
@@ -66,6 +70,8 @@ export class WorkerChannel {
   /** The ranks still training; changes only when the coordinator drops a lost rank. */
   liveRanks: readonly number[] = [];
   private awaitingInit: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  /** This side's challenge to the server, sent in hello once the server's challenge has come. */
+  private helloNonce: string | undefined;
   private pending: Pending | undefined;
   private readonly stopHandlers: Array<() => void> = [];
   private commSeconds = 0;
@@ -82,22 +88,28 @@ export class WorkerChannel {
   private constructor(
     readonly rank: number,
     socket: Socket,
+    private readonly secret: Uint8Array,
     private readonly lifeline: (() => void) | undefined,
   ) {
     this.connection = new FrameConnection(socket, COORDINATOR_SENDS, {
       onHeader: (header, bytes) => this.onHeader(header, bytes),
       onFrame: (header, payload) => this.onFrame(header, payload),
       onError: (error) => this.breakWith(new ProtocolError(`rank ${this.rank}: bad frame from the coordinator: ${error.message}`)),
-      onClose: () => this.breakWith(new Error(`rank ${this.rank}: the coordinator closed the connection`)),
+      onClose: () => this.breakWith(new Error(this.awaitingInit
+        ? `rank ${this.rank}: the coordinator closed the connection before init: it refused this worker's hello ` +
+          "(a secret of another run, or a rank outside the run or already held; the coordinator's stderr says which)"
+        : `rank ${this.rank}: the coordinator closed the connection`)),
     });
   }
 
   /**
-   * Connects to the server at `path` as `rank` and waits for its init: anything that can reach the
-   * server can be a worker this way. Rejects if the server refuses the hello or sends a bad init.
+   * Connects to the server at `path` as `rank`, proving it holds the run's `secret` (32 bytes; what
+   * launch() puts in the workers' environment), and waits for its init. For callers that start
+   * workers themselves. Rejects if the server refuses the hello, cannot prove it holds the secret
+   * too, or sends a bad init.
    */
-  static connect(path: string, rank: number): Promise<WorkerChannel> {
-    return WorkerChannel.open(path, rank, undefined);
+  static connect(path: string, rank: number, secret: Uint8Array): Promise<WorkerChannel> {
+    return WorkerChannel.open(path, rank, secret, undefined);
   }
 
   /** Connects as the supervisor's environment says; undefined when this process was not launched by one. */
@@ -111,6 +123,9 @@ export class WorkerChannel {
           'workers are started by launch() (dist/train.js --procs N), which sets it',
       );
     }
+    const secret = secretFromText(env[ENV.secret], `bad worker environment: ${ENV.secret}`);
+    // Read once; this process's own children (if any) need not inherit it.
+    if (env === process.env) delete process.env[ENV.secret];
     // Lifeline: fork()'s IPC channel closes when the launcher dies, however it dies (even
     // SIGKILL), so no worker outlives it. A Dawn instance would otherwise keep this process alive.
     let lifeline: (() => void) | undefined;
@@ -122,22 +137,23 @@ export class WorkerChannel {
       process.once('disconnect', lifeline);
     }
     try {
-      return await WorkerChannel.open(path, rank, lifeline);
+      return await WorkerChannel.open(path, rank, secret, lifeline);
     } catch (error) {
       if (lifeline) process.off('disconnect', lifeline);
       throw error;
     }
   }
 
-  private static async open(path: string, rank: number, lifeline: (() => void) | undefined): Promise<WorkerChannel> {
+  private static async open(path: string, rank: number, secret: Uint8Array, lifeline: (() => void) | undefined): Promise<WorkerChannel> {
+    handshakeProof(secret, 'worker', newNonce(), rank); // a wrong-sized secret or a bad rank fails here, before any connection
     const socket = connect(path);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', (e) => reject(new Error(`rank ${rank} cannot reach the coordinator at ${path}: ${e.message}`)));
     });
-    const channel = new WorkerChannel(rank, socket, lifeline);
+    const channel = new WorkerChannel(rank, socket, secret, lifeline);
+    // The hello goes out when the server's challenge arrives (onFrame).
     const initialized = new Promise<void>((resolve, reject) => (channel.awaitingInit = { resolve, reject }));
-    void channel.connection.send({ type: 'hello', rank, pid: process.pid });
     try {
       await initialized;
     } catch (error) {
@@ -311,6 +327,10 @@ export class WorkerChannel {
   }
 
   private onFrame(header: Header, payload: Uint8Array): void {
+    if (header.type === 'challenge') {
+      this.answerChallenge(header.nonce);
+      return;
+    }
     if (header.type === 'init') {
       this.initialize(header, payload);
       return;
@@ -335,9 +355,26 @@ export class WorkerChannel {
     p.resolve(p.into ?? payload);
   }
 
+  /** The handshake's worker side: prove the secret over the server's nonce, and challenge it in turn. */
+  private answerChallenge(serverNonce: string): void {
+    if (this.helloNonce !== undefined) throw new ProtocolError(`rank ${this.rank}: a second challenge from the coordinator`);
+    this.helloNonce = newNonce();
+    void this.connection.send({
+      type: 'hello', rank: this.rank, pid: process.pid, nonce: this.helloNonce, proof: handshakeProof(this.secret, 'worker', serverNonce, this.rank),
+    });
+  }
+
   private initialize(init: HeaderOf<'init'>, payload: Uint8Array): void {
     const waiting = this.awaitingInit;
     if (!waiting) throw new ProtocolError(`rank ${this.rank}: a second init from the coordinator`);
+    if (this.helloNonce === undefined) throw new ProtocolError(`rank ${this.rank}: init from the coordinator before its challenge`);
+    // Before anything in init is used: only this run's coordinator can answer our nonce.
+    if (!proofMatches(this.secret, 'server', this.helloNonce, this.rank, init.proof)) {
+      throw new ProtocolError(
+        `rank ${this.rank}: the coordinator's init carried a wrong proof: it does not hold this run's secret ` +
+          "(another run's coordinator on this socket path?), so its config is refused",
+      );
+    }
     if (init.rank !== this.rank) throw new ProtocolError(`rank ${this.rank}: init is for rank ${init.rank}; the server and this worker disagree about its rank`);
     this.awaitingInit = undefined;
     const rejoin = init.rejoin && { ...init.rejoin, params: init.count > 0 ? asFloat32(payload) : undefined, step: init.rejoin.step };

@@ -25,6 +25,12 @@ export const TEST_SIGKILL_ENV = 'LOCALSGD_TEST_SIGKILL';
  */
 export const TEST_SIGSTOP_ENV = 'LOCALSGD_TEST_SIGSTOP';
 
+/**
+ * The coordinator (dist/train.js with several workers) writes its socket's path to this file once
+ * it listens, so a test can connect strangers to a real run and find its private directory.
+ */
+export const SOCKET_PATH_FILE_ENV = 'LOCALSGD_TEST_SOCKET_FILE';
+
 /** Every rank also saves its final weights to `<--save>.rank<r>`. */
 export const SAVE_EVERY_RANK_ENV = 'LOCALSGD_SAVE_EVERY_RANK';
 

@@ -1,12 +1,13 @@
 // The collective server on its own: no process is forked; workers are WorkerChannels in this
-// process, connected as any program could connect.
+// process, connected as any program holding the run's secret could connect.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CollectiveServer, type RoundComplete, type ServerEvents, type SilenceReport } from '../../src/comm/collective-server.js';
-import { ProtocolError } from '../../src/comm/protocol.js';
+import { newSecret } from '../../src/comm/handshake.js';
+import type { Refusal } from '../../src/comm/refusals.js';
 import { WorkerChannel } from '../../src/comm/worker-channel.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
 import { BASE_SEED } from '../helpers/random.js';
@@ -20,6 +21,7 @@ class Recorder implements ServerEvents {
   rounds: Array<Omit<RoundComplete, 'averaged'> & { averaged: Float32Array }> = [];
   silences: SilenceReport[] = [];
   fatal: Error[] = [];
+  refused: Refusal[] = [];
   done: number[] = [];
   logs: unknown[] = [];
   onLog(_rank: number, record: unknown): void { this.logs.push(record); }
@@ -28,17 +30,19 @@ class Recorder implements ServerEvents {
   onRoundComplete(round: RoundComplete): void { this.rounds.push({ ...round, averaged: round.averaged.slice() }); }
   onSilent(report: SilenceReport): void { this.silences.push(report); }
   onFatal(error: Error): void { this.fatal.push(error); }
+  onRefused(refusal: Refusal): void { this.refused.push(refusal); }
 }
 
 async function serve(worldSize: number, options: { timeoutMs?: number; workerConfig?: unknown } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'server-test-'));
   const path = join(dir, 'server.sock');
   const events = new Recorder();
-  const server = new CollectiveServer({ worldSize, timeoutMs: options.timeoutMs ?? 10_000, workerConfig: options.workerConfig }, events);
+  const secret = newSecret();
+  const server = new CollectiveServer({ worldSize, timeoutMs: options.timeoutMs ?? 10_000, workerConfig: options.workerConfig, secret }, events);
   await server.listen(path);
   const channels: WorkerChannel[] = [];
   const connect = async (rank: number) => {
-    const channel = await within(3000, WorkerChannel.connect(path, rank), `rank ${rank} connecting`);
+    const channel = await within(3000, WorkerChannel.connect(path, rank, secret), `rank ${rank} connecting`);
     channels.push(channel);
     return channel;
   };
@@ -47,7 +51,7 @@ async function serve(worldSize: number, options: { timeoutMs?: number; workerCon
     await server.close();
     rmSync(dir, { recursive: true, force: true });
   };
-  return { server, events, path, join: connect, close };
+  return { server, events, path, secret, join: connect, close };
 }
 
 /** The float64 mean in rank order, rounded once to float32. */
@@ -91,16 +95,21 @@ test('ranks that disagree on a parameter round\'s step are a fatal mismatch nami
   await s.close();
 });
 
-test('hello with a rank outside the run is refused, naming the run\'s ranks', async () => {
+test('hello with a rank outside the run, even with a valid proof, is refused naming the run\'s ranks, and the run goes on', async () => {
   const s = await serve(2);
   try {
-    await within(3000, WorkerChannel.connect(s.path, 5), 'connect');
+    await within(3000, WorkerChannel.connect(s.path, 5, s.secret), 'connect');
     assert.unreachable('rank 5 of 2 should be refused');
   } catch (e) {
-    assert.match((e as Error).message, /coordinator closed the connection/);
+    assert.match((e as Error).message, /coordinator closed the connection before init: it refused this worker's hello/);
   }
-  assert.instance(s.events.fatal[0], ProtocolError);
-  assert.match(s.events.fatal[0]!.message, /hello says rank 5, but this run has 2 workers \(ranks 0 to 1\)/);
+  assert.equal(s.events.fatal, [], 'a refused hello is not the run\'s failure');
+  assert.is(s.events.refused.length, 1);
+  assert.is(s.events.refused[0]!.kind, 'rank');
+  assert.match(s.events.refused[0]!.message, /claims rank 5, but this run has 2 workers \(ranks 0 to 1\)/);
+  // Both ranks are still free for their workers.
+  const [a, b] = [await s.join(0), await s.join(1)];
+  await within(3000, Promise.all([a.allReduceMean('grads', new Float32Array(count)), b.allReduceMean('grads', new Float32Array(count))]), 'a round after the refusal');
   await s.close();
 });
 

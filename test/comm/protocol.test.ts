@@ -1,11 +1,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  COORDINATOR_SENDS, encodeHead, FrameDecoder, ProtocolError, WORKER_SENDS, type Header,
+  COORDINATOR_SENDS, DEFAULT_FRAME_LIMITS, encodeHead, FrameDecoder, ProtocolError, WORKER_SENDS, type Header,
 } from '../../src/comm/protocol.js';
 import { randomArray, rng } from '../helpers/random.js';
 
 const test = suite('protocol');
+const HEX64 = 'ab'.repeat(32);
 
 function frame(header: Header, payload: Uint8Array = new Uint8Array(0)): Buffer {
   return Buffer.concat([encodeHead(header, payload.byteLength), payload]);
@@ -72,6 +73,8 @@ const malformed: Array<[string, Buffer, RegExp]> = [
   ['an unknown dtype', frame({ type: 'allreduce', tag: 'params', round: 0, count: 0, dtype: 'f8' } as unknown as Header), /invalid.*dtype/],
   ['a payload on a log frame', Buffer.concat([encodeHead({ type: 'log', record: 1 }, 4), Buffer.alloc(4)]), /carries no payload/],
   ['a frame for the other direction', frame({ type: 'stop' }), /'stop' frame cannot be sent in this direction/],
+  ['a hello without a pid, nonce or proof', frame({ type: 'hello', rank: 0 } as unknown as Header), /invalid: pid: Required; nonce: Required; proof: Required/],
+  ['a hello whose proof is not 64 hex digits', frame({ type: 'hello', rank: 0, pid: 1, nonce: HEX64, proof: 'AB'.repeat(32) }), /invalid: proof: 64 lowercase hex digits/],
 ];
 for (const [what, bytes, message] of malformed) {
   test(`${what} is a ProtocolError that says what was wrong`, () => {
@@ -82,11 +85,41 @@ for (const [what, bytes, message] of malformed) {
 }
 
 test('an init frame carries count floats of rejoin weights, and nothing else', () => {
-  const init: Header = { type: 'init', rank: 1, worldSize: 2, config: { lr: 1 }, rejoin: { restarts: 1, rounds: { params: 2, grads: 0, broadcast: 1 }, step: 16 }, count: 3, heartbeatMs: 1000 };
+  const init: Header = { type: 'init', proof: HEX64, rank: 1, worldSize: 2, config: { lr: 1 }, rejoin: { restarts: 1, rounds: { params: 2, grads: 0, broadcast: 1 }, step: 16 }, count: 3, heartbeatMs: 1000 };
   const { d, frames } = decoder(COORDINATOR_SENDS);
   d.push(frame(init, new Uint8Array(12)));
   assert.equal(frames[0]!.header, init);
   assert.throws(() => decoder(COORDINATOR_SENDS).d.push(frame(init, new Uint8Array(8))), /'init' frame has a 8-byte payload but has count 3 of f32, so count\*4 = 12 bytes/);
+});
+
+test('a decoder\'s limits are checked on the length prefix, before anything is allocated, and can be raised between frames', () => {
+  const hello = frame({ type: 'hello', rank: 0, pid: 1, nonce: HEX64, proof: HEX64 });
+  const { d, frames } = decoder();
+  d.limits = { headerBytes: 4096, payloadBytes: 0 };
+  d.push(hello);
+  assert.is(frames.length, 1, 'a hello fits a stranger\'s limits');
+  // A header prefix promising 5000 bytes is refused at once, with no byte of it sent.
+  const big = Buffer.alloc(8);
+  big.writeUInt32LE(5000, 0);
+  const open = decoder();
+  open.d.push(big); // the default limit takes 5000: it waits for the header
+  assert.ok(open.d.midFrame);
+  const limited = decoder();
+  limited.d.limits = { headerBytes: 4096, payloadBytes: 0 };
+  assert.throws(() => limited.d.push(big), /frame header length 5000 is outside 1..4096/);
+  const payload = Buffer.alloc(8);
+  payload.writeUInt32LE(10, 0);
+  payload.writeUInt32LE(16, 4);
+  const noPayload = decoder();
+  noPayload.d.limits = { headerBytes: 4096, payloadBytes: 0 };
+  assert.throws(() => noPayload.d.push(payload), /frame payload length 16 exceeds 0/);
+  // Raised after the first frame, as the server does once a hello is proven.
+  const raised = decoder();
+  raised.d.limits = { headerBytes: 4096, payloadBytes: 0 };
+  raised.d.push(hello);
+  raised.d.limits = DEFAULT_FRAME_LIMITS;
+  raised.d.push(frame({ type: 'allreduce', tag: 'params', round: 0, count: 4 }, new Uint8Array(16)));
+  assert.is(raised.frames.length, 2);
 });
 
 test('after a malformed frame the decoder delivers nothing more', () => {
@@ -97,7 +130,7 @@ test('after a malformed frame the decoder delivers nothing more', () => {
 });
 
 test('each side accepts exactly the frames of its direction', () => {
-  for (const t of ['init', 'result', 'stop'] as const) assert.ok(COORDINATOR_SENDS.has(t) && !WORKER_SENDS.has(t), t);
+  for (const t of ['challenge', 'init', 'result', 'stop'] as const) assert.ok(COORDINATOR_SENDS.has(t) && !WORKER_SENDS.has(t), t);
   for (const t of ['hello', 'allreduce', 'broadcast', 'log', 'done', 'error', 'heartbeat'] as const) assert.ok(WORKER_SENDS.has(t) && !COORDINATOR_SENDS.has(t), t);
 });
 

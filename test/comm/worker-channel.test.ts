@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { handshakeProof, newNonce, newSecret, proofMatches, secretToText } from '../../src/comm/handshake.js';
 import { asFloat32, ProtocolError, WORKER_SENDS, type Header } from '../../src/comm/protocol.js';
 import { FrameConnection } from '../../src/comm/transport.js';
 import { ENV, WorkerChannel } from '../../src/comm/worker-channel.js';
@@ -12,56 +13,101 @@ import { waitUntil, within } from './fixtures/procs.js';
 const test = suite('worker-channel');
 
 type Init = Extract<Header, { type: 'init' }>;
-// Heartbeats every minute: none arrive during a test unless it asks for them.
-const INIT: Init = { type: 'init', rank: 0, worldSize: 1, config: { lr: 0.5 }, count: 0, heartbeatMs: 60_000 };
+/**
+ * The proof is filled in by the fake coordinator (unless `proofSecret` says whose secret to prove).
+ * Heartbeats every minute: none arrive during a test unless it asks for them.
+ */
+const INIT: Omit<Init, 'proof'> = { type: 'init', rank: 0, worldSize: 1, config: { lr: 0.5 }, count: 0, heartbeatMs: 60_000 };
 
-/** An in-process stand-in for the server: answers hello with `init` (and its payload), records frames, answers with `reply`. */
+/**
+ * An in-process stand-in for the server: sends a challenge, answers hello with `init` (and its
+ * payload) proved with `proofSecret` (the run's secret by default), records frames, answers with `reply`.
+ */
 async function fakeCoordinator(
   reply: (header: Header, payload: Uint8Array, connection: FrameConnection) => void,
-  init: unknown = INIT, initPayload?: Uint8Array,
+  init: unknown = INIT, initPayload?: Uint8Array, options: { proofSecret?: Uint8Array } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'channel-test-'));
   const path = join(dir, 's');
+  const secret = newSecret();
   const seen: Header[] = [];
+  const challenges: string[] = [];
   const server: Server = createServer((socket) => {
+    const challenge = newNonce();
+    challenges.push(challenge);
     const connection: FrameConnection = new FrameConnection(socket, WORKER_SENDS, {
       onHeader: () => undefined,
       onFrame: (header, payload) => {
         seen.push(header);
-        if (header.type === 'hello') void connection.send(init as Header, initPayload);
-        else reply(header, payload, connection);
+        if (header.type === 'hello') {
+          const proof = handshakeProof(options.proofSecret ?? secret, 'server', header.nonce, header.rank);
+          void connection.send({ proof, ...(init as object) } as Header, initPayload);
+        } else {
+          reply(header, payload, connection);
+        }
       },
       onError: (e) => { throw e; },
       onClose: () => {},
     });
+    void connection.send({ type: 'challenge', nonce: challenge });
   });
   await new Promise<void>((resolve) => server.listen(path, resolve));
-  const env = { [ENV.socket]: path, [ENV.rank]: '0' };
+  const env = { [ENV.socket]: path, [ENV.rank]: '0', [ENV.secret]: secretToText(secret) };
   const close = () => new Promise<void>((resolve) => server.close(() => (rmSync(dir, { recursive: true, force: true }), resolve())));
-  return { env, seen, close };
+  return { env, path, secret, seen, challenges, close };
 }
 
-test('fromEnvironment is undefined outside a launch and names a bad rank variable', async () => {
+/** A hello as the worker sends it: its rank and pid, its own nonce, and a proof over the server's challenge. */
+function assertHello(fake: { secret: Uint8Array; challenges: string[] }, header: Header | undefined, rank: number): void {
+  assert.ok(header?.type === 'hello', `a hello, got ${JSON.stringify(header)}`);
+  assert.equal({ rank: header.rank, pid: header.pid }, { rank, pid: process.pid });
+  assert.ok(proofMatches(fake.secret, 'worker', fake.challenges.at(-1)!, rank, header.proof), 'the hello proves the secret over the server\'s challenge');
+  assert.not.ok(JSON.stringify(header).includes(secretToText(fake.secret)), 'the secret itself never crosses the wire');
+}
+
+test('fromEnvironment is undefined outside a launch and names a bad rank variable, or a missing or malformed secret without printing it', async () => {
   assert.is(await WorkerChannel.fromEnvironment({}), undefined);
-  try {
-    await WorkerChannel.fromEnvironment({ [ENV.socket]: '/nonexistent', [ENV.rank]: 'three' });
-    assert.unreachable('rank "three" should be rejected');
-  } catch (e) {
-    assert.match((e as Error).message, `${ENV.rank}=three`);
+  const secret = secretToText(newSecret());
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ [ENV.rank]: 'three', [ENV.secret]: secret }, new RegExp(`${ENV.rank}=three`)],
+    [{ [ENV.rank]: '0' }, new RegExp(`${ENV.secret} is not set: it is the per-run secret \\(64 hex digits\\) that launch\\(\\) gives every worker`)],
+    [{ [ENV.rank]: '0', [ENV.secret]: 'abc123' }, new RegExp(`${ENV.secret} is not a per-run secret: 64 lowercase hex digits expected, got 6 characters;`)],
+    [{ [ENV.rank]: '0', [ENV.secret]: `${secret.slice(0, 63)}g` }, /got 64 characters with non-hex ones/],
+  ];
+  for (const [env, message] of cases) {
+    try {
+      await WorkerChannel.fromEnvironment({ [ENV.socket]: '/nonexistent', ...env });
+      assert.unreachable(`${JSON.stringify(env)} should be rejected`);
+    } catch (e) {
+      assert.match((e as Error).message, message);
+      if (env[ENV.secret]) assert.not.ok((e as Error).message.includes(env[ENV.secret]!), 'the error does not print the secret');
+    }
   }
+});
+
+test('a coordinator that cannot prove the run\'s secret in init is refused before its config is taken', async () => {
+  const fake = await fakeCoordinator(() => {}, INIT, undefined, { proofSecret: newSecret() });
+  try {
+    await within(3000, WorkerChannel.connect(fake.path, 0, fake.secret), 'connect');
+    assert.unreachable('an init proved with another secret should be refused');
+  } catch (e) {
+    assert.instance(e, ProtocolError);
+    assert.match((e as Error).message, /the coordinator's init carried a wrong proof: it does not hold this run's secret .* so its config is refused/);
+  }
+  await fake.close();
 });
 
 test('the init message gives the world size, the config, and a rejoining process its weights, step and rounds', async () => {
   const params = new Float32Array([1.5, -2, 3]);
-  const init: Init = { ...INIT, rank: 1, worldSize: 3, rejoin: { restarts: 2, rounds: { params: 4, grads: 0, broadcast: 1 }, step: 32 }, count: 3 };
+  const init: Omit<Init, 'proof'> = { ...INIT, rank: 1, worldSize: 3, rejoin: { restarts: 2, rounds: { params: 4, grads: 0, broadcast: 1 }, step: 32 }, count: 3 };
   const fake = await fakeCoordinator(() => {}, init, new Uint8Array(params.buffer));
-  const channel = await within(3000, WorkerChannel.connect(fake.env[ENV.socket], 1), 'connect');
+  const channel = await within(3000, WorkerChannel.connect(fake.path, 1, fake.secret), 'connect');
   assert.is(channel.rank, 1);
   assert.is(channel.worldSize, 3);
   assert.equal(channel.liveRanks, [0, 1, 2]);
   assert.equal(channel.config, { lr: 0.5 });
   assert.equal({ ...channel.rejoin!, params: [...channel.rejoin!.params!] }, { restarts: 2, rounds: { params: 4, grads: 0, broadcast: 1 }, step: 32, params: [1.5, -2, 3] });
-  assert.equal(fake.seen[0], { type: 'hello', rank: 1, pid: process.pid }, 'hello names the rank; the world size comes from init');
+  assertHello(fake, fake.seen[0], 1); // the hello names the rank; the world size comes from init
   // Its first parameter round is the first not yet completed.
   const first = channel.allReduceMean('params', new Float32Array(3), 40);
   first.catch(() => {});
@@ -74,7 +120,7 @@ test('the init message gives the world size, the config, and a rejoining process
 test('a malformed init is a protocol error naming the field, and connect rejects with it', async () => {
   const fake = await fakeCoordinator(() => {}, { ...INIT, rejoin: { restarts: 1, rounds: { params: -1, grads: 0, broadcast: 1 } } });
   try {
-    await within(3000, WorkerChannel.connect(fake.env[ENV.socket], 0), 'connect');
+    await within(3000, WorkerChannel.connect(fake.path, 0, fake.secret), 'connect');
     assert.unreachable('a negative round count should be rejected');
   } catch (e) {
     assert.instance(e, ProtocolError);
@@ -86,7 +132,7 @@ test('a malformed init is a protocol error naming the field, and connect rejects
 test('an init for another rank is refused', async () => {
   const fake = await fakeCoordinator(() => {}, { ...INIT, rank: 2, worldSize: 3 });
   try {
-    await within(3000, WorkerChannel.connect(fake.env[ENV.socket], 0), 'connect');
+    await within(3000, WorkerChannel.connect(fake.path, 0, fake.secret), 'connect');
     assert.unreachable('init for rank 2 should be refused by rank 0');
   } catch (e) {
     assert.match((e as Error).message, /init is for rank 2/);
@@ -105,7 +151,7 @@ test('allReduceMean sends hello then the tensor, and writes the mean into the gi
   const result = await within(3000, channel.allReduceMean('grads', data), 'allReduceMean');
   assert.ok(result === data, 'resolves with the array it was given');
   assert.equal([...data], [1, 2, 3]);
-  assert.equal(fake.seen[0], { type: 'hello', rank: 0, pid: process.pid });
+  assertHello(fake, fake.seen[0], 0);
   assert.equal(fake.seen[1], { type: 'allreduce', tag: 'grads', round: 0, count: 3 });
   const stats = channel.stats();
   assert.is(stats.rounds, 1);

@@ -41,7 +41,8 @@ export function startNode(script: string, args: string[], env: Record<string, st
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
-  // 'close', not 'exit': the last of its output may still be in the pipes when it exits.
+  // 'close', not 'exit': a process's last lines may still be in the pipe when it exits, and a busy
+  // test process reads them after its 'exit' event (seen with 300 sockets open in the test).
   const done = new Promise<Finished>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
   return { child, done };
 }
