@@ -38,6 +38,9 @@ interface Record { method: Method; bytes: number; roundTrips: number; medianMs: 
 /** What the TLS link negotiated, as the server saw it. */
 interface NegotiatedTls { protocol: string; cipher: string; certificate: string; verifiedBy: string }
 
+const WARM_UP_MS = 500;
+const WARM_UP_MIN_TRIPS = 5;
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 // ---- child side: echo everything back ----
@@ -137,21 +140,11 @@ async function measureFrames(carrier: Carrier, sizes: number[], reps: number, di
     onError: (e) => { throw e; },
     onClose: () => {},
   });
-  const records: Record[] = [];
-  for (const bytes of sizes) {
-    const payload = new Uint8Array(bytes).fill(7);
-    const times: number[] = [];
-    for (let r = 0; r <= reps; r++) {
-      const t = performance.now();
-      await new Promise<void>((resolve) => {
-        waiter = resolve;
-        const header: Header = { type: 'allreduce', tag: 'params', round: r, count: bytes / 4 };
-        void connection.send(header, payload);
-      });
-      if (r > 0) times.push(performance.now() - t); // the first trip warms up both ends
-    }
-    records.push(record(method, bytes, times));
-  }
+  const records = await timeRoundTrips(method, sizes, reps, (payload, round) => new Promise<void>((resolve) => {
+    waiter = resolve;
+    const header: Header = { type: 'allreduce', tag: 'params', round, count: payload.byteLength / 4 };
+    void connection.send(header, payload);
+  }));
   connection.destroy();
   await exited;
   return tls ? { records, tls } : { records };
@@ -159,22 +152,39 @@ async function measureFrames(carrier: Carrier, sizes: number[], reps: number, di
 
 async function measureIpc(sizes: number[], reps: number): Promise<Record[]> {
   const child = fork(fileURLToPath(import.meta.url), ['--child-ipc'], { stdio: 'inherit', serialization: 'advanced' });
+  const records = await timeRoundTrips(METHODS.ipc, sizes, reps, (payload) => new Promise<void>((resolve) => {
+    child.once('message', () => resolve());
+    child.send({ data: payload });
+  }));
+  child.disconnect();
+  await new Promise((resolve) => child.once('exit', resolve));
+  return records;
+}
+
+/**
+ * Times `reps` round trips at each size, after a warm-up. A fresh pair of processes and connection
+ * runs its first few hundred milliseconds several times slower whatever the payload (measured here:
+ * after one to three warm-up trips, the size measured first ran 17–60 ms a trip at 1 MiB on every
+ * carrier, while 1 MiB measured after a 4 MiB run took 1.5–5 ms), so the warm-up lasts a time, not
+ * a count; then one untimed trip per size lets both ends allocate and touch buffers of that size.
+ */
+async function timeRoundTrips(method: Method, sizes: number[], reps: number, roundTrip: (payload: Uint8Array, round: number) => Promise<void>): Promise<Record[]> {
+  const warmUpPayload = new Uint8Array(sizes[0]!).fill(7);
+  const warmUpStart = performance.now();
+  let round = 0;
+  while (round < WARM_UP_MIN_TRIPS || performance.now() - warmUpStart < WARM_UP_MS) await roundTrip(warmUpPayload, round++);
   const records: Record[] = [];
   for (const bytes of sizes) {
     const payload = new Uint8Array(bytes).fill(7);
+    await roundTrip(payload, round++);
     const times: number[] = [];
-    for (let r = 0; r <= reps; r++) {
+    for (let r = 0; r < reps; r++) {
       const t = performance.now();
-      await new Promise<void>((resolve) => {
-        child.once('message', () => resolve());
-        child.send({ data: payload });
-      });
-      if (r > 0) times.push(performance.now() - t);
+      await roundTrip(payload, round++);
+      times.push(performance.now() - t);
     }
-    records.push(record(METHODS.ipc, bytes, times));
+    records.push(record(method, bytes, times));
   }
-  child.disconnect();
-  await new Promise((resolve) => child.once('exit', resolve));
   return records;
 }
 
@@ -194,7 +204,7 @@ function markdown(report: Report): string {
     return `${r.medianMs.toFixed(2)} ms (${r.gbPerSecond.toFixed(2)} GB/s)`;
   };
   const { tls } = report;
-  return `Round trip parent → child → parent, median of ${report.records[0]!.roundTrips}; GB/s counts both directions.\n` +
+  return `Round trip parent → child → parent, median of ${report.records[0]!.roundTrips} after ${WARM_UP_MS} ms of warm-up per connection; GB/s counts both directions.\n` +
     `Unix socket, TCP and TLS carry src/comm's FrameConnection frames; TLS: ${tls.protocol} ${tls.cipher}, ${tls.certificate}, verified by ${tls.verifiedBy}.\n` +
     `${describeMachine(report.machine)}; \`${report.command}\`, ${report.date}\n\n` +
     markdownTable(['payload', ...methods], sizes.map((b) => [`${b / MiB} MiB`, ...methods.map((m) => cell(m, b))])) + '\n';
@@ -212,7 +222,7 @@ async function main(): Promise<void> {
   console.log(`machine: ${describeMachine(machine)}`);
   const sizes = (flags.quick ? [1, 4] : [1, 4, 16, 64]).map((m) => m * MiB);
   const reps = flags.quick ? 3 : 9;
-  console.log(`settings: ${flags.quick ? 'quick' : 'full'}, median of ${reps} round trips after one warm-up`);
+  console.log(`settings: ${flags.quick ? 'quick' : 'full'}, median of ${reps} round trips per size, after ${WARM_UP_MS} ms (at least ${WARM_UP_MIN_TRIPS} trips) of warm-up per connection and one untimed trip per size`);
   const certificate = selfSignedCertificate({ dnsNames: [TLS_SERVERNAME], ipAddresses: [LOOPBACK] });
   const dir = mkdtempSync(join(tmpdir(), 'transport-bench-'));
   const records: Record[] = [];
