@@ -57,18 +57,35 @@ test('bench:train --quick --json: samples/s and a GPU-wait share between 0 and 1
   assert.is(savedRecord!.batchSize, 32);
 });
 
-test('bench:transport --quick: both methods at both sizes, bytes consistent with round-trip times', async () => {
+test('bench:transport --quick: frames over a Unix socket, TCP and verified TLS 1.3, and fork IPC, at 1 and 4 MiB, GB/s consistent with round-trip times', async () => {
   const r = await bench('transport', ['--quick', '--out', out]);
   assert.is(r.code, 0, r.stderr);
   const report = JSON.parse(readFileSync(join(out, 'transport.json'), 'utf8')) as {
-    records: { method: string; bytes: number; medianMs: number; bestMs: number; gbPerSecond: number }[];
+    tls: { protocol: string; cipher: string; certificate: string; verifiedBy: string };
+    records: { method: string; bytes: number; roundTrips: number; medianMs: number; bestMs: number; gbPerSecond: number }[];
   };
-  assert.equal(new Set(report.records.map((x) => x.method)).size, 2);
-  for (const x of report.records) {
-    assert.ok(x.bestMs > 0 && x.bestMs <= x.medianMs, `${x.method} ${x.bytes}: best ${x.bestMs} median ${x.medianMs}`);
-    assert.ok(positive(x.gbPerSecond));
+  const methods = ['Unix socket', 'TCP 127.0.0.1', 'TLS 1.3 127.0.0.1', "fork IPC 'advanced'"];
+  assert.equal([...new Set(report.records.map((x) => x.method))], methods);
+  for (const method of methods) {
+    assert.equal(report.records.filter((x) => x.method === method).map((x) => x.bytes), [1 << 20, 4 << 20], `${method}: sizes`);
   }
-  assert.match(readFileSync(join(out, 'transport.md'), 'utf8'), /socket frames/);
+  for (const x of report.records) {
+    const what = `${x.method} ${x.bytes}`;
+    assert.is(x.roundTrips, 3, what);
+    assert.ok(x.bestMs > 0 && x.bestMs <= x.medianMs, `${what}: best ${x.bestMs} median ${x.medianMs}`);
+    // GB/s counts the payload there and back in the median round trip.
+    assert.ok(Math.abs(x.gbPerSecond - (2 * x.bytes) / (x.medianMs / 1000) / 1e9) <= 1e-9 * x.gbPerSecond, `${what}: ${x.gbPerSecond} GB/s from ${x.medianMs} ms`);
+    // Loopback between two processes cannot beat memory bandwidth; a figure above this is a clock fault.
+    assert.ok(positive(x.gbPerSecond) && x.gbPerSecond < 100, `${what}: ${x.gbPerSecond} GB/s`);
+  }
+  assert.is(report.tls.protocol, 'TLSv1.3');
+  assert.match(report.tls.cipher, /^TLS_(AES_128_GCM_SHA256|AES_256_GCM_SHA384|CHACHA20_POLY1305_SHA256)$/);
+  assert.match(report.tls.certificate, /self-signed/);
+  assert.match(report.tls.verifiedBy, /servername localhost/);
+  assert.match(r.stdout, new RegExp(`^tls: TLSv1\\.3 ${report.tls.cipher};`, 'm'));
+  const md = readFileSync(join(out, 'transport.md'), 'utf8');
+  for (const method of methods) assert.ok(md.includes(`| ${method} `), `transport.md has a ${method} column`);
+  assert.match(md, /TLS: TLSv1\.3 TLS_\w+/);
 });
 
 test.after(() => rmSync(out, { recursive: true, force: true }));
