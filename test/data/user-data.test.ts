@@ -54,7 +54,7 @@ test('a safetensors file loads with each integer label dtype', () => {
   const [n, features] = [13, 6];
   const x = randomArray(n * features, random);
   const labels = randomLabels(n, 4, random);
-  labels[0] = 3; // so that classes = 4 whatever was drawn
+  labels.set([3, 2, 1, 0]); // every class present, so that classes = 4 whatever was drawn
   for (const dtype of ['I64', 'I32', 'I16', 'I8', 'U64', 'U32', 'U16', 'U8'] as SafetensorsDtype[]) {
     const d = loadDataFile(safetensorsFile(float32Tensor([n, features], x), labelTensor(dtype, labels)));
     assert.is(d.count, n, dtype);
