@@ -68,8 +68,9 @@ export async function trainWorker(config: TrainConfig, options: WorkerOptions): 
     const log = new LogWindow(accelerator, graph, config.gradAccum, start.step);
     const evaluator = new MainProcessEvaluator(accelerator, model, config, data);
     await evaluator.graph();
-    // A respawned rank 0 does not repeat the evaluations its predecessor made before the rejoin point.
-    const periodic = new PeriodicEvaluation(config.evalEvery, options.channel?.rejoin ? start.step : 0);
+    // A resumed run, or a respawned rank 0, does not repeat (or catch up on) the evaluations made
+    // before its starting step: the schedule continues where the earlier process left it.
+    const periodic = new PeriodicEvaluation(config.evalEvery, start.step);
     const save = (step: number) => {
       doing(`saving to ${config.save} (step ${step})`);
       return saveRun(config, accelerator, model, optimizer, step);

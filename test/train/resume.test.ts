@@ -60,6 +60,19 @@ test('the first loss logged after a resume averages the resumed steps only: the 
   for (const step of [15, 20]) assert.is(b.get(step), a.get(step), `loss logged at step ${step}`);
 });
 
+test('a resumed run evaluates where the run that never stopped did, with the same results, not at every step until its schedule catches up', async () => {
+  const args = [...SMALL_TASK, '--seed', '4', '--eval-every', '4', '--max-steps', '20'];
+  const evals = (path: string) => recordsOf(readMetrics(path), 'eval').map((r) => [r.step, r.accuracy, r.loss]);
+  const full = await train([...args, '--metrics', dir.file('eval-full.jsonl')]);
+  assert.is(full.code, 0, full.stderr);
+  const first = await train([...SMALL_TASK, '--seed', '4', '--eval-every', '4', '--max-steps', '10', '--save', dir.file('eval-half.safetensors')]);
+  assert.is(first.code, 0, first.stderr);
+  const resumed = await train([...args, '--resume', dir.file('eval-half.safetensors'), '--metrics', dir.file('eval-resumed.jsonl')]);
+  assert.is(resumed.code, 0, resumed.stderr);
+  assert.equal(evals(dir.file('eval-full.jsonl')).map(([step]) => step), [4, 8, 12, 16, 20]);
+  assert.equal(evals(dir.file('eval-resumed.jsonl')), evals(dir.file('eval-full.jsonl')).filter(([step]) => step! > 10));
+});
+
 test('a multi-process DiLoCo run killed mid-way and resumed from its whole-run checkpoint ends with the weights of one that never stopped', async () => {
   // Plain SGD inside (no worker optimizer state), Nesterov outside (whose momentum the checkpoint
   // must carry), and a post-local SGD warmup before the first checkpoint.
