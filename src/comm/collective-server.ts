@@ -167,6 +167,13 @@ export class CollectiveServer implements CoordinatorHandle {
       if (isTcp(endpoint)) this.server.listen({ host: endpoint.host, port: endpoint.port }, resolve);
       else this.server.listen(endpoint, resolve);
     });
+    if (!this.options.secret && this.options.insecure) {
+      // Named with the port it got, each time: whoever reads the log should know what was open.
+      const warning = `warning: listening on ${describeEndpoint(this.address)} WITHOUT a join secret (insecure): anyone who can reach it can join this run; ` +
+        `on any network you do not fully trust, make a token (${MAKE_TOKEN}) and give it to every machine`;
+      if (this.events.onWarning) this.events.onWarning(warning);
+      else process.stderr.write(`${warning}\n`);
+    }
     const now = performance.now();
     for (const seat of this.seats) seat.expectedSince = seat.lastProgressAt = now;
     this.watchdog = setInterval(() => this.checkForSilence(), Math.min(1000, this.options.timeoutMs / 4));
@@ -189,17 +196,10 @@ export class CollectiveServer implements CoordinatorHandle {
   private secretFor(endpoint: Endpoint): Uint8Array {
     const { secret, insecure } = this.options;
     if (secret) return secret;
-    const where = describeEndpoint(endpoint);
-    if (insecure) {
-      const warning = `warning: listening on ${where} WITHOUT a join secret (insecure): anyone who can reach it can join this run; ` +
-        `on any network you do not fully trust, make a token (${MAKE_TOKEN}) and give it to every machine`;
-      if (this.events.onWarning) this.events.onWarning(warning);
-      else process.stderr.write(`${warning}\n`);
-      return insecureSecret();
-    }
+    if (insecure) return insecureSecret();
     if (!isTcp(endpoint) || isLoopback(endpoint.host)) return newSecret(); // only this machine can connect: a fresh one, which the caller hands out
     throw new Error(
-      `refusing to listen on ${where} without a join secret: anyone who can reach that address could join the run and change its weights. ` +
+      `refusing to listen on ${describeEndpoint(endpoint)} without a join secret: anyone who can reach that address could join the run and change its weights. ` +
         `Make a token (${MAKE_TOKEN}) and give it to every machine (a token file, or ${JOIN_TOKEN_ENV}); ` +
         'or listen on 127.0.0.1 for this machine only; or, on a network you trust, choose insecure',
     );
