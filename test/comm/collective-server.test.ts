@@ -2,6 +2,7 @@
 // process, connected as any program holding the run's secret could connect.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -184,6 +185,25 @@ test('over TCP on 127.0.0.1 port 0 the server reports the port it got, and round
     assert.equal(s.events.rounds.map((r) => r.step), [0, 1, 2]);
     assert.equal(s.events.fatal, []);
     assert.equal(s.events.refused, []);
+  } finally {
+    await s.close();
+  }
+});
+
+test('over TCP both ends of a worker\'s connection have keepalive on, so a peer whose machine died is probed, not waited on forever', async () => {
+  const s = await serve(1, { carrier: 'tcp' });
+  try {
+    await s.join(0);
+    const { port } = s.server.address as { port: number };
+    // ss shows each end of the connection with its timer; without SO_KEEPALIVE an idle socket shows none.
+    // (While bytes await their ACK the retransmit timer shows instead: wait until both ends are idle.)
+    let ends: string[] = [];
+    const idle = await waitUntil(() => {
+      ends = execFileSync('ss', ['-tnoH', 'state', 'established', `( sport = :${port} or dport = :${port} )`], { encoding: 'utf8' }).trim().split('\n');
+      return ends.length === 2 && ends.every((end) => !/timer:\(on,/.test(end));
+    }, 5000);
+    assert.ok(idle, `the server's end and the worker's, idle:\n${ends.join('\n')}`);
+    for (const end of ends) assert.match(end, /timer:\(keepalive,/, end);
   } finally {
     await s.close();
   }
