@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { CollectiveServer, type RoundComplete, type ServerEvents, type SilenceReport } from '../../src/comm/collective-server.js';
-import { JOIN_TOKEN_ENV, readJoinSecret } from '../../src/comm/join-token.js';
+import { insecureSecret, JOIN_TOKEN_ENV, readJoinSecret } from '../../src/comm/join-token.js';
+import { WorkerChannel } from '../../src/comm/worker-channel.js';
 import type { Refusal } from '../../src/comm/refusals.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
 import { withNamespaces, type Namespace } from '../helpers/netns.js';
@@ -60,7 +61,7 @@ const ROUNDS = 4;
 const TIMEOUT_MS = 4000;
 const seed = BASE_SEED + 13;
 
-test(`two workers in their own namespaces average 4 MiB over TCP limited to ${RATE}: the float64 mean bit for bit, rounds as slow as the link, and a cut link is reported silent`, async () => {
+test(`two workers in their own namespaces average 4 MiB over TCP limited to ${RATE}: the float64 mean bit for bit, rounds as slow as the link, a cut link reported silent and not waited on by a new connection`, async () => {
   await withNamespaces(2, RATE, async (cluster) => {
     const dir = mkdtempSync(join(tmpdir(), 'collective-tcp-'));
     const token = randomBytes(32).toString('hex');
@@ -114,6 +115,14 @@ test(`two workers in their own namespaces average 4 MiB over TCP limited to ${RA
       assert.equal(report.ranks.map((r) => r.rank), [1], 'only the cut worker is silent');
       // Its last heartbeat came at most a heartbeat interval (TIMEOUT_MS / 4) before the cut.
       assert.ok(seconds > (0.75 * TIMEOUT_MS) / 1000 - 0.1, `reported ${seconds.toFixed(1)} s after the cut: before the timeout could have passed`);
+
+      // Connecting to the machine behind the cut link: no SYN-ACK, no RST; the timeout ends the wait, naming the address.
+      const unreachable = { host: workers[1]!.ns.address, port };
+      const tried = performance.now();
+      const refused = await within(10_000, WorkerChannel.connect(unreachable, 0, insecureSecret(), { timeoutMs: 1500 }).then(() => undefined, (e: Error) => e), 'connecting across the cut link');
+      assert.ok(refused, 'no connection across a cut link');
+      assert.match(refused.message, `rank 0 could not connect to the coordinator at ${unreachable.host}:${port} within 1.5 s: is the address right, and is that machine up and reachable?`);
+      assert.ok(performance.now() - tried < 5000, 'given up on at the timeout');
 
       server.sendStop('the test is over');
       const first = await within(10_000, workers[0]!.done, `${workers[0]!.ns.name}'s worker to stop`);
