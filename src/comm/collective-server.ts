@@ -3,13 +3,17 @@
 // runs it what happened through ServerEvents. It forks nothing and knows no processes: whatever
 // connects and proves it holds the run's secret (handshake.ts) in a hello with a rank of this run is
 // that rank's worker, and gets the run's config in init; a connection that does not is closed and
-// reported, and changes nothing. supervisor.ts starts local worker processes and decides what a lost one means.
-import { createServer, type Server, type Socket } from 'node:net';
+// reported, and changes nothing. It listens on a Unix socket path (workers on this machine) or a TCP
+// address (workers elsewhere): the same accept, handshake and frame code serves both.
+// supervisor.ts starts local worker processes and decides what a lost one means.
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { CollectiveMismatchError, CollectiveTracker, describeCollective, type OpenCollective } from './collective.js';
 import { bytesPerElement, type CommDtype } from './delta-codec.js';
 import { SimulatedLink, linkIsOff, type LinkOptions } from './link.js';
 import type { OuterOptimizer } from './outer-optimizer.js';
-import { handshakeProof, HELLO_HEADER_LIMIT_BYTES, HELLO_TIMEOUT_MS, newNonce, proofMatches } from './handshake.js';
+import { checkEndpoint, describeEndpoint, isLoopback, isTcp, KEEPALIVE_IDLE_MS, type Endpoint } from './endpoint.js';
+import { handshakeProof, HELLO_HEADER_LIMIT_BYTES, HELLO_TIMEOUT_MS, newNonce, newSecret, proofMatches } from './handshake.js';
+import { insecureSecret, JOIN_TOKEN_ENV, MAKE_TOKEN } from './join-token.js';
 import {
   asFloat32, bytesOf, DEFAULT_FRAME_LIMITS, ProtocolError, WORKER_SENDS, type CollectiveKind, type Header, type HeaderOf, type ReduceTag,
 } from './protocol.js';
@@ -30,8 +34,21 @@ export interface ServerOptions {
   heartbeatMs?: number;
   /** Sent to every worker in init: the run's settings, opaque here. */
   workerConfig?: unknown;
-  /** The run's secret (handshake.ts): a connection proves it holds it before anything it says counts. */
-  secret: Uint8Array;
+  /**
+   * The run's secret (handshake.ts): a connection proves it holds it before anything it says
+   * counts. Without one, a server on a Unix socket or a loopback address makes a fresh one
+   * (`secret` then tells it, for the workers the caller starts); on any other address it refuses
+   * to listen, unless `insecure`.
+   */
+  secret?: Uint8Array | undefined;
+  /**
+   * For trusted networks: listen on any address without a secret. The handshake still runs, with a
+   * publicly known secret (join-token.ts's insecureSecret(), which the workers pass too), so there
+   * is one code path for every connection, strangers are still bounded and timed out, and a worker
+   * holding a real token is refused by an insecure server rather than joining it by mistake.
+   * Warns through onWarning each time it listens so.
+   */
+  insecure?: boolean;
   /** A connection without a valid hello this long after it was accepted is refused. Default HELLO_TIMEOUT_MS. */
   helloTimeoutMs?: number;
 }
@@ -68,6 +85,8 @@ export interface SilenceReport {
  * hello, and any other handler that throws stops the run with a CoordinatorError (not blamed on the rank whose frame it handled).
  */
 export interface ServerEvents {
+  /** Something the person running it should know that does not stop the run (an insecure listener). Default: stderr. */
+  onWarning?(message: string): void;
   /** May refuse a proven hello by throwing (the launcher knows which process should hold `rank`). */
   checkHello?(rank: number, pid: number): void;
   /** A connection was closed before its handshake completed; the run is untouched. */
@@ -125,6 +144,7 @@ export class CollectiveServer implements CoordinatorHandle {
   /** Set once the run is ending: frames, errors and silences stop mattering. */
   private halted = false;
   private watchdog: NodeJS.Timeout | undefined;
+  private runSecret: Uint8Array | undefined;
 
   constructor(private readonly options: ServerOptions, private readonly events: ServerEvents) {
     const now = performance.now();
@@ -134,15 +154,55 @@ export class CollectiveServer implements CoordinatorHandle {
     this.inboundMs = new Array<number>(options.worldSize).fill(0);
   }
 
-  /** Listens on a Unix socket path; the watchdog's clock starts now for every rank. */
-  async listen(path: string): Promise<void> {
+  /**
+   * Listens on a Unix socket path or a TCP address (port 0: any free port; `address` then says
+   * which); the watchdog's clock starts now for every rank. Refuses, before binding anything, a
+   * non-loopback address without a secret (see ServerOptions.secret).
+   */
+  async listen(endpoint: Endpoint): Promise<void> {
+    checkEndpoint(endpoint, 'CollectiveServer.listen');
+    this.runSecret = this.secretFor(endpoint);
     await new Promise<void>((resolve, reject) => {
-      this.server.once('error', (e) => reject(new Error(`cannot listen on ${path}: ${e.message}`)));
-      this.server.listen(path, resolve);
+      this.server.once('error', (e) => reject(new Error(`cannot listen on ${describeEndpoint(endpoint)}: ${e.message}`)));
+      if (isTcp(endpoint)) this.server.listen({ host: endpoint.host, port: endpoint.port }, resolve);
+      else this.server.listen(endpoint, resolve);
     });
+    if (!this.options.secret && this.options.insecure) {
+      // Named with the port it got, each time: whoever reads the log should know what was open.
+      const warning = `warning: listening on ${describeEndpoint(this.address)} WITHOUT a join secret (insecure): anyone who can reach it can join this run; ` +
+        `on any network you do not fully trust, make a token (${MAKE_TOKEN}) and give it to every machine`;
+      if (this.events.onWarning) this.events.onWarning(warning);
+      else process.stderr.write(`${warning}\n`);
+    }
     const now = performance.now();
     for (const seat of this.seats) seat.expectedSince = seat.lastProgressAt = now;
     this.watchdog = setInterval(() => this.checkForSilence(), Math.min(1000, this.options.timeoutMs / 4));
+  }
+
+  /** Where it listens, once listen() has resolved: the socket path, or the TCP address and the port it got. */
+  get address(): Endpoint {
+    const bound = this.server.address();
+    if (bound === null) throw new Error('CollectiveServer.address: not listening (call listen() first)');
+    if (typeof bound === 'string') return bound;
+    return { host: (bound as AddressInfo).address, port: (bound as AddressInfo).port };
+  }
+
+  /** The secret connections must prove, once listen() has been called: the one given, or the one it made. */
+  get secret(): Uint8Array {
+    if (!this.runSecret) throw new Error('CollectiveServer.secret: not listening (call listen() first)');
+    return this.runSecret;
+  }
+
+  private secretFor(endpoint: Endpoint): Uint8Array {
+    const { secret, insecure } = this.options;
+    if (secret) return secret;
+    if (insecure) return insecureSecret();
+    if (!isTcp(endpoint) || isLoopback(endpoint.host)) return newSecret(); // only this machine can connect: a fresh one, which the caller hands out
+    throw new Error(
+      `refusing to listen on ${describeEndpoint(endpoint)} without a join secret: anyone who can reach that address could join the run and change its weights. ` +
+        `Make a token (${MAKE_TOKEN}) and give it to every machine (a token file, or ${JOIN_TOKEN_ENV}); ` +
+        'or listen on 127.0.0.1 for this machine only; or, on a network you trust, choose insecure',
+    );
   }
 
   /** The ranks the collectives wait for, in rank order. */
@@ -260,6 +320,8 @@ export class CollectiveServer implements CoordinatorHandle {
       return;
     }
     const where = `connection #${++this.accepted} on ${socket.remoteAddress ? `${socket.remoteAddress} port ${socket.remotePort}` : 'the local socket'}`;
+    // A worker machine that dies or drops off the network sends no FIN: probe it (idle ones only; heartbeats cover the rest).
+    if (socket.remoteAddress) socket.setKeepAlive(true, KEEPALIVE_IDLE_MS);
     const challenge = newNonce();
     let seat: Seat | undefined;
     const link = this.options.link;
@@ -314,7 +376,7 @@ export class CollectiveServer implements CoordinatorHandle {
   private hello(header: Header, challenge: string, connection: FrameConnection): Seat {
     if (header.type !== 'hello') throw new RefusedError('not-hello', `its first frame was '${header.type}', not a hello`);
     // The proof first: until it holds, nothing the connection says, its rank included, counts.
-    if (!proofMatches(this.options.secret, 'worker', challenge, header.rank, header.proof)) {
+    if (!proofMatches(this.secret, 'worker', challenge, header.rank, header.proof)) {
       throw new RefusedError('proof',
         `its hello for rank ${header.rank} (pid ${header.pid}) carried a wrong proof: it does not hold this run's secret, ` +
           'or it replayed a hello made for another connection');
@@ -335,7 +397,7 @@ export class CollectiveServer implements CoordinatorHandle {
     seat.lastProgressAt = performance.now();
     const params = seat.rejoin?.params;
     const init: Header = {
-      type: 'init', proof: handshakeProof(this.options.secret, 'server', header.nonce, seat.rank),
+      type: 'init', proof: handshakeProof(this.secret, 'server', header.nonce, seat.rank),
       rank: seat.rank, worldSize, config: this.options.workerConfig, count: params?.length ?? 0, heartbeatMs: this.heartbeatMs,
       ...(seat.rejoin ? { rejoin: seat.rejoin.header } : {}),
     };

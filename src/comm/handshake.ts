@@ -1,6 +1,7 @@
 // How a worker proves it was started by this run, and the coordinator that it is this run's, without
-// the secret crossing the wire. Transport-agnostic (the same proofs serve the local Unix socket and,
-// later, TCP between machines); the frames that carry them are in protocol.ts.
+// the secret crossing the wire. Transport-agnostic (the same proofs serve the local Unix socket and
+// TCP between machines, where the secret comes from a join token: join-token.ts); the frames that
+// carry them are in protocol.ts.
 //
 //   server → worker  challenge {nonce: Ns}                       a fresh random nonce per connection
 //   worker → server  hello {rank, pid, nonce: Nw, proof: HMAC(secret, "worker" ‖ Ns ‖ rank)}

@@ -1,7 +1,8 @@
-// A framed connection over a Unix domain socket. bench/transport.ts (2 loaded cores) measured round
-// trips even with fork()'s 'advanced' IPC up to 16 MiB (1 MiB 3.9 vs 3.8 ms) and 2.2× faster at
-// 64 MiB (168 vs 365 ms), and the socket lets a payload land in a reused buffer; so tensors go over
-// the socket and the IPC channel from fork() is only a lifeline.
+// A framed connection over a byte stream: a Unix domain socket, or TCP between machines (endpoint.ts
+// opens either; Nagle is off below, so a small frame is not held back). bench/transport.ts (2 loaded
+// cores) measured round trips even with fork()'s 'advanced' IPC up to 16 MiB (1 MiB 3.9 vs 3.8 ms)
+// and 2.2× faster at 64 MiB (168 vs 365 ms), and the socket lets a payload land in a reused buffer;
+// so tensors go over the socket and the IPC channel from fork() is only a lifeline.
 import type { Socket } from 'node:net';
 import { encodeHead, FrameDecoder, type FrameLimits, type Header } from './protocol.js';
 import type { SimulatedLink } from './link.js';

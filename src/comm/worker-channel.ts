@@ -2,10 +2,11 @@
 // proves it holds the run's secret (handshake.ts), checks the server's proof in init, receives the
 // run's config (and, for a process taking over a lost rank, where to start) there, and runs the
 // collectives (all-reduce mean, broadcast) as request/reply exchanges, one at a time.
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { CommDtype } from './delta-codec.js';
 import { asFloat32, bytesOf, COORDINATOR_SENDS, HEARTBEAT_DOING_LIMIT, ProtocolError, type CollectiveKind, type Header, type HeaderOf, type ReduceTag } from './protocol.js';
 import { describeCollective } from './collective.js';
+import { checkEndpoint, connectTo, describeEndpoint, type Endpoint } from './endpoint.js';
 import { handshakeProof, newNonce, proofMatches, secretFromText } from './handshake.js';
 import { FrameConnection } from './transport.js';
 
@@ -103,13 +104,17 @@ export class WorkerChannel {
   }
 
   /**
-   * Connects to the server at `path` as `rank`, proving it holds the run's `secret` (32 bytes; what
-   * launch() puts in the workers' environment), and waits for its init. For callers that start
-   * workers themselves. Rejects if the server refuses the hello, cannot prove it holds the secret
-   * too, or sends a bad init.
+   * Connects to the server at `endpoint` (its Unix socket path, or `{ host, port }` over TCP) as
+   * `rank`, proving it holds the run's `secret` (32 bytes: what launch() puts in the workers'
+   * environment, or join-token.ts's readJoinSecret() across machines), and waits for its init. For
+   * callers that start workers themselves. Rejects if the server cannot be reached (naming the
+   * address), refuses the hello, cannot prove it holds the secret too, or sends a bad init; with
+   * `timeoutMs`, also if connecting and init together take longer (across machines, a SYN to a
+   * dead host is retried for about two minutes, and a listener that is not a collective server may
+   * never answer).
    */
-  static connect(path: string, rank: number, secret: Uint8Array): Promise<WorkerChannel> {
-    return WorkerChannel.open(path, rank, secret, undefined);
+  static connect(endpoint: Endpoint, rank: number, secret: Uint8Array, options: { timeoutMs?: number } = {}): Promise<WorkerChannel> {
+    return WorkerChannel.open(endpoint, rank, secret, undefined, options.timeoutMs);
   }
 
   /** Connects as the supervisor's environment says; undefined when this process was not launched by one. */
@@ -144,21 +149,43 @@ export class WorkerChannel {
     }
   }
 
-  private static async open(path: string, rank: number, secret: Uint8Array, lifeline: (() => void) | undefined): Promise<WorkerChannel> {
+  private static async open(
+    endpoint: Endpoint, rank: number, secret: Uint8Array, lifeline: (() => void) | undefined, timeoutMs?: number,
+  ): Promise<WorkerChannel> {
+    checkEndpoint(endpoint, `rank ${rank}: WorkerChannel.connect`);
     handshakeProof(secret, 'worker', newNonce(), rank); // a wrong-sized secret or a bad rank fails here, before any connection
-    const socket = connect(path);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', (e) => reject(new Error(`rank ${rank} cannot reach the coordinator at ${path}: ${e.message}`)));
+    if (timeoutMs !== undefined && !(timeoutMs > 0)) throw new RangeError(`rank ${rank}: WorkerChannel.connect timeoutMs must be > 0 (got ${timeoutMs})`);
+    const where = describeEndpoint(endpoint);
+    const socket = connectTo(endpoint);
+    let connected = false;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      if (timeoutMs === undefined) return;
+      timer = setTimeout(() => {
+        socket.destroy();
+        const seconds = `${(timeoutMs / 1000).toFixed(1)} s`;
+        reject(new Error(connected
+          ? `rank ${rank}: connected to ${where}, but no init came from it within ${seconds}: is this run's collective server listening there (and not busy with another run)?`
+          : `rank ${rank} could not connect to the coordinator at ${where} within ${seconds}: is the address right, and is that machine up and reachable?`));
+      }, timeoutMs);
     });
-    const channel = new WorkerChannel(rank, socket, secret, lifeline);
-    // The hello goes out when the server's challenge arrives (onFrame).
-    const initialized = new Promise<void>((resolve, reject) => (channel.awaitingInit = { resolve, reject }));
+    expired.catch(() => {}); // raced below; unobserved when nothing expires
+    let channel: WorkerChannel | undefined;
     try {
-      await initialized;
+      await Promise.race([expired, new Promise<void>((resolve, reject) => {
+        socket.once('connect', resolve);
+        socket.once('error', (e) => reject(new Error(`rank ${rank} cannot reach the coordinator at ${where}: ${e.message}`)));
+      })]);
+      connected = true;
+      channel = new WorkerChannel(rank, socket, secret, lifeline);
+      // The hello goes out when the server's challenge arrives (onFrame).
+      const initialized = new Promise<void>((resolve, reject) => (channel!.awaitingInit = { resolve, reject }));
+      await Promise.race([expired, initialized]);
     } catch (error) {
-      channel.close();
+      channel?.close();
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
     return channel;
   }
@@ -372,7 +399,7 @@ export class WorkerChannel {
     if (!proofMatches(this.secret, 'server', this.helloNonce, this.rank, init.proof)) {
       throw new ProtocolError(
         `rank ${this.rank}: the coordinator's init carried a wrong proof: it does not hold this run's secret ` +
-          "(another run's coordinator on this socket path?), so its config is refused",
+          "(another run's coordinator at this address?), so its config is refused",
       );
     }
     if (init.rank !== this.rank) throw new ProtocolError(`rank ${this.rank}: init is for rank ${init.rank}; the server and this worker disagree about its rank`);

@@ -2,11 +2,14 @@
 // process, connected as any program holding the run's secret could connect.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CollectiveServer, type RoundComplete, type ServerEvents, type SilenceReport } from '../../src/comm/collective-server.js';
+import { isLoopback, type Endpoint } from '../../src/comm/endpoint.js';
 import { newSecret } from '../../src/comm/handshake.js';
+import { insecureSecret } from '../../src/comm/join-token.js';
 import type { Refusal } from '../../src/comm/refusals.js';
 import { WorkerChannel } from '../../src/comm/worker-channel.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
@@ -24,6 +27,8 @@ class Recorder implements ServerEvents {
   refused: Refusal[] = [];
   done: number[] = [];
   logs: unknown[] = [];
+  warnings: string[] = [];
+  onWarning(message: string): void { this.warnings.push(message); }
   onLog(_rank: number, record: unknown): void { this.logs.push(record); }
   onDone(rank: number): void { this.done.push(rank); }
   onWorkerError(): void {}
@@ -33,13 +38,14 @@ class Recorder implements ServerEvents {
   onRefused(refusal: Refusal): void { this.refused.push(refusal); }
 }
 
-async function serve(worldSize: number, options: { timeoutMs?: number; workerConfig?: unknown } = {}) {
+/** tcp: on 127.0.0.1, port 0 (any free one); the workers connect to the port it got. */
+async function serve(worldSize: number, options: { timeoutMs?: number; workerConfig?: unknown; carrier?: 'unix' | 'tcp' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'server-test-'));
-  const path = join(dir, 'server.sock');
   const events = new Recorder();
   const secret = newSecret();
   const server = new CollectiveServer({ worldSize, timeoutMs: options.timeoutMs ?? 10_000, workerConfig: options.workerConfig, secret }, events);
-  await server.listen(path);
+  await server.listen(options.carrier === 'tcp' ? { host: '127.0.0.1', port: 0 } : join(dir, 'server.sock'));
+  const path: Endpoint = server.address;
   const channels: WorkerChannel[] = [];
   const connect = async (rank: number) => {
     const channel = await within(3000, WorkerChannel.connect(path, rank, secret), `rank ${rank} connecting`);
@@ -158,6 +164,123 @@ test('a rank silent past the timeout while another waits is reported, with when 
   assert.equal(report.waiting, [0]);
   assert.is(report.collective, "allreduce 'grads' round 0");
   await s.close();
+});
+
+// ---- over TCP ----
+
+test('over TCP on 127.0.0.1 port 0 the server reports the port it got, and rounds of awkward sizes give every rank the float64 mean bit for bit', async () => {
+  const s = await serve(3, { carrier: 'tcp' });
+  try {
+    const address = s.path as { host: string; port: number };
+    assert.type(address, 'object', `address ${JSON.stringify(address)}`);
+    assert.is(address.host, '127.0.0.1');
+    assert.ok(Number.isInteger(address.port) && address.port > 0, `a real port: ${address.port}`);
+    const workers = await Promise.all([0, 1, 2].map((rank) => s.join(rank)));
+    // Sizes from one element to past a TCP segment and a socket buffer's worth (65537 floats: 256 KiB + 4 bytes).
+    for (const [round, n] of [1, 33, 65537].entries()) {
+      const inputs = [0, 1, 2].map((rank) => inputFor(seed, rank, round, n));
+      const means = await within(10_000, Promise.all(workers.map((w) => w.allReduceMean('params', inputs[w.rank]!.slice(), round))), `round ${round}`);
+      for (const [rank, mean] of means.entries()) assertBitwiseEqual(mean, meanRef(inputs), `rank ${rank}'s mean of ${n} over TCP (TEST_SEED=${BASE_SEED})`);
+    }
+    assert.equal(s.events.rounds.map((r) => r.step), [0, 1, 2]);
+    assert.equal(s.events.fatal, []);
+    assert.equal(s.events.refused, []);
+  } finally {
+    await s.close();
+  }
+});
+
+test('over TCP both ends of a worker\'s connection have keepalive on, so a peer whose machine died is probed, not waited on forever', async () => {
+  const s = await serve(1, { carrier: 'tcp' });
+  try {
+    await s.join(0);
+    const { port } = s.server.address as { port: number };
+    // ss shows each end of the connection with its timer; without SO_KEEPALIVE an idle socket shows none.
+    // (While bytes await their ACK the retransmit timer shows instead: wait until both ends are idle.)
+    let ends: string[] = [];
+    const idle = await waitUntil(() => {
+      ends = execFileSync('ss', ['-tnoH', 'state', 'established', `( sport = :${port} or dport = :${port} )`], { encoding: 'utf8' }).trim().split('\n');
+      return ends.length === 2 && ends.every((end) => !/timer:\(on,/.test(end));
+    }, 5000);
+    assert.ok(idle, `the server's end and the worker's, idle:\n${ends.join('\n')}`);
+    for (const end of ends) assert.match(end, /timer:\(keepalive,/, end);
+  } finally {
+    await s.close();
+  }
+});
+
+test('a worker that cannot reach the server is told the address it tried', async () => {
+  const s = await serve(1, { carrier: 'tcp' });
+  const { port } = s.server.address as { port: number };
+  await s.close(); // the port is free again: nobody listens there
+  try {
+    await within(5000, WorkerChannel.connect({ host: '127.0.0.1', port }, 0, newSecret()), 'connect');
+    assert.unreachable('nobody listens there');
+  } catch (e) {
+    assert.match((e as Error).message, `rank 0 cannot reach the coordinator at 127.0.0.1:${port}: connect ECONNREFUSED`);
+  }
+});
+
+test('without a secret, a server refuses to listen on a non-loopback address, before binding, saying how to make a join token', async () => {
+  for (const host of ['0.0.0.0', '::', '10.1.2.3', 'example.org']) {
+    const events = new Recorder();
+    const server = new CollectiveServer({ worldSize: 1, timeoutMs: 10_000 }, events);
+    try {
+      await server.listen({ host, port: 0 });
+      assert.unreachable(`listening on ${host} without a secret`);
+    } catch (e) {
+      const message = (e as Error).message;
+      assert.match(message, /^refusing to listen on \S+ without a join secret: anyone who can reach that address could join the run/, message);
+      assert.match(message, 'openssl rand -hex 32 > join.token && chmod 600 join.token');
+      assert.match(message, 'LOCALSGD_JOIN_TOKEN');
+    }
+    assert.throws(() => server.address, /not listening/, `${host}: nothing was bound`);
+    await server.close();
+  }
+  assert.ok(isLoopback('127.0.0.1') && isLoopback('::1') && isLoopback('localhost') && isLoopback('::ffff:127.0.0.1'), 'what counts as loopback');
+  assert.ok(![ '0.0.0.0', '::', '10.0.0.1', '128.0.0.1', 'localhost.example.org', '::ffff:10.0.0.1'].some(isLoopback), 'what does not');
+});
+
+test('without a secret, a loopback server makes a fresh one per server, which its workers need', async () => {
+  const servers = [0, 1].map(() => new CollectiveServer({ worldSize: 1, timeoutMs: 10_000 }, new Recorder()));
+  try {
+    for (const server of servers) await server.listen({ host: '127.0.0.1', port: 0 });
+    const [a, b] = servers as [CollectiveServer, CollectiveServer];
+    assert.is(a.secret.byteLength, 32);
+    assert.not.equal([...a.secret], [...b.secret], 'each server its own secret');
+    await within(5000, WorkerChannel.connect(b.address, 0, a.secret), 'connect with the other server\'s secret').then(
+      () => assert.unreachable('another server\'s secret must not pass'),
+      (e: Error) => assert.match(e.message, /refused this worker's hello/),
+    );
+    const worker = await within(5000, WorkerChannel.connect(b.address, 0, b.secret), 'connect with its own');
+    assert.equal([...await within(5000, worker.allReduceMean('params', new Float32Array([7])), 'a round')], [7]);
+    worker.close();
+  } finally {
+    for (const server of servers) await server.close();
+  }
+});
+
+test('insecure listens on every interface without a secret, warns, and still runs the handshake with the public insecure secret', async () => {
+  const events = new Recorder();
+  const warnings = events.warnings;
+  const server = new CollectiveServer({ worldSize: 1, timeoutMs: 10_000, insecure: true }, events);
+  try {
+    await server.listen({ host: '0.0.0.0', port: 0 });
+    const { port } = server.address as { port: number };
+    assert.is(warnings.length, 1);
+    assert.match(warnings[0]!, `listening on 0.0.0.0:${port} WITHOUT a join secret (insecure): anyone who can reach it can join this run`);
+    // A worker holding some real token is refused (the handshake ran), one that chose insecure too joins.
+    await within(5000, WorkerChannel.connect({ host: '127.0.0.1', port }, 0, newSecret()), 'a worker with another secret').then(
+      () => assert.unreachable('a secured worker must not join an insecure server'),
+      (e: Error) => assert.match(e.message, /refused this worker's hello/),
+    );
+    assert.is(events.refused[0]?.kind, 'proof');
+    const worker = await within(5000, WorkerChannel.connect({ host: '127.0.0.1', port }, 0, insecureSecret()), 'an insecure worker');
+    assert.equal([...await within(5000, worker.allReduceMean('params', new Float32Array([5])), 'a round')], [5]);
+    worker.close();
+  } finally {
+    await server.close();
+  }
 });
 
 test.run();

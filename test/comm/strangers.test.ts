@@ -5,11 +5,12 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CollectiveServer, type ServerEvents } from '../../src/comm/collective-server.js';
+import { connectTo, type Endpoint } from '../../src/comm/endpoint.js';
 import { newSecret, proofMatches } from '../../src/comm/handshake.js';
 import { FrameDecoder, WORKER_SENDS, type Header } from '../../src/comm/protocol.js';
 import type { Refusal } from '../../src/comm/refusals.js';
@@ -32,13 +33,19 @@ class Events implements ServerEvents {
   onRefused(refusal: Refusal): void { this.refused.push(refusal); }
 }
 
-async function serve(worldSize: number, helloTimeoutMs?: number) {
+/** The two carriers a server listens on: what strangers can do must not depend on which. */
+const CARRIERS = { 'Unix socket': 'unix', 'TCP on 127.0.0.1': 'tcp' } as const;
+type Carrier = (typeof CARRIERS)[keyof typeof CARRIERS];
+/** Where a helper server of the same carrier as the one under test listens. */
+const beside = (carrier: Carrier, path: string): Endpoint => (carrier === 'tcp' ? { host: '127.0.0.1', port: 0 } : path);
+
+async function serve(worldSize: number, helloTimeoutMs?: number, carrier: Carrier = 'unix') {
   const dir = mkdtempSync(join(tmpdir(), 'strangers-test-'));
-  const path = join(dir, 's.sock');
   const secret = newSecret();
   const events = new Events();
   const server = new CollectiveServer({ worldSize, timeoutMs: 60_000, secret, ...(helloTimeoutMs ? { helloTimeoutMs } : {}) }, events);
-  await server.listen(path);
+  await server.listen(beside(carrier, join(dir, 's.sock')));
+  const path = server.address;
   const channels: WorkerChannel[] = [];
   const join_ = async (rank: number) => {
     const channel = await within(5000, WorkerChannel.connect(path, rank, secret), `rank ${rank} connecting`);
@@ -57,77 +64,79 @@ async function serve(worldSize: number, helloTimeoutMs?: number) {
     await server.close();
     rmSync(dir, { recursive: true, force: true });
   };
-  return { server, events, path, secret, join: join_, roundWithEveryRank, close };
+  return { server, events, path, dir, secret, join: join_, roundWithEveryRank, close };
 }
 
-test('each kind of stranger is closed and reported for what it did, and the run is untouched: no failure, every rank still free', async () => {
-  const timeoutMs = 600;
-  const s = await serve(2, timeoutMs);
-  try {
-    const attached = STRANGERS.map((kind) => ({ ...kind, connection: stranger(s.path) }));
-    const started = performance.now();
-    await Promise.all(attached.map(({ connection, act }) => act(connection)));
-    const closedAt = await within(5000, Promise.all(attached.map((a) => a.connection.closed)), 'the coordinator closing every stranger');
-    assert.equal(s.events.fatal, [], 'no stranger is the run\'s failure');
-    assert.is(s.events.refused.length, attached.length, 'each reported once');
-    for (const [i, a] of attached.entries()) {
-      const report = s.events.refused.find((r) => r.message.startsWith(`connection #${i + 1} `));
-      assert.ok(report, `a report for the stranger that ${a.name}`);
-      assert.is(report.kind, a.kind, `the stranger that ${a.name}: ${report.message}`);
-      assert.match(report.message, a.message, `the stranger that ${a.name}: ${report.message}`);
+for (const [over, carrier] of Object.entries(CARRIERS)) {
+  test(`over a ${over}, each kind of stranger is closed and reported for what it did, and the run is untouched: no failure, every rank still free`, async () => {
+    const timeoutMs = 600;
+    const s = await serve(2, timeoutMs, carrier);
+    try {
+      const attached = STRANGERS.map((kind) => ({ ...kind, connection: stranger(s.path) }));
+      const started = performance.now();
+      await Promise.all(attached.map(({ connection, act }) => act(connection)));
+      const closedAt = await within(5000, Promise.all(attached.map((a) => a.connection.closed)), 'the coordinator closing every stranger');
+      assert.equal(s.events.fatal, [], 'no stranger is the run\'s failure');
+      assert.is(s.events.refused.length, attached.length, 'each reported once');
+      for (const [i, a] of attached.entries()) {
+        const report = s.events.refused.find((r) => r.message.startsWith(`connection #${i + 1} `));
+        assert.ok(report, `a report for the stranger that ${a.name}`);
+        assert.is(report.kind, a.kind, `the stranger that ${a.name}: ${report.message}`);
+        assert.match(report.message, a.message, `the stranger that ${a.name}: ${report.message}`);
+      }
+      // The silent ones were given their time, and not much more.
+      for (const i of [0, 1]) {
+        const waited = closedAt[i]! - started;
+        assert.ok(waited > timeoutMs - 50 && waited < timeoutMs + 2000, `${attached[i]!.name}: closed after ${waited.toFixed(0)} ms`);
+      }
+      await s.roundWithEveryRank();
+    } finally {
+      await s.close(); // a failed assertion must not leave the server, and this test process, running
     }
-    // The silent ones were given their time, and not much more.
-    for (const i of [0, 1]) {
-      const waited = closedAt[i]! - started;
-      assert.ok(waited > timeoutMs - 50 && waited < timeoutMs + 2000, `${attached[i]!.name}: closed after ${waited.toFixed(0)} ms`);
-    }
-    await s.roundWithEveryRank();
-  } finally {
-    await s.close(); // a failed assertion must not leave the server, and this test process, running
-  }
-});
+  });
 
-test('a hello recorded from a real worker cannot be replayed: it answers only the challenge of the connection it was made for', async () => {
-  const s = await serve(2);
-  try {
-    // A recorder between the worker and the server: passes the server's bytes on, keeps the worker's, and never forwards them.
-    const recorderPath = `${s.path}.recorder`;
-    let recorded = Buffer.alloc(0);
-    let challenged = '';
-    const sockets: Socket[] = [];
-    const recorder = createServer((worker) => {
-      const upstream = connect(s.path);
-      sockets.push(upstream, worker);
-      upstream.on('data', (chunk: Buffer) => worker.write(chunk));
-      const challenge = new FrameDecoder({ onHeader: () => undefined, onFrame: (h) => h.type === 'challenge' && (challenged = h.nonce) }, new Set(['challenge']));
-      upstream.on('data', (chunk: Buffer) => challenge.push(chunk));
-      worker.on('data', (chunk: Buffer) => (recorded = Buffer.concat([recorded, chunk])));
-      worker.on('error', () => {});
-    });
-    await new Promise<void>((resolve) => recorder.listen(recorderPath, resolve));
-    const victim = WorkerChannel.connect(recorderPath, 1, s.secret);
-    victim.catch(() => {});
-    await waitUntil(() => recorded.length > 0, 5000);
-    let hello: Header | undefined;
-    new FrameDecoder({ onHeader: () => undefined, onFrame: (h) => (hello = h) }, WORKER_SENDS).push(recorded);
-    assert.ok(hello?.type === 'hello' && hello.rank === 1, `recorded a hello: ${JSON.stringify(hello)}`);
-    assert.ok(proofMatches(s.secret, 'worker', challenged, 1, hello.proof), 'the recorded hello is genuine for the challenge it answered');
-    // Replayed on a connection of its own, to a rank nobody holds: the server's new challenge refuses it.
-    const replay = stranger(s.path);
-    await within(5000, replay.challenge, 'the replay\'s own challenge');
-    replay.socket.write(recorded);
-    await within(5000, replay.closed, 'the replay to be closed');
-    assert.is(s.events.refused.length, 1);
-    assert.is(s.events.refused[0]!.kind, 'proof');
-    assert.match(s.events.refused[0]!.message, /hello for rank 1 \(pid \d+\) carried a wrong proof: .*or it replayed a hello made for another connection/);
-    assert.equal(s.events.fatal, []);
-    for (const socket of sockets) socket.destroy();
-    await within(5000, new Promise<void>((resolve) => recorder.close(() => resolve())), 'closing the recorder');
-    await s.roundWithEveryRank(); // rank 1 is still free for its real worker
-  } finally {
-    await s.close(); // a failed assertion must not leave the server, and this test process, running
-  }
-});
+  test(`over a ${over}, a hello recorded from a real worker cannot be replayed: it answers only the challenge of the connection it was made for`, async () => {
+    const s = await serve(2, undefined, carrier);
+    try {
+      // A recorder between the worker and the server: passes the server's bytes on, keeps the worker's, and never forwards them.
+      let recorded = Buffer.alloc(0);
+      let challenged = '';
+      const sockets: Socket[] = [];
+      const recorder = createServer((worker) => {
+        const upstream = connectTo(s.path);
+        sockets.push(upstream, worker);
+        upstream.on('data', (chunk: Buffer) => worker.write(chunk));
+        const challenge = new FrameDecoder({ onHeader: () => undefined, onFrame: (h) => h.type === 'challenge' && (challenged = h.nonce) }, new Set(['challenge']));
+        upstream.on('data', (chunk: Buffer) => challenge.push(chunk));
+        worker.on('data', (chunk: Buffer) => (recorded = Buffer.concat([recorded, chunk])));
+        worker.on('error', () => {});
+      });
+      await new Promise<void>((resolve) => recorder.listen(beside(carrier, join(s.dir, 'recorder.sock')), resolve));
+      const recorderAddress = recorder.address()!;
+      const victim = WorkerChannel.connect(typeof recorderAddress === 'string' ? recorderAddress : { host: '127.0.0.1', port: recorderAddress.port }, 1, s.secret);
+      victim.catch(() => {});
+      await waitUntil(() => recorded.length > 0, 5000);
+      let hello: Header | undefined;
+      new FrameDecoder({ onHeader: () => undefined, onFrame: (h) => (hello = h) }, WORKER_SENDS).push(recorded);
+      assert.ok(hello?.type === 'hello' && hello.rank === 1, `recorded a hello: ${JSON.stringify(hello)}`);
+      assert.ok(proofMatches(s.secret, 'worker', challenged, 1, hello.proof), 'the recorded hello is genuine for the challenge it answered');
+      // Replayed on a connection of its own, to a rank nobody holds: the server's new challenge refuses it.
+      const replay = stranger(s.path);
+      await within(5000, replay.challenge, 'the replay\'s own challenge');
+      replay.socket.write(recorded);
+      await within(5000, replay.closed, 'the replay to be closed');
+      assert.is(s.events.refused.length, 1);
+      assert.is(s.events.refused[0]!.kind, 'proof');
+      assert.match(s.events.refused[0]!.message, /hello for rank 1 \(pid \d+\) carried a wrong proof: .*or it replayed a hello made for another connection/);
+      assert.equal(s.events.fatal, []);
+      for (const socket of sockets) socket.destroy();
+      await within(5000, new Promise<void>((resolve) => recorder.close(() => resolve())), 'closing the recorder');
+      await s.roundWithEveryRank(); // rank 1 is still free for its real worker
+    } finally {
+      await s.close(); // a failed assertion must not leave the server, and this test process, running
+    }
+  });
+}
 
 test('a second hello for a held rank, with a valid proof, is refused and its holder carries on', async () => {
   const s = await serve(1);

@@ -232,4 +232,25 @@ test('broadcast takes data from rank 0 only', async () => {
   await fake.close();
 });
 
+test('with timeoutMs, a TCP listener that accepts but never challenges is given up on after it, naming the address, and the connection is closed', async () => {
+  let closedAt = 0;
+  const silent = createServer((socket) => socket.on('close', () => (closedAt = performance.now())));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const { port } = silent.address() as { port: number };
+  try {
+    const started = performance.now();
+    try {
+      await within(5000, WorkerChannel.connect({ host: '127.0.0.1', port }, 2, newSecret(), { timeoutMs: 400 }), 'connect');
+      assert.unreachable('nothing answered');
+    } catch (e) {
+      assert.is((e as Error).message, `rank 2: connected to 127.0.0.1:${port}, but no init came from it within 0.4 s: is this run's collective server listening there (and not busy with another run)?`);
+    }
+    const waited = performance.now() - started;
+    assert.ok(waited >= 390 && waited < 3000, `gave up after ${waited.toFixed(0)} ms`);
+    assert.ok(await waitUntil(() => closedAt > 0, 3000), 'the listener saw the connection closed');
+  } finally {
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  }
+});
+
 test.run();
