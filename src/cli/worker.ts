@@ -1,6 +1,6 @@
 // dist/worker.js: one worker process, started by dist/train.js (the launcher) with the server's
 // socket and its rank in the environment; the run's config arrives in the server's init message.
-import { WorkerChannel } from '../comm/worker-channel.js';
+import { CoordinatorSilentError, WorkerChannel } from '../comm/worker-channel.js';
 import type { ModelRecord } from '../train/records.js';
 import { trainWorker } from '../train/train-worker.js';
 import { channelFaultsFromEnvironment, hooksFromEnvironment } from '../train/debug-hooks.js';
@@ -12,7 +12,15 @@ async function main(): Promise<number> {
     console.error('dist/worker.js is started by the coordinator; run: node dist/train.js --procs N');
     return 2;
   }
-  channel.onStop(() => process.exit(130));
+  channel.onStop((why) => {
+    // Told to stop, this process exits quietly: the coordinator knows why. A coordinator gone silent
+    // reports nothing, so this worker says what happened.
+    if (why instanceof CoordinatorSilentError) {
+      process.stderr.write(`${why.message}\n`);
+      process.exit(1);
+    }
+    process.exit(130);
+  });
   channelFaultsFromEnvironment(channel);
   // Ctrl-C on a terminal reaches the whole process group; the coordinator decides how to stop
   // (it saves the last averaged weights first), so workers leave SIGINT to it.

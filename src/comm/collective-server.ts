@@ -144,6 +144,7 @@ export class CollectiveServer implements CoordinatorHandle {
   /** Set once the run is ending: frames, errors and silences stop mattering. */
   private halted = false;
   private watchdog: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
   private runSecret: Uint8Array | undefined;
 
   constructor(private readonly options: ServerOptions, private readonly events: ServerEvents) {
@@ -177,6 +178,7 @@ export class CollectiveServer implements CoordinatorHandle {
     const now = performance.now();
     for (const seat of this.seats) seat.expectedSince = seat.lastProgressAt = now;
     this.watchdog = setInterval(() => this.checkForSilence(), Math.min(1000, this.options.timeoutMs / 4));
+    this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs);
   }
 
   /** Where it listens, once listen() has resolved: the socket path, or the TCP address and the port it got. */
@@ -290,6 +292,7 @@ export class CollectiveServer implements CoordinatorHandle {
   halt(): void {
     this.halted = true;
     if (this.watchdog) clearInterval(this.watchdog);
+    if (this.heartbeat) clearInterval(this.heartbeat);
   }
 
   /** Asks every connected worker to stop (past any simulated link delay). */
@@ -399,6 +402,7 @@ export class CollectiveServer implements CoordinatorHandle {
     const init: Header = {
       type: 'init', proof: handshakeProof(this.secret, 'server', header.nonce, seat.rank),
       rank: seat.rank, worldSize, config: this.options.workerConfig, count: params?.length ?? 0, heartbeatMs: this.heartbeatMs,
+      silenceLimitMs: Math.ceil(this.options.timeoutMs),
       ...(seat.rejoin ? { rejoin: seat.rejoin.header } : {}),
     };
     void connection.send(init, params && bytesOf(params));
@@ -544,6 +548,17 @@ export class CollectiveServer implements CoordinatorHandle {
       if (cause.stack) failure.stack = `${failure.name}: ${failure.message}\n${cause.stack.split('\n').slice(1).join('\n')}`;
       this.events.onFatal(failure);
       return false;
+    }
+  }
+
+  /**
+   * Every proven worker hears from the server at least every heartbeatMs, so one whose coordinator
+   * died or whose link was cut notices (init.silenceLimitMs). Past any simulated link delay, like
+   * stop: a beat must neither wait behind a slow result nor delay one, and it counts no bytes.
+   */
+  private beat(): void {
+    for (const seat of this.seats) {
+      if (!seat.lost && seat.connection?.open) void seat.connection.send({ type: 'server-heartbeat' }, undefined, { bypassLink: true });
     }
   }
 

@@ -4,7 +4,8 @@
 // never as JSON. A session: the server sends a challenge (a fresh nonce), the worker says hello (its
 // rank and its proof of the run's secret, handshake.ts), the server answers init (its own proof, the
 // run's config, and for a process taking over a lost rank where to start), then collectives until done, with a heartbeat from the worker every
-// init.heartbeatMs throughout.
+// init.heartbeatMs throughout, and a server-heartbeat from the server as often, so each side notices a
+// peer that went silent (a stopped process, a dead machine, a cut link) within its timeout.
 import { z } from 'zod';
 import { bytesPerElement, CommDtype } from './delta-codec.js';
 import { HEX_CHARS } from './handshake.js';
@@ -62,6 +63,11 @@ export const Header = z.discriminatedUnion('type', [
     count: Count,
     /** How often to send a heartbeat. */
     heartbeatMs: z.number().int().positive(),
+    /**
+     * How long the worker waits with nothing at all from the server (it beats every heartbeatMs)
+     * before it counts the coordinator gone: the server's own timeout for silent workers.
+     */
+    silenceLimitMs: z.number().int().positive(),
   }),
   z.object({
     type: z.literal('result'),
@@ -77,12 +83,22 @@ export const Header = z.discriminatedUnion('type', [
     members: z.array(Index).optional(),
   }),
   z.object({ type: z.literal('stop'), reason: z.string().optional() }),
+  // From a timer every heartbeatMs to every proven connection. Its own type rather than 'heartbeat'
+  // both ways: it carries nothing (the server is doing nothing a worker reports), the worker's
+  // heartbeat keeps its required `doing`, and each direction's set of frames stays disjoint.
+  z.object({ type: z.literal('server-heartbeat') }),
 ]);
 export type Header = z.infer<typeof Header>;
 export type HeaderOf<T extends Header['type']> = Extract<Header, { type: T }>;
 
 export const WORKER_SENDS: ReadonlySet<Header['type']> = new Set(['hello', 'allreduce', 'broadcast', 'log', 'done', 'error', 'heartbeat']);
-export const COORDINATOR_SENDS: ReadonlySet<Header['type']> = new Set(['challenge', 'init', 'result', 'stop']);
+export const COORDINATOR_SENDS: ReadonlySet<Header['type']> = new Set(['challenge', 'init', 'result', 'stop', 'server-heartbeat']);
+
+/**
+ * Heartbeats of either side are left out of byte counts: their number depends on how long the run
+ * takes, and a run's bytes should depend on its settings.
+ */
+export const isHeartbeat = (header: Header): boolean => header.type === 'heartbeat' || header.type === 'server-heartbeat';
 
 /** The largest header and payload a decoder takes; a connection that has not proved itself gets far less (handshake.ts). */
 export interface FrameLimits {

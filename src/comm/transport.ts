@@ -4,7 +4,7 @@
 // and 2.2× faster at 64 MiB (168 vs 365 ms), and the socket lets a payload land in a reused buffer;
 // so tensors go over the socket and the IPC channel from fork() is only a lifeline.
 import type { Socket } from 'node:net';
-import { encodeHead, FrameDecoder, type FrameLimits, type Header } from './protocol.js';
+import { encodeHead, FrameDecoder, isHeartbeat, type FrameLimits, type Header } from './protocol.js';
 import type { SimulatedLink } from './link.js';
 
 export interface ReceivedTiming {
@@ -29,8 +29,8 @@ export interface ConnectionLinks {
 
 export class FrameConnection {
   /**
-   * Whole frames (prefix, header and payload), as a NIC would count them; heartbeats excepted:
-   * their number depends on how long the run takes, and a run's bytes should depend on its settings.
+   * Whole frames (prefix, header and payload), as a NIC would count them; heartbeats (either
+   * side's) excepted: see isHeartbeat.
    */
   bytesSent = 0;
   bytesReceived = 0;
@@ -99,7 +99,7 @@ export class FrameConnection {
   send(header: Header, payload?: Uint8Array, options: { bypassLink?: boolean } = {}): Promise<number> {
     const head = encodeHead(header, payload?.byteLength ?? 0);
     const bytes = head.length + (payload?.byteLength ?? 0);
-    if (header.type !== 'heartbeat') this.bytesSent += bytes;
+    if (!isHeartbeat(header)) this.bytesSent += bytes;
     return new Promise((resolve) => {
       const write = () => {
         if (!this.open) return resolve(performance.now());
@@ -136,7 +136,7 @@ export class FrameConnection {
 
   private received(header: Header, payload: Uint8Array, frameBytes: number): void {
     const startedAt = this.frameStartedAt;
-    if (header.type !== 'heartbeat') this.bytesReceived += frameBytes;
+    if (!isHeartbeat(header)) this.bytesReceived += frameBytes;
     this.frameStartedAt = performance.now(); // a following frame may start in the same chunk
     const deliver = () => {
       if (this.failed) return;

@@ -1,7 +1,11 @@
 // The worker's end: connects to the collective server, answers its challenge with a hello that
 // proves it holds the run's secret (handshake.ts), checks the server's proof in init, receives the
 // run's config (and, for a process taking over a lost rank, where to start) there, and runs the
-// collectives (all-reduce mean, broadcast) as request/reply exchanges, one at a time.
+// collectives (all-reduce mean, broadcast) as request/reply exchanges, one at a time. The server
+// beats as the worker does, so a worker notices a coordinator that went silent (its machine died,
+// the link was cut) instead of waiting forever: TCP alone never tells it, because its own
+// heartbeats keep unacknowledged data queued, which stops keepalive probing, and Node offers no
+// TCP_USER_TIMEOUT.
 import type { Socket } from 'node:net';
 import type { CommDtype } from './delta-codec.js';
 import { asFloat32, bytesOf, COORDINATOR_SENDS, HEARTBEAT_DOING_LIMIT, ProtocolError, type CollectiveKind, type Header, type HeaderOf, type ReduceTag } from './protocol.js';
@@ -52,6 +56,11 @@ export interface WorkerChannelStats {
   lastRound: RoundTiming | undefined;
 }
 
+/** The coordinator sent nothing, heartbeats included, for longer than init.silenceLimitMs. */
+export class CoordinatorSilentError extends Error {
+  override name = 'CoordinatorSilentError';
+}
+
 interface Pending {
   kind: CollectiveKind;
   round: number;
@@ -74,7 +83,6 @@ export class WorkerChannel {
   /** This side's challenge to the server, sent in hello once the server's challenge has come. */
   private helloNonce: string | undefined;
   private pending: Pending | undefined;
-  private readonly stopHandlers: Array<() => void> = [];
   private commSeconds = 0;
   private rounds = 0;
   private lastRound: RoundTiming | undefined;
@@ -85,9 +93,14 @@ export class WorkerChannel {
   private activity = 'starting';
   private readonly activityListeners: Array<(doing: string) => void> = [];
   private heartbeat: NodeJS.Timeout | undefined;
+  private silenceCheck: NodeJS.Timeout | undefined;
+  private lastSilenceCheckAt = 0;
+  private readonly stopHandlers: Array<(why: Error) => void> = [];
 
   private constructor(
     readonly rank: number,
+    /** The coordinator's address, for messages. */
+    private readonly where: string,
     socket: Socket,
     private readonly secret: Uint8Array,
     private readonly lifeline: (() => void) | undefined,
@@ -177,7 +190,7 @@ export class WorkerChannel {
         socket.once('error', (e) => reject(new Error(`rank ${rank} cannot reach the coordinator at ${where}: ${e.message}`)));
       })]);
       connected = true;
-      channel = new WorkerChannel(rank, socket, secret, lifeline);
+      channel = new WorkerChannel(rank, where, socket, secret, lifeline);
       // The hello goes out when the server's challenge arrives (onFrame).
       const initialized = new Promise<void>((resolve, reject) => (channel!.awaitingInit = { resolve, reject }));
       await Promise.race([expired, initialized]);
@@ -289,7 +302,13 @@ export class WorkerChannel {
     this.activityListeners.push(listener);
   }
 
-  onStop(handler: () => void): void {
+  /**
+   * Called once the run is over for this worker without its own doing: the coordinator stopped it
+   * (an Error saying so), or went silent for longer than init.silenceLimitMs (a
+   * CoordinatorSilentError naming its address: nobody else will report that, so print it and exit
+   * non-zero). Any collective in flight has failed with the same error.
+   */
+  onStop(handler: (why: Error) => void): void {
     this.stopHandlers.push(handler);
   }
 
@@ -307,6 +326,7 @@ export class WorkerChannel {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
+    clearInterval(this.silenceCheck);
     // Past this point the run is over for this worker, so the coordinator's exit no longer matters
     // (and the listener would keep the IPC channel, hence the process, alive).
     if (this.lifeline) process.off('disconnect', this.lifeline);
@@ -363,10 +383,10 @@ export class WorkerChannel {
       return;
     }
     if (header.type === 'stop') {
-      this.breakWith(new Error(`rank ${this.rank}: the coordinator stopped the run${header.reason ? ` (${header.reason})` : ''}`));
-      for (const handler of this.stopHandlers) handler();
+      this.stop(new Error(`rank ${this.rank}: the coordinator stopped the run${header.reason ? ` (${header.reason})` : ''}`));
       return;
     }
+    if (header.type === 'server-heartbeat') return; // its arrival is all it says (connection.lastReceivedAt)
     if (header.type !== 'result') return;
     const p = this.pending!;
     this.pending = undefined;
@@ -411,6 +431,10 @@ export class WorkerChannel {
     // From a timer, not from the work: a long GPU step or a wait for slower ranks still beats; a
     // stopped process or a blocked event loop does not, and the server reports that silence.
     this.heartbeat = setInterval(() => this.beat(), init.heartbeatMs).unref();
+    // Checked several times per limit, so a silence is noticed soon after it passes; unref'd like the heartbeat.
+    const every = Math.min(1000, init.silenceLimitMs / 4);
+    this.lastSilenceCheckAt = performance.now();
+    this.silenceCheck = setInterval(() => this.checkForSilence(init.silenceLimitMs, every), every).unref();
     waiting.resolve();
   }
 
@@ -424,6 +448,30 @@ export class WorkerChannel {
     if (!this.broken && !this.closed && this.connection.open) void this.connection.send({ type: 'heartbeat', doing: this.doing });
   }
 
+  /** Breaks the channel if nothing at all has arrived from the coordinator for over `limitMs`. */
+  private checkForSilence(limitMs: number, every: number): void {
+    if (this.broken || this.closed) return;
+    const now = performance.now();
+    const late = now - this.lastSilenceCheckAt > 2 * every;
+    this.lastSilenceCheckAt = now;
+    // This process itself was stopped or blocked (timers run before pending reads are handled):
+    // what the coordinator sent meanwhile may be unread, so judge it at the next check.
+    if (late) return;
+    const silentMs = now - this.connection.lastReceivedAt;
+    if (silentMs <= limitMs) return;
+    this.stop(new CoordinatorSilentError(
+      `rank ${this.rank}: the coordinator at ${this.where} sent nothing for ${(silentMs / 1000).toFixed(1)} s ` +
+        `(heartbeats included; the limit is ${(limitMs / 1000).toFixed(1)} s): it is gone or the link is cut`,
+    ));
+    this.connection.destroy(); // nothing more is wanted from it, and a late byte must not revive the channel
+  }
+
+  /** The run is over for this worker: fail what waits, and tell the stop handlers why. */
+  private stop(why: Error): void {
+    this.breakWith(why);
+    for (const handler of this.stopHandlers) handler(why);
+  }
+
   private activityChanged(): void {
     for (const listener of this.activityListeners) listener(this.doing);
   }
@@ -433,6 +481,7 @@ export class WorkerChannel {
     if (this.broken) return;
     this.broken = error;
     clearInterval(this.heartbeat);
+    clearInterval(this.silenceCheck);
     this.awaitingInit?.reject(error);
     this.awaitingInit = undefined;
     const p = this.pending;

@@ -209,6 +209,26 @@ test('over TCP both ends of a worker\'s connection have keepalive on, so a peer 
   }
 });
 
+test('a worker idle for several timeouts stays in the run: the server beats to it, and the beats count no bytes either side', async () => {
+  const timeoutMs = 400;
+  const s = await serve(1, { timeoutMs, carrier: 'tcp' });
+  try {
+    const channel = await s.join(0);
+    const stops: Error[] = [];
+    channel.onStop((why) => stops.push(why));
+    const before = { worker: channel.stats().bytesReceived, server: s.server.stats().bytesSent };
+    // Nothing but heartbeats flows now; without the server's, the worker would count it gone after 0.4 s.
+    await new Promise((resolve) => setTimeout(resolve, 4 * timeoutMs));
+    assert.equal(stops, [], 'the worker did not count the coordinator gone');
+    assert.equal({ worker: channel.stats().bytesReceived, server: s.server.stats().bytesSent }, before, 'heartbeats are not counted');
+    const data = inputFor(seed, 0, 0, count);
+    const expected = data.slice();
+    assertBitwiseEqual(await within(3000, channel.allReduceMean('params', data), 'a round after the idle spell'), expected, 'a one-worker mean is its input');
+  } finally {
+    await s.close();
+  }
+});
+
 test('a worker that cannot reach the server is told the address it tried', async () => {
   const s = await serve(1, { carrier: 'tcp' });
   const { port } = s.server.address as { port: number };

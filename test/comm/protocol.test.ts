@@ -85,7 +85,7 @@ for (const [what, bytes, message] of malformed) {
 }
 
 test('an init frame carries count floats of rejoin weights, and nothing else', () => {
-  const init: Header = { type: 'init', proof: HEX64, rank: 1, worldSize: 2, config: { lr: 1 }, rejoin: { restarts: 1, rounds: { params: 2, grads: 0, broadcast: 1 }, step: 16 }, count: 3, heartbeatMs: 1000 };
+  const init: Header = { type: 'init', proof: HEX64, rank: 1, worldSize: 2, config: { lr: 1 }, rejoin: { restarts: 1, rounds: { params: 2, grads: 0, broadcast: 1 }, step: 16 }, count: 3, heartbeatMs: 1000, silenceLimitMs: 4000 };
   const { d, frames } = decoder(COORDINATOR_SENDS);
   d.push(frame(init, new Uint8Array(12)));
   assert.equal(frames[0]!.header, init);
@@ -130,7 +130,7 @@ test('after a malformed frame the decoder delivers nothing more', () => {
 });
 
 test('each side accepts exactly the frames of its direction', () => {
-  for (const t of ['challenge', 'init', 'result', 'stop'] as const) assert.ok(COORDINATOR_SENDS.has(t) && !WORKER_SENDS.has(t), t);
+  for (const t of ['challenge', 'init', 'result', 'stop', 'server-heartbeat'] as const) assert.ok(COORDINATOR_SENDS.has(t) && !WORKER_SENDS.has(t), t);
   for (const t of ['hello', 'allreduce', 'broadcast', 'log', 'done', 'error', 'heartbeat'] as const) assert.ok(WORKER_SENDS.has(t) && !COORDINATOR_SENDS.has(t), t);
 });
 

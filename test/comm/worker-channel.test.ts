@@ -1,13 +1,14 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { handshakeProof, newNonce, newSecret, proofMatches, secretToText } from '../../src/comm/handshake.js';
 import { asFloat32, ProtocolError, WORKER_SENDS, type Header } from '../../src/comm/protocol.js';
 import { FrameConnection } from '../../src/comm/transport.js';
-import { ENV, WorkerChannel } from '../../src/comm/worker-channel.js';
+import { CoordinatorSilentError, ENV, WorkerChannel } from '../../src/comm/worker-channel.js';
+import type { Endpoint } from '../../src/comm/endpoint.js';
 import { waitUntil, within } from './fixtures/procs.js';
 
 const test = suite('worker-channel');
@@ -15,9 +16,10 @@ const test = suite('worker-channel');
 type Init = Extract<Header, { type: 'init' }>;
 /**
  * The proof is filled in by the fake coordinator (unless `proofSecret` says whose secret to prove).
- * Heartbeats every minute: none arrive during a test unless it asks for them.
+ * Heartbeats every minute: none arrive during a test unless it asks for them. The fake never beats,
+ * so the worker tolerates its silence for ten minutes unless a test asks for less.
  */
-const INIT: Omit<Init, 'proof'> = { type: 'init', rank: 0, worldSize: 1, config: { lr: 0.5 }, count: 0, heartbeatMs: 60_000 };
+const INIT: Omit<Init, 'proof'> = { type: 'init', rank: 0, worldSize: 1, config: { lr: 0.5 }, count: 0, heartbeatMs: 60_000, silenceLimitMs: 600_000 };
 
 /**
  * An in-process stand-in for the server: sends a challenge, answers hello with `init` (and its
@@ -25,7 +27,7 @@ const INIT: Omit<Init, 'proof'> = { type: 'init', rank: 0, worldSize: 1, config:
  */
 async function fakeCoordinator(
   reply: (header: Header, payload: Uint8Array, connection: FrameConnection) => void,
-  init: unknown = INIT, initPayload?: Uint8Array, options: { proofSecret?: Uint8Array } = {},
+  init: unknown = INIT, initPayload?: Uint8Array, options: { proofSecret?: Uint8Array; tcp?: boolean } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'channel-test-'));
   const path = join(dir, 's');
@@ -51,10 +53,13 @@ async function fakeCoordinator(
     });
     void connection.send({ type: 'challenge', nonce: challenge });
   });
-  await new Promise<void>((resolve) => server.listen(path, resolve));
+  if (options.tcp) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  else await new Promise<void>((resolve) => server.listen(path, resolve));
+  /** Where a WorkerChannel connects: the socket path, or with `tcp` 127.0.0.1 and the port it got. */
+  const endpoint: Endpoint = options.tcp ? { host: '127.0.0.1', port: (server.address() as AddressInfo).port } : path;
   const env = { [ENV.socket]: path, [ENV.rank]: '0', [ENV.secret]: secretToText(secret) };
   const close = () => new Promise<void>((resolve) => server.close(() => (rmSync(dir, { recursive: true, force: true }), resolve())));
-  return { env, path, secret, seen, challenges, close };
+  return { env, path, endpoint, secret, seen, challenges, close };
 }
 
 /** A hello as the worker sends it: its rank and pid, its own nonce, and a proof over the server's challenge. */
@@ -217,6 +222,32 @@ test('stop from the coordinator fails the waiting collective and calls onStop', 
   assert.is(stopped, 1);
   channel.close();
   await fake.close();
+});
+
+test('a coordinator that completes the handshake, then sends nothing past init.silenceLimitMs fails the waiting collective and calls onStop, naming its address and the silence', async () => {
+  // The fake never beats: once init is out it is a coordinator whose machine died or whose link was cut.
+  const limitMs = 600;
+  const fake = await fakeCoordinator(() => {}, { ...INIT, silenceLimitMs: limitMs }, undefined, { tcp: true });
+  const { host, port } = fake.endpoint as { host: string; port: number };
+  try {
+    const channel = await within(3000, WorkerChannel.connect(fake.endpoint, 0, fake.secret), 'connect');
+    const stops: Error[] = [];
+    channel.onStop((why) => stops.push(why));
+    const started = performance.now();
+    const failed = await within(limitMs + 5000, channel.allReduceMean('params', new Float32Array(2)).then(() => undefined, (e: Error) => e), 'the collective to fail');
+    const waited = performance.now() - started;
+    assert.ok(failed, 'the collective fails');
+    assert.match(failed.message, new RegExp(
+      `^rank 0: the coordinator at ${host}:${port} sent nothing for \d+\.\d s \(heartbeats included; the limit is 0\.6 s\): it is gone or the link is cut$`,
+    ));
+    // Not before the limit (the last frame, init, came before the collective started); soon after it.
+    assert.ok(waited >= limitMs - 50 && waited < limitMs + 3000, `failed after ${waited.toFixed(0)} ms (limit ${limitMs} ms)`);
+    assert.equal(stops.map((e) => [e instanceof CoordinatorSilentError, e.message]), [[true, failed.message]], 'onStop is called once, with the same error');
+    await within(1000, channel.allReduceMean('params', new Float32Array(2)).then(() => assert.unreachable('a broken channel'), (e: Error) => assert.is(e, failed)), 'a later collective');
+    channel.close();
+  } finally {
+    await fake.close();
+  }
 });
 
 test('broadcast takes data from rank 0 only', async () => {
