@@ -1,7 +1,8 @@
 // The collective server over real TCP between "machines": the server in the root namespace on its
 // bridge address, each worker a process in a network namespace of its own, every link limited by
 // the kernel (test/helpers/netns.ts). The rounds must give the float64 mean bit for bit and take as
-// long as the link says; a link cut must end in the server's silence report, as a dead machine would.
+// long as the link says; a link cut must end in the server's silence report, as a dead machine would,
+// and in the cut-off worker's exit, since it no longer hears the server's heartbeats.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash, randomBytes } from 'node:crypto';
@@ -61,7 +62,7 @@ const ROUNDS = 4;
 const TIMEOUT_MS = 4000;
 const seed = BASE_SEED + 13;
 
-test(`two workers in their own namespaces average 4 MiB over TCP limited to ${RATE}: the float64 mean bit for bit, rounds as slow as the link, a cut link reported silent and not waited on by a new connection`, async () => {
+test(`two workers in their own namespaces average 4 MiB over TCP limited to ${RATE}: the float64 mean bit for bit, rounds as slow as the link, a cut link reported silent by the server, ended by the cut-off worker, and not waited on by a new connection`, async () => {
   await withNamespaces(2, RATE, async (cluster) => {
     const dir = mkdtempSync(join(tmpdir(), 'collective-tcp-'));
     const token = randomBytes(32).toString('hex');
@@ -115,6 +116,17 @@ test(`two workers in their own namespaces average 4 MiB over TCP limited to ${RA
       assert.equal(report.ranks.map((r) => r.rank), [1], 'only the cut worker is silent');
       // Its last heartbeat came at most a heartbeat interval (TIMEOUT_MS / 4) before the cut.
       assert.ok(seconds > (0.75 * TIMEOUT_MS) / 1000 - 0.1, `reported ${seconds.toFixed(1)} s after the cut: before the timeout could have passed`);
+
+      // The cut-off worker hears no more server heartbeats either: it exits non-zero, naming the
+      // coordinator's address and the silence, rather than waiting forever (as it did before they existed).
+      const cutOff = await within(TIMEOUT_MS + 10_000, workers[1]!.done, `${workers[1]!.ns.name}'s worker to exit after the cut`);
+      const exitSeconds = (performance.now() - cutAt) / 1000;
+      console.log(`  ${workers[1]!.ns.name}'s worker exited ${exitSeconds.toFixed(1)} s after the cut (code ${cutOff.code}): ${cutOff.stderr.trim()}`);
+      assert.is(cutOff.code, 1, `the cut-off worker exits 1: ${cutOff.stdout}${cutOff.stderr}`);
+      assert.match(cutOff.stderr, new RegExp(
+        `rank 1: the coordinator at ${cluster.hostAddress.replaceAll('.', '\\.')}:${port} sent nothing for \\d+\\.\\d s \\(heartbeats included; the limit is 4\\.0 s\\): it is gone or the link is cut`,
+      ));
+      assert.ok(exitSeconds > (0.75 * TIMEOUT_MS) / 1000 - 0.1, `exited ${exitSeconds.toFixed(1)} s after the cut: before the limit could have passed`);
 
       // Connecting to the machine behind the cut link: no SYN-ACK, no RST; the timeout ends the wait, naming the address.
       const unreachable = { host: workers[1]!.ns.address, port };
