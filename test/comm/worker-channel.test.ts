@@ -238,7 +238,7 @@ test('a coordinator that completes the handshake, then sends nothing past init.s
     const waited = performance.now() - started;
     assert.ok(failed, 'the collective fails');
     assert.match(failed.message, new RegExp(
-      `^rank 0: the coordinator at ${host}:${port} sent nothing for \d+\.\d s \(heartbeats included; the limit is 0\.6 s\): it is gone or the link is cut$`,
+      `^rank 0: the coordinator at ${host.replaceAll('.', '\\.')}:${port} sent nothing for \\d+\\.\\d s \\(heartbeats included; the limit is 0\\.6 s\\): it is gone or the link is cut$`,
     ));
     // Not before the limit (the last frame, init, came before the collective started); soon after it.
     assert.ok(waited >= limitMs - 50 && waited < limitMs + 3000, `failed after ${waited.toFixed(0)} ms (limit ${limitMs} ms)`);
