@@ -229,8 +229,9 @@ test('a coordinator that completes the handshake, then sends nothing past init.s
   const limitMs = 600;
   const fake = await fakeCoordinator(() => {}, { ...INIT, silenceLimitMs: limitMs }, undefined, { tcp: true });
   const { host, port } = fake.endpoint as { host: string; port: number };
+  let channel: WorkerChannel | undefined;
   try {
-    const channel = await within(3000, WorkerChannel.connect(fake.endpoint, 0, fake.secret), 'connect');
+    channel = await within(3000, WorkerChannel.connect(fake.endpoint, 0, fake.secret), 'connect');
     const stops: Error[] = [];
     channel.onStop((why) => stops.push(why));
     const started = performance.now();
@@ -244,8 +245,8 @@ test('a coordinator that completes the handshake, then sends nothing past init.s
     assert.ok(waited >= limitMs - 50 && waited < limitMs + 3000, `failed after ${waited.toFixed(0)} ms (limit ${limitMs} ms)`);
     assert.equal(stops.map((e) => [e instanceof CoordinatorSilentError, e.message]), [[true, failed.message]], 'onStop is called once, with the same error');
     await within(1000, channel.allReduceMean('params', new Float32Array(2)).then(() => assert.unreachable('a broken channel'), (e: Error) => assert.is(e, failed)), 'a later collective');
-    channel.close();
   } finally {
+    channel?.close(); // also when the check failed to break it: the fake's close waits for its connection
     await fake.close();
   }
 });
