@@ -134,8 +134,6 @@ test('each side accepts exactly the frames of its direction', () => {
   for (const t of ['hello', 'allreduce', 'broadcast', 'log', 'done', 'error', 'heartbeat'] as const) assert.ok(WORKER_SENDS.has(t) && !COORDINATOR_SENDS.has(t), t);
 });
 
-test.run();
-
 test("a heartbeat carries what the worker is doing, in a bounded phrase, and no payload", () => {
   const { d, frames } = decoder();
   d.push(frame({ type: 'heartbeat', doing: 'evaluating after step 60' }));
@@ -143,3 +141,5 @@ test("a heartbeat carries what the worker is doing, in a bounded phrase, and no 
   assert.throws(() => decoder().d.push(frame({ type: 'heartbeat', doing: 'x'.repeat(201) })), /doing/);
   assert.throws(() => decoder().d.push(frame({ type: 'heartbeat', doing: 'training' }, new Uint8Array(4))), /carries no payload/);
 });
+
+test.run();
