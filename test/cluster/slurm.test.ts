@@ -1,13 +1,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { leftoversOf, SLURM_SCRIPT, slurmScript, withSlurmCluster, type SlurmCluster } from '../helpers/slurm.js';
-import type { Finished } from '../helpers/processes.js';
-import { isAlive, waitUntil, within } from '../comm/fixtures/procs.js';
+import { runBounded, type Finished } from '../helpers/processes.js';
+import { isAlive, waitUntil } from '../comm/fixtures/procs.js';
 
 const test = suite('slurm: a real Slurm cluster, one slurmd per network namespace (scripts/slurm-cluster.sh)');
 const TASK = fileURLToPath(new URL('./fixtures/slurm-task.js', import.meta.url));
@@ -15,19 +15,8 @@ const TASK = fileURLToPath(new URL('./fixtures/slurm-task.js', import.meta.url))
 const MASTER_PORT = 29500;
 
 /** Runs a Slurm client here against `cluster`, bounded in time. */
-async function client(cluster: SlurmCluster, command: string, args: string[], ms: number): Promise<Finished> {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: cluster.env });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const done = new Promise<Finished>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  try {
-    return await within(ms, done, `${command} ${args.join(' ')}`);
-  } catch (e) {
-    child.kill('SIGKILL');
-    throw e;
-  }
+function client(cluster: SlurmCluster, command: string, args: string[], ms: number): Promise<Finished> {
+  return runBounded(command, args, cluster.env, ms);
 }
 
 interface TaskSaw {

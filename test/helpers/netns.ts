@@ -2,9 +2,9 @@
 // a bridge with every link limited to a rate (scripts/netns-cluster.sh does the work), runs the body,
 // and always removes them again, killing whatever still runs inside, even when the body throws.
 // Needs root; where namespaces cannot be made it throws the script's reason, never skips.
-import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { childTmpDir, type Finished } from './processes.js';
+import { childTmpDir, runBounded, startCollecting, type Finished } from './processes.js';
 import { isAlive, within } from '../comm/fixtures/procs.js';
 
 /** scripts/netns-cluster.sh, from a test bundle at dist/test/<dir>/<name>.test.js. */
@@ -36,19 +36,8 @@ export interface NetnsCluster {
 }
 
 /** Runs scripts/netns-cluster.sh with `args`, bounded in time. */
-export async function netnsScript(args: string[], timeoutMs = 90_000, env: Record<string, string> = {}): Promise<Finished> {
-  const child = spawn('/bin/bash', [NETNS_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const done = new Promise<Finished>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  try {
-    return await within(timeoutMs, done, `netns-cluster.sh ${args.join(' ')}`);
-  } catch (e) {
-    child.kill('SIGKILL');
-    throw e;
-  }
+export function netnsScript(args: string[], timeoutMs = 90_000, env: Record<string, string> = {}): Promise<Finished> {
+  return runBounded('/bin/bash', [NETNS_SCRIPT, ...args], { ...process.env, ...env }, timeoutMs, `netns-cluster.sh ${args.join(' ')}`);
 }
 
 /** Namespaces and links with `prefix` that exist now: what down must leave empty. */
@@ -101,14 +90,9 @@ export async function withNamespaces<T>(n: number, rate: string, body: (cluster:
       hostAddress,
       namespaces,
       startNode(ns, script, args, env = {}) {
-        const child = spawn('nsenter', [`--net=/run/netns/${ns.name}`, '--', process.execPath, script, ...args], {
-          stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: childTmpDir(), ...env },
+        const { child, done } = startCollecting('nsenter', [`--net=/run/netns/${ns.name}`, '--', process.execPath, script, ...args], {
+          ...process.env, TMPDIR: childTmpDir(), ...env,
         });
-        let stdout = '';
-        let stderr = '';
-        child.stdout!.on('data', (d) => (stdout += d));
-        child.stderr!.on('data', (d) => (stderr += d));
-        const done = new Promise<Finished>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
         children.push({ ns: ns.name, child, done });
         return { child, done };
       },

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { within } from '../comm/fixtures/procs.js';
 
 /** dist/train.js, from a test bundle at dist/test/<dir>/<name>.test.js. */
 export const TRAIN_JS = fileURLToPath(new URL('../../train.js', import.meta.url));
@@ -36,7 +37,12 @@ export function childTmpDir(): string {
 
 /** Runs a dist/ script with this Node, collecting its output. */
 export function startNode(script: string, args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<Finished> } {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: childTmpDir(), ...env } });
+  return startCollecting(process.execPath, [script, ...args], { ...process.env, TMPDIR: childTmpDir(), ...env });
+}
+
+/** Starts `command` with its stdout and stderr collected; `done` settles once both are complete. */
+export function startCollecting(command: string, args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; done: Promise<Finished> } {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
@@ -45,6 +51,17 @@ export function startNode(script: string, args: string[], env: Record<string, st
   // test process reads them after its 'exit' event (seen with 300 sockets open in the test).
   const done = new Promise<Finished>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
   return { child, done };
+}
+
+/** Runs `command` to its end within `ms`, collecting its output; past that it is killed and this rejects. */
+export async function runBounded(command: string, args: string[], env: NodeJS.ProcessEnv, ms: number, what = `${command} ${args.join(' ')}`): Promise<Finished> {
+  const { child, done } = startCollecting(command, args, env);
+  try {
+    return await within(ms, done, what);
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  }
 }
 
 export async function runTrain(args: string[], env: Record<string, string> = {}): Promise<Finished> {

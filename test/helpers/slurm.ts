@@ -2,12 +2,12 @@
 // one slurmd per network namespace), runs the body, and always runs down again, even when the body
 // throws, then checks that no daemon, namespace or state directory is left. Needs root and the
 // slurm-wlm and munge packages; where either is missing it throws the script's reason, never skips.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Finished } from './processes.js';
+import { runBounded, type Finished } from './processes.js';
 import { leftovers } from './netns.js';
-import { isAlive, within } from '../comm/fixtures/procs.js';
+import { isAlive } from '../comm/fixtures/procs.js';
 
 /** scripts/slurm-cluster.sh, from a test bundle at dist/test/<dir>/<name>.test.js. */
 export const SLURM_SCRIPT = fileURLToPath(new URL('../../../scripts/slurm-cluster.sh', import.meta.url));
@@ -33,19 +33,8 @@ export interface SlurmCluster {
 }
 
 /** Runs scripts/slurm-cluster.sh with `args`, bounded in time. */
-export async function slurmScript(args: string[], timeoutMs = 120_000, env: Record<string, string> = {}): Promise<Finished> {
-  const child = spawn('/bin/bash', [SLURM_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const done = new Promise<Finished>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  try {
-    return await within(timeoutMs, done, `slurm-cluster.sh ${args.join(' ')}`);
-  } catch (e) {
-    child.kill('SIGKILL');
-    throw e;
-  }
+export function slurmScript(args: string[], timeoutMs = 120_000, env: Record<string, string> = {}): Promise<Finished> {
+  return runBounded('/bin/bash', [SLURM_SCRIPT, ...args], { ...process.env, ...env }, timeoutMs, `slurm-cluster.sh ${args.join(' ')}`);
 }
 
 /** A prefix no other test process uses: its pid, and a letter per cluster it makes. */
