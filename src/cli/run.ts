@@ -1,11 +1,10 @@
 // run(config): trains in this process (--procs 1) or launches worker processes and serves them
 // as the coordinator, then prints and records the summary.
 import { existsSync, statSync, writeFileSync } from 'node:fs';
-import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
-import { InterruptedError, launch, WorkerFailedError, WorkerTimeoutError, type LinkOptions, type WorkerLostEvent } from '../comm/launch.js';
+import { InterruptedError, launch, signalExitCode, STOP_SIGNALS, WorkerFailedError, WorkerTimeoutError, type LinkOptions, type WorkerLostEvent } from '../comm/launch.js';
 import { parseBandwidth, parseDuration } from '../comm/link.js';
 import { isPlainAveraging, OuterOptimizer } from '../comm/outer-optimizer.js';
 import type { ParameterLayout } from '../nn/layout.js';
@@ -33,7 +32,7 @@ export async function run(config: TrainConfig, options: { workerScript?: string 
     // second signal quits at once.
     let stopRequested: NodeJS.Signals | undefined;
     const onSignal = (signal: NodeJS.Signals) => {
-      if (stopRequested) process.exit(128 + constants.signals[signal]);
+      if (stopRequested) process.exit(signalExitCode(signal));
       stopRequested = signal;
       console.error(`${signal}: stopping after this step${config.save ? ` and saving to ${config.save}` : ''} (again to quit at once)`);
     };
@@ -61,9 +60,6 @@ export async function run(config: TrainConfig, options: { workerScript?: string 
   console.log(formatSummary(summary));
   return summary;
 }
-
-/** Signals that stop a run cleanly, saving what it can (supervisor.ts handles them with several workers). */
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 async function runDistributed(config: TrainConfig, reporter: Reporter, workerScript: string): Promise<RunSummary> {
   if (config.onWorkerFailure === 'respawn' && !config.localSgd) {

@@ -1,12 +1,11 @@
 // node dist/train.js [flags]: parse argv into a validated config, run, turn errors into a message
 // and an exit code: 0 done, 1 failed, 2 refused before running, 128 + the signal's number when
 // stopped by one (SIGHUP 129, SIGINT 130, SIGTERM 143), as a shell reports a process it killed.
-import { constants } from 'node:os';
 import { helpText, parseTrainArgs, UsageError } from './config.js';
 import { run } from './run.js';
 import { GpuError } from '../gpu/errors.js';
 import { OutputPathError } from '../train/output-paths.js';
-import { InterruptedError } from '../comm/launch.js';
+import { InterruptedError, signalExitCode } from '../comm/launch.js';
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -24,7 +23,7 @@ async function main(argv: string[]): Promise<number> {
     }
     if (e instanceof InterruptedError) {
       console.error(`stopped: ${e.message}`);
-      return 128 + constants.signals[e.signal ?? 'SIGINT'];
+      return signalExitCode(e.signal ?? 'SIGINT');
     }
     if (e instanceof GpuError) {
       console.error(`error: ${e.message}`);

@@ -1,5 +1,6 @@
 // The launcher's public face: its options, what it reports, and the errors it stops a run with.
 // Kept apart from launch.ts and the machinery behind it (collective-server.ts, supervisor.ts).
+import { constants } from 'node:os';
 import type { LinkOptions } from './link.js';
 import type { CommDtype } from './delta-codec.js';
 import type { OuterOptimizer } from './outer-optimizer.js';
@@ -133,6 +134,14 @@ export class WorkerTimeoutError extends Error {
   constructor(message: string, readonly ranks: number[]) {
     super(message);
   }
+}
+
+/** Signals that stop a run cleanly, saving what it can: Ctrl-C, a kill, the terminal going away. */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** The exit status of a run stopped by `signal`, as a shell reports a process it killed: 128 + its number. */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + constants.signals[signal];
 }
 
 export class InterruptedError extends Error {

@@ -12,7 +12,7 @@ import { makeSocketDir, type SocketDir } from './socket-dir.js';
 import { ENV } from './worker-channel.js';
 import { WorkerOutput } from './worker-output.js';
 import {
-  InterruptedError, WorkerFailedError, WorkerTimeoutError,
+  InterruptedError, STOP_SIGNALS, WorkerFailedError, WorkerTimeoutError,
   type LaunchOptions, type LaunchResult, type WorkerFailurePolicy, type WorkerLostEvent,
 } from './launch-api.js';
 
@@ -23,8 +23,6 @@ const STOP_GRACE_MS = 300;
 /** Once every rank is done, how long they get to exit before they are stopped. */
 const EXIT_AFTER_DONE_MS = 10_000;
 export const DEFAULT_MAX_RESPAWNS = 3;
-/** Signals that stop the run cleanly (the CLI exits 128 + the signal's number). */
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 interface WorkerProcess {
   rank: number;
