@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseTrainArgs } from '../src/cli/config.js';
 import { trainWorker } from '../src/train/train-worker.js';
+import { readFlags, usage, UsageError, type FlagSpec } from './lib/flags.js';
 import { describeMachine, machineInfo } from './lib/report.js';
 import { benchScript, runAnchorScript, setUpPytorchAnchor, threadSettings, trapAnchors, type PytorchAnchor, type ThreadSetting } from './lib/pytorch-anchor.js';
 
@@ -30,27 +31,34 @@ function pytorchSamplesPerSecond(anchor: PytorchAnchor, batchSize: number, sampl
   return { ...threads, samplesPerSecond: out.results[0]!.samplesPerSecond };
 }
 
-const FLAG_NAMES = ['--json', '--quick', '--traps', '--help'];
-const args = process.argv.slice(2);
-// --save-json FILE: the records also go to FILE, so one run gives both the table and the data.
-const saveJsonAt = args.indexOf('--save-json');
-const saveJson = saveJsonAt >= 0 ? args[saveJsonAt + 1] : undefined;
-const rest = saveJsonAt >= 0 ? args.filter((_, i) => i !== saveJsonAt && i !== saveJsonAt + 1) : args;
-const flags = z.object({ json: z.boolean(), quick: z.boolean(), traps: z.boolean(), help: z.boolean() }).parse({
-  json: rest.includes('--json'), quick: rest.includes('--quick'), traps: rest.includes('--traps'), help: rest.includes('--help'),
+const FLAG_SPECS: FlagSpec[] = [
+  { flag: '--json', kind: 'boolean', help: 'print only a JSON array of records' },
+  // The records also go to FILE, so one run gives both the table and the data.
+  { flag: '--save-json', kind: 'value', help: 'also write that JSON array to FILE' },
+  { flag: '--quick', kind: 'boolean', help: 'a few seconds (smoke test; PyTorch with one thread only)' },
+  { flag: '--traps', kind: 'boolean', help: 'also PyTorch as nobody configured it: the reference BLAS of a fresh machine, OpenBLAS on its Prescott fallback (one thread; not anchors)' },
+  { flag: '--help', kind: 'boolean', help: 'show this help' },
+];
+const flagSchema = z.object({
+  json: z.boolean().default(false), saveJson: z.string().min(1).optional(), quick: z.boolean().default(false),
+  traps: z.boolean().default(false), help: z.boolean().default(false),
 });
-const unknown = rest.filter((a) => !FLAG_NAMES.includes(a));
-if (saveJsonAt >= 0 && (!saveJson || saveJson.startsWith('--'))) unknown.push('--save-json (needs a FILE)');
-if (flags.help || unknown.length) {
-  console.log([
-    'Usage: node dist/bench/train.js [--json] [--save-json FILE] [--quick] [--traps]',
-    '  --json   print only a JSON array of records',
-    '  --save-json FILE  also write that JSON array to FILE',
-    '  --quick  a few seconds (smoke test; PyTorch with one thread only)',
-    '  --traps  also PyTorch as nobody configured it: the reference BLAS of a fresh machine, OpenBLAS on its Prescott fallback (one thread; not anchors)',
-  ].join('\n'));
-  process.exit(unknown.length ? 2 : 0);
+const HELP = usage('node dist/bench/train.js', 'Single-process training throughput of the MNIST MLP next to PyTorch on the CPU, configured properly.', FLAG_SPECS);
+let flags: z.infer<typeof flagSchema>;
+try {
+  const parsed = flagSchema.safeParse(readFlags(process.argv.slice(2), FLAG_SPECS));
+  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n'));
+  flags = parsed.data;
+} catch (e) {
+  if (!(e instanceof UsageError)) throw e;
+  console.error(`${e.message}\n\n${HELP}`);
+  process.exit(2);
 }
+if (flags.help) {
+  console.log(HELP);
+  process.exit(0);
+}
+const saveJson = flags.saveJson;
 
 const batchSizes = flags.quick ? [32] : [32, 64, 128, 512];
 const samplesPerRun = flags.quick ? 2_000 : 40_000;
