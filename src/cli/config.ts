@@ -3,6 +3,8 @@
 import { z } from 'zod';
 import { DEFAULT_MODEL } from '../nn/model.js';
 import { trainConfigSchema, type TrainConfig } from '../train/config.js';
+import { resolveNodeLayout } from './node-layout.js';
+import { UsageError } from './usage-error.js';
 
 /** A config key, or `model.<key>` for a setting of the `model` field (whose kind is `model.kind`). */
 type ConfigKey = keyof TrainConfig | `model.${string}`;
@@ -11,7 +13,21 @@ interface FlagHelp { flag: string; key: ConfigKey; help: string; kind: 'value' |
 
 /** The flags, in the order --help lists them. */
 export const FLAGS: FlagHelp[] = [
-  { flag: '--procs', key: 'procs', kind: 'value', help: 'worker processes, each with its own WebGPU device and data shard' },
+  { flag: '--procs', key: 'procs', kind: 'value', help: 'worker processes on this one machine, each with its own WebGPU device and data shard (the same as --nnodes 1 --nproc-per-node N)' },
+  // Several machines, torchrun's flags: one launcher per machine. Given any of the first five, each of
+  // them is read from its flag, else the environment a scheduler sets, else the default (node-layout.ts).
+  { flag: '--nnodes', key: 'nnodes', kind: 'value', help: 'machines in the run, one launcher on each (torchrun\'s --nnodes; else NNODES, SLURM_NNODES or SLURM_JOB_NUM_NODES)' },
+  { flag: '--node-rank', key: 'nodeRank', kind: 'value', help: 'this machine\'s index, 0 … nnodes-1; node 0 is the master (else NODE_RANK, GROUP_RANK, SLURM_NODEID or a Kubernetes Indexed Job\'s JOB_COMPLETION_INDEX)' },
+  { flag: '--nproc-per-node', key: 'nprocPerNode', kind: 'value', help: 'worker processes on each machine; the world size is nnodes × this, and a worker\'s global rank node-rank × this + its local rank (default 1 with --nnodes; use it instead of --procs)' },
+  { flag: '--master-addr', key: 'masterAddr', kind: 'value', help: 'node 0\'s host name or IP address, reachable from every machine (else MASTER_ADDR, or the first host of SLURM_JOB_NODELIST; 127.0.0.1 with --nnodes 1)' },
+  { flag: '--master-port', key: 'masterPort', kind: 'value', help: 'the TCP port node 0 listens on for the other machines (else MASTER_PORT)' },
+  { flag: '--rendezvous-timeout', key: 'rendezvousTimeout', kind: 'value', help: 'seconds the master waits for every machine to join before naming the node ranks that never came' },
+  { flag: '--cross-node-every', key: 'crossNodeEvery', kind: 'value', help: 'hierarchical Local SGD: average within each machine every K steps, across machines every M-th of those rounds (the last round is always across machines)' },
+  { flag: '--join-token-file', key: 'joinTokenFile', kind: 'value', help: 'FILE holding the run\'s join secret, the same on every machine, readable only by you (else LOCALSGD_JOIN_TOKEN); make one with: openssl rand -hex 32 > join.token && chmod 600 join.token' },
+  { flag: '--insecure', key: 'insecure', kind: 'boolean', help: 'no join secret: any process that reaches the master port may join (trusted networks only; warns every run)' },
+  { flag: '--tls-cert', key: 'tlsCert', kind: 'value', help: 'TLS between machines: this machine\'s certificate FILE (PEM), with --tls-key and --tls-ca' },
+  { flag: '--tls-key', key: 'tlsKey', kind: 'value', help: 'TLS: the private key FILE of --tls-cert' },
+  { flag: '--tls-ca', key: 'tlsCa', kind: 'value', help: 'TLS: the CA certificate FILE that signed every machine\'s certificate' },
   { flag: '--local-sgd-steps', key: 'localSgdSteps', kind: 'value', help: 'Local SGD: average parameters every K optimizer steps (and at the end)' },
   { flag: '--local-sgd-warmup-steps', key: 'localSgdWarmupSteps', kind: 'value', help: 'post-local SGD: the first W optimizer steps average gradients (synchronous), then Local SGD; parameters are averaged after steps W+K, W+2K, ... and at the end' },
   { flag: '--outer-optimizer', key: 'outerOptimizer', kind: 'value', help: 'DiLoCo outer optimizer at each averaging round: sgd | nesterov, stepping the global weights θ with Δ = θ − mean(workers); sgd with --outer-lr 1 and --outer-momentum 0 is plain averaging' },
@@ -72,12 +88,13 @@ export const FLAGS: FlagHelp[] = [
   },
 ];
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
 
-/** Parses argv (without node and script) into a validated config. */
-export function parseTrainArgs(argv: readonly string[]): TrainConfig {
+/**
+ * Parses argv (without node and script) into a validated config. `env` is read only for a
+ * multi-machine run (a node flag given): see node-layout.ts.
+ */
+export function parseTrainArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): TrainConfig {
   const raw: Record<string, unknown> = {};
   const given = new Map<ConfigKey, string>();
   for (let i = 0; i < argv.length; i++) {
@@ -106,6 +123,15 @@ export function parseTrainArgs(argv: readonly string[]): TrainConfig {
       }
       set(raw, flag.key, value);
     }
+  }
+  const text = (key: keyof TrainConfig) => raw[key] as string | undefined;
+  const layout = resolveNodeLayout({
+    procs: text('procs'), nnodes: text('nnodes'), nodeRank: text('nodeRank'), nprocPerNode: text('nprocPerNode'),
+    masterAddr: text('masterAddr'), masterPort: text('masterPort'),
+  }, env);
+  if (layout) {
+    const { from: _, ...values } = layout;
+    Object.assign(raw, values);
   }
   // --hidden alone means the default model with those layers.
   const model = raw.model as Record<string, unknown> | undefined;
@@ -144,6 +170,14 @@ const APPLICABILITY: ReadonlyArray<{ keys: ReadonlyArray<keyof TrainConfig>; app
   {
     keys: ['localSgdSteps', 'commDtype', 'outerOptimizer', 'outerLr', 'outerMomentum'], applies: (c) => c.localSgd,
     why: () => 'it concerns parameter averaging rounds, and --no-local-sgd averages gradients every step instead',
+  },
+  {
+    keys: ['rendezvousTimeout', 'crossNodeEvery', 'joinTokenFile', 'insecure', 'tlsCert', 'tlsKey', 'tlsCa'], applies: (c) => c.nnodes > 1,
+    why: () => 'it concerns the links between machines, and this run is on one machine (give --nnodes N for several)',
+  },
+  {
+    keys: ['crossNodeEvery'], applies: (c) => c.localSgd || c.crossNodeEvery === 1,
+    why: () => 'it spaces parameter averaging rounds, and --no-local-sgd averages gradients across all machines every step instead',
   },
   { keys: ['maxRespawns'], applies: (c) => c.onWorkerFailure === 'respawn', why: (c) => `it limits --on-worker-failure respawn, and this run's policy is ${c.onWorkerFailure}` },
   { keys: ['saveEvery'], applies: (c) => c.save !== undefined, why: () => 'it writes the --save file, and no --save FILE is given' },

@@ -20,7 +20,7 @@ const decimal = (flag: string) =>
     return Number(v);
   });
 
-const wholeNumber = (flag: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
+export const wholeNumber = (flag: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
   decimal(flag).refine((n) => Number.isInteger(n) && n >= min && n <= max, (n) => ({
     message: `${flag} must be a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ' up'} (got ${n})`,
   }));
@@ -39,6 +39,13 @@ const fraction = (flag: string) =>
 /** A path or name: given, it is not empty (`--save ''` is not "don't save"). */
 const nonEmpty = (flag: string) => z.string().min(1, { message: `${flag} needs a non-empty value; leave the flag out for its default` });
 
+/** torchrun's bounds are looser; these keep a mistyped value from meaning thousands of processes. */
+export const MAX_PROCS_PER_NODE = 64;
+export const MAX_NNODES = 1024;
+export const DEFAULT_MASTER_PORT = 29500;
+
+const procsMessage = (n: unknown) => `--procs must be a whole number from 1 to ${MAX_PROCS_PER_NODE} (got ${String(n)})`;
+
 /**
  * Below this the watchdog would call a worker lost while it compiles shaders or takes one slow step
  * (a fresh machine compiles for seconds before the first round).
@@ -46,7 +53,23 @@ const nonEmpty = (flag: string) => z.string().min(1, { message: `${flag} needs a
 export const MIN_WORKER_TIMEOUT_SECONDS = 5;
 
 export const trainConfigSchema = z.object({
-  procs: wholeNumber('--procs', 1, 64).default(4),
+  // The world size: every worker of every machine. On one machine `--procs N` (1 to 64); across
+  // machines cli/node-layout.ts sets it to nnodes × nprocPerNode, which may pass 64.
+  procs: decimal('--procs').refine((n) => Number.isInteger(n) && n >= 1 && n <= MAX_PROCS_PER_NODE * MAX_NNODES, (n) => ({ message: procsMessage(n) })).default(4),
+  // Where this launcher sits in a multi-machine run (torchrun's names). nprocPerNode is absent on one
+  // machine, where it equals procs: read it with procsPerNode().
+  nnodes: wholeNumber('--nnodes', 1, MAX_NNODES).default(1),
+  nodeRank: wholeNumber('--node-rank', 0, MAX_NNODES - 1).default(0),
+  nprocPerNode: wholeNumber('--nproc-per-node', 1, MAX_PROCS_PER_NODE).optional(),
+  masterAddr: nonEmpty('--master-addr').optional(),
+  masterPort: wholeNumber('--master-port', 1, 65535).default(DEFAULT_MASTER_PORT),
+  rendezvousTimeout: positiveNumber('--rendezvous-timeout').default(300),
+  crossNodeEvery: wholeNumber('--cross-node-every', 1).default(1),
+  joinTokenFile: nonEmpty('--join-token-file').optional(),
+  insecure: z.boolean().default(false),
+  tlsCert: nonEmpty('--tls-cert').optional(),
+  tlsKey: nonEmpty('--tls-key').optional(),
+  tlsCa: nonEmpty('--tls-ca').optional(),
   localSgd: z.boolean().default(true),
   localSgdSteps: wholeNumber('--local-sgd-steps', 1).default(8),
   localSgdWarmupSteps: wholeNumber('--local-sgd-warmup-steps', 0).default(0),
@@ -99,6 +122,27 @@ export const trainConfigSchema = z.object({
 }).superRefine((c, ctx) => {
   // Combinations that would silently do nothing are errors.
   const reject = (key: string, message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message });
+  if (c.nprocPerNode === undefined) {
+    if (c.procs > MAX_PROCS_PER_NODE) reject('procs', procsMessage(c.procs));
+    if (c.nnodes > 1) reject('nprocPerNode', `--nnodes ${c.nnodes} needs --nproc-per-node: the workers on each machine`);
+  } else if (c.procs !== c.nnodes * c.nprocPerNode) {
+    reject('procs', `the world size (procs ${c.procs}) must be --nnodes ${c.nnodes} × --nproc-per-node ${c.nprocPerNode}`);
+  }
+  if (c.nodeRank >= c.nnodes) {
+    reject('nodeRank', `--node-rank ${c.nodeRank} must be below --nnodes ${c.nnodes} (node ranks run from 0 to ${c.nnodes - 1})`);
+  }
+  const tls = { '--tls-cert': c.tlsCert, '--tls-key': c.tlsKey, '--tls-ca': c.tlsCa };
+  const tlsGiven = Object.keys(tls).filter((f) => tls[f as keyof typeof tls] !== undefined);
+  if (tlsGiven.length > 0 && tlsGiven.length < 3) {
+    const missing = Object.keys(tls).filter((f) => !tlsGiven.includes(f));
+    reject('tlsCert', `TLS needs all three of --tls-cert, --tls-key and --tls-ca (this machine's certificate, its key, and the CA that signed every machine's): ${tlsGiven.join(' and ')} given, ${missing.join(' and ')} missing`);
+  }
+  if (c.insecure && c.joinTokenFile !== undefined) {
+    reject('insecure', `--insecure (no join secret) and --join-token-file ${c.joinTokenFile} (this join secret) contradict each other: give one`);
+  }
+  if (c.onWorkerFailure === 'respawn' && c.nnodes > 1) {
+    reject('onWorkerFailure', `--on-worker-failure respawn is for one machine (--nnodes ${c.nnodes} here): across machines use abort or continue`);
+  }
   if (!c.localSgd && c.localSgdWarmupSteps > 0) {
     reject('localSgdWarmupSteps', `--local-sgd-warmup-steps ${c.localSgdWarmupSteps} needs Local SGD: drop --no-local-sgd (synchronous mode averages gradients every step anyway)`);
   }
@@ -120,6 +164,11 @@ export const trainConfigSchema = z.object({
 });
 
 export type TrainConfig = z.infer<typeof trainConfigSchema>;
+
+/** The workers this machine runs: --nproc-per-node across machines, --procs on one. */
+export function procsPerNode(c: Pick<TrainConfig, 'procs' | 'nprocPerNode'>): number {
+  return c.nprocPerNode ?? c.procs;
+}
 
 /** The outer optimizer's settings in a config. */
 export function outerSettings(c: Pick<TrainConfig, 'outerOptimizer' | 'outerLr' | 'outerMomentum'>): OuterOptimizerOptions {
