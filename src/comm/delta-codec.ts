@@ -144,6 +144,20 @@ export class DeltaCodec {
   }
 
   /**
+   * d = to16(weights − anchor), the anchor unchanged: what a worker sends, here a machine's launcher
+   * sending its workers' mean to the master. Returns d's bytes (valid until the next call).
+   */
+  deltaOf(dtype: Exclude<CommDtype, 'f32'>, weights: Float32Array): Uint8Array {
+    const anchor = this.anchor;
+    if (!anchor || anchor.length !== weights.length) {
+      throw new CodecError(`internal: a delta of ${weights.length} weights from an anchor of ${anchor?.length ?? 'none'}`);
+    }
+    if (this.update.length !== weights.length) this.update = new Uint16Array(weights.length);
+    encode16(dtype, weights.map((w, i) => w - anchor[i]!), this.update);
+    return new Uint8Array(this.update.buffer, this.update.byteOffset, this.update.byteLength);
+  }
+
+  /**
    * u = to16(weights − anchor), then anchor ← fround(anchor + from16(u)), which is also written
    * back into `weights`: what every worker will hold. Returns u's bytes (valid until the next call).
    */

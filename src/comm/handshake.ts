@@ -28,7 +28,8 @@ export const HELLO_HEADER_LIMIT_BYTES = 4096;
 
 /** Versioned, so a later change of what is signed cannot be confused with this one. */
 const DOMAIN = 'webgpu-local-sgd handshake v1';
-export type HandshakeRole = 'worker' | 'server';
+/** Who proves: a worker to its machine's server and back; a machine's launcher to the master and back. */
+export type HandshakeRole = 'worker' | 'server' | 'node' | 'master';
 
 /** A fresh per-run secret: 32 random bytes. */
 export function newSecret(): Buffer {

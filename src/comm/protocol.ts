@@ -24,6 +24,8 @@ const Rounds = z.object({ params: Index, grads: Index, broadcast: Index });
 const Hex = z.string().regex(new RegExp(`^[0-9a-f]{${HEX_CHARS}}$`), `${HEX_CHARS} lowercase hex digits`);
 export const ReduceTag = z.enum(['params', 'grads']);
 export type ReduceTag = z.infer<typeof ReduceTag>;
+/** Which workers a round averages: all of them, or those of each machine (the others' rounds of --cross-node-every). */
+export type AveragingScope = 'global' | 'machine';
 /** A collective's name: an all-reduce tag, or 'broadcast'. */
 export type CollectiveKind = ReduceTag | 'broadcast';
 
@@ -35,7 +37,11 @@ export const Header = z.discriminatedUnion('type', [
   // dtype absent means f32; f16/bf16 payloads are 2·count bytes of parameter deltas (delta-codec.ts).
   // step: the optimizer step a 'params' round averages after, so the server knows where a process
   // that takes over a lost rank starts, and the launcher which step a round's checkpoint is at.
-  z.object({ type: z.literal('allreduce'), tag: ReduceTag, round: Index, count: Count, dtype: CommDtype.optional(), step: Index.optional() }),
+  // scope 'machine': a round within each machine only (--cross-node-every); absent: across every worker.
+  z.object({
+    type: z.literal('allreduce'), tag: ReduceTag, round: Index, count: Count, dtype: CommDtype.optional(), step: Index.optional(),
+    scope: z.literal('machine').optional(),
+  }),
   // The main rank (rank 0, or the lowest survivor) sends its tensor; the others send count 0 to say they wait for it.
   z.object({ type: z.literal('broadcast'), round: Index, count: Count }),
   z.object({ type: z.literal('log'), record: z.unknown() }),
@@ -87,18 +93,61 @@ export const Header = z.discriminatedUnion('type', [
   // both ways: it carries nothing (the server is doing nothing a worker reports), the worker's
   // heartbeat keeps its required `doing`, and each direction's set of frames stays disjoint.
   z.object({ type: z.literal('server-heartbeat') }),
+
+  // ---- The machine level (node-link.ts, master-hub.ts): each machine's launcher ↔ the master (node
+  // 0's launcher), over TCP. The master opens with the same challenge; node-hello proves the secret
+  // for its node rank (role 'node'); node-welcome proves it back (role 'master'). Only then does the
+  // node send what may be long: its run settings in node-join, which the master compares with its own.
+  z.object({ type: z.literal('node-hello'), node: Index, pid: Index, nonce: Hex, proof: Hex }),
+  z.object({ type: z.literal('node-welcome'), proof: Hex, heartbeatMs: z.number().int().positive(), silenceLimitMs: z.number().int().positive() }),
+  z.object({
+    type: z.literal('node-join'),
+    host: z.string().max(256),
+    /** The global ranks of this machine's workers. */
+    ranks: z.array(Index).min(1),
+    /** The settings every machine must share (run-settings.ts), compared key by key with the master's. */
+    settings: z.record(z.string(), z.string()),
+  }),
+  // Every machine has joined: start the workers.
+  z.object({ type: z.literal('node-start'), worldSize: z.number().int().positive(), nodes: z.number().int().positive() }),
+  // Said once, when the first of its workers describes itself: for the master's one line per machine.
+  z.object({ type: z.literal('node-adapter'), adapter: z.string().max(512) }),
+  // One machine's part of a cross-machine collective. For an all-reduce: f64, the exact float64 sum of
+  // its live workers' tensors (8·count bytes), or f16/bf16, the 16-bit delta of their mean from the
+  // last global result (a compressed 'params' round); weight is how many workers it stands for.
+  // For a broadcast: the source's tensor in f32 from the machine that holds it, count 0 from the others.
+  z.object({
+    type: z.literal('partial'), collective: z.enum(['params', 'grads', 'broadcast']), round: Index, count: Count,
+    dtype: z.enum(['f64', 'f32', 'f16', 'bf16']), weight: Index, step: Index.optional(),
+    /** This machine's live global ranks. */
+    ranks: z.array(Index),
+  }),
+  // The collective's result for every machine: f32 weights (or gradients), or the 16-bit update of a
+  // compressed round; members: every live global rank, sent once some rank has left the run.
+  z.object({
+    type: z.literal('global'), collective: z.enum(['params', 'grads', 'broadcast']), round: Index, count: Count,
+    dtype: CommDtype, members: z.array(Index).optional(),
+  }),
+  z.object({ type: z.literal('node-heartbeat') }),
+  // A machine whose workers all finished; a machine whose run failed, and why.
+  z.object({ type: z.literal('node-done') }),
+  z.object({ type: z.literal('node-failed'), message: z.string() }),
+  // The master ends the run for everyone: finished, failed elsewhere (why), or interrupted.
+  z.object({ type: z.literal('node-stop'), reason: z.string(), failed: z.boolean() }),
 ]);
 export type Header = z.infer<typeof Header>;
 export type HeaderOf<T extends Header['type']> = Extract<Header, { type: T }>;
 
 export const WORKER_SENDS: ReadonlySet<Header['type']> = new Set(['hello', 'allreduce', 'broadcast', 'log', 'done', 'error', 'heartbeat']);
 export const COORDINATOR_SENDS: ReadonlySet<Header['type']> = new Set(['challenge', 'init', 'result', 'stop', 'server-heartbeat']);
+export const NODE_SENDS: ReadonlySet<Header['type']> = new Set(['node-hello', 'node-join', 'node-adapter', 'partial', 'node-heartbeat', 'node-done', 'node-failed']);
+export const MASTER_SENDS: ReadonlySet<Header['type']> = new Set(['challenge', 'node-welcome', 'node-start', 'global', 'server-heartbeat', 'node-stop']);
 
 /**
  * Heartbeats of either side are left out of byte counts: their number depends on how long the run
  * takes, and a run's bytes should depend on its settings.
  */
-export const isHeartbeat = (header: Header): boolean => header.type === 'heartbeat' || header.type === 'server-heartbeat';
+export const isHeartbeat = (header: Header): boolean => header.type === 'heartbeat' || header.type === 'server-heartbeat' || header.type === 'node-heartbeat';
 
 /** The largest header and payload a decoder takes; a connection that has not proved itself gets far less (handshake.ts). */
 export interface FrameLimits {
@@ -116,6 +165,10 @@ export function expectedPayloadBytes(header: Header): number {
     case 'broadcast':
     case 'init':
       return header.count * 4;
+    case 'partial':
+      return header.count * (header.dtype === 'f64' ? 8 : header.dtype === 'f32' ? 4 : 2);
+    case 'global':
+      return header.count * bytesPerElement(header.dtype);
     default:
       return 0;
   }
@@ -249,9 +302,9 @@ export class FrameDecoder {
     }
     const expected = expectedPayloadBytes(header);
     if (this.payloadBytes !== expected) {
-      const dtype = header.type === 'allreduce' || header.type === 'result' ? header.dtype ?? 'f32' : 'f32';
+      const dtype = 'dtype' in header ? header.dtype ?? 'f32' : 'f32';
       const count = 'count' in header ? header.count : 0;
-      const why = expected === 0 ? 'carries no payload' : `has count ${count} of ${dtype}, so count*${bytesPerElement(dtype)} = ${expected} bytes`;
+      const why = expected === 0 ? 'carries no payload' : `has count ${count} of ${dtype}, so count*${expected / count} = ${expected} bytes`;
       throw new ProtocolError(`'${header.type}' frame has a ${this.payloadBytes}-byte payload but ${why}`);
     }
     this.header = header;

@@ -44,3 +44,43 @@ function checkWeights(weights: readonly number[], inputs: number): void {
     if (!(w > 0) || !Number.isFinite(w)) throw new RangeError(`meanOf: weight ${i} is ${w}; weights must be finite and > 0 (a worker count, say)`);
   }
 }
+
+/**
+ * Σ inputs in float64, in the order given, into `acc`: one machine's part of a mean across machines.
+ * The master adds the machines' sums in machine order and divides once (meanOfSums), which is the
+ * one-machine mean's arithmetic, (x0 + x1) + (x2 + x3) for ((x0 + x1) + x2) + x3: the same bits
+ * whenever the float64 sums are exact, i.e. whenever an element's values lie within 2^29 of each
+ * other in magnitude (24 + 29 = 53 bits), as the copies of one weight always do.
+ */
+export function sumOf(inputs: readonly Float32Array[], acc: Float64Array): Float64Array {
+  const n = acc.length;
+  if (inputs.length === 0) throw new RangeError('sumOf: no inputs to add');
+  for (const [i, input] of inputs.entries()) {
+    if (input.length !== n) throw new RangeError(`sumOf: input ${i} has ${input.length} floats, expected ${n}`);
+  }
+  const first = inputs[0]!;
+  for (let i = 0; i < n; i++) acc[i] = first[i]!;
+  for (let r = 1; r < inputs.length; r++) {
+    const input = inputs[r]!;
+    for (let i = 0; i < n; i++) acc[i]! += input[i]!;
+  }
+  return acc;
+}
+
+/** (Σ sums) / total into `out`, the sums added in the order given in float64 (`scratch` reused when large enough). */
+export function meanOfSums(sums: readonly Float64Array[], total: number, out: Float32Array, scratch?: Float64Array): Float32Array {
+  const n = out.length;
+  if (sums.length === 0) throw new RangeError('meanOfSums: no sums to add');
+  if (!(total > 0) || !Number.isFinite(total)) throw new RangeError(`meanOfSums: total is ${total}; it must be finite and > 0 (a worker count)`);
+  for (const [i, sum] of sums.entries()) {
+    if (sum.length !== n) throw new RangeError(`meanOfSums: sum ${i} has ${sum.length} floats, expected ${n}`);
+  }
+  const acc = scratch && scratch.length >= n ? scratch : new Float64Array(n);
+  acc.set(sums[0]!);
+  for (let k = 1; k < sums.length; k++) {
+    const sum = sums[k]!;
+    for (let i = 0; i < n; i++) acc[i]! += sum[i]!;
+  }
+  for (let i = 0; i < n; i++) out[i] = acc[i]! / total;
+  return out;
+}

@@ -6,7 +6,7 @@
 import { DeltaCodec, type CommDtype } from './delta-codec.js';
 import type { OuterOptimizer } from './outer-optimizer.js';
 import { ProtocolError, type CollectiveKind, type ReduceTag } from './protocol.js';
-import { weightedMeanOf } from './reduce.js';
+import { meanOfSums, weightedMeanOf } from './reduce.js';
 
 export interface ReductionOptions {
   /** The workers' --comm-dtype: unless f32, each f32 'params' result is kept as the next round's anchor. */
@@ -39,6 +39,14 @@ export class Reduction {
     return this.averaged.get(tag);
   }
 
+  /** Keeps `result` (the level above's) as the last result for `tag`, as if reduced here; returns the kept buffer. */
+  record(tag: ReduceTag, result: Float32Array): Float32Array {
+    let out = this.averaged.get(tag);
+    if (out?.length !== result.length) this.averaged.set(tag, (out = new Float32Array(result.length)));
+    out.set(result);
+    return out;
+  }
+
   /** Throws a ProtocolError naming `rank` unless a frame of `dtype` may be sent in `kind` now. */
   checkDtype(rank: number, what: string, kind: CollectiveKind, dtype: CommDtype): void {
     if (dtype === 'f32') return;
@@ -63,10 +71,30 @@ export class Reduction {
   reduce(tag: ReduceTag, dtype: CommDtype, inputs: readonly Float32Array[], weights?: readonly number[]): Reduced {
     const t = performance.now();
     const count = inputs[0]!.length;
+    return this.finish(tag, dtype, weightedMeanOf(inputs, weights, this.output(tag, count), this.scratchOf(count)), t);
+  }
+
+  /** Across machines: the mean from each machine's float64 sum of its workers' tensors (reduce.ts, meanOfSums), `total` workers in all. */
+  reduceSums(tag: ReduceTag, sums: readonly Float64Array[], total: number): Reduced {
+    const t = performance.now();
+    const count = sums[0]!.length;
+    return this.finish(tag, 'f32', meanOfSums(sums, total, this.output(tag, count), this.scratchOf(count)), t);
+  }
+
+  private output(tag: ReduceTag, count: number): Float32Array {
     let out = this.averaged.get(tag);
     if (out?.length !== count) this.averaged.set(tag, (out = new Float32Array(count)));
+    return out;
+  }
+
+  private scratchOf(count: number): Float64Array {
     if (!this.scratch || this.scratch.length < count) this.scratch = new Float64Array(count);
-    let result = weightedMeanOf(inputs, weights, out, this.scratch);
+    return this.scratch;
+  }
+
+  /** The outer step and, for compressed rounds, the 16-bit update: what the mean becomes before it travels. */
+  private finish(tag: ReduceTag, dtype: CommDtype, mean: Float32Array, startedAt: number): Reduced {
+    let result = mean;
     if (tag === 'params' && this.outerOptimizer) result = this.outerOptimizer.step(result);
     // Compressed rounds: send the 16-bit update from the anchor; `result` becomes the new anchor,
     // the weights every worker will hold. An f32 round's result is the next one's anchor.
@@ -77,6 +105,6 @@ export class Reduction {
       // optimizer's θ must be those bytes, or every later Δ would carry the rounding.
       this.outerOptimizer?.setGlobal(result);
     } else if (tag === 'params' && this.commDtype !== 'f32') this.codec.setAnchor(result);
-    return { result, encoded, reduceMs: performance.now() - t };
+    return { result, encoded, reduceMs: performance.now() - startedAt };
   }
 }
