@@ -20,10 +20,18 @@ import {
 import { RefusedError, type Refusal, type RefusalKind } from './refusals.js';
 import { Reduction } from './reduction.js';
 import { FrameConnection } from './transport.js';
+import type { Upstream, UpstreamResult } from './upstream.js';
 import { WorkerFailedError, type CommStats, type CoordinatorHandle, type RoundStats } from './launch-api.js';
 
 export interface ServerOptions {
   worldSize: number;
+  /**
+   * The ranks whose workers connect here (default: all of them). A machine's launcher serves its own
+   * workers' global ranks and reduces through `upstream`.
+   */
+  ranks?: readonly number[];
+  /** Across machines: each collective of this machine's workers is completed by the level above (upstream.ts). */
+  upstream?: Upstream | undefined;
   /** Simulated interconnect on every link, both directions. */
   link?: LinkOptions | undefined;
   commDtype?: CommDtype;
@@ -132,7 +140,9 @@ export class CollectiveServer implements CoordinatorHandle {
   /** Connections still in their handshake, each with how to refuse it. */
   private readonly unproven = new Map<FrameConnection, (kind: RefusalKind, why: string) => void>();
   private accepted = 0;
+  /** Indexed by rank; only the ranks served here are present (see seatList). */
   private readonly seats: Seat[];
+  private readonly ranks: readonly number[];
   private readonly tracker: CollectiveTracker;
   private readonly reduction: Reduction;
   /** The optimizer step of the last 'params' round, for a worker that takes over a rank. */
@@ -149,8 +159,13 @@ export class CollectiveServer implements CoordinatorHandle {
 
   constructor(private readonly options: ServerOptions, private readonly events: ServerEvents) {
     const now = performance.now();
-    this.seats = Array.from({ length: options.worldSize }, (_, rank) => newSeat(rank, now, { sent: 0, received: 0 }));
-    this.tracker = new CollectiveTracker(options.worldSize);
+    this.ranks = options.ranks ?? Array.from({ length: options.worldSize }, (_, rank) => rank);
+    if (this.ranks.length === 0 || this.ranks.some((r) => !Number.isInteger(r) || r < 0 || r >= options.worldSize)) {
+      throw new RangeError(`CollectiveServer: ranks must be some of 0 … ${options.worldSize - 1} (got ${this.ranks.join(', ')})`);
+    }
+    this.seats = [];
+    for (const rank of this.ranks) this.seats[rank] = newSeat(rank, now, { sent: 0, received: 0 });
+    this.tracker = new CollectiveTracker(options.worldSize, this.ranks);
     this.reduction = new Reduction(options);
     this.inboundMs = new Array<number>(options.worldSize).fill(0);
   }
@@ -176,7 +191,7 @@ export class CollectiveServer implements CoordinatorHandle {
       else process.stderr.write(`${warning}\n`);
     }
     const now = performance.now();
-    for (const seat of this.seats) seat.expectedSince = seat.lastProgressAt = now;
+    for (const seat of this.seatList) seat.expectedSince = seat.lastProgressAt = now;
     this.watchdog = setInterval(() => this.checkForSilence(), Math.min(1000, this.options.timeoutMs / 4));
     this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs);
   }
@@ -230,8 +245,13 @@ export class CollectiveServer implements CoordinatorHandle {
     return this.reduction.last('params');
   }
 
+  /** The seats of the ranks served here, in rank order. */
+  private get seatList(): Seat[] {
+    return this.ranks.map((rank) => this.seats[rank]!);
+  }
+
   stats(): CommStats {
-    const perRank = this.seats.map((s) => ({
+    const perRank = this.seatList.map((s) => ({
       rank: s.rank,
       bytesSent: s.priorBytes.sent + (s.connection?.bytesSent ?? 0),
       bytesReceived: s.priorBytes.received + (s.connection?.bytesReceived ?? 0),
@@ -297,7 +317,7 @@ export class CollectiveServer implements CoordinatorHandle {
 
   /** Asks every connected worker to stop (past any simulated link delay). */
   sendStop(reason: string): void {
-    for (const seat of this.seats) {
+    for (const seat of this.seatList) {
       if (seat.connection?.open) void seat.connection.send({ type: 'stop', reason }, undefined, { bypassLink: true });
     }
   }
@@ -387,7 +407,11 @@ export class CollectiveServer implements CoordinatorHandle {
     const { worldSize } = this.options;
     const seat = this.seats[header.rank];
     const claim = (why: string) => new RefusedError('rank', `its hello (pid ${header.pid}) claims rank ${header.rank}, but ${why}`);
-    if (!seat) throw claim(`this run has ${worldSize} workers (ranks 0 to ${worldSize - 1})`);
+    if (!seat) {
+      throw claim(this.ranks.length === worldSize
+        ? `this run has ${worldSize} workers (ranks 0 to ${worldSize - 1})`
+        : `this machine's workers are ranks ${this.ranks.join(', ')} of ${worldSize}`);
+    }
     if (seat.connection) throw claim('another connection holds that rank');
     if (!this.tracker.members.has(header.rank)) throw claim('that rank was dropped from this run');
     try {
@@ -429,7 +453,10 @@ export class CollectiveServer implements CoordinatorHandle {
         }
         const dtype = header.type === 'allreduce' ? header.dtype ?? 'f32' : 'f32';
         this.reduction.checkDtype(rank, describeCollective(kind, header.round), kind, dtype);
-        this.tracker.enter(rank, kind, header.round, header.count, dtype, header.type === 'allreduce' ? header.step : undefined);
+        this.tracker.enter(
+          rank, kind, header.round, header.count, dtype, header.type === 'allreduce' ? header.step : undefined,
+          header.type === 'allreduce' ? header.scope ?? 'global' : 'global',
+        );
         if (header.type !== 'allreduce') return undefined;
         let input = seat.inputs[header.tag];
         if (input?.length !== header.count) input = seat.inputs[header.tag] = new Float32Array(header.count);
@@ -488,14 +515,30 @@ export class CollectiveServer implements CoordinatorHandle {
   private complete(c: OpenCollective): void {
     const members = this.liveRanks.map((rank) => this.seats[rank]!);
     const deliveredAt = members.map((s) => c.deliveredAt[s.rank]!);
-    const first = Math.min(...deliveredAt);
-    const last = Math.max(...deliveredAt);
-    const inboundSeconds = Math.max(...members.map((s) => this.inboundMs[s.rank]!)) / 1000;
+    const timing = {
+      first: Math.min(...deliveredAt), last: Math.max(...deliveredAt),
+      inboundSeconds: Math.max(...members.map((s) => this.inboundMs[s.rank]!)) / 1000,
+    };
+    // A broadcast's data comes from its source, the lowest member (rank 0 until it is dropped).
+    const source = c.kind === 'broadcast' ? members.find((s) => (c.payloads[s.rank]?.length ?? 0) > 0)?.rank : undefined;
+    // Members only, in rank order: a dropped rank's payload was already removed by the tracker.
+    const inputs = c.payloads.filter((p): p is Float32Array => p !== undefined);
+    const upstream = this.options.upstream;
+    if (upstream && c.scope === 'global') {
+      // Across machines: the master completes it; this machine's workers wait for what comes back.
+      const t = performance.now();
+      const reply = c.kind === 'broadcast'
+        ? upstream.broadcast(c.round, source === undefined ? undefined : c.payloads[source], this.liveRanks)
+        : upstream.allreduce({ tag: c.kind, round: c.round, step: c.step, inputs, ranks: this.liveRanks });
+      reply.then(
+        (r) => this.halted || this.finishUpstream(c, r, members, source, timing, performance.now() - t),
+        (error: Error) => this.halted || this.events.onFatal(error),
+      );
+      return;
+    }
     let result: Float32Array;
     let encoded: Uint8Array | undefined;
     let reduceMs = 0;
-    // A broadcast's data comes from its source, the lowest member (rank 0 until it is dropped).
-    const source = c.kind === 'broadcast' ? members.find((s) => (c.payloads[s.rank]?.length ?? 0) > 0)?.rank : undefined;
     if (c.kind === 'broadcast') {
       if (source === undefined) {
         // The source was lost after sending, or before the others learned it was gone; they sent nothing.
@@ -507,22 +550,47 @@ export class CollectiveServer implements CoordinatorHandle {
       result = c.payloads[source]!;
       this.reduction.broadcast(result);
     } else {
-      // Members only, in rank order: a dropped rank's payload was already removed by the tracker.
-      ({ result, encoded, reduceMs } = this.reduction.reduce(c.kind, c.dtype, c.payloads.filter((p): p is Float32Array => p !== undefined)));
+      ({ result, encoded, reduceMs } = this.reduction.reduce(c.kind, c.dtype, inputs));
+      // A round within this machine only is not the run's average: nobody saves or counts it.
+      if (c.scope === 'global') {
+        if (c.kind === 'params') this.parameterStep = c.step;
+        const round = { tag: c.kind, round: c.round, step: c.step, averaged: result };
+        if (!this.notify(`the result of ${describeCollective(c.kind, c.round)}`, () => this.events.onRoundComplete(round))) return;
+      }
+    }
+    // Once a rank has been dropped, every result names the survivors, so the lowest takes over rank 0's jobs.
+    const dropped = this.tracker.members.size < this.ranks.length ? members.map((s) => s.rank) : undefined;
+    this.sendResults(c, { result, encoded, reduceMs, members: dropped }, members, source, timing);
+  }
+
+  /** What the master sent back for a collective of this machine's workers: the run's result, recorded as a local one would be. */
+  private finishUpstream(
+    c: OpenCollective, reply: UpstreamResult, members: Seat[], source: number | undefined, timing: RoundTiming, waitedMs: number,
+  ): void {
+    if (c.kind !== 'broadcast') {
+      const result = this.reduction.record(c.kind, reply.result);
       if (c.kind === 'params') this.parameterStep = c.step;
       const round = { tag: c.kind, round: c.round, step: c.step, averaged: result };
       if (!this.notify(`the result of ${describeCollective(c.kind, c.round)}`, () => this.events.onRoundComplete(round))) return;
     }
+    // Waiting for the master is this machine's reduction time, as its workers see it.
+    this.sendResults(c, { result: reply.result, encoded: undefined, reduceMs: waitedMs, members: reply.members }, members, source, timing);
+  }
+
+  private sendResults(
+    c: OpenCollective, out: { result: Float32Array; encoded: Uint8Array | undefined; reduceMs: number; members: number[] | undefined },
+    members: Seat[], source: number | undefined, timing: RoundTiming,
+  ): void {
+    const { result, encoded, reduceMs } = out;
     const reducedAt = performance.now();
     const bytes = encoded ?? bytesOf(result);
     const dtype = c.dtype !== 'f32' ? { dtype: c.dtype } : {};
-    // Once a rank has been dropped, every result names the survivors, so the lowest takes over rank 0's jobs.
-    const dropped = this.tracker.members.size < this.options.worldSize ? { members: members.map((s) => s.rank) } : {};
+    const memberList = out.members ? { members: out.members } : {};
     const sends = members.map((s) => {
       const payload = c.kind === 'broadcast' && s.rank === source ? new Uint8Array(0) : bytes;
       const header: Header = {
         type: 'result', collective: c.kind, round: c.round, count: payload.byteLength / bytesPerElement(c.dtype), ...dtype,
-        reduceMs, waitMs: Math.max(0, last - c.deliveredAt[s.rank]!), ...dropped,
+        reduceMs, waitMs: Math.max(0, timing.last - c.deliveredAt[s.rank]!), ...memberList,
       };
       return s.connection!.send(header, payload);
     });
@@ -531,9 +599,12 @@ export class CollectiveServer implements CoordinatorHandle {
     this.totals.reduceSeconds += reduceMs / 1000;
     const tag = c.kind;
     void Promise.all(sends).then((sentAt) => {
-      const transferSeconds = inboundSeconds + (Math.max(...sentAt) - reducedAt) / 1000;
+      const transferSeconds = timing.inboundSeconds + (Math.max(...sentAt) - reducedAt) / 1000;
       this.totals.transferSeconds += transferSeconds;
-      this.lastRound = { tag, round: c.round, bytesPerRank: c.count * bytesPerElement(c.dtype), reduceSeconds: reduceMs / 1000, transferSeconds, skewSeconds: (last - first) / 1000 };
+      this.lastRound = {
+        tag, round: c.round, bytesPerRank: c.count * bytesPerElement(c.dtype), reduceSeconds: reduceMs / 1000, transferSeconds,
+        skewSeconds: (timing.last - timing.first) / 1000,
+      };
     });
   }
 
@@ -557,7 +628,7 @@ export class CollectiveServer implements CoordinatorHandle {
    * stop: a beat must neither wait behind a slow result nor delay one, and it counts no bytes.
    */
   private beat(): void {
-    for (const seat of this.seats) {
+    for (const seat of this.seatList) {
       if (!seat.lost && seat.connection?.open) void seat.connection.send({ type: 'server-heartbeat' }, undefined, { bypassLink: true });
     }
   }
@@ -602,6 +673,14 @@ export class CollectiveServer implements CoordinatorHandle {
       timeoutMs: this.options.timeoutMs,
     };
   }
+}
+
+interface RoundTiming {
+  /** When the first and the last member's payload arrived. */
+  first: number;
+  last: number;
+  /** The slowest member's frame, first byte to delivered. */
+  inboundSeconds: number;
 }
 
 /** A failure of the coordinator's own work (saving, reporting), not of any worker. */

@@ -2,7 +2,7 @@
 // in the same order, one at a time, so at any moment all waiting ranks must be in one collective:
 // anything else (another tag, another round, another size) would deadlock, so it is an error.
 import type { CommDtype } from './delta-codec.js';
-import type { CollectiveKind } from './protocol.js';
+import type { AveragingScope, CollectiveKind } from './protocol.js';
 
 export class CollectiveMismatchError extends Error {
   override name = 'CollectiveMismatchError';
@@ -20,6 +20,8 @@ export interface OpenCollective {
   dtype: CommDtype;
   /** The optimizer step a 'params' round averages after, as the ranks' headers say (undefined when they do not). */
   step: number | undefined;
+  /** 'machine': a round of --cross-node-every within each machine only. */
+  scope: AveragingScope;
   firstRank: number;
   entered: Set<number>;
   /** Payloads by rank, filled as frames are delivered. */
@@ -41,9 +43,10 @@ export class CollectiveTracker {
   /** The ranks a collective waits for: all of them, until drop() removes a lost one. */
   readonly members: Set<number>;
 
-  constructor(readonly worldSize: number) {
+  /** `ranks`: the ranks this tracker waits for (default all; a machine's launcher tracks its own workers' ranks). */
+  constructor(readonly worldSize: number, ranks: readonly number[] = Array.from({ length: worldSize }, (_, rank) => rank)) {
     this.nextRound = Array.from({ length: worldSize }, () => ({ params: 0, grads: 0, broadcast: 0 }));
-    this.members = new Set(Array.from({ length: worldSize }, (_, rank) => rank));
+    this.members = new Set(ranks);
   }
 
   /** Who sends a broadcast's data: the lowest member (rank 0 until it is dropped), as workers' mainRank. */
@@ -92,7 +95,7 @@ export class CollectiveTracker {
   }
 
   /** Checks a collective header from `rank` (before its payload arrives) and enters it; throws on any disagreement. */
-  enter(rank: number, kind: CollectiveKind, round: number, count: number, dtype: CommDtype = 'f32', step?: number): void {
+  enter(rank: number, kind: CollectiveKind, round: number, count: number, dtype: CommDtype = 'f32', step?: number, scope: AveragingScope = 'global'): void {
     const expected = this.nextRound[rank]![kind];
     const what = describeCollective(kind, round);
     if (round !== expected) {
@@ -140,9 +143,16 @@ export class CollectiveTracker {
           [rank, open.firstRank],
         );
       }
+      if (open.scope !== scope) {
+        throw new CollectiveMismatchError(
+          `scope mismatch in ${what}: rank ${rank} averages ${scope === 'machine' ? 'within its machine' : 'across machines'} but rank ${open.firstRank} ` +
+            `${open.scope === 'machine' ? 'within its machine' : 'across machines'}; every worker must run with the same --cross-node-every`,
+          [rank, open.firstRank],
+        );
+      }
     } else {
       this.open = {
-        kind, round, count: kind === 'broadcast' && rank !== this.source ? -1 : count, dtype, step, firstRank: rank,
+        kind, round, count: kind === 'broadcast' && rank !== this.source ? -1 : count, dtype, step, scope, firstRank: rank,
         entered: new Set(), payloads: new Array(this.worldSize).fill(undefined), deliveredAt: new Array(this.worldSize).fill(0), delivered: 0,
       };
     }

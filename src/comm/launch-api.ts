@@ -2,12 +2,19 @@
 // Kept apart from launch.ts and the machinery behind it (collective-server.ts, supervisor.ts).
 import { constants } from 'node:os';
 import type { LinkOptions } from './link.js';
+import type { TcpEndpoint } from './endpoint.js';
+import type { TlsFiles } from './tls.js';
 import type { CommDtype } from './delta-codec.js';
 import type { OuterOptimizer } from './outer-optimizer.js';
 import type { CollectiveKind, ReduceTag } from './protocol.js';
 
 export interface LaunchOptions {
+  /** Workers in the whole run (on every machine). */
   procs: number;
+  /** Several machines: where this one sits and how it reaches the master (see MachineOptions). */
+  machines?: MachineOptions | undefined;
+  /** The ranks started here: all of them (default), or on a machine of several, its own (launch() sets it). */
+  ranks?: readonly number[];
   /** Absolute path of the worker program (a bundled .js). */
   workerScript: string;
   workerArgs: string[];
@@ -66,6 +73,28 @@ export interface LaunchOptions {
 
 export type WorkerFailurePolicy = 'abort' | 'continue' | 'respawn';
 
+/** One machine of a run across several (torchrun's --nnodes, --node-rank, --nproc-per-node, --master-addr, --master-port). */
+export interface MachineOptions {
+  nodes: number;
+  nodeRank: number;
+  /** Workers on every machine: node n's are ranks n·perNode … n·perNode + perNode − 1. */
+  perNode: number;
+  /** Where node 0's launcher (the master) listens and every machine connects. */
+  master: TcpEndpoint;
+  /** The join secret (join-token.ts), or with `insecure` the public one. */
+  secret: Uint8Array;
+  insecure?: boolean;
+  tls?: TlsFiles | undefined;
+  /** How long the master waits for every machine, and a machine tries to reach it. */
+  rendezvousTimeoutMs: number;
+  /** The run's settings every machine must share, flag name → value; the master refuses a machine whose differ. */
+  settings: Record<string, string>;
+  /** This machine's name, for the master's lines. */
+  host: string;
+  /** The master's lines about machines joining, refused or lost (default: stderr). */
+  onLine?: (line: string) => void;
+}
+
 export interface WorkerLostEvent {
   rank: number;
   /** What happened, e.g. "was killed by SIGKILL", with the last lines of its stderr. */
@@ -103,6 +132,8 @@ export interface CommStats {
   transferSeconds: number;
   broadcasts: number;
   lastRound: RoundStats | undefined;
+  /** Across machines: this machine's link to the master, whole frames each way, heartbeats excepted. */
+  crossMachine?: { bytesSent: number; bytesReceived: number };
 }
 
 export interface CoordinatorHandle {

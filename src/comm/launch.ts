@@ -1,17 +1,24 @@
 // launch(): torchrun / `accelerate launch` in one call. It wires the two halves of a run: the
 // collective server (collective-server.ts: connections, frames, rounds, reduction) and the local
 // supervisor (supervisor.ts: worker processes, failures, Ctrl-C), which meet only through the
-// server's events. Its options, results and errors are in launch-api.ts.
+// server's events. Across machines each machine's launcher does the same for its own workers and
+// its server reduces through its link to the master (node-link.ts); node 0's launcher also runs the
+// master (master-hub.ts). Its options, results and errors are in launch-api.ts.
 import { CollectiveServer } from './collective-server.js';
+import { isLoopback } from './endpoint.js';
 import { newSecret } from './handshake.js';
 import { validateLink } from './link.js';
+import { MasterHub } from './master-hub.js';
+import { MasterGoneError, NodeLink } from './node-link.js';
+import { RefusalLog } from './refusals.js';
 import { DEFAULT_MAX_RESPAWNS, Supervisor } from './supervisor.js';
-import type { LaunchOptions, LaunchResult } from './launch-api.js';
+import { InterruptedError, type LaunchOptions, type LaunchResult, type MachineOptions } from './launch-api.js';
 
 export type { LinkOptions } from './link.js';
 export { CollectiveMismatchError } from './collective.js';
 export { CoordinatorError } from './collective-server.js';
 export { ProtocolError } from './protocol.js';
+export { MasterGoneError } from './node-link.js';
 export * from './launch-api.js';
 
 export function launch(options: LaunchOptions): Promise<LaunchResult> {
@@ -23,6 +30,7 @@ export function launch(options: LaunchOptions): Promise<LaunchResult> {
   if (!(timeoutMs > 0)) throw new RangeError(`launch: timeoutMs must be > 0 (got ${options.timeoutMs})`);
   const maxRespawns = options.maxRespawns ?? DEFAULT_MAX_RESPAWNS;
   if (!Number.isInteger(maxRespawns) || maxRespawns < 0) throw new RangeError(`launch: maxRespawns must be a whole number ≥ 0 (got ${maxRespawns})`);
+  if (options.machines) return launchMachine(options, options.machines, timeoutMs);
   // One secret per run: the server checks it, the supervisor hands it to the workers it forks.
   const secret = newSecret();
   const supervisor = new Supervisor(options, secret);
@@ -31,4 +39,87 @@ export function launch(options: LaunchOptions): Promise<LaunchResult> {
     timeoutMs, workerConfig: options.workerConfig, secret,
   }, supervisor);
   return supervisor.run(server);
+}
+
+/**
+ * One machine of a run across several: node 0 starts the master; every machine joins it (node 0
+ * over loopback, so there is one code path), starts its workers once all have joined, and reduces
+ * through the link. Whatever ends this machine's run is told to the master (done, or why it
+ * failed), and the master ends the others' if it must.
+ */
+async function launchMachine(options: LaunchOptions, machines: MachineOptions, timeoutMs: number): Promise<LaunchResult> {
+  const { nodes, nodeRank, perNode } = machines;
+  if (!Number.isInteger(nodes) || nodes < 1 || !Number.isInteger(nodeRank) || nodeRank < 0 || nodeRank >= nodes) {
+    throw new RangeError(`launch: node rank ${nodeRank} of ${nodes} nodes is not a place in the run (0 … nodes − 1)`);
+  }
+  if (options.procs !== nodes * perNode) throw new RangeError(`launch: procs (${options.procs}) must be nodes × perNode (${nodes} × ${perNode})`);
+  if (options.onWorkerFailure === 'respawn') throw new RangeError("launch: across machines a lost worker is dropped ('continue') or stops the run ('abort'); 'respawn' is for one machine");
+  const onLine = machines.onLine ?? ((line: string) => process.stderr.write(`${line}\n`));
+  let hub: MasterHub | undefined;
+  const refusals = new RefusalLog((line) => onLine(line.trimEnd().replace(/^coordinator:/, 'master:')));
+  if (nodeRank === 0) {
+    hub = new MasterHub({
+      nodes, perNode, secret: machines.secret, insecure: machines.insecure ?? false, tls: machines.tls, timeoutMs,
+      rendezvousTimeoutMs: machines.rendezvousTimeoutMs, settings: machines.settings, commDtype: options.commDtype ?? 'f32',
+      outerOptimizer: options.outerOptimizer, onNodeFailure: options.onWorkerFailure === 'continue' ? 'continue' : 'abort',
+    }, { onLine, onRefused: (r) => refusals.add(r) });
+    // Every interface, as torchrun's store: the master address may name this machine by any of its addresses.
+    const host = isLoopback(machines.master.host) ? machines.master.host : '0.0.0.0';
+    await hub.listen({ host, port: machines.master.port });
+    onLine(`master: listening on port ${machines.master.port}${machines.tls ? ' (TLS)' : ''} for ${nodes} nodes × ${perNode} workers`);
+  }
+  const ranks = Array.from({ length: perNode }, (_, i) => nodeRank * perNode + i);
+  let link: NodeLink;
+  try {
+    link = await NodeLink.join({
+      master: machines.master, nodeRank, secret: machines.secret, tls: machines.tls, ranks, host: machines.host,
+      settings: machines.settings, commDtype: options.commDtype ?? 'f32', joinTimeoutMs: machines.rendezvousTimeoutMs,
+    });
+  } catch (error) {
+    await hub?.close();
+    refusals.close();
+    throw error;
+  }
+  // Workers send f32 to their own machine's server, which reduces nothing itself: the master holds the outer optimizer and the 16-bit anchor.
+  const secret = newSecret();
+  let adapterSaid = false;
+  const local: LaunchOptions = {
+    ...options, ranks,
+    onLog: (rank, record) => {
+      // The first worker to describe itself (train.js's 'model' record) names this machine's adapter for the master's line.
+      const adapter = (record as { kind?: unknown; adapter?: unknown } | null)?.adapter;
+      if (!adapterSaid && (record as { kind?: unknown }).kind === 'model' && typeof adapter === 'string') {
+        adapterSaid = true;
+        link.sayAdapter(adapter);
+      }
+      options.onLog?.(rank, record);
+    },
+  };
+  const supervisor = new Supervisor(local, secret);
+  const server = new CollectiveServer({
+    worldSize: options.procs, ranks, upstream: link, link: options.link, commDtype: 'f32', timeoutMs, workerConfig: options.workerConfig, secret,
+  }, supervisor);
+  link.watch({ onLost: (error) => supervisor.abort(error) });
+  try {
+    const result = await supervisor.run(server);
+    await link.finish();
+    if (hub) {
+      // The others finish their last evaluation and exit; the master waits for them (bounded), then closes.
+      await Promise.race([hub.whenAllDone, new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+      hub.stop('the run is complete', false);
+    }
+    result.stats.crossMachine = link.bytes;
+    return result;
+  } catch (error) {
+    const message = (error as Error).message;
+    if (!(error instanceof MasterGoneError)) await link.fail(message);
+    if (hub) {
+      const why = error instanceof InterruptedError ? `the master was interrupted (${error.signal ?? 'SIGINT'})` : `node 0 failed: ${message.split('\n')[0]}`;
+      hub.stop(why, true);
+    }
+    throw error;
+  } finally {
+    await hub?.close();
+    refusals.close();
+  }
 }

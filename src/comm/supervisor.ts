@@ -43,7 +43,10 @@ interface WorkerProcess {
 }
 
 export class Supervisor implements ServerEvents {
+  /** By rank: on a machine of several, only its own ranks are present. */
   private readonly workers: WorkerProcess[] = [];
+  /** The ranks whose processes this supervisor starts: all of them, or its machine's. */
+  private readonly ranks: readonly number[];
   private socketDir!: SocketDir;
   private readonly refusals = new RefusalLog();
   private readonly output: WorkerOutput;
@@ -62,6 +65,7 @@ export class Supervisor implements ServerEvents {
   /** The run's secret (handshake.ts), which the server checks and each worker gets in its environment. */
   constructor(private readonly options: LaunchOptions, private readonly secret: Uint8Array) {
     this.policy = options.onWorkerFailure ?? 'abort';
+    this.ranks = options.ranks ?? Array.from({ length: options.procs }, (_, rank) => rank);
     this.maxRespawns = options.maxRespawns ?? DEFAULT_MAX_RESPAWNS;
     this.output = new WorkerOutput(options);
   }
@@ -81,7 +85,7 @@ export class Supervisor implements ServerEvents {
     // SIGHUP (the terminal went away) stops the run like SIGTERM: by default it would kill this
     // process before it could stop the workers, save, or remove the socket directory.
     for (const signal of STOP_SIGNALS) process.on(signal, this.onSignal);
-    for (let rank = 0; rank < this.options.procs; rank++) this.spawn(rank, 0);
+    for (const rank of this.ranks) this.spawn(rank, 0);
     return result;
   }
 
@@ -220,6 +224,19 @@ export class Supervisor implements ServerEvents {
     else this.lose(worker);
   }
 
+  /** The latest process of each rank started here (on a machine of several: its own ranks only). */
+  private processes(): WorkerProcess[] {
+    return this.ranks.map((rank) => this.workers[rank]).filter((w): w is WorkerProcess => w !== undefined);
+  }
+
+  /**
+   * Stops the run with `error`, as a lost worker would under 'abort': for what this supervisor
+   * cannot see itself (across machines: the master stopped the run, or went away).
+   */
+  abort(error: Error): void {
+    this.fail(() => error);
+  }
+
   /** The processes the collectives wait for, in rank order. */
   private members(): WorkerProcess[] {
     return this.server.liveRanks.map((rank) => this.workers[rank]!);
@@ -298,7 +315,7 @@ export class Supervisor implements ServerEvents {
     if (!this.beginStopping()) {
       // A second Ctrl-C: stop waiting politely.
       this.killedHard = true;
-      for (const w of this.workers) if (!w.gone) w.child.kill('SIGKILL');
+      for (const w of this.processes()) if (!w.gone) w.child.kill('SIGKILL');
       return;
     }
     try {
@@ -308,7 +325,7 @@ export class Supervisor implements ServerEvents {
     }
     await this.stopAll(`${signal} received`);
     const live = this.server.liveRanks.length;
-    this.settle.reject(new InterruptedError(`interrupted by ${signal}; all ${live} ${live === this.options.procs ? '' : 'remaining '}workers stopped`, signal));
+    this.settle.reject(new InterruptedError(`interrupted by ${signal}; all ${live} ${live === this.ranks.length ? '' : 'remaining '}workers stopped`, signal));
   }
 
   private fail(makeError: () => Error): void {
@@ -333,9 +350,9 @@ export class Supervisor implements ServerEvents {
   private async stopAll(reason: string): Promise<void> {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
-    const alive = () => this.workers.filter((w) => !w.gone);
+    const alive = () => this.processes().filter((w) => !w.gone);
     this.server.sendStop(reason);
-    const allGone = Promise.all(this.workers.map((w) => w.whenGone));
+    const allGone = Promise.all(this.processes().map((w) => w.whenGone));
     const wait = (ms: number) => Promise.race([allGone, new Promise((resolve) => setTimeout(resolve, ms))]);
     if (alive().length > 0 && !this.killedHard) await wait(STOP_GRACE_MS);
     for (const w of alive()) w.child.kill('SIGTERM');
