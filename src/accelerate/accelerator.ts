@@ -10,6 +10,7 @@ import type { Batch } from '../data/batch.js';
 import type { ModelGraph } from '../nn/model.js';
 import type { CommDtype } from '../comm/delta-codec.js';
 import type { WorkerChannel } from '../comm/worker-channel.js';
+import type { AveragingScope } from '../comm/protocol.js';
 import { CompressedAveraging } from './delta-codec.js';
 import { describeNonFinite, firstNonFinite, NonFiniteError } from './finite.js';
 import { StepRecorder } from './step-recorder.js';
@@ -152,12 +153,13 @@ export class Accelerator {
    * first round sends f32 and sets the anchor; later rounds send 16-bit deltas from it. `step`
    * (the optimizer steps taken) travels with the round: a worker that takes over a lost rank starts there.
    */
-  async averageParameters(model: FlatModel, step?: number): Promise<void> {
+  async averageParameters(model: FlatModel, step?: number, scope: AveragingScope = 'global'): Promise<void> {
     if (this.worldSize === 1) return;
     if (this.commDtype === 'f32') {
-      await this.allReduceMean('params', model.params, step);
+      await this.allReduceMean('params', model.params, step, scope);
       return;
     }
+    if (scope !== 'global') throw new Error(`internal: a ${this.commDtype} parameter round within machines; across machines workers send f32 and the launchers compress`);
     const compressed = await this.compression(model);
     if (!compressed.ready) {
       compressed.setAnchor(await this.allReduceMean('params', model.params, step));
@@ -182,7 +184,7 @@ export class Accelerator {
     return this.compressed;
   }
 
-  private async allReduceMean(tag: 'params' | 'grads', buffer: GPUBuffer, step?: number): Promise<Float32Array> {
+  private async allReduceMean(tag: 'params' | 'grads', buffer: GPUBuffer, step?: number, scope: AveragingScope = 'global'): Promise<Float32Array> {
     const channel = this.channel!;
     // Drain the queue first, so the read-back time below is the copy alone, not the step's compute.
     await this.recorder.sync();
@@ -193,7 +195,7 @@ export class Accelerator {
     // reaches the average (or a checkpoint written from it).
     this.assertFinite(local, `its ${tag === 'params' ? 'parameters' : 'gradients'} before ${describeRound(tag, step)}`);
     t = performance.now();
-    const mean = await channel.allReduceMean(tag, local, step);
+    const mean = await channel.allReduceMean(tag, local, step, scope);
     this.comm.exchangeSeconds += (performance.now() - t) / 1000;
     this.assertFinite(mean, `the average it received in ${describeRound(tag, step)}`);
     t = performance.now();

@@ -14,6 +14,10 @@
 // i.e. after steps W+1, W+1+K, ...; we count K local steps from the switch instead, so that W = 0
 // keeps Accelerate's schedule (after K, 2K, ...) and a round never follows a single local step.
 //
+// Across machines (--cross-node-every M, PyTorch's hierarchical periods): every round averages within
+// each machine, and every M-th round of a run (M, 2M, ...), the round after the last step, and the
+// closing one average across all machines; only those leave every worker with the same weights.
+//
 // Only parameters are averaged, not optimizer state (as Accelerate and PyTorch's
 // PeriodicModelAverager do): moments stay local, which costs nothing in communication and works.
 import type { Accelerator, FlatModel } from './accelerator.js';
@@ -33,6 +37,10 @@ export interface LocalSgdOptions {
   warmupSteps?: number;
   /** Optimizer steps already taken (a resumed run), so the averaging schedule stays global. */
   startStep?: number;
+  /** Several machines: every M-th round averages across them, the others within each machine (default 1: all across). */
+  crossNodeEvery?: number;
+  /** The run's last step: its round is always across machines. */
+  totalSteps?: number;
 }
 
 export class LocalSGD implements AsyncDisposable {
@@ -46,8 +54,12 @@ export class LocalSGD implements AsyncDisposable {
   /** Averaging rounds done, the closing one included. */
   rounds = 0;
   private stepsSinceAverage = 0;
-  /** True right after step() averaged: the moment every worker holds the same weights. */
+  /** True right after step() averaged across machines: the moment every worker holds the same weights. */
   justAveraged = false;
+  readonly crossNodeEvery: number;
+  private readonly totalSteps: number | undefined;
+  /** False after a round within machines only: closing must then average across them. */
+  private lastRoundGlobal = true;
   private closed = false;
   private readonly previousGradientSync: boolean;
 
@@ -65,6 +77,11 @@ export class LocalSGD implements AsyncDisposable {
     this.warmupSteps = warmupSteps;
     this.enabled = options.enabled;
     this.numSteps = options.startStep ?? 0;
+    this.crossNodeEvery = options.crossNodeEvery ?? 1;
+    if (!Number.isInteger(this.crossNodeEvery) || this.crossNodeEvery < 1) {
+      throw new RangeError(`LocalSGD: crossNodeEvery must be a whole number >= 1 (got ${options.crossNodeEvery})`);
+    }
+    this.totalSteps = options.totalSteps;
     this.previousGradientSync = this.accelerator.gradientSyncEnabled;
     if (this.enabled) this.accelerator.gradientSyncEnabled = this.inWarmup;
   }
@@ -102,7 +119,7 @@ export class LocalSGD implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.enabled && this.stepsSinceAverage > 0) await this.average();
+    if (this.enabled && (this.stepsSinceAverage > 0 || !this.lastRoundGlobal)) await this.average(true);
     this.accelerator.gradientSyncEnabled = this.previousGradientSync;
   }
 
@@ -110,10 +127,12 @@ export class LocalSGD implements AsyncDisposable {
     await this.close();
   }
 
-  private async average(): Promise<void> {
-    await this.accelerator.averageParameters(this.model, this.numSteps);
+  private async average(closing = false): Promise<void> {
+    const global = closing || this.crossNodeEvery === 1 || (this.rounds + 1) % this.crossNodeEvery === 0 || this.numSteps === this.totalSteps;
+    await this.accelerator.averageParameters(this.model, this.numSteps, global ? 'global' : 'machine');
     this.rounds++;
     this.stepsSinceAverage = 0;
-    this.justAveraged = true;
+    this.justAveraged = global;
+    this.lastRoundGlobal = global;
   }
 }

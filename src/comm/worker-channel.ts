@@ -8,7 +8,7 @@
 // TCP_USER_TIMEOUT.
 import type { Socket } from 'node:net';
 import type { CommDtype } from './delta-codec.js';
-import { asFloat32, bytesOf, COORDINATOR_SENDS, HEARTBEAT_DOING_LIMIT, ProtocolError, type CollectiveKind, type Header, type HeaderOf, type ReduceTag } from './protocol.js';
+import { asFloat32, bytesOf, COORDINATOR_SENDS, type AveragingScope, HEARTBEAT_DOING_LIMIT, ProtocolError, type CollectiveKind, type Header, type HeaderOf, type ReduceTag } from './protocol.js';
 import { describeCollective } from './collective.js';
 import { checkEndpoint, connectTo, describeEndpoint, type Endpoint } from './endpoint.js';
 import { handshakeProof, newNonce, proofMatches, secretFromText } from './handshake.js';
@@ -221,9 +221,9 @@ export class WorkerChannel {
    * Element-wise mean over all workers, written into `data` (which is also what resolves). `step`:
    * for a 'params' round, the optimizer step it averages after (every rank must give the same).
    */
-  allReduceMean(tag: ReduceTag, data: Float32Array, step?: number): Promise<Float32Array> {
+  allReduceMean(tag: ReduceTag, data: Float32Array, step?: number, scope: AveragingScope = 'global'): Promise<Float32Array> {
     const bytes = bytesOf(data);
-    return this.collective(tag, 'f32', data.length, bytes, bytes, step).then(() => data);
+    return this.collective(tag, 'f32', data.length, bytes, bytes, step, scope).then(() => data);
   }
 
   /**
@@ -335,6 +335,7 @@ export class WorkerChannel {
 
   private async collective(
     kind: CollectiveKind, dtype: CommDtype, count: number, payload: Uint8Array | undefined, into: Uint8Array | undefined, step?: number,
+    scope: AveragingScope = 'global',
   ): Promise<Uint8Array> {
     if (this.broken) throw this.broken;
     if (this.closed) throw new Error(`rank ${this.rank}: ${kind} after close()`);
@@ -348,7 +349,10 @@ export class WorkerChannel {
     // dtype is left out for f32, so those frames are exactly the uncompressed protocol's.
     const header: Header = kind === 'broadcast'
       ? { type: 'broadcast', round, count }
-      : { type: 'allreduce', tag: kind, round, count, ...(dtype === 'f32' ? {} : { dtype }), ...(step === undefined ? {} : { step }) };
+      : {
+        type: 'allreduce', tag: kind, round, count, ...(dtype === 'f32' ? {} : { dtype }), ...(step === undefined ? {} : { step }),
+        ...(scope === 'machine' ? { scope } : {}),
+      };
     return new Promise<Uint8Array>((resolve, reject) => {
       this.pending = { kind, round, dtype, into, startedAt: performance.now(), resolve, reject };
       void this.connection.send(header, payload);

@@ -79,7 +79,7 @@ export async function trainWorker(config: TrainConfig, options: WorkerOptions): 
     await accelerator.recorder.sync(); // start the step-time estimate from an idle GPU
     const localSgd = new LocalSGD({
       accelerator, model, localSgdSteps: config.localSgdSteps, enabled: config.localSgd,
-      warmupSteps: config.localSgdWarmupSteps, startStep: start.step,
+      warmupSteps: config.localSgdWarmupSteps, startStep: start.step, crossNodeEvery: config.crossNodeEvery, totalSteps,
     });
     hooks.beforeTraining?.(events.step(start.step));
 
