@@ -1,10 +1,15 @@
 // run(config): trains in this process (--procs 1) or launches worker processes and serves them
 // as the coordinator, then prints and records the summary.
 import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
-import { InterruptedError, launch, signalExitCode, STOP_SIGNALS, WorkerFailedError, WorkerTimeoutError, type LinkOptions, type WorkerLostEvent } from '../comm/launch.js';
+import {
+  InterruptedError, launch, signalExitCode, STOP_SIGNALS, WorkerFailedError, WorkerTimeoutError, type LinkOptions, type MachineOptions, type WorkerLostEvent,
+} from '../comm/launch.js';
+import { insecureSecret, JOIN_TOKEN_ENV, MAKE_TOKEN, readJoinSecret } from '../comm/join-token.js';
 import { parseBandwidth, parseDuration } from '../comm/link.js';
 import { isPlainAveraging, OuterOptimizer } from '../comm/outer-optimizer.js';
 import type { ParameterLayout } from '../nn/layout.js';
@@ -18,13 +23,14 @@ import { hooksFromEnvironment, SOCKET_PATH_FILE_ENV } from '../train/debug-hooks
 import { summarize, formatSummary, type RunSummary } from '../train/summary.js';
 import { outerSettings, type TrainConfig } from '../train/config.js';
 import { FLAGS, UsageError } from './config.js';
+import { runSettings } from './run-settings.js';
 
 
 
 export async function run(config: TrainConfig, options: { workerScript?: string } = {}): Promise<RunSummary> {
   // Before anything trains: a model must not be lost at the end to a path that could never be written.
   for (const output of outputPathsOf(config)) checkOutputPath(output);
-  const reporter = new Reporter({ worldSize: config.procs, metricsPath: config.metrics, quiet: config.quiet, totalSteps: config.maxSteps });
+  const reporter = new Reporter({ worldSize: config.procs, ranks: ranksHere(config), metricsPath: config.metrics, quiet: config.quiet, totalSteps: config.maxSteps });
   const wallStart = performance.now();
   let summary: RunSummary;
   if (config.procs === 1) {
@@ -85,11 +91,15 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
   // The closing average, once taken: if a worker dies after it, the trained model is still whole.
   let finalAverage: Float32Array | undefined;
   const startedAt = Date.now();
+  // The lowest rank on this machine describes the model (rank 0 on one machine, or on the master).
+  const describingRank = ranksHere(config)[0]!;
   const result = await launch({
     procs: config.procs,
+    machines: machineOptions(config),
     workerScript,
     workerArgs: [],
-    workerConfig: config,
+    // Across machines workers send f32 to their own machine's launcher; the 16-bit exchange happens between machines.
+    workerConfig: config.nnodes > 1 ? { ...config, commDtype: 'f32' } : config,
     link: linkOptions(config),
     commDtype: config.commDtype,
     timeoutMs: config.workerTimeout * 1000,
@@ -103,7 +113,7 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
       const r = parseWorkerLog(rank, record);
       if (r.kind === 'train') lastLoggedStep[rank] = r.step;
       if (r.kind === 'train' || r.kind === 'eval') reporter.record(r);
-      else if (r.kind === 'model' && rank === 0 && !layout) { // a respawned rank 0 describes the model again
+      else if (r.kind === 'model' && rank === describingRank && !layout) { // a respawned rank 0 describes the model again
         // Rank 0 logs this before its first parameter round, so it is here before any.
         layout = r.layout;
         checkRoomForCheckpoint(config, layout);
@@ -136,7 +146,8 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     throw error;
   });
   const finished = result.summaries.flatMap((s, rank) => (s === undefined ? [] : [parseWorkerSummary(rank, s)]));
-  if (finished.length > 0 && !finished.some((s) => s.test !== undefined)) {
+  // Across machines the master's rank 0 evaluates and saves; the other machines' workers do neither.
+  if (config.nodeRank === 0 && finished.length > 0 && !finished.some((s) => s.test !== undefined)) {
     // The rank that evaluates and saves was lost after the closing round, when the others had already finished.
     const saving = config.save && layout && result.lastParameters && config.localSgd;
     if (saving) saveCheckpoint(config.save!, layout!, { params: result.lastParameters!, step: roundStep, config });
@@ -149,7 +160,46 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     }
   }
   const faults = { lost: result.lost.length, respawns: result.lost.filter((e) => e.action === 'respawned').length };
-  return summarize(config, finished, result.stats, result.wallSeconds, faults);
+  const summary = summarize(config, finished, result.stats, result.wallSeconds, faults);
+  const link = result.stats.crossMachine;
+  if (link) {
+    const last = result.lastParameters;
+    summary.machine = {
+      nodeRank: config.nodeRank, nodes: config.nnodes, linkBytesSent: link.bytesSent, linkBytesReceived: link.bytesReceived,
+      ...(last ? { finalParametersSha256: createHash('sha256').update(new Uint8Array(last.buffer, last.byteOffset, last.byteLength)).digest('hex') } : {}),
+    };
+  }
+  return summary;
+}
+
+/** The ranks this launcher starts: all of them, or on a machine of several its own. */
+function ranksHere(config: TrainConfig): number[] {
+  const perNode = config.nprocPerNode ?? config.procs;
+  return Array.from({ length: perNode }, (_, i) => config.nodeRank * perNode + i);
+}
+
+/** Across machines: where this one sits, the join secret, TLS, and the settings the master compares. */
+function machineOptions(config: TrainConfig): MachineOptions | undefined {
+  if (config.nnodes === 1) return undefined;
+  let secret: Uint8Array | undefined;
+  try {
+    secret = config.insecure ? insecureSecret() : readJoinSecret({ tokenFile: config.joinTokenFile });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (!secret) {
+    throw new UsageError(
+      'a run across machines needs a join secret, so that nobody else can join it or change its weights: make a token ' +
+        `(${MAKE_TOKEN}), copy it to every machine and give --join-token-file join.token (or set ${JOIN_TOKEN_ENV}); ` +
+        'on a network you fully trust, --insecure runs without one',
+    );
+  }
+  const tls = config.tlsCert && config.tlsKey && config.tlsCa ? { cert: config.tlsCert, key: config.tlsKey, ca: config.tlsCa } : undefined;
+  return {
+    nodes: config.nnodes, nodeRank: config.nodeRank, perNode: config.nprocPerNode ?? config.procs / config.nnodes,
+    master: { host: config.masterAddr ?? '127.0.0.1', port: config.masterPort }, secret, insecure: config.insecure, tls,
+    rendezvousTimeoutMs: config.rendezvousTimeout * 1000, settings: runSettings(config), host: hostname(),
+  };
 }
 
 /** Once the model is known, before its first step: is there room for one checkpoint of it? */
@@ -246,6 +296,15 @@ function resumeOuterOptimizer(path: string, layout: ParameterLayout, outerOptimi
 
 function describeMode(config: TrainConfig): string {
   if (config.procs === 1) return 'one process';
+  if (config.nnodes > 1) {
+    const perNode = config.nprocPerNode ?? config.procs / config.nnodes;
+    const across = config.crossNodeEvery > 1 ? `, across machines every ${config.crossNodeEvery} rounds` : '';
+    return `node ${config.nodeRank} of ${config.nnodes} (${perNode} workers each), ${describeWorkers(config)}${across}`;
+  }
+  return describeWorkers(config);
+}
+
+function describeWorkers(config: TrainConfig): string {
   if (!config.localSgd) return `${config.procs} workers, synchronous data-parallel`;
   const warmup = config.localSgdWarmupSteps > 0 ? ` after ${config.localSgdWarmupSteps} synchronous steps` : '';
   const outer = isPlainAveraging(outerSettings(config)) ? '' : `, outer ${config.outerOptimizer} lr ${config.outerLr} momentum ${config.outerMomentum}`;

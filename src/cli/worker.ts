@@ -30,8 +30,9 @@ async function main(): Promise<number> {
     return trainWorker(config, {
       channel,
       onLog: (record) => channel.log(record),
-      // The coordinator parses this with ModelRecord: `satisfies` keeps the two in step.
-      onModel: (info) => channel.rank === 0 && channel.log({ kind: 'model', ...info } satisfies ModelRecord),
+      // The coordinator parses this with ModelRecord: `satisfies` keeps the two in step. Every rank
+      // says it: across machines each launcher hears from its own lowest rank (and says its adapter).
+      onModel: (info) => channel.log({ kind: 'model', ...info } satisfies ModelRecord),
       hooks: hooksFromEnvironment(config),
     });
   });

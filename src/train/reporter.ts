@@ -7,6 +7,8 @@ import type { EvalRecord, ModelRecord, TrainRecord } from './records.js';
 
 export interface ReporterOptions {
   worldSize: number;
+  /** The ranks whose records make a step (default all of worldSize; on a machine of several, its own). */
+  ranks?: readonly number[];
   totalSteps?: number | undefined;
   metricsPath?: string | undefined;
   quiet: boolean;
@@ -24,7 +26,7 @@ export class Reporter {
 
   constructor(private readonly options: ReporterOptions) {
     this.out = options.out ?? process.stdout;
-    for (let rank = 0; rank < options.worldSize; rank++) this.live.add(rank);
+    for (const rank of options.ranks ?? Array.from({ length: options.worldSize }, (_, r) => r)) this.live.add(rank);
     if (options.metricsPath) {
       mkdirSync(dirname(options.metricsPath), { recursive: true });
       writeFileSync(options.metricsPath, '');

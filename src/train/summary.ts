@@ -40,6 +40,14 @@ export const RunSummary = z.object({
   workersFinished: count,
   workersLost: count,
   respawns: count,
+  /**
+   * Across machines, this launcher's: its node rank, the bytes its link to the master carried (whole
+   * frames, heartbeats excepted) and a SHA-256 of the last cross-machine average, the weights every
+   * worker of every machine holds after it (the same on every machine).
+   */
+  machine: z.object({
+    nodeRank: count, nodes: count, linkBytesSent: count, linkBytesReceived: count, finalParametersSha256: z.string().optional(),
+  }).optional(),
 });
 export type RunSummary = z.infer<typeof RunSummary>;
 
@@ -107,6 +115,10 @@ export function formatSummary(s: RunSummary): string {
     const dtype = s.commDtype === 'f32' || s.parameterRounds === 0 ? '' : `, ${s.commDtype} deltas after the first`;
     lines.push(`${s.rounds} averaging rounds (${what}${dtype}), ${(s.bytesCommunicated / 1e6).toFixed(1)} MB communicated ` +
       `(${(s.bytesPerRound / 1e6).toFixed(2)} MB per round), coordinator reduction ${s.reduceSeconds.toFixed(2)} s`);
+  }
+  if (s.machine) {
+    const m = s.machine;
+    lines.push(`node ${m.nodeRank} of ${m.nodes}: its link to the master sent ${(m.linkBytesSent / 1e6).toFixed(1)} MB and received ${(m.linkBytesReceived / 1e6).toFixed(1)} MB`);
   }
   if (s.workersLost > 0) {
     lines.push(`${s.workersFinished} of ${s.procs} workers finished; ${s.workersLost} lost` +
