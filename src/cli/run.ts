@@ -166,6 +166,7 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
     const last = result.lastParameters;
     summary.machine = {
       nodeRank: config.nodeRank, nodes: config.nnodes, linkBytesSent: link.bytesSent, linkBytesReceived: link.bytesReceived,
+      crossMachineSteps: link.parameterRoundSteps,
       ...(last ? { finalParametersSha256: createHash('sha256').update(new Uint8Array(last.buffer, last.byteOffset, last.byteLength)).digest('hex') } : {}),
     };
   }

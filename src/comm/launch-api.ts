@@ -132,8 +132,8 @@ export interface CommStats {
   transferSeconds: number;
   broadcasts: number;
   lastRound: RoundStats | undefined;
-  /** Across machines: this machine's link to the master, whole frames each way, heartbeats excepted. */
-  crossMachine?: { bytesSent: number; bytesReceived: number };
+  /** Across machines: this machine's link to the master (whole frames each way, heartbeats excepted), and the steps of its parameter rounds. */
+  crossMachine?: { bytesSent: number; bytesReceived: number; parameterRoundSteps: number[] };
 }
 
 export interface CoordinatorHandle {

@@ -108,7 +108,7 @@ async function launchMachine(options: LaunchOptions, machines: MachineOptions, t
       await Promise.race([hub.whenAllDone, new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
       hub.stop('the run is complete', false);
     }
-    result.stats.crossMachine = link.bytes;
+    result.stats.crossMachine = link.stats;
     return result;
   } catch (error) {
     const message = (error as Error).message;

@@ -64,6 +64,12 @@ export class NodeLink implements Upstream {
   private heartbeat: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private silenceLimitMs = 0;
+  private readonly parameterRoundSteps: number[] = [];
+  /**
+   * Cross-machine collectives, numbered per kind from 0: with --cross-node-every the workers' round
+   * numbers also count rounds within this machine, which the master never sees.
+   */
+  private readonly nextRound: Record<CollectiveKind, number> = { params: 0, grads: 0, broadcast: 0 };
   /** Set once this side said done or failed, or the link was lost: nothing more is reported. */
   private ended = false;
   private events: NodeLinkEvents | undefined;
@@ -218,11 +224,12 @@ export class NodeLink implements Upstream {
   allreduce(round: { tag: ReduceTag; round: number; step: number | undefined; inputs: readonly Float32Array[]; ranks: readonly number[] }): Promise<UpstreamResult> {
     const { tag, inputs } = round;
     const count = inputs[0]!.length;
+    if (tag === 'params' && round.step !== undefined) this.parameterRoundSteps.push(round.step);
     const dtype = this.options.commDtype;
     let header: Header;
     let payload: Uint8Array;
     const common = {
-      type: 'partial' as const, collective: tag, round: round.round, count, weight: inputs.length, ranks: [...round.ranks],
+      type: 'partial' as const, collective: tag, round: this.nextRound[tag]++, count, weight: inputs.length, ranks: [...round.ranks],
       ...(round.step === undefined ? {} : { step: round.step }),
     };
     if (tag === 'params' && dtype !== 'f32' && this.codec.hasAnchor) {
@@ -235,10 +242,11 @@ export class NodeLink implements Upstream {
       payload = new Uint8Array(sums.buffer, sums.byteOffset, sums.byteLength);
       header = { ...common, dtype: 'f64' };
     }
-    return this.request(tag, round.round, header, payload);
+    return this.request(tag, common.round, header, payload);
   }
 
-  broadcast(round: number, data: Float32Array | undefined, ranks: readonly number[]): Promise<UpstreamResult> {
+  broadcast(_workersRound: number, data: Float32Array | undefined, ranks: readonly number[]): Promise<UpstreamResult> {
+    const round = this.nextRound.broadcast++;
     const payload = data ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(0);
     const header: Header = { type: 'partial', collective: 'broadcast', round, count: data?.length ?? 0, dtype: 'f32', weight: ranks.length, ranks: [...ranks] };
     // The machine holding the source gets nothing back: its data is the result.
@@ -254,9 +262,12 @@ export class NodeLink implements Upstream {
     });
   }
 
-  /** Whole frames this machine sent to the master and received from it, heartbeats excepted. */
-  get bytes(): { bytesSent: number; bytesReceived: number } {
-    return { bytesSent: this.connection.bytesSent, bytesReceived: this.connection.bytesReceived };
+  /**
+   * Whole frames this machine sent to the master and received from it (heartbeats excepted), and
+   * the step of each parameter round that crossed machines.
+   */
+  get stats(): { bytesSent: number; bytesReceived: number; parameterRoundSteps: number[] } {
+    return { bytesSent: this.connection.bytesSent, bytesReceived: this.connection.bytesReceived, parameterRoundSteps: [...this.parameterRoundSteps] };
   }
 
   /** Once, when the first worker describes itself: for the master's line about this machine. */

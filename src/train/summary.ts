@@ -46,7 +46,10 @@ export const RunSummary = z.object({
    * worker of every machine holds after it (the same on every machine).
    */
   machine: z.object({
-    nodeRank: count, nodes: count, linkBytesSent: count, linkBytesReceived: count, finalParametersSha256: z.string().optional(),
+    nodeRank: count, nodes: count, linkBytesSent: count, linkBytesReceived: count,
+    /** The steps after which parameters were averaged across machines (the others of --cross-node-every stayed within each). */
+    crossMachineSteps: z.array(count),
+    finalParametersSha256: z.string().optional(),
   }).optional(),
 });
 export type RunSummary = z.infer<typeof RunSummary>;
@@ -118,7 +121,8 @@ export function formatSummary(s: RunSummary): string {
   }
   if (s.machine) {
     const m = s.machine;
-    lines.push(`node ${m.nodeRank} of ${m.nodes}: its link to the master sent ${(m.linkBytesSent / 1e6).toFixed(1)} MB and received ${(m.linkBytesReceived / 1e6).toFixed(1)} MB`);
+    lines.push(`node ${m.nodeRank} of ${m.nodes}: ${m.crossMachineSteps.length} parameter rounds across machines; ` +
+      `its link to the master sent ${(m.linkBytesSent / 1e6).toFixed(1)} MB and received ${(m.linkBytesReceived / 1e6).toFixed(1)} MB`);
   }
   if (s.workersLost > 0) {
     lines.push(`${s.workersFinished} of ${s.procs} workers finished; ${s.workersLost} lost` +
