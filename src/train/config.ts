@@ -131,13 +131,14 @@ export const trainConfigSchema = z.object({
   if (c.nodeRank >= c.nnodes) {
     reject('nodeRank', `--node-rank ${c.nodeRank} must be below --nnodes ${c.nnodes} (node ranks run from 0 to ${c.nnodes - 1})`);
   }
+  // On one machine the link settings are unused (the CLI refuses them as such, which says more).
   const tls = { '--tls-cert': c.tlsCert, '--tls-key': c.tlsKey, '--tls-ca': c.tlsCa };
   const tlsGiven = Object.keys(tls).filter((f) => tls[f as keyof typeof tls] !== undefined);
-  if (tlsGiven.length > 0 && tlsGiven.length < 3) {
+  if (c.nnodes > 1 && tlsGiven.length > 0 && tlsGiven.length < 3) {
     const missing = Object.keys(tls).filter((f) => !tlsGiven.includes(f));
-    reject('tlsCert', `TLS needs all three of --tls-cert, --tls-key and --tls-ca (this machine's certificate, its key, and the CA that signed every machine's): ${tlsGiven.join(' and ')} given, ${missing.join(' and ')} missing`);
+    reject('tlsCert', `--tls-cert, --tls-key and --tls-ca go together (this machine's certificate, its key, and the CA that signed every machine's): ${tlsGiven.join(' and ')} given, ${missing.join(' and ')} missing`);
   }
-  if (c.insecure && c.joinTokenFile !== undefined) {
+  if (c.nnodes > 1 && c.insecure && c.joinTokenFile !== undefined) {
     reject('insecure', `--insecure (no join secret) and --join-token-file ${c.joinTokenFile} (this join secret) contradict each other: give one`);
   }
   if (c.onWorkerFailure === 'respawn' && c.nnodes > 1) {

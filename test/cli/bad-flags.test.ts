@@ -10,6 +10,9 @@ const test = suite('train.js refuses wrong command lines');
 const dir = tempDir();
 const METRICS = dir.file('never-written.jsonl');
 
+/** A complete multi-machine layout in flags, so that no variable of the environment counts. */
+const TWO_NODES = ['--nnodes', '2', '--node-rank', '0', '--nproc-per-node', '2', '--master-addr', '10.0.0.1'];
+
 /** [command line, what the message must contain]: at least the flag at fault. */
 const WRONG: ReadonlyArray<readonly [string[], RegExp]> = [
   // Booleans: --flag, --no-flag, --flag=true|false, nothing else.
@@ -96,6 +99,33 @@ const WRONG: ReadonlyArray<readonly [string[], RegExp]> = [
   [['--no-local-sgd', '--local-sgd-warmup-steps', '4'], /--local-sgd-warmup-steps 4 needs Local SGD/],
   [['--outer-optimizer', 'nesterov'], /--outer-optimizer nesterov needs --outer-momentum above 0/],
   [['--checkpoint-every', '2'], /--checkpoint-every .* needs --save/],
+  // Several machines: torchrun's flags, checked before anything runs on any machine.
+  [['--nnodes', '0', '--node-rank', '0'], /--nnodes must be a whole number from 1 to 1024 \(got 0\)/],
+  [['--nnodes', '1025', '--node-rank', '0'], /--nnodes must be a whole number from 1 to 1024 \(got 1025\)/],
+  [['--nnodes', 'two', '--node-rank', '0'], /--nnodes must be a plain decimal number .*\(got "two"\)/],
+  [['--nnodes', '2', '--node-rank', '2', '--master-addr', 'h'], /node rank 2 \(--node-rank 2\) must be below the node count 2 \(--nnodes 2\): node ranks run from 0 to 1/],
+  [['--nnodes', '2', '--node-rank', '-1', '--master-addr', 'h'], /--node-rank must be a whole number from 0 to 1023 \(got -1\)/],
+  [['--nnodes', '1', '--node-rank', '0', '--nproc-per-node', '0'], /--nproc-per-node must be a whole number from 1 to 64 \(got 0\)/],
+  [['--nnodes', '1', '--node-rank', '0', '--nproc-per-node', '65'], /--nproc-per-node must be a whole number from 1 to 64 \(got 65\)/],
+  [[...TWO_NODES, '--master-port', '0'], /--master-port must be a whole number from 1 to 65535 \(got 0\)/],
+  [[...TWO_NODES, '--master-port', '65536'], /--master-port must be a whole number from 1 to 65535 \(got 65536\)/],
+  [['--nnodes', '1', '--node-rank', '0', '--master-addr='], /--master-addr is empty/],
+  [['--procs', '4', '--nnodes', '2'], /--procs 4 and --nnodes cannot be combined: --procs N means one machine .*give --nproc-per-node/],
+  [['--procs', '2', '--nproc-per-node', '2'], /--procs 2 and --nproc-per-node cannot be combined/],
+  [['--nnodes', '2', '--nnodes', '3'], /--nnodes is given twice/],
+  [['--rendezvous-timeout', '60'], /--rendezvous-timeout does not apply to this run: it concerns the links between machines, and this run is on one machine/],
+  [['--cross-node-every', '4'], /--cross-node-every does not apply to this run: it concerns the links between machines/],
+  [['--insecure'], /--insecure does not apply to this run/],
+  [['--join-token-file', 'join.token'], /--join-token-file does not apply to this run/],
+  [['--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--tls-ca', 'ca.pem'], /--tls-cert, --tls-key, --tls-ca do not apply to this run/],
+  [['--insecure=maybe'], /--insecure is on or off/],
+  [[...TWO_NODES, '--rendezvous-timeout', '0'], /--rendezvous-timeout must be a positive number \(got 0\)/],
+  [[...TWO_NODES, '--cross-node-every', '0'], /--cross-node-every must be a whole number from 1 up \(got 0\)/],
+  [[...TWO_NODES, '--cross-node-every', '4', '--no-local-sgd'], /--cross-node-every does not apply to this run: .*--no-local-sgd averages gradients across all machines/],
+  [[...TWO_NODES, '--tls-cert', 'c.pem'], /--tls-cert, --tls-key and --tls-ca go together .*--tls-key and --tls-ca missing/],
+  [[...TWO_NODES, '--insecure', '--join-token-file', 'join.token'], /--insecure \(no join secret\) and --join-token-file join\.token \(this join secret\) contradict each other/],
+  [[...TWO_NODES, '--on-worker-failure', 'respawn'], /--on-worker-failure respawn is for one machine .*: across machines use abort or continue/],
+  [[...TWO_NODES, '--join-token-file='], /--join-token-file needs a non-empty value/],
 ];
 
 test(`${WRONG.length} wrong command lines: exit 2, nothing runs, and the message names the flag`, async () => {
@@ -115,6 +145,26 @@ test(`${WRONG.length} wrong command lines: exit 2, nothing runs, and the message
   assert.not.ok(existsSync(METRICS), 'no refused run wrote its --metrics file');
 });
 
+test('a bad value from the environment of a multi-machine run exits 2 naming the variable and its value', async () => {
+  const cases: ReadonlyArray<readonly [Record<string, string>, RegExp]> = [
+    [{ NODE_RANK: 'x' }, /NODE_RANK in the environment must be a plain decimal number .*\(got "x"\); fix the variable or give --node-rank/],
+    [{ NODE_RANK: '5' }, /node rank 5 \(NODE_RANK=5\) must be below the node count 2 \(--nnodes 2\)/],
+    [{ NODE_RANK: '0', MASTER_PORT: '99999' }, /MASTER_PORT in the environment must be a whole number from 1 to 65535 \(got 99999\)/],
+  ];
+  for (const [env, message] of cases) {
+    const r = await runTrain(['--nnodes', '2', '--master-addr', '10.0.0.1', '--metrics', METRICS], env);
+    assert.is(r.code, 2, `${JSON.stringify(env)}: exit ${r.code}\n${r.stderr}`);
+    assert.is(r.stdout, '');
+    assert.match(r.stderr, /^error: /);
+    assert.match(r.stderr, message, r.stderr);
+  }
+  // Without a node flag the same environment is not read: the run is refused for its own flag only.
+  const r = await runTrain(['--procs', '2', '--insecure', '--metrics', METRICS], { NODE_RANK: 'x', NNODES: '2' });
+  assert.is(r.code, 2, r.stderr);
+  assert.match(r.stderr, /--insecure does not apply to this run: .*this run is on one machine/);
+  assert.not.ok(existsSync(METRICS), 'no refused run wrote its --metrics file');
+});
+
 test('the same flags, written correctly, are accepted', async () => {
   const { parseTrainArgs } = await import('../../src/cli/config.js');
   assert.is(parseTrainArgs(['--nesterov=true']).nesterov, true);
@@ -130,6 +180,10 @@ test('the same flags, written correctly, are accepted', async () => {
   assert.is(parseTrainArgs(['--optimizer', 'adamw', '--beta2', '0.99', '--eps', '1e-6']).beta2, 0.99);
   assert.is(parseTrainArgs(['--data', 'synthetic', '--synthetic-samples', '100']).syntheticSamples, 100);
   assert.is(parseTrainArgs(['--save', 'm.safetensors', '--save-every', '10']).saveEvery, 10);
+  assert.is(parseTrainArgs([...TWO_NODES, '--insecure=true'], {}).insecure, true);
+  assert.is(parseTrainArgs([...TWO_NODES, '--master-port=29400', '--rendezvous-timeout', '0.5'], {}).rendezvousTimeout, 0.5);
+  assert.is(parseTrainArgs([...TWO_NODES, '--cross-node-every', '1', '--no-local-sgd'], {}).procs, 4);
+  assert.is(parseTrainArgs(['--nnodes=1', '--nproc-per-node=64'], {}).procs, 64);
 });
 
 test.after(() => dir.remove());

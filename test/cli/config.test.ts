@@ -25,6 +25,50 @@ test('defaults give the documented main run: 4 workers, Local SGD every 8 steps'
   assert.equal(c.model, { kind: 'mlp', hidden: [256], activation: 'relu' });
 });
 
+/** parseTrainArgs([]) before multi-machine runs existed, every field. */
+const BEFORE = {
+  procs: 4, localSgd: true, localSgdSteps: 8, localSgdWarmupSteps: 0, outerOptimizer: 'sgd', outerLr: 1, outerMomentum: 0, data: 'mnist',
+  syntheticSamples: 20000, syntheticFeatures: 256, syntheticClasses: 10, epochs: 3, batchSize: 32, gradAccum: 1, lr: 0.05, optimizer: 'sgd',
+  momentum: 0.9, nesterov: false, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, schedule: 'constant', warmupSteps: 0,
+  model: { kind: 'mlp', hidden: [256], activation: 'relu' }, seed: 0, shuffle: true, logEvery: 50, evalBatchSize: 500, commDtype: 'f32',
+  linkBandwidth: 'off', linkLatency: '0', workerTimeout: 120, onWorkerFailure: 'abort', maxRespawns: 3, quiet: false, verbose: false,
+};
+/** What a one-machine run adds: one node, rank 0, and the multi-machine settings at their defaults (no nprocPerNode, no masterAddr). */
+const ONE_MACHINE = { nnodes: 1, nodeRank: 0, masterPort: 29500, rendezvousTimeout: 300, crossNodeEvery: 1, insecure: false };
+
+test('no flags and --procs 4 give the config of before, on one machine, whatever a scheduler put in the environment', () => {
+  const expected = { ...BEFORE, ...ONE_MACHINE };
+  const scheduler = { SLURM_NNODES: '2', SLURM_NODEID: '1', SLURM_JOB_NODELIST: 'gpu[1-2]', NNODES: '4', NODE_RANK: '3', MASTER_ADDR: 'head', MASTER_PORT: '1', JOB_COMPLETION_INDEX: '1' };
+  for (const env of [{}, scheduler, process.env]) {
+    assert.equal(parseTrainArgs([], env), expected);
+    assert.equal(parseTrainArgs(['--procs', '4'], env), expected);
+    assert.equal(parseTrainArgs(['--procs', '2', '--no-local-sgd'], env), { ...expected, procs: 2, localSgd: false });
+  }
+  // The torchrun spelling of the same run differs only in saying where it runs.
+  assert.equal(parseTrainArgs(['--nnodes', '1', '--nproc-per-node', '4'], {}), { ...expected, nprocPerNode: 4, masterAddr: '127.0.0.1' });
+});
+
+test('the multi-machine settings apply only across machines, and --cross-node-every above 1 needs Local SGD', () => {
+  const two = ['--nnodes', '2', '--node-rank', '0', '--nproc-per-node', '2', '--master-addr', '10.0.0.1'];
+  const c = parseTrainArgs([...two, '--cross-node-every', '4', '--rendezvous-timeout', '60', '--join-token-file', 'join.token', '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--tls-ca', 'ca.pem'], {});
+  assert.equal([c.crossNodeEvery, c.rendezvousTimeout, c.joinTokenFile, c.tlsCert, c.tlsKey, c.tlsCa, c.insecure], [4, 60, 'join.token', 'c.pem', 'k.pem', 'ca.pem', false]);
+  assert.is(parseTrainArgs([...two, '--insecure'], {}).insecure, true);
+  assert.is(parseTrainArgs([...two, '--insecure', '--tls-cert', 'c', '--tls-key', 'k', '--tls-ca', 'a'], {}).insecure, true, 'TLS without a join secret');
+  assert.is(parseTrainArgs([...two, '--no-local-sgd', '--cross-node-every', '1'], {}).crossNodeEvery, 1);
+  assert.is(parseTrainArgs([...two, '--on-worker-failure', 'continue'], {}).onWorkerFailure, 'continue');
+  for (const flag of [['--cross-node-every', '4'], ['--rendezvous-timeout', '60'], ['--join-token-file', 't'], ['--insecure'], ['--tls-ca', 'a']]) {
+    rejects(flag, new RegExp(`^${flag[0]} does not apply to this run: it concerns the links between machines, and this run is on one machine`));
+    rejects(['--nnodes', '1', ...flag], new RegExp(`^${flag[0]} does not apply to this run`));
+  }
+  rejects([...two, '--no-local-sgd', '--cross-node-every', '2'], /^--cross-node-every does not apply to this run: .*--no-local-sgd averages gradients across all machines every step/);
+  rejects([...two, '--tls-cert', 'c.pem', '--tls-ca', 'ca.pem'], /^--tls-cert, --tls-key and --tls-ca go together .*: --tls-cert and --tls-ca given, --tls-key missing$/);
+  rejects([...two, '--tls-key', 'k.pem'], /--tls-key given, --tls-cert and --tls-ca missing/);
+  rejects([...two, '--insecure', '--join-token-file', 'join.token'], /^--insecure \(no join secret\) and --join-token-file join.token \(this join secret\) contradict each other: give one$/);
+  rejects([...two, '--on-worker-failure', 'respawn'], /^--on-worker-failure respawn is for one machine \(--nnodes 2 here\): across machines use abort or continue$/);
+  rejects([...two, '--rendezvous-timeout', '0'], /^--rendezvous-timeout must be a positive number \(got 0\)$/);
+  rejects([...two, '--cross-node-every', '1.5'], /^--cross-node-every must be a whole number from 1 up \(got 1.5\)$/);
+});
+
 test('flags parse with spaces and with =, and --no-local-sgd turns Local SGD off', () => {
   const c = parseTrainArgs(['--procs', '2', '--local-sgd-steps=16', '--hidden', '256,128', '--optimizer', 'adamw']);
   assert.is(c.procs, 2);
@@ -142,6 +186,21 @@ test('--help lists every flag with its default', () => {
   assert.match(text, /--outer-lr <value>\s+.*\(default: 1\)/);
   assert.match(text, /--outer-momentum <value>\s+.*\(default: 0\)/);
   assert.match(text, /--local-sgd-warmup-steps <value>\s+.*after steps W\+K, W\+2K.*\(default: 0\)/);
+});
+
+test('--help lists the multi-machine flags with torchrun\'s meanings, the variables they fall back to, and their defaults', () => {
+  const text = helpText();
+  assert.match(text, /--nnodes <value>\s+machines in the run, one launcher on each .*NNODES, SLURM_NNODES.*\(default: 1\)/);
+  assert.match(text, /--node-rank <value>\s+this machine's index, 0 … nnodes-1; node 0 is the master .*NODE_RANK, GROUP_RANK, SLURM_NODEID.*JOB_COMPLETION_INDEX.*\(default: 0\)/);
+  assert.match(text, /--nproc-per-node <value>\s+worker processes on each machine; the world size is nnodes × this/);
+  assert.match(text, /--master-addr <value>\s+node 0's host name or IP address.*MASTER_ADDR.*SLURM_JOB_NODELIST/);
+  assert.match(text, /--master-port <value>\s+.*MASTER_PORT.*\(default: 29500\)/);
+  assert.match(text, /--rendezvous-timeout <value>\s+.*\(default: 300\)/);
+  assert.match(text, /--cross-node-every <value>\s+.*every M-th.*\(default: 1\)/);
+  assert.match(text, /--join-token-file <value>\s+.*openssl rand -hex 32/);
+  assert.match(text, /--insecure\s+no join secret.*\(default: false\)/);
+  for (const flag of ['--tls-cert', '--tls-key', '--tls-ca']) assert.match(text, new RegExp(`${flag} <value>\\s+TLS`));
+  assert.match(text, /--procs <value>\s+.*the same as --nnodes 1 --nproc-per-node N\) \(default: 4\)/);
 });
 
 test.run();
