@@ -68,6 +68,9 @@ export async function run(config: TrainConfig, options: { workerScript?: string 
 }
 
 async function runDistributed(config: TrainConfig, reporter: Reporter, workerScript: string): Promise<RunSummary> {
+  // Across machines only the master's machine writes the run's checkpoints (rank 0's worker, and its
+  // launcher's on Ctrl-C or a late loss): the same --save on a shared filesystem would be written twice.
+  if (config.nodeRank > 0 && config.save !== undefined) config = { ...config, save: undefined };
   if (config.onWorkerFailure === 'respawn' && !config.localSgd) {
     throw new UsageError('--on-worker-failure respawn needs Local SGD: a new worker starts from the last averaged parameters, which --no-local-sgd never sends; use --on-worker-failure continue');
   }
