@@ -73,7 +73,9 @@ async function launchMachine(options: LaunchOptions, machines: MachineOptions, t
   try {
     link = await NodeLink.join({
       master: machines.master, nodeRank, secret: machines.secret, tls: machines.tls, ranks, host: machines.host,
-      settings: machines.settings, commDtype: options.commDtype ?? 'f32', joinTimeoutMs: machines.rendezvousTimeoutMs,
+      settings: machines.settings, commDtype: options.commDtype ?? 'f32',
+      // Node 0 waits a little past its own master's deadline, so the master's message (which nodes never came) is the one told.
+      joinTimeoutMs: machines.rendezvousTimeoutMs + (hub ? 5000 : 0),
     });
   } catch (error) {
     await hub?.close();
