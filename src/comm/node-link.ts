@@ -61,6 +61,12 @@ export class NodeLink implements Upstream {
   private readonly codec = new DeltaCodec();
   private pending: Pending | undefined;
   private sums: Float64Array | undefined;
+  /**
+   * Cross-machine reduce rounds sent so far, per tag: the round numbers the master counts. The
+   * server's own round numbers also count its machine-only rounds (--cross-node-every M > 1), which
+   * never come up here, so they cannot be the master's. (Broadcasts are always global.)
+   */
+  private readonly upRounds = { params: 0, grads: 0 };
   private heartbeat: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private silenceLimitMs = 0;
@@ -221,8 +227,9 @@ export class NodeLink implements Upstream {
     const dtype = this.options.commDtype;
     let header: Header;
     let payload: Uint8Array;
+    const upRound = this.upRounds[tag]++;
     const common = {
-      type: 'partial' as const, collective: tag, round: round.round, count, weight: inputs.length, ranks: [...round.ranks],
+      type: 'partial' as const, collective: tag, round: upRound, count, weight: inputs.length, ranks: [...round.ranks],
       ...(round.step === undefined ? {} : { step: round.step }),
     };
     if (tag === 'params' && dtype !== 'f32' && this.codec.hasAnchor) {
@@ -235,7 +242,7 @@ export class NodeLink implements Upstream {
       payload = new Uint8Array(sums.buffer, sums.byteOffset, sums.byteLength);
       header = { ...common, dtype: 'f64' };
     }
-    return this.request(tag, round.round, header, payload);
+    return this.request(tag, upRound, header, payload);
   }
 
   broadcast(round: number, data: Float32Array | undefined, ranks: readonly number[]): Promise<UpstreamResult> {
