@@ -22,7 +22,10 @@ export interface LaunchOptions {
   env?: Record<string, string>;
   /** The run's settings, sent to every worker in the server's init message (JSON; dist/worker.js's training config). */
   workerConfig?: unknown;
-  /** Simulated interconnect on every coordinator ↔ worker link, both directions. */
+  /**
+   * Simulated interconnect, both directions: on one machine every coordinator ↔ worker link; across
+   * machines each machine's link to the master (node 0's excepted: it is local).
+   */
   link?: LinkOptions | undefined;
   /**
    * The workers' --comm-dtype. Unless f32 (the default), the coordinator keeps a copy of each

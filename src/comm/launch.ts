@@ -76,6 +76,8 @@ async function launchMachine(options: LaunchOptions, machines: MachineOptions, t
       settings: machines.settings, commDtype: options.commDtype ?? 'f32',
       // Node 0 waits a little past its own master's deadline, so the master's message (which nodes never came) is the one told.
       joinTimeoutMs: machines.rendezvousTimeoutMs + (hub ? 5000 : 0),
+      // Across machines the simulated link is the one between machines; node 0's own is local, as for real.
+      link: nodeRank === 0 ? undefined : options.link,
     });
   } catch (error) {
     await hub?.close();
@@ -99,7 +101,7 @@ async function launchMachine(options: LaunchOptions, machines: MachineOptions, t
   };
   const supervisor = new Supervisor(local, secret);
   const server = new CollectiveServer({
-    worldSize: options.procs, ranks, upstream: link, link: options.link, commDtype: 'f32', timeoutMs, workerConfig: options.workerConfig, secret,
+    worldSize: options.procs, ranks, upstream: link, commDtype: 'f32', timeoutMs, workerConfig: options.workerConfig, secret,
   }, supervisor);
   link.watch({ onLost: (error) => supervisor.abort(error) });
   try {

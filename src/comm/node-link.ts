@@ -15,7 +15,8 @@ import { handshakeProof, newNonce, proofMatches } from './handshake.js';
 import { asFloat32, MASTER_SENDS, ProtocolError, type CollectiveKind, type Header, type HeaderOf, type ReduceTag } from './protocol.js';
 import { sumOf, weightedMeanOf } from './reduce.js';
 import { connectSecurely, type TlsFiles } from './tls.js';
-import { FrameConnection } from './transport.js';
+import { FrameConnection, type ConnectionLinks } from './transport.js';
+import { linkIsOff, SimulatedLink, type LinkOptions } from './link.js';
 import type { Upstream, UpstreamResult } from './upstream.js';
 
 export interface NodeLinkOptions {
@@ -34,6 +35,12 @@ export interface NodeLinkOptions {
   commDtype: CommDtype;
   /** How long to keep trying to reach the master and to wait for every machine to join. */
   joinTimeoutMs: number;
+  /**
+   * Simulated link to the master, both directions (link.ts): machines on one host over loopback
+   * then take the time a real link of that rate would, with the real topology's bytes (this
+   * machine's float64 sum up, the result down, one after the other).
+   */
+  link?: LinkOptions | undefined;
 }
 
 export interface NodeLinkEvents {
@@ -131,6 +138,8 @@ export class NodeLink implements Upstream {
       const timer = setTimeout(() => fail(new MasterGoneError(
         `${this.master} did not start the run within ${(this.options.joinTimeoutMs / 1000).toFixed(0)} s (--rendezvous-timeout): some machine never joined`,
       )), Math.max(0, deadline - performance.now()));
+      const link = this.options.link;
+      const links: ConnectionLinks = linkIsOff(link) ? {} : { inbound: new SimulatedLink(link!), outbound: new SimulatedLink(link!) };
       this.connection = new FrameConnection(socket, MASTER_SENDS, {
         onHeader: (header) => this.checkHeader(header),
         onFrame: (header, payload) => {
@@ -167,13 +176,14 @@ export class NodeLink implements Upstream {
         },
         onError: (error) => fail(error),
         onClose: () => fail(new MasterGoneError(`${this.master} closed the connection`)),
-      });
+      }, links);
     });
   }
 
   private startBeating(heartbeatMs: number): void {
     this.heartbeat = setInterval(() => {
-      if (this.connection.open) void this.connection.send({ type: 'node-heartbeat' });
+      // Past any simulated link delay: a beat must neither wait behind a slow partial nor delay one.
+      if (this.connection.open) void this.connection.send({ type: 'node-heartbeat' }, undefined, { bypassLink: true });
     }, heartbeatMs);
     this.watchdog = setInterval(() => {
       const silent = performance.now() - this.connection.lastReceivedAt;
