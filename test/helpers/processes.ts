@@ -41,8 +41,8 @@ export function startNode(script: string, args: string[], env: Record<string, st
 }
 
 /** Starts `command` with its stdout and stderr collected; `done` settles once both are complete. */
-export function startCollecting(command: string, args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; done: Promise<Finished> } {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+export function startCollecting(command: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): { child: ChildProcess; done: Promise<Finished> } {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env, ...(cwd === undefined ? {} : { cwd }) });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
@@ -53,9 +53,9 @@ export function startCollecting(command: string, args: string[], env: NodeJS.Pro
   return { child, done };
 }
 
-/** Runs `command` to its end within `ms`, collecting its output; past that it is killed and this rejects. */
-export async function runBounded(command: string, args: string[], env: NodeJS.ProcessEnv, ms: number, what = `${command} ${args.join(' ')}`): Promise<Finished> {
-  const { child, done } = startCollecting(command, args, env);
+/** Runs `command` (in `cwd`, else here) to its end within `ms`, collecting its output; past that it is killed and this rejects. */
+export async function runBounded(command: string, args: string[], env: NodeJS.ProcessEnv, ms: number, what = `${command} ${args.join(' ')}`, cwd?: string): Promise<Finished> {
+  const { child, done } = startCollecting(command, args, env, cwd);
   try {
     return await within(ms, done, what);
   } catch (e) {
