@@ -1,8 +1,8 @@
 // npm run bench:multihost — what does Local SGD buy across real machines, and does the one-machine
 // link simulator predict it? 2 machines × 2 workers, each machine a network namespace whose link
 // the kernel limits (100 Mbit/s, 1 Gbit/s), one train.js launcher per namespace over real TCP:
-// sync against Local SGD K=8 and K=32 with --cross-node-every 4; each next to the same training on
-// one machine (--procs 4) with the link simulator at the same bandwidth. Writes multihost.json,
+// sync against Local SGD K=8 and K=32 with --cross-node-every 4; each next to the same two launchers
+// on one machine over loopback with the link simulator at the same bandwidth on the link between them. Writes multihost.json,
 // multihost.md and the SVG figures. Needs root (network namespaces); removes them however it ends.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { readFlags, runMain, usage, UsageError, type FlagSpec } from './lib/flag
 import { describeMachine, machineInfo } from './lib/report.js';
 import { down, up } from './lib/multihost/netns.js';
 import { formatGoal, goals, markdown, progressLine, writeFigure, type Report } from './lib/multihost/report.js';
-import { FULL, MODES, QUICK, modeArgs, realRun, simRun, toRecord, type RunRecord, type Setup } from './lib/multihost/runs.js';
+import { FULL, MODES, QUICK, modeArgs, oneMachineRun, realRun, simRun, toRecord, type RunRecord, type Setup } from './lib/multihost/runs.js';
 
 export type { Report } from './lib/multihost/report.js';
 export type { RunRecord } from './lib/multihost/runs.js';
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   const machine = machineInfo();
   const total = links.length * modes.length * 2;
   say(`machine: ${describeMachine(machine)}`);
-  say(`${total} runs of dist/train.js, ${NODES} machines × ${NPROC_PER_NODE} workers (real links) and --procs ${procs} (simulator), ` +
+  say(`${total} runs of dist/train.js, ${NODES} machines × ${NPROC_PER_NODE} workers over real links, and on loopback with the link simulator, ` +
     `${workload.title}, ${workload.steps} steps, evaluated every ${workload.evalEvery}, target ${workload.target}, seed ${flags.seed}`);
 
   const runs: RunRecord[] = [];
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   try {
     // One short untimed run first, so that Mesa's shader cache is warm for every measured run.
     const warmup = base.map((a, i, args) => (args[i - 1] === '--max-steps' ? '2' : a)); // train.js refuses a flag twice
-    await simRun(TRAIN_JS, warmup, procs, 'off', join(scratch, 'warmup.jsonl'));
+    await oneMachineRun(TRAIN_JS, warmup, procs, join(scratch, 'warmup.jsonl'));
     for (const link of links) {
       const prefix = `mh${process.pid}${link === '1gbit' ? 'g' : 'm'}`;
       const cluster = up(NODES, link, prefix);
@@ -100,11 +100,11 @@ async function main(): Promise<void> {
         for (const mode of modes) {
           // Real then simulated, back to back, so that a busy spell of this shared machine hits both alike.
           for (const setup of ['real', 'sim'] as Setup[]) {
-            const args = [...base, ...modeArgs(mode, setup)];
-            const metrics = (n: number | 'sim') => join(scratch, `${link}-${mode.name}-${n}.jsonl`);
+            const args = [...base, ...modeArgs(mode)];
+            const metrics = [0, 1].map((n) => join(scratch, `${link}-${mode.name}-${setup}-${n}.jsonl`));
             const nodes = setup === 'real'
-              ? await realRun(args, NPROC_PER_NODE, { trainJs: TRAIN_JS, cluster, tokenFile, metrics: [0, 1].map((n) => metrics(n)), port: 29500 })
-              : [await simRun(TRAIN_JS, args, procs, link, metrics('sim'))];
+              ? await realRun(args, NPROC_PER_NODE, { trainJs: TRAIN_JS, cluster, tokenFile, metrics, port: 29500 })
+              : await simRun(args, NODES, NPROC_PER_NODE, link, { trainJs: TRAIN_JS, tokenFile, metrics, port: 29600 + runs.length });
             const record = toRecord({ link, linkBitsPerSecond: parseBandwidth(link), mode, setup, args, workload, nodes, procs });
             runs.push(record);
             if (runs.length === 1) say(`adapter: ${record.adapter}`);

@@ -1,6 +1,8 @@
 // The multi-machine benchmark's runs: 2 machines × 2 workers, one train.js launcher per network
-// namespace over a real rate-limited link, and the same training on one machine (--procs 4) with
-// the link simulator at the same bandwidth; and the record each run leaves.
+// namespace over a real rate-limited link, and the same two launchers on one machine over loopback
+// with the link simulator at the same bandwidth on each machine's link to the master (the real
+// topology, its bytes and its order: the machine's float64 sum up, then the result down); and the
+// record each run leaves.
 import { spawn } from 'node:child_process';
 import { recordsOf, readMetrics, summaryOf, type MetricsRecord } from '../../../src/train/metrics.js';
 import type { RunSummary } from '../../../src/train/summary.js';
@@ -72,7 +74,7 @@ export interface RunRecord {
   /**
    * Bytes over the links that stand for the slow network. Real: the sum over machines of each
    * machine's link to the master (sent + received, whole frames, heartbeats excepted; node 0's link
-   * is to its own launcher and stays on its loopback). Sim: every worker's simulated link.
+   * is to its own launcher and stays on its loopback). Sim: the same, over loopback with node 1's link simulated.
    */
   linkBytes: number;
   /** Real: bytes of the links that crossed the kernel-limited veths (node ranks ≥ 1). Sim: as linkBytes. */
@@ -81,8 +83,8 @@ export interface RunRecord {
   machines: Array<{ nodeRank: number; linkBytesSent: number; linkBytesReceived: number }>;
   /**
    * Seconds the slowest link needs to carry one slow-link round's bytes at the nominal rate
-   * (real: node 1's link, up then down, both over the one shaped veth pair; sim: one worker's link,
-   * up then down). The model that explains real against sim; see the report's text.
+   * (node 1's link, up then down: real, over the one shaped veth pair; sim, through the simulator).
+   * The model that explains real against sim; see the report's text.
    */
   linkSecondsPerRound: number;
   evals: Evaluation[];
@@ -98,11 +100,9 @@ export function slowLinkRounds(mode: Mode, steps: number): number {
   return global;
 }
 
-export function modeArgs(mode: Mode, setup: Setup): string[] {
+export function modeArgs(mode: Mode): string[] {
   if (mode.localSgdSteps === null) return ['--no-local-sgd'];
-  // One machine has no machine-local level (train.js refuses --cross-node-every there): every
-  // round of the simulated run crosses its links.
-  const across = setup === 'real' && mode.crossNodeEvery > 1 ? ['--cross-node-every', String(mode.crossNodeEvery)] : [];
+  const across = mode.crossNodeEvery > 1 ? ['--cross-node-every', String(mode.crossNodeEvery)] : [];
   return ['--local-sgd-steps', String(mode.localSgdSteps), ...across];
 }
 
@@ -145,11 +145,23 @@ export async function realRun(args: string[], nprocPerNode: number, o: RealRunOp
   return o.metrics.map((m) => readMetrics(m));
 }
 
-/** The same training on one machine, `procs` workers, every worker's link simulated at `bandwidth`. */
-export async function simRun(trainJs: string, args: string[], procs: number, bandwidth: string, metrics: string): Promise<MetricsRecord[]> {
-  await runToEnd(process.execPath, [trainJs, ...args, '--procs', String(procs), '--link-bandwidth', bandwidth, '--link-latency', '0', '--metrics', metrics, '--quiet'],
-    900_000, `one machine: train.js ${args.join(' ')}`);
+/** One machine, `procs` workers, no simulated link: the untimed run that warms Mesa's shader cache. */
+export async function oneMachineRun(trainJs: string, args: string[], procs: number, metrics: string): Promise<MetricsRecord[]> {
+  await runToEnd(process.execPath, [trainJs, ...args, '--procs', String(procs), '--metrics', metrics, '--quiet'], 900_000, `one machine: train.js ${args.join(' ')}`);
   return readMetrics(metrics);
+}
+
+/**
+ * The same machines on this one: one launcher per node rank over loopback, each machine's link to
+ * the master simulated at `bandwidth` (train.js's --link-bandwidth across machines); every node's records.
+ */
+export async function simRun(args: string[], nodes: number, nprocPerNode: number, bandwidth: string, o: Omit<RealRunOptions, 'cluster'>): Promise<MetricsRecord[][]> {
+  await Promise.all(Array.from({ length: nodes }, (_, rank) => runToEnd(process.execPath, [
+    o.trainJs, ...args, '--nnodes', String(nodes), '--node-rank', String(rank), '--nproc-per-node', String(nprocPerNode),
+    '--master-addr', '127.0.0.1', '--master-port', String(o.port), '--join-token-file', o.tokenFile,
+    '--link-bandwidth', bandwidth, '--link-latency', '0', '--metrics', o.metrics[rank]!, '--quiet',
+  ], 900_000, `simulated node rank ${rank}: train.js ${args.join(' ')}`)));
+  return o.metrics.map((m) => readMetrics(m));
 }
 
 /** TCP/IPv4 over Ethernet: a full 1514-byte frame, which tbf counts, carries 1448 bytes of payload (timestamps on). */
@@ -162,7 +174,7 @@ export interface RecordInput {
   setup: Setup;
   args: string[];
   workload: Workload;
-  /** Real: node 0's records first, then node 1's…; sim: the one machine's. */
+  /** Node 0's records first, then node 1's… */
   nodes: MetricsRecord[][];
   procs: number;
 }
@@ -173,25 +185,21 @@ export function toRecord(x: RecordInput): RunRecord {
   const main = summaries[0]!;
   const evals = recordsOf(x.nodes[0]!, 'eval').map((e) => ({ step: e.step, trainSeconds: e.trainSeconds, accuracy: e.accuracy }));
   if (evals.length === 0) throw new Error(`${what}: rank 0 logged no evaluation`);
-  const machines = x.setup === 'real'
-    ? summaries.map((s, i) => {
-      if (!s.machine) throw new Error(`${what}: node ${i}'s summary has no machine record`);
-      return { nodeRank: s.machine.nodeRank, linkBytesSent: s.machine.linkBytesSent, linkBytesReceived: s.machine.linkBytesReceived };
-    })
-    : [];
+  const machines = summaries.map((s, i) => {
+    if (!s.machine) throw new Error(`${what}: node ${i}'s summary has no machine record`);
+    return { nodeRank: s.machine.nodeRank, linkBytesSent: s.machine.linkBytesSent, linkBytesReceived: s.machine.linkBytesReceived };
+  });
   const slowRounds = slowLinkRounds(x.mode, main.steps);
   const bytesOf = (m: RunRecord['machines'][number]) => m.linkBytesSent + m.linkBytesReceived;
-  const linkBytes = x.setup === 'real' ? machines.reduce((s, m) => s + bytesOf(m), 0) : main.bytesCommunicated;
-  const shapedLinkBytes = x.setup === 'real' ? machines.filter((m) => m.nodeRank > 0).reduce((s, m) => s + bytesOf(m), 0) : linkBytes;
-  // Real: node 1's link carries its machine's share up and the result down, one after the other,
-  // over one shaped veth pair. Sim: each worker's link does the same for one worker, all in parallel.
-  const perLinkRoundBytes = x.setup === 'real'
-    ? Math.max(...machines.filter((m) => m.nodeRank > 0).map(bytesOf)) / slowRounds
-    : main.bytesCommunicated / x.procs / main.rounds;
+  const linkBytes = machines.reduce((s, m) => s + bytesOf(m), 0);
+  const shapedLinkBytes = machines.filter((m) => m.nodeRank > 0).reduce((s, m) => s + bytesOf(m), 0);
+  // Node 1's link carries its machine's share up and the result down, one after the other: over one
+  // shaped veth pair (real), or through the simulator (sim).
+  const perLinkRoundBytes = Math.max(...machines.filter((m) => m.nodeRank > 0).map(bytesOf)) / slowRounds;
   const overhead = x.setup === 'real' ? WIRE_OVERHEAD : 1; // the simulator charges payload bytes only
   return {
     link: x.link, linkBitsPerSecond: x.linkBitsPerSecond, mode: x.mode.name, label: x.mode.label, setup: x.setup, args: x.args,
-    testAccuracy: main.testAccuracy, finalTrainLoss: main.finalTrainLoss, steps: main.steps, rounds: main.rounds, slowLinkRounds: x.setup === 'real' ? slowRounds : main.rounds,
+    testAccuracy: main.testAccuracy, finalTrainLoss: main.finalTrainLoss, steps: main.steps, rounds: main.rounds, slowLinkRounds: slowRounds,
     trainSeconds: evals.at(-1)!.trainSeconds, wallSeconds: main.wallSeconds,
     toTarget: evals.find((e) => e.accuracy >= x.workload.target) ?? null,
     linkBytes, shapedLinkBytes, machines,
