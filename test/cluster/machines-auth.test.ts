@@ -14,7 +14,7 @@ import { encodeHead, type Header } from '../../src/comm/protocol.js';
 import { stranger, type Stranger } from '../comm/fixtures/strangers.js';
 import { within } from '../comm/fixtures/procs.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
-import { freePort, machineTask, noWorkersLeft, startMachine, waitForLine, workerProcesses, writeToken } from '../helpers/machine-runs.js';
+import { freePort, killMachines, machineTask, noWorkersLeft, startMachine, waitForLine, workerProcesses, writeToken } from '../helpers/machine-runs.js';
 import { runTrain } from '../helpers/processes.js';
 import { readWeights, tempDir } from '../helpers/train-run.js';
 
@@ -162,5 +162,9 @@ test('strangers at the master port are each dropped within seconds and reported 
   await noWorkersLeft([q0, q1, node0, node1], before);
 });
 
-test.after(() => dir.remove());
+test.after.each(killMachines);
+test.after(async () => {
+  await killMachines();
+  dir.remove();
+});
 test.run();

@@ -72,7 +72,31 @@ export function startMachine(
     throw error;
   }).finally(() => clearInterval(poll));
   finished.catch(() => undefined); // awaited by the test; never an unhandled rejection meanwhile
-  return { child, finished, stderr: () => stderr, workers };
+  const machine = { child, finished, stderr: () => stderr, workers };
+  started.add(machine);
+  void finished.catch(() => undefined).finally(() => started.delete(machine));
+  return machine;
+}
+
+const started = new Set<Machine>();
+
+/**
+ * Kills (SIGKILL) every launcher still running and the workers seen under it, and waits for them:
+ * after a failed test nothing may train on and write into a directory the test removed.
+ */
+export async function killMachines(): Promise<void> {
+  const left = [...started];
+  for (const machine of left) {
+    machine.child.kill('SIGKILL');
+    for (const pid of machine.workers) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  await Promise.all(left.map((m) => m.finished.catch(() => undefined)));
 }
 
 /** The command line of `pid`, or '' once it is gone. */
