@@ -5,7 +5,8 @@
 // its server reduces through its link to the master (node-link.ts); node 0's launcher also runs the
 // master (master-hub.ts). Its options, results and errors are in launch-api.ts.
 import { CollectiveServer } from './collective-server.js';
-import { isLoopback } from './endpoint.js';
+import { describeEndpoint, isLoopback } from './endpoint.js';
+import { JOIN_TOKEN_ENV, MAKE_TOKEN } from './join-token.js';
 import { newSecret } from './handshake.js';
 import { validateLink } from './link.js';
 import { MasterHub } from './master-hub.js';
@@ -67,6 +68,9 @@ async function launchMachine(options: LaunchOptions, machines: MachineOptions, t
     const host = isLoopback(machines.master.host) ? machines.master.host : '0.0.0.0';
     await hub.listen({ host, port: machines.master.port });
     onLine(`master: listening on port ${machines.master.port}${machines.tls ? ' (TLS)' : ''} for ${nodes} nodes × ${perNode} workers`);
+  } else if (machines.insecure) {
+    onLine(`warning: node ${nodeRank} joins the master at ${describeEndpoint(machines.master)} WITHOUT a join secret (--insecure): anyone who can reach this machine's link can pose as the master and hand its workers any weights; ` +
+      `on any network you do not fully trust, make a token (${MAKE_TOKEN}) and give it to every machine (--join-token-file, or ${JOIN_TOKEN_ENV})`);
   }
   const ranks = Array.from({ length: perNode }, (_, i) => nodeRank * perNode + i);
   let link: NodeLink;
@@ -116,11 +120,12 @@ async function launchMachine(options: LaunchOptions, machines: MachineOptions, t
     return result;
   } catch (error) {
     const message = (error as Error).message;
-    if (!(error instanceof MasterGoneError)) await link.fail(message);
     if (hub) {
+      // Before this machine's own link reports the failure: the others should hear why in the master's words.
       const why = error instanceof InterruptedError ? `the master was interrupted (${error.signal ?? 'SIGINT'})` : `node 0 failed: ${message.split('\n')[0]}`;
       hub.stop(why, true);
     }
+    if (!(error instanceof MasterGoneError)) await link.fail(message);
     throw error;
   } finally {
     await hub?.close();

@@ -232,6 +232,8 @@ export class MasterHub {
     const turnAway = (why: string): never => {
       void connection.send({ type: 'node-stop', reason: why, failed: true }).then(() => connection.end());
       this.events.onLine(`refused ${why.replace(/^this machine/, `a machine from ${address}`)}`);
+      // Reported here, once: the refusal log is for strangers, which this machine is not.
+      this.unproven.delete(connection);
       throw new RefusedError('rank', why);
     };
     if (!seat) turnAway(`this machine says it is node ${header.node}, but the run has ${this.options.nodes} nodes (ranks 0 to ${this.options.nodes - 1}): check --node-rank and --nnodes`);

@@ -12,6 +12,7 @@ import type { Socket } from 'node:net';
 import { DeltaCodec, type CommDtype } from './delta-codec.js';
 import { describeEndpoint, type TcpEndpoint } from './endpoint.js';
 import { handshakeProof, newNonce, proofMatches } from './handshake.js';
+import { JOIN_TOKEN_ENV } from './join-token.js';
 import { asFloat32, MASTER_SENDS, ProtocolError, type CollectiveKind, type Header, type HeaderOf, type ReduceTag } from './protocol.js';
 import { sumOf, weightedMeanOf } from './reduce.js';
 import { connectSecurely, type TlsFiles } from './tls.js';
@@ -175,7 +176,14 @@ export class NodeLink implements Upstream {
           }
         },
         onError: (error) => fail(error),
-        onClose: () => fail(new MasterGoneError(`${this.master} closed the connection`)),
+        onClose: () => fail(new MasterGoneError({
+          challenge: `could not join ${this.master}: it closed the connection before its challenge (a TLS master reached without --tls-cert/--tls-key/--tls-ca, or a run that takes no more machines)`,
+          // The master hangs up on a hello whose proof is wrong without a word (a stranger learns nothing).
+          welcome: `could not join ${this.master}: it closed the connection on this machine's hello, as it does when the proof is wrong, so this machine's join token is not the run's: ` +
+            `give every machine the same token (--join-token-file, or ${JOIN_TOKEN_ENV}), or --insecure on all of them or none`,
+          start: `${this.master} went away while this machine waited for the others to join: it closed the connection (its launcher exited or was killed)`,
+          joined: `${this.master} went away: it closed the connection without ending the run (its launcher exited or was killed, or its machine went down)`,
+        }[stage])),
       }, links);
     });
   }
