@@ -71,7 +71,7 @@ export const FLAGS: FlagHelp[] = [
   { flag: '--adapter', key: 'adapter', kind: 'value', help: 'WebGPU adapter name (substring; also WEBGPU_ADAPTER)' },
   { flag: '--backend', key: 'backend', kind: 'value', help: 'Dawn backend: vulkan, metal, d3d12, ... (also WEBGPU_BACKEND)' },
   { flag: '--comm-dtype', key: 'commDtype', kind: 'value', help: 'f32 | f16 | bf16: what parameter averaging sends; f16/bf16 send each round\'s change from the last average in 16 bits, half the bytes (the first round, and gradients under --no-local-sgd, stay f32)' },
-  { flag: '--link-bandwidth', key: 'linkBandwidth', kind: 'value', help: 'simulated interconnect bandwidth per worker link: off, 10gbit, 1gbit, 100mbit, ...' },
+  { flag: '--link-bandwidth', key: 'linkBandwidth', kind: 'value', help: 'simulated interconnect bandwidth: on one machine each worker link, across machines each machine\'s link to the master: off, 10gbit, 1gbit, 100mbit, ...' },
   { flag: '--link-latency', key: 'linkLatency', kind: 'value', help: 'simulated one-way latency per message: 0, 5ms, 0.2ms, ...' },
   { flag: '--worker-timeout', key: 'workerTimeout', kind: 'value', help: 'seconds a worker may stay silent while others wait before the run stops' },
   {

@@ -183,6 +183,8 @@ export class MasterHub {
     socket.setKeepAlive(true, KEEPALIVE_IDLE_MS);
     const challenge = newNonce();
     let seat: NodeSeat | undefined;
+    /** Proved the secret but may not join (a node rank taken, or none such): told why, then closed. */
+    let turnedAway = false;
     const refuse = (kind: RefusalKind, why: string) => {
       if (!this.unproven.delete(connection)) return;
       clearTimeout(timer);
@@ -191,15 +193,20 @@ export class MasterHub {
     };
     const connection = new FrameConnection(socket, NODE_SENDS, {
       onHeader: (header) => {
-        if (seat) return undefined;
-        seat = this.hello(header, challenge, connection, socket.remoteAddress ?? '?'); // throws to refuse
+        if (seat || turnedAway) return undefined;
+        const taken = this.hello(header, challenge, connection, socket.remoteAddress ?? '?'); // throws to refuse a stranger
         this.unproven.delete(connection);
         clearTimeout(timer);
+        if (!taken) {
+          turnedAway = true;
+          return undefined;
+        }
+        seat = taken;
         connection.limits = DEFAULT_FRAME_LIMITS;
         return undefined;
       },
       onFrame: (header, payload) => {
-        if (seat && header.type !== 'node-hello') this.onFrame(seat, header, payload);
+        if (seat && !turnedAway && header.type !== 'node-hello') this.onFrame(seat, header, payload);
       },
       onError: (error) => {
         if (!seat) {
@@ -221,32 +228,36 @@ export class MasterHub {
     void connection.send({ type: 'challenge', nonce: challenge });
   }
 
-  /** A node-hello whose proof answers this connection's challenge takes its node rank's seat (not yet joined: node-join follows). */
-  private hello(header: Header, challenge: string, connection: FrameConnection, address: string): NodeSeat {
+  /**
+   * A node-hello whose proof answers this connection's challenge takes its node rank's seat (not yet
+   * joined: node-join follows). A stranger is refused by throwing; a machine that proved the secret
+   * but cannot have that seat is told why and closed once the message is out (undefined).
+   */
+  private hello(header: Header, challenge: string, connection: FrameConnection, address: string): NodeSeat | undefined {
     if (header.type !== 'node-hello') throw new RefusedError('not-hello', `its first frame was '${header.type}', not a node-hello`);
     if (!proofMatches(this.options.secret, 'node', challenge, header.node, header.proof)) {
       throw new RefusedError('proof', `its hello for node ${header.node} (pid ${header.pid}) carried a wrong proof: it does not hold this run's join secret, or it replayed a hello made for another connection`);
     }
     const seat = this.seats[header.node];
-    // A machine that proved the secret is told why it cannot join, then closed.
-    const turnAway = (why: string): never => {
+    // Closed gracefully, after the reason is written (over a slow link a destroy could drop it); bounded.
+    const turnAway = (why: string): undefined => {
       void connection.send({ type: 'node-stop', reason: why, failed: true }).then(() => connection.end());
-      this.events.onLine(`refused ${why.replace(/^this machine/, `a machine from ${address}`)}`);
+      setTimeout(() => connection.destroy(), HELLO_TIMEOUT_MS).unref();
       // Reported here, once: the refusal log is for strangers, which this machine is not.
-      this.unproven.delete(connection);
-      throw new RefusedError('rank', why);
+      this.events.onLine(`refused ${why.replace(/^this machine/, `a machine from ${address}`)}`);
+      return undefined;
     };
-    if (!seat) turnAway(`this machine says it is node ${header.node}, but the run has ${this.options.nodes} nodes (ranks 0 to ${this.options.nodes - 1}): check --node-rank and --nnodes`);
-    if (seat!.connection) turnAway(`this machine says it is node ${header.node}, which already joined from ${seat!.address} (pid ${seat!.pid}): every machine needs its own --node-rank`);
-    if (this.started || this.stopped) turnAway(`this machine (node ${header.node}) arrived after the run started; start every machine's launcher again`);
-    seat!.connection = connection;
-    seat!.address = address;
-    seat!.pid = header.pid;
+    if (!seat) return turnAway(`this machine says it is node ${header.node}, but the run has ${this.options.nodes} nodes (ranks 0 to ${this.options.nodes - 1}): check --node-rank and --nnodes`);
+    if (seat.connection) return turnAway(`this machine says it is node ${header.node}, which already joined from ${seat.address} (pid ${seat.pid}): every machine needs its own --node-rank`);
+    if (this.started || this.stopped) return turnAway(`this machine (node ${header.node}) arrived after the run started; start every machine's launcher again`);
+    seat.connection = connection;
+    seat.address = address;
+    seat.pid = header.pid;
     void connection.send({
       type: 'node-welcome', proof: handshakeProof(this.options.secret, 'master', header.nonce, header.node),
       heartbeatMs: this.heartbeatMs, silenceLimitMs: Math.ceil(this.options.timeoutMs),
     });
-    return seat!;
+    return seat;
   }
 
   private onFrame(seat: NodeSeat, header: Header, payload: Uint8Array): void {
