@@ -36,7 +36,7 @@ export function launch(options: LaunchOptions): Promise<LaunchResult> {
   const secret = newSecret();
   const supervisor = new Supervisor(options, secret);
   const server = new CollectiveServer({
-    worldSize: options.procs, link: options.link, commDtype: options.commDtype ?? 'f32', outerOptimizer: options.outerOptimizer,
+    worldSize: options.procs, ...(options.ranks ? { ranks: options.ranks } : {}), link: options.link, commDtype: options.commDtype ?? 'f32', outerOptimizer: options.outerOptimizer,
     timeoutMs, workerConfig: options.workerConfig, secret,
   }, supervisor);
   return supervisor.run(server);

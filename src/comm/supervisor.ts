@@ -24,6 +24,18 @@ const STOP_GRACE_MS = 300;
 const EXIT_AFTER_DONE_MS = 10_000;
 export const DEFAULT_MAX_RESPAWNS = 3;
 
+/**
+ * Where a worker sits, as torchrun tells its processes: RANK (global), LOCAL_RANK (on its machine),
+ * WORLD_SIZE, LOCAL_WORLD_SIZE and GROUP_RANK (its machine). A machine's ranks are consecutive and
+ * as many on every machine (node n: n·perNode …), so its index is its first rank over their count.
+ */
+export function torchrunEnvironment(rank: number, ranks: readonly number[], worldSize: number): Record<string, string> {
+  return {
+    RANK: String(rank), LOCAL_RANK: String(ranks.indexOf(rank)), WORLD_SIZE: String(worldSize),
+    LOCAL_WORLD_SIZE: String(ranks.length), GROUP_RANK: String(Math.floor(ranks[0]! / ranks.length)),
+  };
+}
+
 interface WorkerProcess {
   rank: number;
   child: ChildProcess;
@@ -170,7 +182,10 @@ export class Supervisor implements ServerEvents {
   private spawn(rank: number, restarts: number): void {
     const child = fork(this.options.workerScript, this.options.workerArgs, {
       // The socket, the rank and the secret are all a worker needs: the rest arrives in the server's init.
-      env: { ...process.env, ...this.options.env, [ENV.socket]: this.socketDir.path, [ENV.rank]: String(rank), [ENV.secret]: secretToText(this.secret) },
+      env: {
+        ...process.env, ...this.options.env, ...torchrunEnvironment(rank, this.ranks, this.options.procs),
+        [ENV.socket]: this.socketDir.path, [ENV.rank]: String(rank), [ENV.secret]: secretToText(this.secret),
+      },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // Its own process group, so a terminal's Ctrl-C reaches only the launcher, which decides
       // how to stop (saving the last averaged weights first).

@@ -299,4 +299,26 @@ test('a header that fails the schema is a protocol error naming the rank and the
   assert.match(error!.message, /^rank 1: .*tag/);
 });
 
+test('every worker learns where it sits, as torchrun says it: RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, GROUP_RANK', async () => {
+  for (const [procs, ranks] of [[2, undefined], [4, [2, 3]]] as const) {
+    const seen = new Map<number, Record<string, string>>();
+    const { error } = await run('env', ranks?.length ?? procs, {}, {
+      procs, ...(ranks ? { ranks } : {}),
+      onLog: (rank, record) => {
+        const env = (record as { env?: Record<string, string> }).env;
+        if (env) seen.set(rank, env);
+      },
+    });
+    if (error) throw error;
+    const expected = ranks ?? [0, 1];
+    assert.equal([...seen.keys()].sort(), [...expected]);
+    for (const [i, rank] of expected.entries()) {
+      assert.equal(seen.get(rank), {
+        RANK: String(rank), LOCAL_RANK: String(i), WORLD_SIZE: String(procs), LOCAL_WORLD_SIZE: String(expected.length),
+        GROUP_RANK: ranks ? '1' : '0',
+      }, `rank ${rank} of ${procs}${ranks ? ', the second machine\'s' : ''}`);
+    }
+  }
+});
+
 test.run();
