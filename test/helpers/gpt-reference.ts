@@ -100,6 +100,20 @@ export function initGptParams(c: GptConfig, seed: number): Float64Array {
   return p;
 }
 
+/**
+ * Parameters far from the initialisation (LayerNorm weights 1 ± scale, everything else ± scale,
+ * biases included), so that every path carries gradient in a test.
+ */
+export function randomGptParams(c: GptConfig, random: () => number, scale = 0.5): Float64Array {
+  const layout = gptLayout(c);
+  const p = new Float64Array(layout.size);
+  for (const e of layout.entries) {
+    const base = /\.ln_\w+\.weight$/.test(e.name) ? 1 : 0;
+    for (let i = e.offset; i < e.offset + e.size; i++) p[i] = base + (random() * 2 - 1) * scale;
+  }
+  return p;
+}
+
 // ---- erf and the exact GELU -------------------------------------------------------------------
 
 /**

@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  clipGradNorm, erf, geluExact, geluExactGrad, gptAdamWStep, gptForward, gptLayout, gptLossAndGrads, initGptParams, tensorOf, type GptConfig,
+  clipGradNorm, erf, geluExact, geluExactGrad, gptAdamWStep, gptForward, gptLayout, gptLossAndGrads, initGptParams, randomGptParams, tensorOf, type GptConfig,
 } from '../helpers/gpt-reference.js';
 import { BASE_SEED, rng } from '../helpers/random.js';
 import { adamwStepRef } from '../helpers/reference.js';
@@ -12,22 +12,11 @@ import { adamwStepRef } from '../helpers/reference.js';
 const test = suite('float64 GPT reference');
 const TINY: GptConfig = { nLayer: 2, nHead: 2, nEmbd: 8, blockSize: 5, vocabSize: 7 };
 
-/** Parameters far from the initialisation (LayerNorm weights around 1, biases non-zero), so every path carries gradient. */
-function randomParams(c: GptConfig, random: () => number, scale = 0.5): Float64Array {
-  const layout = gptLayout(c);
-  const p = new Float64Array(layout.size);
-  for (const e of layout.entries) {
-    const base = /\.ln_\w+\.weight$/.test(e.name) ? 1 : 0;
-    for (let i = e.offset; i < e.offset + e.size; i++) p[i] = base + (random() * 2 - 1) * scale;
-  }
-  return p;
-}
-
 const tokens = (n: number, vocab: number, random: () => number): number[] => Array.from({ length: n }, () => Math.floor(random() * vocab));
 
 function checkFiniteDifferences(c: GptConfig, B: number, T: number, seedOffset: number): void {
   const random = rng(seedOffset);
-  const params = randomParams(c, random);
+  const params = randomGptParams(c, random);
   const inputs = tokens(B * T, c.vocabSize, random);
   const targets = tokens(B * T, c.vocabSize, random);
   const { grads } = gptLossAndGrads(c, params, inputs, targets, B, T);
@@ -71,7 +60,7 @@ test('gradients also match at T < block_size, T = 1, one head, one layer and a v
 test('the wpe rows of positions ≥ T get exactly zero gradient, the rows < T do not', () => {
   const c = { ...TINY, blockSize: 8 };
   const random = rng(4);
-  const params = randomParams(c, random);
+  const params = randomGptParams(c, random);
   const { grads } = gptLossAndGrads(c, params, tokens(6, 7, random), tokens(6, 7, random), 2, 3);
   const dwpe = tensorOf(gptLayout(c), grads, 'transformer.wpe.weight');
   for (let t = 0; t < 8; t++) {
@@ -84,7 +73,7 @@ test('the wpe rows of positions ≥ T get exactly zero gradient, the rows < T do
 test('the causal mask: changing a later byte leaves every earlier position\'s logits bit-identical, and moves its own', () => {
   const c: GptConfig = { nLayer: 2, nHead: 2, nEmbd: 8, blockSize: 9, vocabSize: 11 };
   const random = rng(5);
-  const params = randomParams(c, random);
+  const params = randomGptParams(c, random);
   const T = 9;
   const inputs = tokens(T, c.vocabSize, random);
   const before = gptForward(c, params, inputs, undefined, 1, T).logits;
@@ -148,7 +137,7 @@ test('AdamW: two steps equal torch\'s update per tensor, with weight decay on 2-
   const random = rng(7);
   const c = TINY;
   const layout = gptLayout(c);
-  const params = randomParams(c, random);
+  const params = randomGptParams(c, random);
   const m = new Float64Array(layout.size);
   const v = new Float64Array(layout.size);
   const hyper = { lr: 1e-2, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 };
