@@ -208,7 +208,8 @@ function probe(python: string, env: Record<string, string | undefined>): Probe {
   return Probe.parse(JSON.parse(run.stdout));
 }
 
-function findTorchPython(): string | undefined {
+/** A python3 that imports torch, or undefined. */
+export function findTorchPython(): string | undefined {
   // Debian's python3-torch lives under /usr/bin/python3, which a pyenv or venv python3 on PATH hides.
   const pythons = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p);
   return pythons.find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
