@@ -22,7 +22,7 @@ export function refLabel(ref: TensorRef): string {
   return 'buffer' in ref ? `${ref.buffer.label}[${ref.offset}..]` : ref.label;
 }
 
-function bindingResource(ref: TensorRef): GPUBufferBinding {
+export function bindingResource(ref: TensorRef): GPUBufferBinding {
   return 'buffer' in ref ? { buffer: ref.buffer, offset: ref.offset, size: ref.size } : { buffer: ref };
 }
 

@@ -1,0 +1,70 @@
+// How fast is causal self-attention at the baby GPT's shape, and which should the backward use:
+// the saved softmax statistics (lse, P recomputed) or the saved attention matrix?
+// Run: node build.mjs && node dist/bench/attention.js [--reps N]
+import { formatAdapter, openGpu, type GpuContext } from '../src/gpu/device.js';
+import { createStorage, createStorageFrom } from '../src/gpu/buffers.js';
+import { submitDispatches, type Dispatch } from '../src/gpu/dispatch.js';
+import { prepareAttentionBackward, prepareAttentionForward } from '../src/kernels/attention.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+
+/** Milliseconds per repetition of `ds`, many repetitions in one submit, sleeping through 90% (hazard 2). */
+async function timeGpu(ctx: GpuContext, ds: Dispatch[], count: number, expectedMs: number): Promise<number> {
+  const t0 = performance.now();
+  submitDispatches(ctx, ds[0]!.label, Array.from({ length: count }, () => ds).flat());
+  if (expectedMs * count >= 2) await sleep(0.9 * expectedMs * count);
+  await ctx.device.queue.onSubmittedWorkDone();
+  ctx.check(ds[0]!.label);
+  return (performance.now() - t0) / count;
+}
+
+const reps = Number(process.argv[process.argv.indexOf('--reps') + 1]) || 7;
+const shape = { batch: 12, T: 64, C: 128, nHead: 4 };
+const { batch: B, T, C, nHead } = shape;
+const hs = C / nHead;
+const pairs = B * nHead * (T * (T + 1)) / 2; // (query, key) pairs the causal mask keeps
+const flops = { forward: 4 * hs * pairs, backward: 8 * hs * pairs }; // multiply-adds × 2, exps not counted
+
+const ctx = await openGpu();
+console.log(`adapter: ${formatAdapter(ctx.info)}`);
+console.log(`shape: B=${B} T=${T} C=${C} nHead=${nHead} (hs=${hs}); useful work: forward ${(flops.forward / 1e6).toFixed(1)} MFLOP, backward ${(flops.backward / 1e6).toFixed(1)} MFLOP; median of ${reps}`);
+const random = (n: number) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
+const qkv = createStorageFrom(ctx, 'qkv', random(B * T * 3 * C));
+const dy = createStorageFrom(ctx, 'dy', random(B * T * C));
+const y = createStorage(ctx, 'y', B * T * C * 4);
+const lse = createStorage(ctx, 'lse', B * nHead * T * 4);
+const attBuffer = createStorage(ctx, 'att', B * nHead * T * T * 4);
+const dqkv = createStorage(ctx, 'dqkv', B * T * 3 * C * 4);
+
+const variants = await Promise.all((['lse', 'att'] as const).map(async (saved) => {
+  const att = saved === 'att' ? attBuffer : undefined;
+  const forward = await prepareAttentionForward(ctx, { ...shape, qkv, y, lse, att });
+  const backward = await prepareAttentionBackward(ctx, { ...shape, qkv, y, lse, att, dy, dqkv, accumulate: true });
+  return { saved, forward: [forward], backward, step: [forward, ...backward] };
+}));
+const parts = ['forward', 'backward', 'step'] as const;
+const samples = new Map<string, number[]>();
+for (const v of variants) for (const part of parts) await timeGpu(ctx, v[part], 2, 0); // warm-up, compile
+// Interleave the variants so that load from other processes hits both alike.
+for (let r = 0; r < reps; r++) {
+  for (const v of variants) {
+    for (const part of parts) {
+      const key = `${v.saved} ${part}`;
+      const expected = samples.has(key) ? median(samples.get(key)!) : 1;
+      const ms = await timeGpu(ctx, v[part], Math.max(5, Math.round(40 / expected)), expected);
+      samples.set(key, [...(samples.get(key) ?? []), ms]);
+    }
+  }
+}
+const rows = [];
+for (const v of variants) {
+  for (const part of parts) {
+    const ms = median(samples.get(`${v.saved} ${part}`)!);
+    const work = part === 'step' ? flops.forward + flops.backward : flops[part];
+    rows.push({ saved: v.saved, part, ms: +ms.toFixed(3), gflops: +(work / ms / 1e6).toFixed(2) });
+  }
+}
+console.table(rows);
+console.log(JSON.stringify({ adapter: formatAdapter(ctx.info), shape, rows }));
+ctx.close();
