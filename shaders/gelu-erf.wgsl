@@ -83,12 +83,12 @@ fn expHalfSquareNeg(x: f32) -> f32 {
 /** Φ(z) and φ(z) for one z. */
 struct Normal { cdf: f32, pdf: f32 }
 
-fn normal(zv: f32) -> Normal {
+/** Φ(z), and φ(z) when `wantPdf` (the forward skips the exp that only the small |z| branch would need for it). */
+fn normal(zv: f32, wantPdf: bool) -> Normal {
   let x = abs(zv);
   if (x > TAIL) {
     return Normal(select(0.0, 1.0, zv > 0.0), 0.0);
   }
-  let pdf = FRAC_1_SQRT_2PI * expHalfSquareNeg(x);
   let t = x * FRAC_1_SQRT_2;
   if (t <= 0.46875) {
     // erf(t) = t·P(t²)/Q(t²); Φ(z) = ½ + ½·erf(z/√2) loses at most one bit here (Φ ≥ 0.26).
@@ -98,10 +98,13 @@ fn normal(zv: f32) -> Normal {
     let den = (((y + 23.6012909523441209) * y + 244.024637934444173) * y + 1282.61652607737228) * y
       + 2844.23683343917062;
     let erfSigned = (zv * FRAC_1_SQRT_2) * num / den;
+    var pdf = 0.0;
+    if (wantPdf) { pdf = FRAC_1_SQRT_2PI * expHalfSquareNeg(x); }
     return Normal(0.5 + 0.5 * erfSigned, pdf);
   }
-  // e^(−t²) = e^(−z²/2) = √(2π)·φ(z), already computed without rounding t.
+  // e^(−t²) = e^(−z²/2) = √(2π)·φ(z), computed without rounding t.
   let expNegT2 = expHalfSquareNeg(x);
+  let pdf = FRAC_1_SQRT_2PI * expNegT2;
   var erfcT: f32;
   if (t <= 4.0) {
     let num = (((((((2.15311535474403846e-8 * t + 0.564188496988670089) * t + 8.88314979438837594) * t
@@ -129,7 +132,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) g
   let i = gid.x + gid.y * groups.x * WG;
   if (i >= p.count) { return; }
   let x = z[i];
-  h[i] = x * normal(x).cdf;
+  h[i] = x * normal(x, false).cdf;
 }
 
 @compute @workgroup_size(WG, 1, 1)
@@ -137,7 +140,7 @@ fn backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
   let i = gid.x + gid.y * groups.x * WG;
   if (i >= p.count) { return; }
   let x = z[i];
-  let n = normal(x);
+  let n = normal(x, true);
   var g = dh[i] * (n.cdf + x * n.pdf);
   if ((p.flags & FLAG_ACCUMULATE) != 0u) { g += dz[i]; }
   dz[i] = g;
