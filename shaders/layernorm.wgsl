@@ -26,8 +26,9 @@
 //   index order, so results are bit-identical from run to run (no atomics anywhere).
 //   Neighbouring invocations read neighbouring rows in the row kernels (strided), neighbouring
 //   columns in the column kernel (contiguous).
-// Precision: f32. The variance is two-pass (Σ(x − mean)², not E[x²] − mean²), so a large common
-//   offset does not cancel it away.
+// Precision: f32. Mean and variance are the corrected two-pass form (Σ(x − m)² about a first
+//   mean m, minus the correction (Σ(x − m))²/C, not E[x²] − mean²), so a large common offset
+//   cancels neither the variance nor, through the mean's rounding, x − mean.
 
 struct Params {
   rows: u32,
@@ -75,13 +76,18 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) g
   let n = f32(p.cols);
   var sum = 0.0;
   for (var j = 0u; j < p.cols; j += 1u) { sum += x[base + j]; }
-  let mean = sum / n;
+  let roughMean = sum / n;
+  // Corrected two-pass (Chan, Golub & LeVeque): the f32 sum's rounding error, which grows with
+  // the row's offset and length, comes back as Σ(x − roughMean) and is removed from both moments.
+  var sumD = 0.0;
   var sq = 0.0;
   for (var j = 0u; j < p.cols; j += 1u) {
-    let d = x[base + j] - mean;
+    let d = x[base + j] - roughMean;
+    sumD += d;
     sq += d * d;
   }
-  let rstd = inverseSqrt(sq / n + p.eps);
+  let mean = roughMean + sumD / n;
+  let rstd = inverseSqrt(max(sq - sumD * sumD / n, 0.0) / n + p.eps);
   for (var j = 0u; j < p.cols; j += 1u) {
     fw_y[base + j] = (x[base + j] - mean) * rstd * fw_weight[j] + fw_bias[j];
   }

@@ -6,8 +6,9 @@
 //   Tensors are flat f32 arrays: any row-major shape, only the element count matters.
 //   FLAG_ACCUMULATE_A / FLAG_ACCUMULATE_B add into da / db instead of overwriting it (the residual
 //   stream's gradient already holds the other branch's share; gradient accumulation).
-//   WebGPU forbids a writable binding that overlaps another binding of the same dispatch, so y
-//   cannot be a or b in place, nor da be dy: src/kernels/residual.ts checks this with a clear error.
+//   WebGPU forbids a buffer written by a dispatch to be bound in it again read-only (even at a
+//   disjoint range), so y cannot live in a's or b's buffer, nor da or db in dy's; da and db may
+//   share one buffer at disjoint ranges. src/kernels/overlap.ts checks this with a clear error.
 //
 // Bindings (group 0):
 //   forward:  0 uniform Params, 1 a (read), 2 b (read), 3 y (read_write)

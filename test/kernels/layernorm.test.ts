@@ -212,10 +212,10 @@ test('errors name the kernel, the sizes and an aliased output', async () => {
   await attempt(() => prepareLayerNormForward(ctx, { x, weight: w, bias: b, y, mean, rstd, rows: 2, cols: 0 }),
     /layernorm_forward: cols must be a whole number >= 1 \(got 0\)/);
   await attempt(() => prepareLayerNormForward(ctx, { x, weight: w, bias: b, y: x, mean, rstd, rows: 2, cols: 3 }),
-    /layernorm_forward: y \(x\) overlaps x \(x\)/);
+    /layernorm_forward: y \(x\) is in the same buffer as x \(x\)/);
   await attempt(() => prepareLayerNormBackward(ctx, {
     x, weight: w, mean, rstd, dy: y, dx: y, dweight: buf('dw', 3), dbias: buf('db', 3), rows: 2, cols: 3, accumulateDx: true, accumulateParams: false,
-  }), /layernorm_backward: dx \(y\) overlaps dy \(y\)/);
+  }), /layernorm_backward: dx \(y\) is in the same buffer as dy \(y\)/);
 });
 
 test.after(() => closeTestGpu());
