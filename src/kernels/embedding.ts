@@ -2,6 +2,7 @@
 // needs no atomics although many positions share a vocabulary row. See shaders/embedding.wgsl.
 import code from '../../shaders/embedding.wgsl';
 import type { GpuContext } from '../gpu/device.js';
+import { createStorage } from '../gpu/buffers.js';
 import { createBindGroup, ceilDiv, grid1d, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
 import { assertHolds, assertWholeNumber, uniformBuffer } from './uniforms.js';
 
@@ -79,7 +80,10 @@ export async function prepareEmbeddingForward(ctx: GpuContext, args: EmbeddingFo
   return { label: name, pipeline, bindGroup, workgroups: grid1d(B * T * C, WORKGROUP) };
 }
 
-/** Two dispatches, dwte then dwpe; they touch different buffers, so their order does not matter. */
+/**
+ * Three dispatches: the positions sorted by token (into scratch buffers this call allocates), dwte
+ * from them, and dwpe. Encode them in this order, all three every backward pass.
+ */
 export async function prepareEmbeddingBackward(ctx: GpuContext, args: EmbeddingBackwardArgs): Promise<Dispatch[]> {
   const name = args.label ?? 'embedding_backward';
   const shape = checkShape(name, args);
@@ -89,15 +93,24 @@ export async function prepareEmbeddingBackward(ctx: GpuContext, args: EmbeddingB
   need('dx', args.dx, B * T * C);
   need('dwte', args.dwte, V * C);
   need('dwpe', args.dwpe, T * C);
-  const [wte, wpe] = await Promise.all([
+  const [sort, wte, wpe] = await Promise.all([
+    ctx.pipelines.get({ shader: SHADER, entry: 'token_rows', constants: { WG: WORKGROUP } }),
     ctx.pipelines.get({ shader: SHADER, entry: 'backward_wte', constants: { WG: WORKGROUP } }),
     ctx.pipelines.get({ shader: SHADER, entry: 'backward_wpe', constants: { WG: WORKGROUP } }),
   ]);
+  const rows = createStorage(ctx, `${name} token rows`, 2 * V * 4);
+  const order = createStorage(ctx, `${name} positions by token`, B * T * 4);
   return [
+    {
+      label: `${name} sort positions by token`,
+      pipeline: sort,
+      bindGroup: createBindGroup(ctx, `${name} sort`, sort, [params(ctx, `${name} sort`, args, false), args.idx, rows, order]),
+      workgroups: grid1d(V, WORKGROUP),
+    },
     {
       label: `${name} dwte`,
       pipeline: wte,
-      bindGroup: createBindGroup(ctx, `${name} dwte`, wte, [params(ctx, `${name} dwte`, args, args.accumulateWte), args.idx, args.dx, args.dwte]),
+      bindGroup: createBindGroup(ctx, `${name} dwte`, wte, [params(ctx, `${name} dwte`, args, args.accumulateWte), order, args.dx, args.dwte, rows]),
       workgroups: grid1d(V * ceilDiv(C, WTE_COLS), WORKGROUP),
     },
     {
