@@ -9,6 +9,7 @@ import { prepareEmbeddingBackward, prepareEmbeddingForward } from '../src/kernel
 import { prepareGradNormClip } from '../src/kernels/grad-norm.js';
 import { prepareAdamW, weightDecayMask } from '../src/kernels/optimizers.js';
 import { prepareVocabCrossEntropy } from '../src/kernels/vocab-cross-entropy.js';
+import { prepareSoftmaxCrossEntropy } from '../src/kernels/cross-entropy.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
@@ -60,12 +61,14 @@ const adamw = await prepareAdamW(ctx, { params, grads, m, v, count: PARAMS });
 const adamwMasked = await prepareAdamW(ctx, { params, grads, m, v, count: PARAMS, decayMask: mask });
 for (const a of [adamw, adamwMasked]) a.setHyper({ lr: 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1, step: 1 });
 
+const only = process.argv[2];
 const cases: [string, Dispatch[], number][] = [
   [`embedding forward [${B}×${T}]→[${N}×${C}]`, [await prepareEmbeddingForward(ctx, { batch: B, seqLen: T, channels: C, vocab: V, idx, wte, wpe, x })], (3 * N * C + N) * 4],
   [`embedding backward: sort positions by token [${N}]`, [bwdSort!], (2 * N + 2 * V) * 4],
   [`embedding backward dwte [${V}×${C}] (accumulate)`, [bwdWte!], (N * C + N + 2 * V * C) * 4],
   [`embedding backward dwpe [${T}×${C}]`, [bwdWpe!], (N * C + T * C) * 4],
   [`vocab cross-entropy [${N}×${V}]`, [await prepareVocabCrossEntropy(ctx, { logits, targets: idx, dlogits, losses, rows: N, vocab: V, gradScale: 1 / N, accumulateLoss: false })], (2 * N * V + 2 * N) * 4],
+  [`MLP's cross-entropy (one invocation per row) [${N}×${V}], for comparison`, [await prepareSoftmaxCrossEntropy(ctx, { logits, labels: idx, dlogits, stats: createStorage(ctx, 'stats', 2 * N * 4), rows: N, classes: V, gradScale: 1 / N, accumulateStats: false })], (2 * N * V + 2 * N) * 4],
   [`grad norm (2 passes) over ${PARAMS} floats`, clipper.norm, PARAMS * 4],
   [`clip (scale in place) ${PARAMS} floats`, clipper.scale, PARAMS * 8],
   [`AdamW ${PARAMS} floats, no mask`, [adamw.dispatch], PARAMS * 7 * 4],
@@ -73,7 +76,7 @@ const cases: [string, Dispatch[], number][] = [
 ];
 console.log(`adapter: ${formatAdapter(ctx.info)}`);
 console.log('| kernel | ms | GB/s (ideal bytes) |\n|---|---|---|');
-for (const [name, ds, bytes] of cases) {
+for (const [name, ds, bytes] of cases.filter(([name]) => !only || name.includes(only))) {
   const ms = await timeGpu(ctx, ds);
   console.log(`| ${name} | ${ms.toFixed(3)} | ${(bytes / ms / 1e6).toFixed(2)} |`);
 }

@@ -14,7 +14,7 @@
 //
 // Bindings (group 0): 0 uniform Params, 1 logits (read), 2 targets (read, u32),
 //   3 dlogits (read_write), 4 losses (read_write).
-// Workgroup: WG invocations (override, default 64) per row; invocation l takes columns l, l+WG, …;
+// Workgroup: WG invocations (override, a power of two; the wrapper sets 8) per row; invocation l takes columns l, l+WG, …;
 //   the row's maximum and then its sum of exponentials are reduced by a fixed tree in workgroup
 //   memory, so every run gives the same bits. Rows past 65535 fold into y (grid1d).
 // Precision: f32; the row maximum is subtracted before exp, so any finite logits give finite results:
