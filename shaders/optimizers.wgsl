@@ -15,7 +15,7 @@
 //   (read_write; untouched without momentum).
 //
 // Entry `adamw`: torch.optim.AdamW exactly (decoupled weight decay, bias-corrected moments).
-//   p *= decay                                 decay = 1 − lr·weightDecay
+//   p *= decay                                 decay = 1 − lr·weightDecay, or 1 where masked off
 //   m = beta1·m + (1 − beta1)·g
 //   v = beta2·v + (1 − beta2)·g²
 //   p -= stepSize · m / (sqrt(v) / bc2Sqrt + eps)
@@ -23,7 +23,12 @@
 //   float64 (t is the 1-based step), exactly the order of operations of PyTorch's single-tensor
 //   implementation.
 //   Bindings: 0 uniform AdamWHyper, 1 params (read_write), 2 grads (read), 3 m (read_write),
-//   4 v (read_write).
+//   4 v (read_write), 5 decayMask (read, u32).
+//   Weight-decay mask (nanoGPT decays 2-D weights only): with FLAG_DECAY_MASK, element i decays
+//   iff bit (i mod 32) of decayMask[i / 32] is set, so one dispatch serves a flat buffer whose
+//   decayed and undecayed tensors interleave. p·1 is p exactly, as PyTorch's p.mul_(1 − lr·0) for a
+//   group with weight_decay 0. Without the flag the mask is not read (a 4-byte placeholder is bound)
+//   and every element decays, exactly as before the mask existed.
 //
 // Workgroup: WG invocations (override, default 256), one element each; grids past 65535
 //   workgroups fold into y (grid1d).
@@ -50,7 +55,7 @@ struct AdamWHyper {
   stepSize: f32,
   bc2Sqrt: f32,
   eps: f32,
-  _pad0: u32,
+  flags: u32,
   _pad1: u32,
   _pad2: u32,
 }
@@ -58,6 +63,7 @@ struct AdamWHyper {
 const FLAG_MOMENTUM: u32 = 1u;
 const FLAG_NESTEROV: u32 = 2u;
 const FLAG_FIRST_STEP: u32 = 4u;
+const FLAG_DECAY_MASK: u32 = 1u; // AdamWHyper.flags
 override WG: u32 = 256u;
 
 // Entries use disjoint binding sets, so bindings 0, 3 are declared once per entry.
@@ -68,6 +74,7 @@ override WG: u32 = 256u;
 @group(0) @binding(3) var<storage, read_write> momentumBuffer: array<f32>;
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
+@group(0) @binding(5) var<storage, read> decayMask: array<u32>;
 
 @compute @workgroup_size(WG, 1, 1)
 fn sgd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
@@ -97,5 +104,9 @@ fn adamw(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) gro
   let vi = hp.beta2 * v[i] + hp.oneMinusBeta2 * g * g;
   m[i] = mi;
   v[i] = vi;
-  params[i] = params[i] * hp.decay - hp.stepSize * mi / (sqrt(vi) / hp.bc2Sqrt + hp.eps);
+  var decay = hp.decay;
+  if ((hp.flags & FLAG_DECAY_MASK) != 0u && ((decayMask[i / 32u] >> (i % 32u)) & 1u) == 0u) {
+    decay = 1.0;
+  }
+  params[i] = params[i] * decay - hp.stepSize * mi / (sqrt(vi) / hp.bc2Sqrt + hp.eps);
 }

@@ -7,7 +7,7 @@
 import code from '../../shaders/optimizers.wgsl';
 import type { GpuContext } from '../gpu/device.js';
 import { createBindGroup, grid1d, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
-import { createUniform } from '../gpu/buffers.js';
+import { createStorage, createUniform } from '../gpu/buffers.js';
 import { assertHolds, assertWholeNumber } from './uniforms.js';
 
 const SHADER = { file: 'optimizers.wgsl', code };
@@ -59,12 +59,45 @@ export interface AdamWArgs {
   m: TensorRef;
   v: TensorRef;
   count: number;
+  /**
+   * Per-element weight-decay mask, u32 words of 32 bits (build it with `weightDecayMask`): element
+   * i decays iff bit i % 32 of word ⌊i / 32⌋ is set. Without it every element decays.
+   */
+  decayMask?: TensorRef;
   label?: string;
+}
+
+/** A range of the flat buffer, in floats, and whether AdamW decays it (nanoGPT: 2-D weights only). */
+export interface DecayRange {
+  offset: number;
+  count: number;
+  decays: boolean;
+}
+
+/**
+ * The bits `AdamWArgs.decayMask` takes, from the layout's tensors: ranges not listed (alignment
+ * padding) do not decay. Upload once; it changes only with the layout.
+ */
+export function weightDecayMask(count: number, ranges: readonly DecayRange[]): Uint32Array {
+  assertWholeNumber('weightDecayMask', 'count', count, 1);
+  const bits = new Uint32Array(Math.ceil(count / 32));
+  for (const r of ranges) {
+    assertWholeNumber('weightDecayMask', 'range offset', r.offset);
+    assertWholeNumber('weightDecayMask', 'range count', r.count);
+    if (r.offset + r.count > count) {
+      throw new RangeError(`weightDecayMask: range ${r.offset}..${r.offset + r.count} is past the ${count} floats of the buffer`);
+    }
+    if (!r.decays) continue;
+    for (let i = r.offset; i < r.offset + r.count; i++) bits[i >>> 5]! |= 1 << (i & 31);
+  }
+  return bits;
 }
 
 const FLAG_MOMENTUM = 1;
 const FLAG_NESTEROV = 2;
 const FLAG_FIRST_STEP = 4;
+/** AdamWHyper.flags. */
+const FLAG_DECAY_MASK = 1;
 
 export async function prepareSgd(ctx: GpuContext, args: SgdArgs): Promise<PreparedSgd> {
   const name = args.label ?? 'sgd';
@@ -97,10 +130,14 @@ export async function prepareAdamW(ctx: GpuContext, args: AdamWArgs): Promise<Pr
   const name = args.label ?? 'adamw';
   const { count } = args;
   checkTensors(name, count, [['params', args.params], ['grads', args.grads], ['m', args.m], ['v', args.v]]);
+  if (args.decayMask) assertHolds(name, 'decayMask', args.decayMask, Math.ceil(count / 32), `count=${count} (one bit per element)`, 'u32 words');
+  const flags = args.decayMask ? FLAG_DECAY_MASK : 0;
   const pipeline = await ctx.pipelines.get({ shader: SHADER, entry: 'adamw', constants: { WG: WORKGROUP } });
   const hyper = new HyperBuffer(ctx, `${name} hyper-parameters`, 12);
-  hyper.u32(0, count).f32(6, NaN).write(); // stepSize NaN until setHyper: see prepareSgd
-  const bindGroup = createBindGroup(ctx, name, pipeline, [hyper.buffer, args.params, args.grads, args.m, args.v]);
+  hyper.u32(0, count).f32(6, NaN).u32(9, flags).write(); // stepSize NaN until setHyper: see prepareSgd
+  // Without a mask the shader never reads binding 5, but a binding must exist: a 16-byte placeholder.
+  const decayMask = args.decayMask ?? createStorage(ctx, `${name} (no weight-decay mask)`, 4);
+  const bindGroup = createBindGroup(ctx, name, pipeline, [hyper.buffer, args.params, args.grads, args.m, args.v, decayMask]);
   return {
     dispatch: { label: name, pipeline, bindGroup, workgroups: grid1d(count, WORKGROUP) },
     setHyper(h) {
@@ -115,7 +152,7 @@ export async function prepareAdamW(ctx: GpuContext, args: AdamWArgs): Promise<Pr
       const stepSize = h.lr / (1 - h.beta1 ** h.step);
       const bc2Sqrt = Math.sqrt(1 - h.beta2 ** h.step);
       hyper.u32(0, count).f32(1, 1 - h.lr * h.weightDecay).f32(2, h.beta1).f32(3, h.beta2)
-        .f32(4, 1 - h.beta1).f32(5, 1 - h.beta2).f32(6, stepSize).f32(7, bc2Sqrt).f32(8, h.eps).write();
+        .f32(4, 1 - h.beta1).f32(5, 1 - h.beta2).f32(6, stepSize).f32(7, bc2Sqrt).f32(8, h.eps).u32(9, flags).write();
     },
   };
 }

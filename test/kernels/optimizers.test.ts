@@ -1,8 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeBuffer } from '../../src/gpu/buffers.js';
-import { prepareAdamW, prepareSgd, type AdamWHyper, type SgdHyper } from '../../src/kernels/optimizers.js';
-import { assertClose } from '../helpers/assert.js';
+import { prepareAdamW, prepareSgd, weightDecayMask, type AdamWHyper, type DecayRange, type SgdHyper } from '../../src/kernels/optimizers.js';
+import { assertBitwiseEqual, assertClose } from '../helpers/assert.js';
 import { closeTestGpu, download, poisoned, run, testGpu, upload } from '../helpers/gpu.js';
 import { randomArray, rng } from '../helpers/random.js';
 import { adamwStepRef, sgdStepRef } from '../helpers/reference.js';
@@ -163,6 +163,109 @@ test('invalid hyper-parameters are refused with the kernel, the name and the val
     assert.unreachable('should have thrown');
   } catch (e) {
     assert.match((e as Error).message, /sgd: params .* holds 4 floats, needs count=5/);
+  }
+});
+
+/** Tensors of random lengths (1 to 300 floats, so ranges straddle 32-bit mask words) alternating decay and no decay. */
+function interleavedRanges(count: number, random: () => number): DecayRange[] {
+  const ranges: DecayRange[] = [];
+  let decays = random() < 0.5;
+  for (let offset = 0; offset < count;) {
+    const n = Math.min(count - offset, 1 + Math.floor(random() * 300));
+    ranges.push({ offset, count: n, decays });
+    offset += n;
+    decays = !decays;
+  }
+  return ranges;
+}
+
+test(`AdamW with a weight-decay mask: ${STEPS} steps match torch.optim.AdamW with two parameter groups (decay, no decay)`, async () => {
+  const ctx = await testGpu();
+  const hyper = { lr: 3e-2, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.5 };
+  let seed = 0;
+  for (const count of COUNTS) {
+    const random = rng(++seed * 331 + 5);
+    const ranges = interleavedRanges(count, random);
+    const p0 = randomArray(count, random);
+    const params = upload(ctx, 'params', p0);
+    const grads = poisoned(ctx, 'grads', count);
+    const m = upload(ctx, 'm', new Float32Array(count));
+    const v = upload(ctx, 'v', new Float32Array(count));
+    const decayMask = upload(ctx, 'decay mask', weightDecayMask(count, ranges));
+    const adamw = await prepareAdamW(ctx, { params, grads, m, v, count, decayMask });
+    const p = Float64Array.from(p0);
+    const m64 = new Float64Array(count);
+    const v64 = new Float64Array(count);
+    for (let step = 1; step <= STEPS; step++) {
+      const g = randomArray(count, random, step % 2 ? 1 : 1e-2);
+      const h = { ...hyper, lr: hyper.lr * (1 + 0.5 * step), step };
+      writeBuffer(ctx, grads, g);
+      adamw.setHyper(h);
+      await run(ctx, adamw.dispatch);
+      for (const r of ranges) {
+        const part = (a: Float64Array) => a.subarray(r.offset, r.offset + r.count);
+        adamwStepRef(part(p), part(m64), part(v64), g.subarray(r.offset, r.offset + r.count), { ...h, weightDecay: r.decays ? h.weightDecay : 0 });
+      }
+    }
+    const out = await download(ctx, params, count);
+    const what = `masked AdamW count=${count} (${ranges.length} tensors)`;
+    assertClose(delta(out, p0), delta(p, p0), `${what}: parameter change`, updateTolerance(p, delta(p, p0)));
+    assertClose(out, p, `${what}: parameters`);
+    // The decay must show: the same steps without any decay land measurably elsewhere on decayed tensors.
+    if (ranges.some((r) => r.decays)) {
+      const noDecay = Float64Array.from(p0);
+      const m0 = new Float64Array(count);
+      const v0 = new Float64Array(count);
+      const random2 = rng(seed * 331 + 5);
+      interleavedRanges(count, random2);
+      randomArray(count, random2);
+      for (let step = 1; step <= STEPS; step++) {
+        adamwStepRef(noDecay, m0, v0, randomArray(count, random2, step % 2 ? 1 : 1e-2), { ...hyper, lr: hyper.lr * (1 + 0.5 * step), step, weightDecay: 0 });
+      }
+      assert.ok(ranges.filter((r) => r.decays).some((r) => Math.abs(out[r.offset]! - noDecay[r.offset]!) > 1e-3 * Math.abs(p0[r.offset]!)),
+        `${what}: decayed tensors differ from an undecayed run`);
+    }
+  }
+});
+
+test('an all-ones mask gives the unmasked AdamW bit for bit, an all-zeros mask AdamW with weight decay 0', async () => {
+  const ctx = await testGpu();
+  const count = 1000;
+  const random = rng(4040);
+  const p0 = randomArray(count, random);
+  const g = randomArray(count, random);
+  const hyper = { lr: 1e-2, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1, step: 3 };
+  const stepWith = async (weightDecay: number, decays?: boolean) => {
+    const params = upload(ctx, 'params', p0);
+    const args = { params, grads: upload(ctx, 'grads', g), m: upload(ctx, 'm', g), v: upload(ctx, 'v', g.map((x) => x * x)), count };
+    const decayMask = decays === undefined ? undefined : upload(ctx, 'mask', weightDecayMask(count, [{ offset: 0, count, decays }]));
+    const adamw = await prepareAdamW(ctx, decayMask ? { ...args, decayMask } : args);
+    adamw.setHyper({ ...hyper, weightDecay });
+    await run(ctx, adamw.dispatch);
+    return download(ctx, params, count);
+  };
+  assertBitwiseEqual(await stepWith(0.1, true), await stepWith(0.1), 'all-ones mask vs no mask');
+  assertBitwiseEqual(await stepWith(0.1, false), await stepWith(0), 'all-zeros mask vs weight decay 0');
+});
+
+test('weightDecayMask sets one bit per decayed element and refuses ranges past the buffer', () => {
+  const bits = weightDecayMask(70, [{ offset: 0, count: 3, decays: true }, { offset: 3, count: 30, decays: false }, { offset: 33, count: 33, decays: true }]);
+  assert.is(bits.length, 3);
+  for (let i = 0; i < 70; i++) {
+    const expected = i < 3 || (i >= 33 && i < 66) ? 1 : 0;
+    assert.is((bits[i >>> 5]! >>> (i & 31)) & 1, expected, `bit ${i}`);
+  }
+  assert.throws(() => weightDecayMask(10, [{ offset: 5, count: 6, decays: true }]), /weightDecayMask: range 5\.\.11 is past the 10 floats/);
+});
+
+test('a decay mask too small for count is refused with the sizes', async () => {
+  const ctx = await testGpu();
+  const t = () => upload(ctx, 't', new Float32Array(200));
+  try {
+    await prepareAdamW(ctx, { params: t(), grads: t(), m: t(), v: t(), count: 200, decayMask: upload(ctx, 'mask', new Uint32Array(4)) });
+    assert.unreachable('should have thrown');
+  } catch (e) {
+    assert.match((e as Error).message, /adamw: decayMask .* holds 4 u32 words, needs 7 for count=200 \(one bit per element\)/);
   }
 });
 

@@ -1,0 +1,115 @@
+// grad-norm.wgsl: the global L2 norm of several gradient tensors and clipping by it, as PyTorch's
+// torch.nn.utils.clip_grad_norm_(max_norm, norm_type=2) with its defaults, on the GPU with no read-back.
+//
+// Entry `partial_sumsq` (pass 1, one dispatch per tensor):
+//   partials[partialOffset + w] = Σ grads[i]² over the WG·PER elements of workgroup w.
+//   Each invocation sums PER elements WG apart (in increasing order), then a fixed tree in workgroup
+//   memory adds the WG sums. Tensors write disjoint ranges of one partials buffer.
+//   Bindings: 0 uniform PartialParams, 1 grads (read), 2 partials (read_write).
+// Entry `finish` (pass 2, one workgroup):
+//   total = Σ partials[0 .. partialCount) (invocation l sums l, l+WG, … in order, then the tree)
+//   clip[0] = norm = sqrt(total)
+//   clip[1] = scale = min(1, maxNorm / (norm + 1e-6))          (PyTorch's clip_coef, clamped)
+//   A non-finite norm (an Inf or NaN gradient) makes scale NaN, so the step poisons the parameters
+//   visibly (PyTorch would scale by 0 or NaN; neither is a step worth taking silently).
+//   Bindings: 0 uniform FinishParams, 1 partials (read), 2 clip (read_write).
+// Entry `clip` (pass 3, one dispatch per tensor): grads[i] *= clip[1]. Like PyTorch, it always
+//   multiplies (by exactly 1 when the norm is under maxNorm, which changes no bit).
+//   Bindings: 0 uniform ClipParams, 1 clip (read), 2 grads (read_write).
+//
+// Every sum runs in a fixed order, so the same gradients give the same bits on every run.
+// Workgroup: WG invocations (override, default 256, a power of two); PER = 16 elements each in pass 1,
+//   so a workgroup covers 4096 elements; grids past 65535 workgroups fold into y.
+// Precision: f32 sums of squares (an element above ~1.8e19 overflows to Inf: its norm is Inf).
+
+struct PartialParams {
+  count: u32,
+  partialOffset: u32,
+  _pad0: u32,
+  _pad1: u32,
+}
+
+struct FinishParams {
+  partialCount: u32,
+  maxNorm: f32,
+  _pad0: u32,
+  _pad1: u32,
+}
+
+struct ClipParams {
+  count: u32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+}
+
+const PER: u32 = 16u;
+override WG: u32 = 256u;
+
+@group(0) @binding(0) var<uniform> partialParams: PartialParams;
+@group(0) @binding(1) var<storage, read> grads: array<f32>;
+@group(0) @binding(2) var<storage, read_write> partials: array<f32>;
+// Entries use disjoint binding sets, so bindings are declared again under other names.
+@group(0) @binding(0) var<uniform> finishParams: FinishParams;
+@group(0) @binding(1) var<storage, read> partialsIn: array<f32>;
+@group(0) @binding(2) var<storage, read_write> clipOut: array<f32>;
+@group(0) @binding(0) var<uniform> clipParams: ClipParams;
+@group(0) @binding(1) var<storage, read> clipIn: array<f32>;
+@group(0) @binding(2) var<storage, read_write> gradsOut: array<f32>;
+
+var<workgroup> scratch: array<f32, WG>;
+
+fn treeSum(lid: u32, value: f32) -> f32 {
+  scratch[lid] = value;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride) { scratch[lid] = scratch[lid] + scratch[lid + stride]; }
+    workgroupBarrier();
+  }
+  return scratch[0];
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn partial_sumsq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u,
+                 @builtin(local_invocation_index) lid: u32) {
+  let w = wid.x + wid.y * groups.x;
+  let count = partialParams.count;
+  let span = WG * PER;
+  let needed = (count + span - 1u) / span;
+  if (w >= needed) { return; } // workgroup-uniform: extra workgroups of a folded grid leave together
+  let base = w * span + lid;
+  var s = 0.0;
+  for (var k = 0u; k < PER; k += 1u) {
+    let i = base + k * WG;
+    if (i < count) {
+      let g = grads[i];
+      s += g * g;
+    }
+  }
+  let total = treeSum(lid, s);
+  if (lid == 0u) { partials[partialParams.partialOffset + w] = total; }
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn finish(@builtin(local_invocation_index) lid: u32) {
+  var s = 0.0;
+  for (var i = lid; i < finishParams.partialCount; i += WG) { s += partialsIn[i]; }
+  let total = treeSum(lid, s);
+  if (lid == 0u) {
+    let norm = sqrt(total);
+    var scale = min(1.0, finishParams.maxNorm / (norm + 1e-6));
+    // Inf or NaN: exponent bits all ones (tested on the bits; fast-math may fold isnan-style compares).
+    if ((bitcast<u32>(norm) & 0x7f800000u) == 0x7f800000u) {
+      scale = bitcast<f32>(0x7fc00000u | (finishParams.partialCount & 0u));
+    }
+    clipOut[0] = norm;
+    clipOut[1] = scale;
+  }
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn clip(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  let i = gid.x + gid.y * groups.x * WG;
+  if (i >= clipParams.count) { return; }
+  gradsOut[i] = gradsOut[i] * clipIn[1];
+}
