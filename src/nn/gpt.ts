@@ -239,12 +239,14 @@ export class GptGraph implements ModelGraph {
     // The residual stream's gradient lives in one buffer, `dres`: each LayerNorm backward adds its
     // input gradient to it in place (the skip connection passes the rest through unchanged), so
     // the residual adds need no backward dispatch of their own.
-    const dres = f32('residual stream gradient', BT * C);
-    const dlnf = f32('d ln_f', BT * C);
-    const dProj = f32('d attention y / d gelu out', BT * 4 * C); // reused: datty [BT, C], then dgelu [BT, 4C]
-    const dfch = f32('d c_fc out', BT * 4 * C);
-    const dqkv = f32('d qkv', BT * 3 * C);
-    const dln = f32('d ln_1 / d ln_2', BT * C);
+    // An evaluation graph allocates none of the backward's buffers.
+    const grad = (label: string, n: number) => (training ? f32(label, n) : f32(label, 1));
+    const dres = grad('residual stream gradient', BT * C);
+    const dlnf = grad('d ln_f', BT * C);
+    const dProj = grad('d attention y / d gelu out', BT * 4 * C); // reused: datty [BT, C], then dgelu [BT, 4C]
+    const dfch = grad('d c_fc out', BT * 4 * C);
+    const dqkv = grad('d qkv', BT * 3 * C);
+    const dln = grad('d ln_1 / d ln_2', BT * C);
     const backward = async (accumulate: boolean): Promise<Dispatch[]> => {
       const tag = accumulate ? 'accumulate' : 'first';
       const out: Dispatch[] = [];
