@@ -15,6 +15,7 @@ export { ENV, WorkerChannel } from './comm/worker-channel.js';
 // The model interface: a second model is a file that implements Model and calls registerModel.
 export { createModel, registerModel, type Model, type ModelGraph } from './nn/model.js';
 export { Mlp, MlpGraph, MLP_INIT, type MlpConfig } from './nn/mlp.js';
+export { Gpt, GptGraph, type GptConfig } from './nn/gpt.js';
 export { initParameters } from './nn/init.js';
 export { buildLayout, type ParameterLayout, type TensorLayout, type TensorRole } from './nn/layout.js';
 export { createOptimizer, type Optimizer, type OptimizerConfig, type OptimizerKind } from './nn/optimizer.js';

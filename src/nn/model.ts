@@ -8,6 +8,7 @@ import type { Dispatch } from '../gpu/dispatch.js';
 import type { Batch } from '../data/batch.js';
 import type { ParameterLayout, TensorRole } from './layout.js';
 import { mlpDefinition, type MlpConfig } from './mlp.js';
+import { gptDefinition, type GptConfig } from './gpt.js';
 
 /** What a model is built for, from the data set. */
 export interface DataShape {
@@ -61,6 +62,7 @@ export interface ModelGraph {
  */
 export interface ModelConfigs {
   mlp: MlpConfig;
+  gpt: GptConfig;
 }
 export type ModelKind = keyof ModelConfigs;
 export type ModelConfig = ModelConfigs[ModelKind];
@@ -76,7 +78,10 @@ export interface ModelDefinition<K extends ModelKind> {
 
 export const DEFAULT_MODEL: ModelKind = 'mlp';
 
-const definitions = new Map<string, ModelDefinition<ModelKind>>([['mlp', mlpDefinition]]);
+const definitions = new Map<string, ModelDefinition<ModelKind>>([
+  ['mlp', mlpDefinition as ModelDefinition<ModelKind>],
+  ['gpt', gptDefinition as ModelDefinition<ModelKind>],
+]);
 let unionSchema: z.ZodType<ModelConfig, z.ZodTypeDef, unknown> | undefined;
 
 /**

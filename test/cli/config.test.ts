@@ -157,7 +157,7 @@ test('--model mlp is the default, and --hidden and --activation shape it; the co
   const c = parseTrainArgs(['--activation', 'gelu', '--hidden', 'none']);
   assert.equal(c.model, { kind: 'mlp', hidden: [], activation: 'gelu' });
   assert.equal(trainConfigSchema.parse(JSON.parse(JSON.stringify(c))), c);
-  rejects(['--model', 'cnn'], /^--model must be one of mlp \(got "cnn"\)$/);
+  rejects(['--model', 'cnn'], /^--model must be one of mlp, gpt \(got "cnn"\)$/);
   rejects(['--activation', 'tanh'], /^--activation must be one of relu, gelu \(got "tanh"\)$/);
   const help = helpText();
   assert.match(help, /--model <value>\s+.*\(default: mlp\)/);

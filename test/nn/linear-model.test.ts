@@ -23,12 +23,12 @@ const TASK = [
 ];
 
 test('registering it makes --model linear a valid choice whose config survives the JSON trip to workers; MLP settings are refused for it', () => {
-  assert.equal(modelKinds(), ['mlp', 'linear']);
+  assert.equal(modelKinds(), ['mlp', 'gpt', 'linear']);
   const config = parseTrainArgs(TASK);
   assert.equal(config.model, { kind: 'linear' });
   assert.equal(trainConfigSchema.parse(JSON.parse(JSON.stringify(config))), config);
   assert.throws(() => parseTrainArgs([...TASK, '--hidden', '16']), (e: Error) => e instanceof UsageError && /--hidden does not apply to --model linear/.test(e.message));
-  assert.throws(() => parseTrainArgs(['--model', 'gpt']), (e: Error) => /--model must be one of mlp, linear \(got "gpt"\)/.test(e.message));
+  assert.throws(() => parseTrainArgs(['--model', 'rnn']), (e: Error) => /--model must be one of mlp, gpt, linear \(got "rnn"\)/.test(e.message));
 });
 
 test('two workers train it with Local SGD through createModel: every rank ends bit-identical, equal to a float64 CPU simulation', async () => {

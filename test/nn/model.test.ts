@@ -8,7 +8,7 @@ import { closeTestGpu, testGpu } from '../helpers/gpu.js';
 const test = suite('createModel');
 
 test('the config\'s model field is a discriminated union on kind, with the MLP and its defaults', () => {
-  assert.equal(modelKinds(), ['mlp']);
+  assert.equal(modelKinds(), ['mlp', 'gpt']);
   assert.equal(modelConfigSchema().parse({ kind: 'mlp' }), { kind: 'mlp', hidden: [256], activation: 'relu' });
   assert.equal(modelConfigSchema().parse({ kind: 'mlp', hidden: [64, 32] }), { kind: 'mlp', hidden: [64, 32], activation: 'relu' }, 'the parsed form parses again');
   assert.throws(() => modelConfigSchema().parse({ kind: 'transformer' }), /Invalid discriminator value/);
@@ -37,7 +37,7 @@ test('registering a model checks its kind; an unknown kind names the known ones'
     await createModel(ctx, { kind: 'nope' } as never, { features: 1, classes: 2 });
     assert.unreachable('an unknown kind must be refused');
   } catch (e) {
-    assert.match((e as Error).message, /no model "nope" \(known: mlp\); register it with registerModel/);
+    assert.match((e as Error).message, /no model "nope" \(known: mlp, gpt\); register it with registerModel/);
   }
   const schema = z.object({ kind: z.literal('other') }).strict();
   assert.throws(() => registerModel('mlp', { schema, create: () => { throw new Error('unused'); } }), /model "mlp" is already registered/);
