@@ -36,6 +36,8 @@ export const FLAGS: FlagHelp[] = [
   { flag: '--local-sgd', key: 'localSgd', kind: 'boolean', negation: '--no-local-sgd', help: 'Local SGD on; --no-local-sgd averages gradients every optimizer step (synchronous data-parallel)' },
   { flag: '--data', key: 'data', kind: 'value', help: 'mnist | synthetic | FILE (.safetensors with x [N,F] f32 and y [N] ints, or .csv with the label first)' },
   { flag: '--eval-data', key: 'evalData', kind: 'value', help: 'test set FILE for a user data set (default: a held-out 20% of --data)' },
+  { flag: '--text', key: 'text', kind: 'value', help: '--model gpt: train on the bytes of FILE (any UTF-8 or binary file; the first 90% train, the last 10% validate) instead of the Brown corpus' },
+  { flag: '--val-text', key: 'valText', kind: 'value', help: '--model gpt: validate on FILE; all of --text then trains' },
   { flag: '--classes', key: 'classes', kind: 'value', help: 'classes of a data FILE, labels 0 … N-1 (default: the labels must be exactly 0 … C-1 for the C values they take)' },
   { flag: '--synthetic-samples', key: 'syntheticSamples', kind: 'value', help: 'training samples of --data synthetic' },
   { flag: '--synthetic-features', key: 'syntheticFeatures', kind: 'value', help: 'features of --data synthetic' },
@@ -54,9 +56,17 @@ export const FLAGS: FlagHelp[] = [
   { flag: '--eps', key: 'eps', kind: 'value', help: 'AdamW ε' },
   { flag: '--schedule', key: 'schedule', kind: 'value', help: 'constant | linear | cosine learning-rate schedule' },
   { flag: '--warmup-steps', key: 'warmupSteps', kind: 'value', help: 'linear warmup optimizer steps' },
-  { flag: '--model', key: 'model.kind', kind: 'value', help: 'the network: mlp (a multi-layer perceptron shaped by --hidden and --activation)' },
-  { flag: '--hidden', key: 'model.hidden', kind: 'value', help: 'hidden layer widths, comma-separated' },
-  { flag: '--activation', key: 'model.activation', kind: 'value', help: 'relu | gelu' },
+  {
+    flag: '--model', key: 'model.kind', kind: 'value',
+    help: 'the network: mlp (a multi-layer perceptron shaped by --hidden and --activation, on --data) | gpt (nanoGPT\'s GPT, a byte-level language model ' +
+      'shaped by --n-layer, --n-head, --n-embd and --block-size, on --text or the Brown corpus)',
+  },
+  { flag: '--hidden', key: 'model.hidden', kind: 'value', help: '--model mlp: hidden layer widths, comma-separated' },
+  { flag: '--activation', key: 'model.activation', kind: 'value', help: '--model mlp: relu | gelu' },
+  { flag: '--n-layer', key: 'model.nLayer', kind: 'value', help: '--model gpt: transformer blocks (default 4)' },
+  { flag: '--n-head', key: 'model.nHead', kind: 'value', help: '--model gpt: attention heads; --n-embd must be a multiple of it (default 4)' },
+  { flag: '--n-embd', key: 'model.nEmbd', kind: 'value', help: '--model gpt: the residual stream\'s width (default 128)' },
+  { flag: '--block-size', key: 'model.blockSize', kind: 'value', help: '--model gpt: bytes of context, the length of each training window (default 64)' },
   { flag: '--seed', key: 'seed', kind: 'value', help: 'seed for weights (all ranks) and data order' },
   { flag: '--shuffle', key: 'shuffle', kind: 'boolean', negation: '--no-shuffle', help: 'reshuffle every epoch; --no-shuffle: rank r takes samples r, r+W, r+2W, ... in order' },
   { flag: '--log-every', key: 'logEvery', kind: 'value', help: 'optimizer steps between log lines (the loss is read back only then)' },
@@ -152,6 +162,13 @@ export function parseTrainArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
 
 /** Flags that only mean something in some runs: given in another, they would silently do nothing. */
 const APPLICABILITY: ReadonlyArray<{ keys: ReadonlyArray<keyof TrainConfig>; applies: (c: TrainConfig) => boolean; why: (c: TrainConfig) => string }> = [
+  // Before the rules about --data: with --model gpt the reason is the model, not the data set.
+  {
+    keys: ['data', 'evalData', 'classes', 'syntheticSamples', 'syntheticFeatures', 'syntheticClasses'], applies: (c) => c.model.kind !== 'gpt',
+    why: () => 'it chooses or shapes the MLP\'s data set, and --model gpt reads text (--text FILE, or the Brown corpus without it)',
+  },
+  { keys: ['text', 'valText'], applies: (c) => c.model.kind === 'gpt', why: (c) => `it gives a language model its text, and this run trains --model ${c.model.kind} on --data` },
+  { keys: ['valText'], applies: (c) => c.text !== undefined, why: () => 'it replaces the validation part of --text FILE, and no --text is given (the Brown corpus has its own split)' },
   { keys: ['momentum', 'nesterov'], applies: (c) => c.optimizer === 'sgd', why: () => 'they set SGD, and this run uses --optimizer adamw' },
   { keys: ['beta1', 'beta2', 'eps'], applies: (c) => c.optimizer === 'adamw', why: () => 'they set AdamW, and this run uses --optimizer sgd' },
   {

@@ -19,6 +19,7 @@ import { checkFreeSpace, checkOutputPath, checkpointBytesBound, outputPathsOf } 
 import { Reporter } from '../train/reporter.js';
 import { WorkerLogRecord, WorkerSummary } from '../train/records.js';
 import { trainWorker } from '../train/train-worker.js';
+import { loadTextData } from '../train/text-data.js';
 import { hooksFromEnvironment, SOCKET_PATH_FILE_ENV } from '../train/debug-hooks.js';
 import { summarize, formatSummary, type RunSummary } from '../train/summary.js';
 import { outerSettings, type TrainConfig } from '../train/config.js';
@@ -30,7 +31,12 @@ import { runSettings } from './run-settings.js';
 export async function run(config: TrainConfig, options: { workerScript?: string } = {}): Promise<RunSummary> {
   // Before anything trains: a model must not be lost at the end to a path that could never be written.
   for (const output of outputPathsOf(config)) checkOutputPath(output);
-  const reporter = new Reporter({ worldSize: config.procs, ranks: ranksHere(config), metricsPath: config.metrics, quiet: config.quiet, totalSteps: config.maxSteps });
+  const languageModel = config.model.kind === 'gpt';
+  // A missing, empty or too short text is refused here, before any worker starts (each worker reads it again).
+  if (config.model.kind === 'gpt') checkText(config, config.model.blockSize);
+  const reporter = new Reporter({
+    worldSize: config.procs, ranks: ranksHere(config), metricsPath: config.metrics, quiet: config.quiet, totalSteps: config.maxSteps, languageModel,
+  });
   const wallStart = performance.now();
   let summary: RunSummary;
   if (config.procs === 1) {
@@ -63,8 +69,17 @@ export async function run(config: TrainConfig, options: { workerScript?: string 
   }
   reporter.finish();
   reporter.writeMetric(summary);
-  console.log(formatSummary(summary));
+  console.log(formatSummary(summary, { languageModel }));
   return summary;
+}
+
+/** --text/--val-text errors are the user's (exit 2); the Brown corpus is checked too, but its failure is the install's. */
+function checkText(config: TrainConfig, blockSize: number): void {
+  try {
+    loadTextData({ text: config.text, valText: config.valText, procs: config.procs }, blockSize);
+  } catch (error) {
+    throw config.text !== undefined ? new UsageError((error as Error).message) : error;
+  }
 }
 
 async function runDistributed(config: TrainConfig, reporter: Reporter, workerScript: string): Promise<RunSummary> {

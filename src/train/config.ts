@@ -78,6 +78,10 @@ export const trainConfigSchema = z.object({
   outerMomentum: fraction('--outer-momentum').default(0),
   data: nonEmpty('--data').default('mnist'),
   evalData: nonEmpty('--eval-data').optional(),
+  // --model gpt: the bytes of a text (or any) file, split 90/10 unless --val-text gives the validation
+  // text; without --text the Brown corpus.
+  text: nonEmpty('--text').optional(),
+  valText: nonEmpty('--val-text').optional(),
   syntheticSamples: wholeNumber('--synthetic-samples', 1).default(20000),
   syntheticFeatures: wholeNumber('--synthetic-features', 1).default(256),
   syntheticClasses: wholeNumber('--synthetic-classes', 2).default(10),

@@ -3,6 +3,7 @@
 import type { Accelerator } from '../accelerate/accelerator.js';
 import { evalBatches } from '../data/loader.js';
 import type { Dataset } from '../data/dataset.js';
+import type { Batch } from '../data/batch.js';
 import type { ModelGraph } from '../nn/model.js';
 
 export interface Evaluation {
@@ -16,14 +17,24 @@ export interface Evaluation {
  * batch (zero-padded by evalBatches) is read separately so its padded rows can be left out.
  */
 export async function evaluate(accelerator: Accelerator, graph: ModelGraph, dataset: Dataset): Promise<Evaluation> {
+  return evaluateBatches(accelerator, graph, evalBatches(dataset, graph.batchSize));
+}
+
+/**
+ * The mean loss and accuracy per prediction over `batches` (each graph.batchSize rows, of which
+ * `size` are real; only the last may be partial): a language model's validation windows, say.
+ */
+export async function evaluateBatches(accelerator: Accelerator, graph: ModelGraph, batches: Iterable<Batch>): Promise<Evaluation> {
   const recorder = accelerator.recorder;
   await recorder.sync();
   graph.clearStats();
   let lossSum = 0;
   let correct = 0;
   let fullRows = 0;
+  let samples = 0;
   const fullBatches = () => recorder.stall(() => graph.readStats(graph.batchSize));
-  for (const batch of evalBatches(dataset, graph.batchSize)) {
+  for (const batch of batches) {
+    samples += batch.size;
     if (batch.size < graph.batchSize) {
       if (fullRows > 0) {
         recorder.flush();
@@ -54,6 +65,6 @@ export async function evaluate(accelerator: Accelerator, graph: ModelGraph, data
     correct += s.correct;
   }
   graph.clearStats();
-  const predictions = dataset.count * graph.predictionsPerSample;
-  return { loss: lossSum / predictions, accuracy: correct / predictions, samples: dataset.count };
+  const predictions = samples * graph.predictionsPerSample;
+  return { loss: lossSum / predictions, accuracy: correct / predictions, samples };
 }

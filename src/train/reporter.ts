@@ -12,6 +12,8 @@ export interface ReporterOptions {
   totalSteps?: number | undefined;
   metricsPath?: string | undefined;
   quiet: boolean;
+  /** A language model: evaluations are next-byte predictions, reported in nats and bits per byte. */
+  languageModel?: boolean;
   /** Where lines go; a TTY gets one progress line that rewrites itself. */
   out?: NodeJS.WriteStream;
 }
@@ -46,7 +48,7 @@ export class Reporter {
 
   eval(record: EvalRecord): void {
     this.writeMetric(record);
-    this.line(`eval at step ${record.step}: test accuracy ${(record.accuracy * 100).toFixed(2)}%  loss ${record.loss.toFixed(4)}`, false);
+    this.line(`eval at step ${record.step}: ${this.options.languageModel ? describeTextLoss(record) : `test accuracy ${(record.accuracy * 100).toFixed(2)}%  loss ${record.loss.toFixed(4)}`}`, false);
   }
 
   /** A rank's record; once every live rank has reported a step, one line with their mean loss. */
@@ -99,4 +101,9 @@ export class Reporter {
       this.out.write(`${text}\n`);
     }
   }
+}
+
+/** A language model's evaluation: the validation loss in nats and bits per byte, and next-byte accuracy. */
+export function describeTextLoss(e: { loss: number; accuracy: number }): string {
+  return `validation loss ${e.loss.toFixed(4)} nats/byte (${(e.loss / Math.LN2).toFixed(4)} bits/byte)  next-byte accuracy ${(e.accuracy * 100).toFixed(2)}%`;
 }

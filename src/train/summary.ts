@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { CommStats } from '../comm/launch-api.js';
 import { CommDtype } from '../comm/delta-codec.js';
 import type { TrainConfig } from './config.js';
+import { describeTextLoss } from './reporter.js';
 import { count, measure, type WorkerSummary } from './records.js';
 
 export const RunSummary = z.object({
@@ -102,11 +103,14 @@ export function summarize(
   };
 }
 
-export function formatSummary(s: RunSummary): string {
+/** `languageModel`: the test figures are a validation sample's next-byte loss (nats and bits per byte) and accuracy. */
+export function formatSummary(s: RunSummary, options: { languageModel?: boolean } = {}): string {
   const mode = s.procs === 1 ? 'single process' : s.mode === 'local-sgd' ? `Local SGD, K=${s.localSgdSteps}, ${s.procs} workers` : `synchronous data-parallel, ${s.procs} workers`;
   const lines = [
     `done: ${s.steps} optimizer steps (${mode}) on ${s.adapter}`,
-    (Number.isNaN(s.testAccuracy) ? 'test accuracy not measured' : `test accuracy ${(s.testAccuracy * 100).toFixed(2)}%  test loss ${s.testLoss.toFixed(4)}`) +
+    (Number.isNaN(s.testAccuracy) ? 'test accuracy not measured'
+      : options.languageModel ? describeTextLoss({ loss: s.testLoss, accuracy: s.testAccuracy })
+      : `test accuracy ${(s.testAccuracy * 100).toFixed(2)}%  test loss ${s.testLoss.toFixed(4)}`) +
       `  final train loss ${s.finalTrainLoss.toFixed(4)}`,
     `wall ${s.wallSeconds.toFixed(1)} s; per worker: compute ${s.computeSeconds.toFixed(1)} s, communication ${s.commSeconds.toFixed(2)} s ` +
       `(read-back ${s.readbackSeconds.toFixed(2)}, exchange ${s.exchangeSeconds.toFixed(2)}, upload ${s.uploadSeconds.toFixed(2)})`,

@@ -7,20 +7,17 @@ import { NonFiniteError } from '../accelerate/finite.js';
 import { InterruptedError } from '../comm/launch-api.js';
 import { LocalSGD } from '../accelerate/local-sgd.js';
 import type { WorkerChannel } from '../comm/worker-channel.js';
-import type { FeatureBatch } from '../data/batch.js';
-import type { DataSplit } from '../data/dataset.js';
-import type { ShardedLoader } from '../data/loader.js';
 import type { ParameterLayout } from '../nn/layout.js';
 import { createModel, type Model, type ModelGraph } from '../nn/model.js';
 import { createOptimizer, type Optimizer } from '../nn/optimizer.js';
 import { learningRate, type ScheduleConfig } from '../nn/schedule.js';
 import type { TrainConfig } from './config.js';
 import { saveCheckpoint } from './checkpoint.js';
-import { loadTrainingData } from './data.js';
-import { evaluate, type Evaluation } from './evaluate.js';
+import { evaluateBatches, type Evaluation } from './evaluate.js';
 import type { ParametersEvent, StepEvent, TrainHooks } from './hooks.js';
 import type { EvalRecord, TrainRecord, WorkerSummary } from './records.js';
 import { startingPoint, type StartingPoint } from './starting-point.js';
+import { prepareTrainingData, type TrainingData } from './training-data.js';
 
 /** What rank 0 tells the coordinator once its model is built. */
 export interface ModelInfo {
@@ -61,12 +58,12 @@ export async function trainWorker(config: TrainConfig, options: WorkerOptions): 
     commDtype: config.commDtype,
   });
   try {
-    const { data, model, optimizer, loader, graph, start, totalSteps } = await setUp(config, accelerator, options);
+    const { data, model, optimizer, graph, start, totalSteps } = await setUp(config, accelerator, options);
     const hooks = options.hooks ?? {};
     const events = new HookEvents(accelerator, model, options.channel?.rejoin?.restarts ?? 0);
     const schedule: ScheduleConfig = { kind: config.schedule, baseLr: config.lr, warmupSteps: config.warmupSteps, totalSteps };
     const log = new LogWindow(accelerator, graph, config.gradAccum, start.step);
-    const evaluator = new MainProcessEvaluator(accelerator, model, config, data);
+    const evaluator = new MainProcessEvaluator(accelerator, model, data);
     await evaluator.graph();
     // A resumed run, or a respawned rank 0, does not repeat (or catch up on) the evaluations made
     // before its starting step: the schedule continues where the earlier process left it.
@@ -88,7 +85,7 @@ export async function trainWorker(config: TrainConfig, options: WorkerOptions): 
       hooks.beforeStep?.(events.step(step));
       let epoch = 0;
       for (let micro = 0; micro < config.gradAccum; micro++) {
-        const next = batchAt(loader, step * config.gradAccum + micro);
+        const next = data.batchAt(step * config.gradAccum + micro);
         epoch = next.epoch;
         accelerator.backward(graph, next.batch, micro);
       }
@@ -169,10 +166,9 @@ function withLikelyCause(error: NonFiniteError, config: TrainConfig): NonFiniteE
 }
 
 interface Run {
-  data: DataSplit;
+  data: TrainingData;
   model: Model;
   optimizer: Optimizer;
-  loader: ShardedLoader;
   graph: ModelGraph;
   start: StartingPoint;
   totalSteps: number;
@@ -180,28 +176,21 @@ interface Run {
 
 /** The data, the model (from the config's `model`), its optimizer and where training starts; every worker starts from rank 0's weights. */
 async function setUp(config: TrainConfig, accelerator: Accelerator, options: WorkerOptions): Promise<Run> {
-  const data = await loadTrainingData(config);
-  const model = await createModel(accelerator.ctx, config.model, { features: data.train.features, classes: data.train.classes });
+  const data = await prepareTrainingData(config, accelerator.rank, accelerator.worldSize);
+  const model = await createModel(accelerator.ctx, config.model, data.shape);
   const optimizer = await createOptimizer(accelerator.ctx, model, { ...config, kind: config.optimizer, weightDecayRoles: model.weightDecayRoles });
-  const loader = accelerator.prepareLoader(data.train, { batchSize: config.batchSize, shuffle: config.shuffle, seed: config.seed });
-  const totalSteps = config.maxSteps ?? Math.floor((config.epochs * loader.batchesPerEpoch) / config.gradAccum);
+  const totalSteps = config.maxSteps ?? Math.floor((config.epochs * data.batchesPerEpoch) / config.gradAccum);
   if (totalSteps < 1) {
-    throw new Error(`--grad-accum ${config.gradAccum} needs at least that many batches, but one epoch holds ${loader.batchesPerEpoch}; lower --grad-accum or --batch-size, or raise --epochs`);
+    throw new Error(`--grad-accum ${config.gradAccum} needs at least that many batches, but one epoch holds ${data.batchesPerEpoch}; lower --grad-accum or --batch-size, or raise --epochs`);
   }
   const start = startingPoint(config, model, optimizer, options.channel?.rejoin, totalSteps);
   await accelerator.broadcastParameters(model, start.params);
   const graph = await model.graph(config.batchSize, config.gradAccum);
   options.onModel?.({
     description: model.description, layout: model.layout, parameterCount: model.layout.parameterCount, adapter: accelerator.adapterName,
-    trainSamples: data.train.count, testSamples: data.test.count, data: data.train.name, startStep: start.step, totalSteps,
+    trainSamples: data.trainSamples, testSamples: data.testSamples, data: data.description, startStep: start.step, totalSteps,
   });
-  return { data, model, optimizer, loader, graph, start, totalSteps };
-}
-
-/** Micro-batch `position` of the run (its epochs laid end to end), and the epoch it belongs to. */
-function batchAt(loader: ShardedLoader, position: number): { batch: FeatureBatch; epoch: number } {
-  const epoch = Math.floor(position / loader.batchesPerEpoch);
-  return { batch: loader.batch(epoch, position % loader.batchesPerEpoch), epoch };
+  return { data, model, optimizer, graph, start, totalSteps };
 }
 
 /** The --save checkpoint, with this worker's optimizer state. */
@@ -239,19 +228,19 @@ class HookEvents {
 class MainProcessEvaluator {
   private evalGraph: ModelGraph | undefined;
 
-  constructor(private readonly accelerator: Accelerator, private readonly model: Model, private readonly config: TrainConfig, private readonly data: DataSplit) {}
+  constructor(private readonly accelerator: Accelerator, private readonly model: Model, private readonly data: TrainingData) {}
 
   /** The evaluation graph on the main process, built on first use; undefined on the others. */
   async graph(): Promise<ModelGraph | undefined> {
     if (!this.accelerator.isMainProcess) return undefined;
-    this.evalGraph ??= await this.model.graph(Math.min(this.config.evalBatchSize, this.data.test.count), 1, { training: false });
+    this.evalGraph ??= await this.model.graph(this.data.evalBatchSize, 1, { training: false });
     return this.evalGraph;
   }
 
-  /** The test set's loss and accuracy, on the main process only. */
+  /** The test set's (a language model's validation sample's) loss and accuracy per prediction, on the main process only. */
   async evaluate(): Promise<Evaluation | undefined> {
     const graph = await this.graph();
-    return graph && evaluate(this.accelerator, graph, this.data.test);
+    return graph && evaluateBatches(this.accelerator, graph, this.data.evalBatches());
   }
 }
 
