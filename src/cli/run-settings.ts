@@ -13,7 +13,7 @@ const PER_MACHINE: ReadonlySet<keyof TrainConfig> = new Set([
 ] as Array<keyof TrainConfig>);
 
 /** Settings that name a file: compared by content. */
-const FILES: ReadonlySet<keyof TrainConfig> = new Set(['data', 'evalData', 'init', 'resume'] as Array<keyof TrainConfig>);
+const FILES: ReadonlySet<keyof TrainConfig> = new Set(['data', 'evalData', 'text', 'valText', 'init', 'resume'] as Array<keyof TrainConfig>);
 const BUILT_IN_DATA = new Set(['mnist', 'synthetic']);
 
 /** Flag name → value as text, for every setting the machines must share. */

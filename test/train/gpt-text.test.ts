@@ -6,6 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseTrainArgs } from '../../src/cli/config.js';
+import { runSettings } from '../../src/cli/run-settings.js';
 import { evaluateText, splitTrainVal } from '../../src/data/text.js';
 import { VALIDATION_WINDOWS } from '../../src/train/text-data.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
@@ -129,6 +130,9 @@ test('flags of the other model, and --val-text without --text, are refused', () 
   const c = parseTrainArgs(['--model', 'gpt', '--n-layer', '2', '--n-head', '2', '--n-embd', '32', '--block-size', '16', '--text', TEXT]);
   assert.equal(c.model, { kind: 'gpt', nLayer: 2, nHead: 2, nEmbd: 32, blockSize: 16 });
   assert.is(c.text, TEXT);
+  // Machines of one run must train on the same bytes, wherever each keeps its copy.
+  const bytes = readFileSync(TEXT).length;
+  assert.match(runSettings(c)['--text (content)']!, new RegExp(`^sha256 [0-9a-f]{16}…, ${bytes} bytes$`));
 });
 
 test('--model gpt without --text trains on the Brown corpus and prints where its cache is', async () => {
