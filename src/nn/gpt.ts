@@ -123,7 +123,8 @@ export class Gpt extends FlatParameters implements Model {
 
   get description(): string {
     const o = this.options;
-    return `GPT ${o.nLayer} layers, ${o.nHead} heads, ${o.nEmbd} wide, block ${o.blockSize}, vocab ${o.vocabSize} (${(this.layout.parameterCount / 1e6).toFixed(2)}M parameters)`;
+    // The parameter count is the reporter's to print, beside this (as for the MLP).
+    return `GPT ${o.nLayer} layers, ${o.nHead} heads, ${o.nEmbd} wide, block ${o.blockSize}, vocab ${o.vocabSize}`;
   }
 
   initialParameters(seed: number): Float32Array {
