@@ -161,8 +161,8 @@ test('--model mlp is the default, and --hidden and --activation shape it; the co
   rejects(['--activation', 'tanh'], /^--activation must be one of relu, gelu \(got "tanh"\)$/);
   const help = helpText();
   assert.match(help, /--model <value>\s+.*\(default: mlp\)/);
-  assert.match(help, /--hidden <value>\s+hidden layer widths, comma-separated \(default: 256\)/);
-  assert.match(help, /--activation <value>\s+relu \| gelu \(default: relu\)/);
+  assert.match(help, /--hidden <value>\s+--model mlp: hidden layer widths, comma-separated \(default: 256\)/);
+  assert.match(help, /--activation <value>\s+--model mlp: relu \| gelu \(default: relu\)/);
 });
 
 test('--verbose is off unless given, works in every mode (alone or with --quiet), and the help says what it shows', () => {
