@@ -17,7 +17,7 @@ const SHAPES: [number, number][] = [
 interface Inputs { x: Float32Array; weight: Float32Array; bias: Float32Array; dy: Float32Array }
 
 /**
- * x with a per-row offset and spread. The offset stays within 10× the spread: beyond that any f32
+ * x with a per-row offset and spread (the row's standard deviation). The offset stays within 10× the spread: beyond that any f32
  * LayerNorm (PyTorch's too) loses digits to the rounding of the mean itself, and the float64
  * reference is no longer the bar f32 can meet; the large-offset case has its own test below.
  */
@@ -26,7 +26,13 @@ function inputs(rows: number, cols: number, random: () => number): Inputs {
   for (let i = 0; i < rows; i++) {
     const scale = 0.5 + random() * 2.5;
     const offset = (random() * 2 - 1) * 10 * scale;
-    for (let j = 0; j < cols; j++) x[i * cols + j] = offset + (random() * 2 - 1) * scale;
+    // The row's own spread is `scale`, not just its draws': three uniform draws can land close
+    // together, and a row whose offset is then hundreds of times its spread is the large-offset case
+    // (tested on its own below), not an awkward shape (CI once drew such rows at C = 3).
+    const u = Array.from({ length: cols }, () => random() * 2 - 1);
+    const mean = u.reduce((a, b) => a + b, 0) / cols;
+    const sd = Math.sqrt(u.reduce((a, b) => a + (b - mean) ** 2, 0) / cols);
+    for (let j = 0; j < cols; j++) x[i * cols + j] = offset + (cols > 1 && sd > 0 ? ((u[j]! - mean) / sd) * scale : u[j]! * scale);
   }
   return {
     x,
