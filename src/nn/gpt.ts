@@ -95,6 +95,11 @@ export function gptInitialParameters(layout: ParameterLayout, nLayer: number, se
 
 export const gptDefinition: ModelDefinition<'gpt'> = {
   schema: gptConfigSchema,
+  // nanoGPT's GPTConfig fields, so a loader can build the model before reading a tensor; the vocabulary is wte's rows.
+  checkpointMetadata: (config: GptConfig, layout: ParameterLayout) => ({
+    n_layer: String(config.nLayer), n_head: String(config.nHead), n_embd: String(config.nEmbd), block_size: String(config.blockSize),
+    vocab_size: String(layout.tensors.find((t) => t.name === 'transformer.wte.weight')?.shape[0] ?? ''),
+  }),
   create: (ctx: GpuContext, config: GptConfig, data: DataShape) => {
     if (config.nEmbd % config.nHead !== 0) {
       throw new Error(`--model gpt: --n-embd must be a multiple of --n-head, each head being n_embd/n_head wide (got --n-embd ${config.nEmbd} --n-head ${config.nHead})`);

@@ -74,6 +74,8 @@ export interface ModelDefinition<K extends ModelKind> {
    */
   schema: z.ZodDiscriminatedUnionOption<'kind'>;
   create(ctx: GpuContext, config: ModelConfigs[K], data: DataShape): Model | Promise<Model>;
+  /** Keys a checkpoint's `__metadata__` carries for other programs (nanoGPT's n_layer, …), from the config and the saved layout. */
+  checkpointMetadata?(config: ModelConfigs[K], layout: ParameterLayout): Record<string, string>;
 }
 
 export const DEFAULT_MODEL: ModelKind = 'mlp';
@@ -83,6 +85,13 @@ const definitions = new Map<string, ModelDefinition<ModelKind>>([
   ['gpt', gptDefinition as ModelDefinition<ModelKind>],
 ]);
 let unionSchema: z.ZodType<ModelConfig, z.ZodTypeDef, unknown> | undefined;
+
+/** The model's own checkpoint metadata (ModelDefinition.checkpointMetadata) for a run's config, or none. */
+export function modelCheckpointMetadata(config: unknown, layout: ParameterLayout): Record<string, string> {
+  const model = (config as { model?: { kind?: unknown } } | undefined)?.model;
+  const definition = typeof model?.kind === 'string' ? definitions.get(model.kind) : undefined;
+  return definition?.checkpointMetadata?.(model as ModelConfig, layout) ?? {};
+}
 
 /**
  * Makes a model defined outside src/ (a test's, a user's) known to createModel and to the config

@@ -12,6 +12,7 @@ import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { readSafetensorsFile, tensorToFloat32, writeSafetensorsFile, type SafetensorsTensor } from '../io/safetensors.js';
 import type { ParameterLayout } from '../nn/layout.js';
+import { modelCheckpointMetadata } from '../nn/model.js';
 import { firstNonFinite } from '../accelerate/finite.js';
 
 export const CHECKPOINT_FORMAT = 'webgpu-local-sgd/1';
@@ -60,6 +61,7 @@ export function saveCheckpoint(path: string, layout: ParameterLayout, contents: 
     metadata.outer = JSON.stringify({ optimizer: kind, lr, momentum, rounds });
   }
   if (contents.config !== undefined) metadata.config = JSON.stringify(contents.config);
+  Object.assign(metadata, modelCheckpointMetadata(contents.config, layout));
   try {
     writeSafetensorsFile(path, tensors, metadata);
   } catch (error) {

@@ -79,6 +79,12 @@ test('--procs 2 with Local SGD trains and saves nanoGPT\'s tensor names and shap
   const header = JSON.parse(readFileSync(save).subarray(8, 8 + Number(readFileSync(save).readBigUInt64LE(0))).toString('utf8')) as Record<string, { shape: number[] }>;
   for (const e of expected) assert.equal(header[e.name]!.shape, e.shape, `${e.name} shape`);
   assert.not.ok('lm_head.weight' in header);
+  // nanoGPT's GPTConfig, for a loader that builds the model before reading a tensor.
+  const metadata = (header as unknown as { __metadata__: Record<string, string> }).__metadata__;
+  assert.equal(
+    { n_layer: metadata.n_layer, n_head: metadata.n_head, n_embd: metadata.n_embd, block_size: metadata.block_size, vocab_size: metadata.vocab_size },
+    { n_layer: String(TINY.nLayer), n_head: String(TINY.nHead), n_embd: String(TINY.nEmbd), block_size: String(TINY.blockSize), vocab_size: String(TINY.vocabSize) },
+  );
 });
 
 test('two runs with the same seed and --no-shuffle give bit-identical checkpoints', async () => {
