@@ -4,34 +4,14 @@
 // Run: node dist/bench/gpt-embed-kernels.js
 import { formatAdapter, openGpu, type GpuContext } from '../src/gpu/device.js';
 import { createStorage, createStorageFrom } from '../src/gpu/buffers.js';
-import { submitDispatches, type Dispatch } from '../src/gpu/dispatch.js';
+import type { Dispatch } from '../src/gpu/dispatch.js';
+import { timeGpu } from './lib/gpu-timing.js';
 import { prepareEmbeddingBackward, prepareEmbeddingForward } from '../src/kernels/embedding.js';
 import { prepareGradNormClip } from '../src/kernels/grad-norm.js';
 import { prepareAdamW, weightDecayMask } from '../src/kernels/optimizers.js';
 import { prepareVocabCrossEntropy } from '../src/kernels/vocab-cross-entropy.js';
 import { prepareSoftmaxCrossEntropy } from '../src/kernels/cross-entropy.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-
-/** ms per repetition of `ds`, many repetitions in one submit, sleeping through most of the wait (Dawn busy-polls). */
-async function timeGpu(ctx: GpuContext, ds: Dispatch[], targetMs = 300, reps = 5): Promise<number> {
-  const submit = async (count: number, sleepMs: number) => {
-    const t0 = performance.now();
-    submitDispatches(ctx, 'bench', Array.from({ length: count }, () => ds).flat());
-    if (sleepMs >= 2) await sleep(sleepMs);
-    await ctx.device.queue.onSubmittedWorkDone();
-    return (performance.now() - t0) / count;
-  };
-  await submit(1, 0);
-  ctx.check('bench warm-up');
-  const expected = await submit(3, 0);
-  const count = Math.max(1, Math.min(300, Math.round(targetMs / expected)));
-  const samples: number[] = [];
-  for (let r = 0; r < reps; r++) samples.push(await submit(count, 0.8 * count * expected));
-  ctx.check('bench');
-  return median(samples);
-}
 
 const ctx = await openGpu();
 const [B, T, C, V] = [12, 64, 128, 256];
@@ -77,7 +57,7 @@ const cases: [string, Dispatch[], number][] = [
 console.log(`adapter: ${formatAdapter(ctx.info)}`);
 console.log('| kernel | ms | GB/s (ideal bytes) |\n|---|---|---|');
 for (const [name, ds, bytes] of cases.filter(([name]) => !only || name.includes(only))) {
-  const ms = await timeGpu(ctx, ds);
+  const ms = await timeGpu(ctx, ds, 5, 300);
   console.log(`| ${name} | ${ms.toFixed(3)} | ${(bytes / ms / 1e6).toFixed(2)} |`);
 }
 ctx.close();

@@ -4,30 +4,10 @@
 // the step alone, summed by kernel family, to show where the time goes.
 // Run: node dist/bench/gpt-model.js [--batch 12]
 import { formatAdapter, openGpu, type GpuContext } from '../src/gpu/device.js';
-import { submitDispatches, type Dispatch } from '../src/gpu/dispatch.js';
+import type { Dispatch } from '../src/gpu/dispatch.js';
+import { timeGpu } from './lib/gpu-timing.js';
 import { Gpt } from '../src/nn/gpt.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-
-/** ms per repetition of `ds`, several repetitions in one submit, sleeping through most of the wait (Dawn busy-polls). */
-async function timeGpu(ctx: GpuContext, ds: Dispatch[], targetMs: number, reps: number): Promise<number> {
-  const submit = async (count: number, sleepMs: number) => {
-    const t0 = performance.now();
-    submitDispatches(ctx, 'bench', Array.from({ length: count }, () => ds).flat());
-    if (sleepMs >= 2) await sleep(sleepMs);
-    await ctx.device.queue.onSubmittedWorkDone();
-    return (performance.now() - t0) / count;
-  };
-  await submit(1, 0);
-  ctx.check('bench warm-up');
-  const expected = await submit(1, 0);
-  const count = Math.max(1, Math.min(200, Math.round(targetMs / expected)));
-  const samples: number[] = [];
-  for (let r = 0; r < reps; r++) samples.push(await submit(count, 0.8 * count * expected));
-  ctx.check('bench');
-  return median(samples);
-}
 
 const batchAt = process.argv.indexOf('--batch');
 const B = batchAt > 0 ? Number(process.argv[batchAt + 1]) : 12;
@@ -44,8 +24,8 @@ graph.upload({ tokens, targets: Uint32Array.from(tokens, (t) => (t + 1) % V), si
 // the backward does two products per forward one.
 const forwardFlops = 2 * B * T * (12 * C * C * L + C * V);
 const attentionFlops = 2 * 2 * B * L * C * (T * (T + 1)) / 2; // q·k and att·v over the causal half
-const forwardMs = await timeGpu(ctx, graph.evalDispatches(), 1000, 5);
-const stepMs = await timeGpu(ctx, graph.trainDispatches(true), 1000, 5);
+const forwardMs = await timeGpu(ctx, graph.evalDispatches(), 5, 1000);
+const stepMs = await timeGpu(ctx, graph.trainDispatches(true), 5, 1000);
 console.log(`adapter: ${formatAdapter(ctx.info)}`);
 console.log(`${model.description}; batch ${B} × ${T} tokens; ${graph.trainDispatches(true).length} dispatches per step`);
 console.log(`forward + loss: ${forwardMs.toFixed(2)} ms (${((forwardFlops + attentionFlops) / forwardMs / 1e6).toFixed(2)} GFLOP/s)`);
@@ -55,7 +35,7 @@ console.log(`training step (forward, loss, backward): ${stepMs.toFixed(2)} ms, $
 const families = new Map<string, number>();
 for (const d of graph.trainDispatches(true)) {
   const family = d.label.replace(/transformer\.h\.\d+\.?/, '').replace(/ (first|accumulate)$/, '');
-  families.set(family, (families.get(family) ?? 0) + (await timeGpu(ctx, [d], 30, 3)));
+  families.set(family, (families.get(family) ?? 0) + (await timeGpu(ctx, [d], 3, 30)));
 }
 console.log('each dispatch alone, summed over the layers (ms):');
 for (const [family, ms] of [...families].sort((a, b) => b[1] - a[1])) console.log(`  ${ms.toFixed(3).padStart(8)}  ${family}`);

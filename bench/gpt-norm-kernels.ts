@@ -4,31 +4,22 @@
 // Run: node build.mjs && node dist/bench/gpt-norm-kernels.js
 import { formatAdapter, openGpu, type GpuContext } from '../src/gpu/device.js';
 import { createStorage, createStorageFrom } from '../src/gpu/buffers.js';
-import { submitDispatches, type Dispatch } from '../src/gpu/dispatch.js';
+import type { Dispatch } from '../src/gpu/dispatch.js';
+import { timeGpu } from './lib/gpu-timing.js';
 import { prepareActivationForward } from '../src/kernels/activation.js';
 import { prepareGeluErfBackward, prepareGeluErfForward } from '../src/kernels/gelu-erf.js';
 import { prepareLayerNormBackward, prepareLayerNormForward } from '../src/kernels/layernorm.js';
 import { prepareResidualAdd, prepareResidualBackward } from '../src/kernels/residual.js';
 
 const [ROWS, C, HIDDEN] = [12 * 64, 128, 4 * 128];
-const REPS = 50;
 
 function random(ctx: GpuContext, label: string, n: number): GPUBuffer {
   return createStorageFrom(ctx, label, Float32Array.from({ length: n }, () => Math.random() * 2 - 1));
 }
 
-/** Median seconds per dispatch list, REPS copies in one submit, after a warm-up. */
+/** Median seconds per dispatch list (bench/lib/gpu-timing.ts). */
 async function time(ctx: GpuContext, dispatches: Dispatch[]): Promise<number> {
-  const list = Array.from({ length: REPS }, () => dispatches).flat();
-  const samples: number[] = [];
-  for (let i = 0; i < 6; i++) {
-    const start = performance.now();
-    submitDispatches(ctx, 'bench', list);
-    await ctx.device.queue.onSubmittedWorkDone();
-    if (i > 0) samples.push((performance.now() - start) / 1000 / REPS);
-  }
-  ctx.check('bench');
-  return samples.sort((a, b) => a - b)[samples.length >> 1]!;
+  return (await timeGpu(ctx, dispatches, 5, 300)) / 1000;
 }
 
 const ctx = await openGpu();

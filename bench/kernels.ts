@@ -4,7 +4,8 @@
 import { z } from 'zod';
 import { formatAdapter, openGpu, type GpuContext } from '../src/gpu/device.js';
 import { createStorage, createStorageFrom } from '../src/gpu/buffers.js';
-import { submitDispatches, type Dispatch } from '../src/gpu/dispatch.js';
+import type { Dispatch } from '../src/gpu/dispatch.js';
+import { median, timeGpu } from './lib/gpu-timing.js';
 import { matmulEntry, matmulTuning, prepareMatmul } from '../src/kernels/matmul.js';
 import { prepareStackedMean } from '../src/kernels/stacked-mean.js';
 
@@ -77,46 +78,6 @@ export interface BenchRecord {
   adapter: string;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-
-/**
- * Milliseconds per dispatch: `count` copies in one submit. Sleeps through 90% of the expected time
- * before awaiting, so that Dawn's busy-polling does not take a core from lavapipe (hazard 2). A
- * sample where the GPU had already finished when the sleep ended measured the sleep, not the GPU:
- * it is dropped and the expectation lowered.
- */
-async function timeGpu(ctx: GpuContext, d: Dispatch, reps: number, targetMs: number): Promise<number> {
-  const submit = async (count: number, sleepMs: number) => {
-    const t0 = performance.now();
-    submitDispatches(ctx, d.label, Array<Dispatch>(count).fill(d));
-    if (sleepMs >= 2) await sleep(sleepMs);
-    const woke = performance.now();
-    await ctx.device.queue.onSubmittedWorkDone();
-    const end = performance.now();
-    return { ms: (end - t0) / count, sleepBound: sleepMs >= 2 && end - woke < 0.5 };
-  };
-  await submit(1, 0); // warm-up: first use may compile the shader
-  ctx.check(d.label);
-  let expected = (await submit(1, 0)).ms; // busy-polled, so if anything too high
-  const count = Math.max(1, Math.min(500, Math.round(targetMs / expected)));
-  const samples: number[] = [];
-  for (let attempt = 0; samples.length < reps && attempt < 4 * reps; attempt++) {
-    const { ms, sleepBound } = await submit(count, 0.9 * count * expected);
-    if (sleepBound) {
-      expected *= 0.7;
-      continue;
-    }
-    samples.push(ms);
-    expected = Math.min(expected, ms);
-  }
-  // On a loaded machine the first, busy-polled estimate can be so high that every sleep overshoots;
-  // then one busy-polled sample is the honest figure (pessimistic by Dawn's polling, never the sleep).
-  if (samples.length === 0) samples.push((await submit(count, 0)).ms);
-  ctx.check(d.label);
-  return median(samples);
-}
-
 function timeJs(body: () => void, reps: number): number {
   body(); // JIT warm-up
   const samples: number[] = [];
@@ -183,7 +144,7 @@ async function benchMatmul(ctx: GpuContext, adapter: string, c: MatmulCase, reps
     const entry = matmulEntry('blocked', matmulTuning(ctx), { M, N, K, transA, transB });
     for (const variant of ['blocked', 'naive'] as const) {
       const d = await prepareMatmul(ctx, { a: bufA, b: bufB, c: bufC, M, N, K, transA, transB, variant, label: `matmul ${variant}` });
-      const ms = await timeGpu(ctx, d, reps, variant === 'naive' ? 100 : 200);
+      const ms = await timeGpu(ctx, [d], reps, variant === 'naive' ? 100 : 200);
       const gflops = flops / ms / 1e6;
       records.push({ ...base, variant: variant === 'blocked' ? 'fast' : 'naive', gflops, ms, ofLimit: gflops / OPENBLAS_SGEMM_1024_GFLOPS_REFERENCE, detail: variant === 'blocked' ? entry : 'naive' });
     }
@@ -235,7 +196,7 @@ async function benchAverage(ctx: GpuContext, adapter: string, count: number, n: 
   const base = { kernel: 'average' as const, shape, adapter };
   try {
     const d = await prepareStackedMean(ctx, { inputs: bufIn, output: bufOut, count, n });
-    const ms = await timeGpu(ctx, d, reps, 200);
+    const ms = await timeGpu(ctx, [d], reps, 200);
     records.push({ ...base, variant: 'fast', ms, gflops: (n * count) / ms / 1e6, gbps: bytes / ms / 1e6, detail: 'prepareStackedMean' });
   } finally {
     bufIn.destroy(); bufOut.destroy();
