@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { readFlags, runMain, usage, UsageError, type FlagSpec } from './lib/flags.js';
+import { commaSubset, readFlags, runMain, usage, UsageError, type FlagSpec } from './lib/flags.js';
 import { describeMachine, machineInfo } from './lib/report.js';
 import { medianRecord, toRecord, type Report, type RunRecord, type Settings } from './lib/localsgd/aggregate.js';
 import { writeFigures } from './lib/localsgd/charts.js';
@@ -35,24 +35,13 @@ const FLAG_SPECS: FlagSpec[] = [
   { flag: '--help', kind: 'boolean', help: 'show this help' },
 ];
 
-const subset = (all: readonly string[], flag: string) => z.string().optional().transform((s, ctx) => {
-  if (s === undefined) return undefined;
-  const names = s.split(',').map((n) => n.trim()).filter(Boolean);
-  const bad = names.filter((n) => !all.includes(n));
-  if (bad.length || names.length === 0) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${flag} takes a comma-separated subset of ${all.join(',')} (got "${s}")` });
-    return z.NEVER;
-  }
-  return names;
-});
-
 const flagSchema = z.object({
   suite: z.enum(['accelerate', 'beyond'], { errorMap: () => ({ message: '--suite takes accelerate or beyond' }) }).default('accelerate'),
   quick: z.boolean().default(false),
   json: z.boolean().default(false),
   out: z.string().min(1).default('bench/results'),
-  onlyLinks: subset(LINKS.map((l) => l.name), '--only-links'),
-  onlyModes: subset(MODES.map((m) => m.name), '--only-modes'),
+  onlyLinks: commaSubset(LINKS.map((l) => l.name), '--only-links'),
+  onlyModes: commaSubset(MODES.map((m) => m.name), '--only-modes'),
   seed: z.coerce.number().int().min(0).default(0),
   repeats: z.coerce.number().int().min(1).max(9).default(1),
   help: z.boolean().default(false),

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { parseBandwidth } from '../src/comm/link.js';
-import { readFlags, runMain, usage, UsageError, type FlagSpec } from './lib/flags.js';
+import { commaSubset, readFlags, runMain, usage, UsageError, type FlagSpec } from './lib/flags.js';
 import { describeMachine, machineInfo } from './lib/report.js';
 import { down, up } from './lib/multihost/netns.js';
 import { formatGoal, goals, markdown, progressLine, writeFigure, type Report } from './lib/multihost/report.js';
@@ -39,21 +39,10 @@ const FLAG_SPECS: FlagSpec[] = [
   { flag: '--help', kind: 'boolean', help: 'show this help' },
 ];
 
-const subset = (all: readonly string[], flag: string) => z.string().optional().transform((s, ctx) => {
-  if (s === undefined) return undefined;
-  const names = s.split(',').map((n) => n.trim()).filter(Boolean);
-  const bad = names.filter((n) => !all.includes(n));
-  if (bad.length || names.length === 0) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${flag} takes a comma-separated subset of ${all.join(',')} (got "${s}")` });
-    return z.NEVER;
-  }
-  return names;
-});
-
 const flagSchema = z.object({
   quick: z.boolean().default(false),
-  links: subset(LINKS, '--links'),
-  modes: subset(MODES.map((m) => m.name), '--modes'),
+  links: commaSubset(LINKS, '--links'),
+  modes: commaSubset(MODES.map((m) => m.name), '--modes'),
   target: z.coerce.number({ invalid_type_error: '--target takes a fraction, e.g. 0.9' }).gt(0, '--target must be a fraction above 0, e.g. 0.9').max(1, '--target must be at most 1 (a fraction, e.g. 0.9)').optional(),
   seed: z.coerce.number().int().min(0).default(0),
   out: z.string().min(1).default('bench/results'),

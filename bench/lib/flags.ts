@@ -1,5 +1,7 @@
 // Flag reading for the benchmark scripts: argv → a raw record that each script's zod schema
 // then validates, so every flag gets the same errors and --help.
+import { z } from 'zod';
+
 export class UsageError extends Error {
   override name = 'UsageError';
 }
@@ -50,3 +52,15 @@ export function runMain(main: () => Promise<void>): void {
     },
   );
 }
+
+/** A flag holding a comma-separated subset of `all` (e.g. --links 100mbit,1gbit); absent: undefined. */
+export const commaSubset = (all: readonly string[], flag: string) => z.string().optional().transform((s, ctx) => {
+  if (s === undefined) return undefined;
+  const names = s.split(',').map((n) => n.trim()).filter(Boolean);
+  const bad = names.filter((n) => !all.includes(n));
+  if (bad.length || names.length === 0) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${flag} takes a comma-separated subset of ${all.join(',')} (got "${s}")` });
+    return z.NEVER;
+  }
+  return names;
+});
