@@ -9,6 +9,7 @@
 // c_proj [C, 4C] → residual); ln_f; logits = ln_f(x) · wteᵀ (the head is tied to wte). Linear
 // weights are [out, in] as in torch.nn.Linear. No dropout.
 import { createRng } from '../../src/data/prng.js';
+import type { AdamWHyper } from '../../src/kernels/optimizers.js';
 
 export interface GptConfig {
   vocabSize: number;
@@ -480,15 +481,8 @@ export function clipGradNorm(grads: Float64Array, maxNorm: number): number {
   return norm;
 }
 
-export interface AdamWHyper {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  /** 1-based step number. */
-  step: number;
-}
+/** torch.optim.AdamW's settings for one step: the kernel's (src/kernels/optimizers.ts). */
+export type { AdamWHyper };
 
 /**
  * One torch.optim.AdamW step (torch's _single_tensor_adamw, operation for operation) on the flat
