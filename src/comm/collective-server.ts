@@ -15,7 +15,7 @@ import { checkEndpoint, describeEndpoint, isLoopback, isTcp, KEEPALIVE_IDLE_MS, 
 import { handshakeProof, HELLO_HEADER_LIMIT_BYTES, HELLO_TIMEOUT_MS, newNonce, newSecret, proofMatches } from './handshake.js';
 import { insecureSecret, JOIN_TOKEN_ENV, MAKE_TOKEN } from './join-token.js';
 import {
-  asFloat32, bytesOf, DEFAULT_FRAME_LIMITS, ProtocolError, WORKER_SENDS, type CollectiveKind, type Header, type HeaderOf, type ReduceTag,
+  asFloat32, bytesOf, DEFAULT_FRAME_LIMITS, heartbeatIntervalMs, ProtocolError, WORKER_SENDS, type CollectiveKind, type Header, type HeaderOf, type ReduceTag,
 } from './protocol.js';
 import { RefusedError, type Refusal, type RefusalKind } from './refusals.js';
 import { Reduction } from './reduction.js';
@@ -634,8 +634,7 @@ export class CollectiveServer implements CoordinatorHandle {
   }
 
   private get heartbeatMs(): number {
-    // Four or more heartbeats per timeout, so one late timer never reads as silence; at most one a second.
-    return this.options.heartbeatMs ?? Math.max(10, Math.min(1000, Math.floor(this.options.timeoutMs / 4)));
+    return this.options.heartbeatMs ?? heartbeatIntervalMs(this.options.timeoutMs);
   }
 
   /**

@@ -12,7 +12,7 @@ import { describeEndpoint, KEEPALIVE_IDLE_MS, type TcpEndpoint } from './endpoin
 import { handshakeProof, HELLO_HEADER_LIMIT_BYTES, HELLO_TIMEOUT_MS, newNonce, proofMatches } from './handshake.js';
 import { JOIN_TOKEN_ENV, MAKE_TOKEN } from './join-token.js';
 import type { OuterOptimizer } from './outer-optimizer.js';
-import { asFloat32, DEFAULT_FRAME_LIMITS, NODE_SENDS, ProtocolError, type Header, type HeaderOf } from './protocol.js';
+import { asFloat32, DEFAULT_FRAME_LIMITS, heartbeatIntervalMs, NODE_SENDS, ProtocolError, type Header, type HeaderOf } from './protocol.js';
 import { Reduction } from './reduction.js';
 import { RefusedError, type Refusal, type RefusalKind } from './refusals.js';
 import { createLinkServer, type TlsFiles } from './tls.js';
@@ -165,7 +165,7 @@ export class MasterHub {
   }
 
   private get heartbeatMs(): number {
-    return this.options.heartbeatMs ?? Math.max(10, Math.min(1000, Math.floor(this.options.timeoutMs / 4)));
+    return this.options.heartbeatMs ?? heartbeatIntervalMs(this.options.timeoutMs);
   }
 
   private describe(seat: NodeSeat): string {

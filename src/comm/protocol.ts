@@ -144,6 +144,14 @@ export const NODE_SENDS: ReadonlySet<Header['type']> = new Set(['node-hello', 'n
 export const MASTER_SENDS: ReadonlySet<Header['type']> = new Set(['challenge', 'node-welcome', 'node-start', 'global', 'server-heartbeat', 'node-stop']);
 
 /**
+ * How often a side beats when a peer silent for `timeoutMs` is counted lost: four or more times per
+ * timeout, so one late timer never reads as silence; at most once a second.
+ */
+export function heartbeatIntervalMs(timeoutMs: number): number {
+  return Math.max(10, Math.min(1000, Math.floor(timeoutMs / 4)));
+}
+
+/**
  * Heartbeats of either side are left out of byte counts: their number depends on how long the run
  * takes, and a run's bytes should depend on its settings.
  */
