@@ -67,11 +67,6 @@ interface OpenRound {
   parts: Map<number, { header: HeaderOf<'partial'>; payload: Uint8Array }>;
 }
 
-/** The rendezvous did not complete, or the run cannot go on: the hub has told every machine. */
-export class HubStoppedError extends Error {
-  override name = 'HubStoppedError';
-}
-
 export class MasterHub {
   private server: Server | undefined;
   private readonly seats: NodeSeat[];
@@ -82,7 +77,8 @@ export class MasterHub {
   private readonly nextRound = { params: 0, grads: 0, broadcast: 0 };
   private accepted = 0;
   private started = false;
-  private stopped: HubStoppedError | undefined;
+  /** Set once the run is over for the master (ended, failed, or closed): nothing more counts. */
+  private stopped = false;
   private timers: NodeJS.Timeout[] = [];
   private rendezvousTimer: NodeJS.Timeout | undefined;
   private allDone!: () => void;
@@ -127,7 +123,7 @@ export class MasterHub {
   /** Ends the run for every machine still in it, saying why; `failed` makes them exit non-zero. */
   stop(reason: string, failed: boolean): void {
     if (this.stopped) return;
-    this.stopped = new HubStoppedError(reason);
+    this.stopped = true;
     for (const seat of this.seats) {
       if (seat.connection?.open && !seat.done) void seat.connection.send({ type: 'node-stop', reason, failed });
     }
@@ -138,24 +134,12 @@ export class MasterHub {
   /** Closes every connection and stops listening (after stop(), or once every machine is done). */
   async close(): Promise<void> {
     this.clearTimers();
-    this.stopped ??= new HubStoppedError('the master closed');
+    this.stopped = true;
     for (const refuse of [...this.unproven.values()]) refuse('ended', 'it had not completed its handshake when the run ended');
     // Give the last frames (node-stop) a moment to leave before the sockets go.
     await new Promise((resolve) => setTimeout(resolve, 50));
     for (const connection of this.connections) connection.destroy();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-
-  /** Cross-machine bytes: frames to and from machines other than node 0 (whose link is local), heartbeats excepted. */
-  get bytes(): { sent: number; received: number } {
-    let sent = 0;
-    let received = 0;
-    for (const seat of this.seats) {
-      if (seat.node === 0 || !seat.connection) continue;
-      sent += seat.connection.bytesSent;
-      received += seat.connection.bytesReceived;
-    }
-    return { sent, received };
   }
 
   private clearTimers(): void {

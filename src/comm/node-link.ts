@@ -81,9 +81,6 @@ export class NodeLink implements Upstream {
   /** Set once this side said done or failed, or the link was lost: nothing more is reported. */
   private ended = false;
   private events: NodeLinkEvents | undefined;
-  /** Set by node-start. */
-  worldSize = 0;
-  nodes = 0;
 
   private constructor(private readonly options: NodeLinkOptions) {}
 
@@ -167,8 +164,6 @@ export class NodeLink implements Upstream {
             stage = 'start';
           } else if (stage === 'start' && header.type === 'node-start') {
             clearTimeout(timer);
-            this.worldSize = header.worldSize;
-            this.nodes = header.nodes;
             stage = 'joined';
             resolve();
           } else if (header.type !== 'server-heartbeat') {
