@@ -2,9 +2,7 @@
 // "machine" (a process on loopback, or in a network namespace), each watched for the worker
 // processes it forks, so a test can say that none outlived its run.
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isAlive, within } from '../comm/fixtures/procs.js';
 import { childPids, startTrain, waitFor, type Finished } from './processes.js';
@@ -18,25 +16,8 @@ export function machineTask(steps: number): string[] {
   return [...SMALL_TASK, '--no-shuffle', '--max-steps', String(steps), '--local-sgd-steps', '4', '--nnodes', '2', '--nproc-per-node', '2'];
 }
 
-/** A fresh join token in `path`, private as the launcher requires; returns the token. */
-export function writeToken(path: string): string {
-  const token = randomBytes(32).toString('hex');
-  writeFileSync(path, `${token}\n`);
-  chmodSync(path, 0o600);
-  return token;
-}
-
-/** A TCP port free on loopback just now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+// The join token file and a free port, as the bit-identity tests make them.
+export { freePort, writeToken } from './machines.js';
 
 export interface Machine {
   child: ChildProcess;
