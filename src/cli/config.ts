@@ -56,6 +56,8 @@ export const FLAGS: FlagHelp[] = [
   { flag: '--eps', key: 'eps', kind: 'value', help: 'AdamW ε' },
   { flag: '--schedule', key: 'schedule', kind: 'value', help: 'constant | linear | cosine learning-rate schedule' },
   { flag: '--warmup-steps', key: 'warmupSteps', kind: 'value', help: 'linear warmup optimizer steps' },
+  { flag: '--min-lr', key: 'minLr', kind: 'value', help: 'the learning rate linear and cosine schedules decay to at the last step (nanoGPT\'s min_lr; --model gpt: a tenth of --lr, as nanoGPT)' },
+  { flag: '--grad-clip', key: 'gradClip', kind: 'value', help: 'clip the gradients to this global L2 norm before each optimizer step, on the GPU (torch\'s clip_grad_norm_; 0: off)' },
   {
     flag: '--model', key: 'model.kind', kind: 'value',
     help: 'the network: mlp (a multi-layer perceptron shaped by --hidden and --activation, on --data) | gpt (nanoGPT\'s GPT, a byte-level language model ' +
@@ -179,6 +181,7 @@ const APPLICABILITY: ReadonlyArray<{ keys: ReadonlyArray<keyof TrainConfig>; app
     keys: ['evalData', 'classes'], applies: (c) => c.data !== 'mnist' && c.data !== 'synthetic',
     why: (c) => `it describes a data FILE, and --data ${c.data} brings its own test set and classes`,
   },
+  { keys: ['minLr'], applies: (c) => c.schedule !== 'constant', why: () => 'it is where a linear or cosine schedule ends, and --schedule constant keeps --lr' },
   { keys: ['epochs'], applies: (c) => c.maxSteps === undefined, why: () => '--max-steps sets the length of the run and overrides it; give one of the two' },
   {
     keys: ['onWorkerFailure', 'maxRespawns', 'workerTimeout', 'linkBandwidth', 'linkLatency', 'localSgd', 'localSgdSteps', 'commDtype', 'outerOptimizer', 'outerLr', 'outerMomentum'],
@@ -238,17 +241,23 @@ function suggest(name: string): string {
 
 export function helpText(): string {
   const defaults = trainConfigSchema.parse({});
+  // The GPT's own training defaults (nanoGPT's recipe), shown beside the general ones.
+  const gptDefaults = trainConfigSchema.parse({ model: { kind: 'gpt' } });
   const lines = [
     'Usage: node dist/train.js [flags]',
     '',
-    'Trains an MLP with Local SGD across WebGPU worker processes.',
+    'Trains a model (an MLP on MNIST by default, or a GPT on text) with Local SGD across WebGPU worker processes.',
     'Example: node dist/train.js --procs 4 --local-sgd-steps 8',
+    '         node dist/train.js --model gpt --procs 4 --local-sgd-steps 32',
     '',
   ];
+  const shownValue = (v: unknown) => (Array.isArray(v) ? v.join(',') : String(v));
   for (const f of FLAGS) {
     const d = get(defaults as Record<string, unknown>, f.key);
+    const g = f.key.startsWith('model.') ? undefined : get(gptDefaults as Record<string, unknown>, f.key);
     const shown = f.kind === 'boolean' ? (f.negation ? `${f.flag} / ${f.negation}` : f.flag) : `${f.flag} <value>`;
-    const def = d === undefined ? '' : ` (default: ${Array.isArray(d) ? d.join(',') : String(d)})`;
+    const gpt = g !== undefined && shownValue(g) !== shownValue(d) ? `${d === undefined ? ' (default: none' : ''}; --model gpt: ${shownValue(g)}` : '';
+    const def = d === undefined && gpt === '' ? '' : `${d === undefined ? '' : ` (default: ${shownValue(d)}`}${gpt})`;
     lines.push(`  ${shown.padEnd(34)} ${f.help}${def}`);
   }
   lines.push('  --help                             show this help');

@@ -93,8 +93,27 @@ export function gptInitialParameters(layout: ParameterLayout, nLayer: number, se
   return params;
 }
 
+/**
+ * nanoGPT's training recipe for its CPU "baby" model (config/train_shakespeare_char.py with the
+ * README's CPU overrides): batch 12, AdamW lr 1e-3, betas 0.9/0.99, weight decay 0.1 on 2-D tensors,
+ * gradients clipped to norm 1, 100 warmup steps, then cosine decay to lr/10 over 2,000 iterations.
+ */
+export function gptTrainingDefaults(given: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const lr = Number(given.lr ?? 1e-3);
+  const defaults: Record<string, unknown> = {
+    batchSize: 12, lr: 1e-3, optimizer: 'adamw', beta1: 0.9, beta2: 0.99, weightDecay: 0.1, gradClip: 1,
+    schedule: 'cosine', warmupSteps: 100, evalEvery: 250,
+    // nanoGPT's min_lr is learning_rate/10 (an unreadable --lr is reported as such, not twice).
+    minLr: Number.isFinite(lr) ? lr / 10 : undefined,
+  };
+  // --epochs alone sets the run's length; --max-steps would override it.
+  if (given.epochs === undefined) defaults.maxSteps = 2000;
+  return defaults;
+}
+
 export const gptDefinition: ModelDefinition<'gpt'> = {
   schema: gptConfigSchema,
+  trainingDefaults: gptTrainingDefaults,
   // nanoGPT's GPTConfig fields, so a loader can build the model before reading a tensor; the vocabulary is wte's rows.
   checkpointMetadata: (config: GptConfig, layout: ParameterLayout) => ({
     n_layer: String(config.nLayer), n_head: String(config.nHead), n_embd: String(config.nEmbd), block_size: String(config.blockSize),

@@ -76,6 +76,11 @@ export interface ModelDefinition<K extends ModelKind> {
   create(ctx: GpuContext, config: ModelConfigs[K], data: DataShape): Model | Promise<Model>;
   /** Keys a checkpoint's `__metadata__` carries for other programs (nanoGPT's n_layer, …), from the config and the saved layout. */
   checkpointMetadata?(config: ModelConfigs[K], layout: ParameterLayout): Record<string, string>;
+  /**
+   * Training settings (keys of the run's config, as flags give them) this model's runs default to
+   * when the run leaves them out: nanoGPT's recipe for the GPT. `given` is the run's raw config.
+   */
+  trainingDefaults?(given: Readonly<Record<string, unknown>>): Record<string, unknown>;
 }
 
 export const DEFAULT_MODEL: ModelKind = 'mlp';
@@ -91,6 +96,13 @@ export function modelCheckpointMetadata(config: unknown, layout: ParameterLayout
   const model = (config as { model?: { kind?: unknown } } | undefined)?.model;
   const definition = typeof model?.kind === 'string' ? definitions.get(model.kind) : undefined;
   return definition?.checkpointMetadata?.(model as ModelConfig, layout) ?? {};
+}
+
+/** The training defaults of the model a raw (unvalidated) config names, or none. */
+export function modelTrainingDefaults(raw: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const kind = (raw.model as { kind?: unknown } | undefined)?.kind;
+  const definition = typeof kind === 'string' ? definitions.get(kind) : undefined;
+  return definition?.trainingDefaults?.(raw) ?? {};
 }
 
 /**

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { CommDtype } from '../comm/delta-codec.js';
 import { isPlainAveraging, type OuterOptimizerOptions } from '../comm/outer-optimizer.js';
-import { DEFAULT_MODEL, modelConfigSchema } from '../nn/model.js';
+import { DEFAULT_MODEL, modelConfigSchema, modelTrainingDefaults } from '../nn/model.js';
 
 /** A number written as users write decimals: digits, a point, an exponent; not '', hex, 'Infinity' or '1_000'. */
 const PLAIN_DECIMAL = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
@@ -52,7 +52,7 @@ const procsMessage = (n: unknown) => `--procs must be a whole number from 1 to $
  */
 export const MIN_WORKER_TIMEOUT_SECONDS = 5;
 
-export const trainConfigSchema = z.object({
+const settingsSchema = z.object({
   // The world size: every worker of every machine. On one machine `--procs N` (1 to 64); across
   // machines cli/node-layout.ts sets it to nnodes × nprocPerNode, which may pass 64.
   procs: decimal('--procs').refine((n) => Number.isInteger(n) && n >= 1 && n <= MAX_PROCS_PER_NODE * MAX_NNODES, (n) => ({ message: procsMessage(n) })).default(4),
@@ -91,6 +91,7 @@ export const trainConfigSchema = z.object({
   batchSize: wholeNumber('--batch-size', 1).default(32),
   gradAccum: wholeNumber('--grad-accum', 1).default(1),
   lr: positiveNumber('--lr').default(0.05),
+  minLr: positiveNumber('--min-lr', true).default(0),
   optimizer: z.enum(['sgd', 'adamw']).default('sgd'),
   momentum: fraction('--momentum').default(0.9),
   nesterov: z.boolean().default(false),
@@ -100,6 +101,7 @@ export const trainConfigSchema = z.object({
   eps: positiveNumber('--eps').default(1e-8),
   schedule: z.enum(['constant', 'linear', 'cosine']).default('constant'),
   warmupSteps: wholeNumber('--warmup-steps', 0).default(0),
+  gradClip: positiveNumber('--grad-clip', true).default(0),
   // Lazy: a model registered after this module loads (a test's) is still a valid choice.
   model: z.lazy(() => modelConfigSchema()).default({ kind: DEFAULT_MODEL }),
   seed: wholeNumber('--seed', 0, 2 ** 32 - 1).default(0),
@@ -163,10 +165,24 @@ export const trainConfigSchema = z.object({
   if (c.resume !== undefined && c.init !== undefined) {
     reject('resume', `--resume ${c.resume} and --init ${c.init} both say where to start: --resume continues a run (weights, optimizer state, step), --init starts a new run from weights only; give one`);
   }
+  if (c.minLr > c.lr) {
+    reject('minLr', `--min-lr ${c.minLr} is above --lr ${c.lr}: the schedule decays from --lr down to --min-lr; lower --min-lr (nanoGPT uses lr/10)`);
+  }
   if (c.outerOptimizer === 'nesterov' && c.outerMomentum === 0) {
     reject('outerMomentum', '--outer-optimizer nesterov needs --outer-momentum above 0 (DiLoCo uses 0.9), as PyTorch\'s SGD(nesterov=True) does');
   }
 });
+
+/**
+ * The run's config. A model may default some training settings its own way (the GPT: nanoGPT's
+ * recipe); those fill what the run leaves out, before the general defaults.
+ */
+export const trainConfigSchema = z.preprocess((raw) => {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const given = raw as Record<string, unknown>;
+  const defaults = Object.entries(modelTrainingDefaults(given)).filter(([k, v]) => given[k] === undefined && v !== undefined);
+  return defaults.length === 0 ? raw : { ...Object.fromEntries(defaults), ...given };
+}, settingsSchema);
 
 export type TrainConfig = z.infer<typeof trainConfigSchema>;
 

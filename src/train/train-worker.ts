@@ -7,6 +7,8 @@ import { NonFiniteError } from '../accelerate/finite.js';
 import { InterruptedError } from '../comm/launch-api.js';
 import { LocalSGD } from '../accelerate/local-sgd.js';
 import type { WorkerChannel } from '../comm/worker-channel.js';
+import { createStorage } from '../gpu/buffers.js';
+import { prepareGradNormClip, type PreparedGradNormClip } from '../kernels/grad-norm.js';
 import type { ParameterLayout } from '../nn/layout.js';
 import { createModel, type Model, type ModelGraph } from '../nn/model.js';
 import { createOptimizer, type Optimizer } from '../nn/optimizer.js';
@@ -58,10 +60,10 @@ export async function trainWorker(config: TrainConfig, options: WorkerOptions): 
     commDtype: config.commDtype,
   });
   try {
-    const { data, model, optimizer, graph, start, totalSteps } = await setUp(config, accelerator, options);
+    const { data, model, optimizer, graph, start, totalSteps, clipping } = await setUp(config, accelerator, options);
     const hooks = options.hooks ?? {};
     const events = new HookEvents(accelerator, model, options.channel?.rejoin?.restarts ?? 0);
-    const schedule: ScheduleConfig = { kind: config.schedule, baseLr: config.lr, warmupSteps: config.warmupSteps, totalSteps };
+    const schedule: ScheduleConfig = { kind: config.schedule, baseLr: config.lr, minLr: config.minLr, warmupSteps: config.warmupSteps, totalSteps };
     const log = new LogWindow(accelerator, graph, config.gradAccum, start.step);
     const evaluator = new MainProcessEvaluator(accelerator, model, data);
     await evaluator.graph();
@@ -90,6 +92,9 @@ export async function trainWorker(config: TrainConfig, options: WorkerOptions): 
         accelerator.backward(graph, next.batch, micro);
       }
       await accelerator.reduceGradients(model); // synchronous mode only: Local SGD keeps gradients local
+      // Clipping follows the reduction, as clip_grad_norm_ after DDP's backward: in synchronous mode
+      // every worker clips the same averaged gradients; under Local SGD each its own.
+      if (clipping) accelerator.record(clipping.dispatches);
       const lr = learningRate(schedule, step);
       await accelerator.optimizerStep(optimizer, lr);
       await localSgd.step();
@@ -172,6 +177,8 @@ interface Run {
   graph: ModelGraph;
   start: StartingPoint;
   totalSteps: number;
+  /** --grad-clip's norm and scale dispatches, recorded before each optimizer step; absent when off. */
+  clipping: PreparedGradNormClip | undefined;
 }
 
 /** The data, the model (from the config's `model`), its optimizer and where training starts; every worker starts from rank 0's weights. */
@@ -186,11 +193,15 @@ async function setUp(config: TrainConfig, accelerator: Accelerator, options: Wor
   const start = startingPoint(config, model, optimizer, options.channel?.rejoin, totalSteps);
   await accelerator.broadcastParameters(model, start.params);
   const graph = await model.graph(config.batchSize, config.gradAccum);
+  const clipping = config.gradClip > 0 ? await prepareGradNormClip(accelerator.ctx, {
+    tensors: [{ grads: model.grads, count: model.layout.totalFloats }], maxNorm: config.gradClip,
+    clip: createStorage(accelerator.ctx, 'gradient norm and clip scale', 8), label: `clip_grad_norm_ ${config.gradClip}`,
+  }) : undefined;
   options.onModel?.({
     description: model.description, layout: model.layout, parameterCount: model.layout.parameterCount, adapter: accelerator.adapterName,
     trainSamples: data.trainSamples, testSamples: data.testSamples, data: data.description, startStep: start.step, totalSteps,
   });
-  return { data, model, optimizer, graph, start, totalSteps };
+  return { data, model, optimizer, graph, start, totalSteps, clipping };
 }
 
 /** The --save checkpoint, with this worker's optimizer state. */

@@ -36,8 +36,11 @@ const BEFORE = {
 /** What a one-machine run adds: one node, rank 0, and the multi-machine settings at their defaults (no nprocPerNode, no masterAddr). */
 const ONE_MACHINE = { nnodes: 1, nodeRank: 0, masterPort: 29500, rendezvousTimeout: 300, crossNodeEvery: 1, insecure: false };
 
+/** Settings added later whose defaults change nothing: no floor under the schedule's decay, no clipping. */
+const ADDED_INERT = { minLr: 0, gradClip: 0 };
+
 test('no flags and --procs 4 give the config of before, on one machine, whatever a scheduler put in the environment', () => {
-  const expected = { ...BEFORE, ...ONE_MACHINE };
+  const expected = { ...BEFORE, ...ONE_MACHINE, ...ADDED_INERT };
   const scheduler = { SLURM_NNODES: '2', SLURM_NODEID: '1', SLURM_JOB_NODELIST: 'gpu[1-2]', NNODES: '4', NODE_RANK: '3', MASTER_ADDR: 'head', MASTER_PORT: '1', JOB_COMPLETION_INDEX: '1' };
   for (const env of [{}, scheduler, process.env]) {
     assert.equal(parseTrainArgs([], env), expected);
@@ -163,6 +166,38 @@ test('--model mlp is the default, and --hidden and --activation shape it; the co
   assert.match(help, /--model <value>\s+.*\(default: mlp\)/);
   assert.match(help, /--hidden <value>\s+--model mlp: hidden layer widths, comma-separated \(default: 256\)/);
   assert.match(help, /--activation <value>\s+--model mlp: relu \| gelu \(default: relu\)/);
+});
+
+test('--model gpt trains by nanoGPT\'s baby recipe unless told otherwise; each flag still wins, and the config survives the JSON trip', () => {
+  const c = parseTrainArgs(['--model', 'gpt']);
+  assert.equal(c.model, { kind: 'gpt', nLayer: 4, nHead: 4, nEmbd: 128, blockSize: 64 });
+  const recipe = { batchSize: 12, lr: 1e-3, optimizer: 'adamw', beta1: 0.9, beta2: 0.99, weightDecay: 0.1, gradClip: 1, schedule: 'cosine', warmupSteps: 100, minLr: 1e-4, maxSteps: 2000, evalEvery: 250 };
+  for (const [key, value] of Object.entries(recipe)) assert.equal(c[key as keyof typeof c], value, key);
+  assert.equal(trainConfigSchema.parse(JSON.parse(JSON.stringify(c))), c);
+  // Given flags win; nanoGPT's min_lr follows the given --lr.
+  const tuned = parseTrainArgs(['--model', 'gpt', '--lr', '3e-3', '--batch-size', '8', '--grad-clip', '0', '--schedule', 'constant', '--optimizer', 'sgd', '--weight-decay', '0']);
+  assert.equal([tuned.lr, tuned.minLr, tuned.batchSize, tuned.gradClip, tuned.schedule, tuned.optimizer, tuned.weightDecay], [3e-3, 3e-3 / 10, 8, 0, 'constant', 'sgd', 0]);
+  assert.equal(trainConfigSchema.parse(JSON.parse(JSON.stringify(tuned))), tuned);
+  // --epochs alone sets the length: no default --max-steps overrides it.
+  const epochs = parseTrainArgs(['--model', 'gpt', '--epochs', '1']);
+  assert.is(epochs.maxSteps, undefined);
+  assert.equal(trainConfigSchema.parse(JSON.parse(JSON.stringify(epochs))), epochs);
+  // The MLP's defaults stay its own.
+  const mlp = parseTrainArgs(['--model', 'mlp']);
+  assert.equal([mlp.batchSize, mlp.lr, mlp.optimizer, mlp.gradClip, mlp.schedule, mlp.minLr, mlp.maxSteps], [32, 0.05, 'sgd', 0, 'constant', 0, undefined]);
+});
+
+test('--min-lr and --grad-clip: non-negative numbers; a floor above --lr and a floor under a constant schedule are refused', () => {
+  const c = parseTrainArgs(['--schedule', 'cosine', '--min-lr', '0.01', '--grad-clip', '0.5']);
+  assert.equal([c.minLr, c.gradClip], [0.01, 0.5]);
+  rejects(['--schedule', 'cosine', '--lr', '0.01', '--min-lr', '0.02'], /^--min-lr 0.02 is above --lr 0.01: .*lower --min-lr/);
+  rejects(['--min-lr', '0.001'], /^--min-lr does not apply to this run: .*--schedule constant keeps --lr; leave it out$/);
+  rejects(['--grad-clip', '-1'], /--grad-clip must be a non-negative number \(got -1\)/);
+  rejects(['--grad-clip', 'off'], /--grad-clip must be a plain decimal number/);
+  const help = helpText();
+  assert.match(help, /--batch-size <value>\s+.*\(default: 32; --model gpt: 12\)/);
+  assert.match(help, /--max-steps <value>\s+.*\(default: none; --model gpt: 2000\)/);
+  assert.match(help, /--grad-clip <value>\s+.*\(default: 0; --model gpt: 1\)/);
 });
 
 test('--verbose is off unless given, works in every mode (alone or with --quiet), and the help says what it shows', () => {
