@@ -76,7 +76,7 @@ export async function run(config: TrainConfig, options: { workerScript?: string 
 /** --text/--val-text errors are the user's (exit 2); the Brown corpus is checked too, but its failure is the install's. */
 function checkText(config: TrainConfig, blockSize: number): void {
   try {
-    loadTextData({ text: config.text, valText: config.valText, procs: config.procs }, blockSize);
+    loadTextData({ text: config.text, valText: config.valText, procs: config.procs, valWindows: config.valWindows }, blockSize);
   } catch (error) {
     throw config.text !== undefined ? new UsageError((error as Error).message) : error;
   }

@@ -82,6 +82,7 @@ const settingsSchema = z.object({
   // text; without --text the Brown corpus.
   text: nonEmpty('--text').optional(),
   valText: nonEmpty('--val-text').optional(),
+  valWindows: wholeNumber('--val-windows', 1).optional(),
   syntheticSamples: wholeNumber('--synthetic-samples', 1).default(20000),
   syntheticFeatures: wholeNumber('--synthetic-features', 1).default(256),
   syntheticClasses: wholeNumber('--synthetic-classes', 2).default(10),

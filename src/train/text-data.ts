@@ -6,9 +6,10 @@ import type { TokenBatch } from '../data/batch.js';
 import { BYTE_VOCAB_SIZE, ByteWindowLoader, checkSplit, evalTextBatches, evalWindowStarts, loadTextFiles, type TextSplit } from '../data/text.js';
 
 /**
- * Validation windows scored per evaluation: the first this many windows of the validation bytes (a
- * fixed sample, the same at every evaluation and in every run), so that an evaluation of the baby
- * GPT stays within seconds on a software GPU. The full split is `node dist/eval.js`'s job.
+ * Validation windows scored per evaluation unless --val-windows says otherwise: the first this many
+ * windows of the validation bytes (a fixed sample, the same at every evaluation and in every run),
+ * so that an evaluation of the baby GPT stays within seconds on a software GPU. The full split is
+ * `node dist/eval.js`'s job.
  */
 export const VALIDATION_WINDOWS = 64;
 
@@ -16,13 +17,15 @@ export interface TextChoice {
   text?: string | undefined;
   valText?: string | undefined;
   procs: number;
+  /** Validation windows per evaluation (--val-windows; VALIDATION_WINDOWS when absent), at most the split's. */
+  valWindows?: number | undefined;
 }
 
 export interface TextData {
   split: TextSplit;
   /** For the log: where the bytes came from (for Brown, where its cache is) and the validation sample. */
   description: string;
-  /** The validation bytes evaluations score: the first VALIDATION_WINDOWS windows of split.val. */
+  /** The validation bytes evaluations score: the first validationWindows windows of split.val. */
   validation: Uint8Array;
   validationWindows: number;
 }
@@ -51,7 +54,7 @@ export function loadTextData(c: TextChoice, blockSize: number): TextData {
         `block_size + 1 = ${blockSize + 1}; use more text, fewer --procs or a smaller --block-size`,
     );
   }
-  const windows = Math.min(VALIDATION_WINDOWS, evalWindowStarts(split.val.length, blockSize).length);
+  const windows = Math.min(c.valWindows ?? VALIDATION_WINDOWS, evalWindowStarts(split.val.length, blockSize).length);
   const validation = split.val.subarray(0, windows * blockSize + 1);
   const description = `${source}; ${split.train.length} training bytes, validation on the first ${windows} windows ` +
     `(${windows * blockSize} predicted bytes) of ${split.val.length} validation bytes`;

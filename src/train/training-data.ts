@@ -51,7 +51,7 @@ export async function prepareTrainingData(config: TrainConfig, rank: number, wor
  * so a resumed run reads what an uninterrupted one would. An epoch is one pass of consecutive windows.
  */
 function textTrainingData(config: TrainConfig, blockSize: number, rank: number, worldSize: number): TrainingData {
-  const text = loadTextData({ text: config.text, valText: config.valText, procs: worldSize }, blockSize);
+  const text = loadTextData({ text: config.text, valText: config.valText, procs: worldSize, valWindows: config.valWindows }, blockSize);
   const loader = new ByteWindowLoader(text.split.train, { rank, worldSize, batchSize: config.batchSize, blockSize, shuffle: config.shuffle, seed: config.seed });
   const batchesPerEpoch = Math.max(1, Math.floor(loader.windowsPerPass / config.batchSize));
   const evalBatchSize = Math.min(config.evalBatchSize, text.validationWindows);

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseTrainArgs } from '../../src/cli/config.js';
 import { runSettings } from '../../src/cli/run-settings.js';
 import { evaluateText, splitTrainVal } from '../../src/data/text.js';
-import { VALIDATION_WINDOWS } from '../../src/train/text-data.js';
+import { loadTextData, VALIDATION_WINDOWS } from '../../src/train/text-data.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
 import { gptForward, gptLayout } from '../helpers/gpt-reference.js';
 import { runTrain } from '../helpers/processes.js';
@@ -133,6 +133,20 @@ test('flags of the other model, and --val-text without --text, are refused', () 
   refused(['--text', TEXT], /--text does not apply to this run: .*--model mlp/);
   refused(['--model', 'gpt', '--data', 'synthetic'], /--data does not apply to this run: .*--model gpt reads text/);
   refused(['--model', 'gpt', '--val-text', TEXT], /--val-text does not apply to this run: .*no --text/);
+  refused(['--val-windows', '100'], /--val-windows does not apply to this run: it concerns a language model's text/);
+  refused(['--model', 'gpt', '--val-windows', '0'], /--val-windows must be a whole number from 1 up/);
+});
+
+test('--val-windows sets the validation sample: the first N windows of the validation bytes, at most all of them', () => {
+  const val = splitTrainVal(new Uint8Array(readFileSync(TEXT)), 'words').val;
+  const all = Math.floor((val.length - 1) / TINY.blockSize);
+  for (const [asked, windows] of [[undefined, VALIDATION_WINDOWS], [5, 5], [all + 100, all]] as const) {
+    const config = parseTrainArgs(['--model', 'gpt', '--block-size', '8', '--text', TEXT, ...(asked === undefined ? [] : ['--val-windows', String(asked)])]);
+    const data = loadTextData({ text: config.text, procs: 1, valWindows: config.valWindows }, TINY.blockSize);
+    assert.is(data.validationWindows, windows);
+    assert.equal(data.validation, val.subarray(0, windows * TINY.blockSize + 1));
+    assert.ok(data.description.includes(`validation on the first ${windows} windows (${windows * TINY.blockSize} predicted bytes)`), data.description);
+  }
   const c = parseTrainArgs(['--model', 'gpt', '--n-layer', '2', '--n-head', '2', '--n-embd', '32', '--block-size', '16', '--text', TEXT]);
   assert.equal(c.model, { kind: 'gpt', nLayer: 2, nHead: 2, nEmbd: 32, blockSize: 16 });
   assert.is(c.text, TEXT);
