@@ -2,15 +2,18 @@
 import { spawn } from 'node:child_process';
 import { readMetrics, type MetricsRecord } from '../../../src/train/metrics.js';
 
-/** Runs `trainJs` to completion and returns its checked metrics records. */
-export async function trainRun(trainJs: string, args: string[], metrics: string, env: Record<string, string> = {}): Promise<MetricsRecord[]> {
+/**
+ * Runs `trainJs` to completion and returns its checked metrics records; a run past `timeoutMs`
+ * (train.js has its own worker timeout; this is the backstop) is stopped and reported.
+ */
+export async function trainRun(trainJs: string, args: string[], metrics: string, env: Record<string, string> = {}, timeoutMs = 600_000): Promise<MetricsRecord[]> {
   const all = [trainJs, ...args, '--metrics', metrics, '--quiet'];
   const child = spawn(process.execPath, all, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d));
   child.stderr.on('data', (d: Buffer) => (output += d));
-  // A hung run must not hang the benchmark: train.js has its own worker timeout, this is the backstop.
-  const killer = setTimeout(() => child.kill('SIGTERM'), 600_000);
+  // A hung run must not hang the benchmark.
+  const killer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
   const code = await new Promise<number | null>((done) => child.on('exit', (c) => done(c)));
   clearTimeout(killer);
   if (code !== 0) {
