@@ -11,6 +11,8 @@ const tsFiles = (dir, suffix = '.ts') =>
 const entryPoints = {
   train: 'src/cli/train.ts',
   worker: 'src/cli/worker.ts',
+  sample: 'src/cli/sample.ts',
+  eval: 'src/cli/eval.ts',
 };
 // bench/lib/ holds the benchmarks' shared modules, bundled into each script that imports them.
 for (const f of tsFiles('bench').filter((f) => !f.startsWith(join('bench', 'lib', '/')))) entryPoints[f.replace(/\.ts$/, '')] = f;

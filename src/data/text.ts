@@ -36,13 +36,13 @@ export function splitTrainVal(bytes: Uint8Array, name: string): TextSplit {
 }
 
 /** The whole of a user's file, refused with a clear message if it is missing, a directory or shorter than one window. */
-export function readTextFile(path: string, blockSize: number, flag = '--text'): Uint8Array {
+export function readTextFile(path: string, blockSize: number, flag = '--text', use = 'to train on'): Uint8Array {
   checkBlockSize(blockSize);
   let stat;
   try {
     stat = statSync(path);
   } catch {
-    throw new Error(`${flag} ${path}: no such file; give the path of a text (or any binary) file to train on`);
+    throw new Error(`${flag} ${path}: no such file; give the path of a text (or any binary) file ${use}`);
   }
   if (stat.isDirectory()) throw new Error(`${flag} ${path}: is a directory, not a file; give one text file (concatenate several with cat)`);
   if (!stat.isFile()) throw new Error(`${flag} ${path}: is not a regular file`);
@@ -222,12 +222,16 @@ export interface TextEvaluation {
 /**
  * The evaluation rule: `sumLoss(batch)` returns the summed cross-entropy (nats) of the batch's real
  * rows' targets; the result is the float64 sum over batches divided by the number of targets.
+ * sumLoss may be asynchronous (a GPU read-back, as in eval.js) or not (a CPU reference); batches are
+ * scored one after another, since their arrays are reused.
  */
-export function evaluateText(bytes: Uint8Array, blockSize: number, batchSize: number, sumLoss: (batch: TokenBatch) => number): TextEvaluation {
+export async function evaluateText(
+  bytes: Uint8Array, blockSize: number, batchSize: number, sumLoss: (batch: TokenBatch) => number | Promise<number>,
+): Promise<TextEvaluation> {
   let total = 0;
   let targets = 0;
   for (const batch of evalTextBatches(bytes, blockSize, batchSize)) {
-    total += sumLoss(batch);
+    total += await sumLoss(batch);
     targets += batch.rows * blockSize;
   }
   if (targets === 0) {

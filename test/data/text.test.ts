@@ -104,7 +104,7 @@ test('every byte from the second up to the end of the last window is a target ex
   }
 });
 
-test('evaluateText is the mean over all targets of the summed loss, whatever the batch size', () => {
+test('evaluateText is the mean over all targets of the summed loss, whatever the batch size', async () => {
   const random = rng(3);
   const bytes = randomBytes(1000, random);
   // A bigram model with fixed random log-probabilities: the loss of a target depends on its input.
@@ -126,16 +126,20 @@ test('evaluateText is the mean over all targets of the summed loss, whatever the
     return sum;
   };
   for (const B of [1, 4, 12, 500]) {
-    const result = evaluateText(bytes, T, B, sumLoss);
+    const result = await evaluateText(bytes, T, B, sumLoss);
     assert.is(result.targets, count);
     assert.is(result.targets, 142 * 7);
     assert.ok(Math.abs(result.loss - direct / count) < 1e-12, `B ${B}: ${result.loss} vs ${direct / count}`);
     assert.ok(Math.abs(result.bitsPerByte - result.loss / Math.LN2) < 1e-15);
   }
   // A uniform model scores ln 256 nats, 8 bits per byte.
-  const uniform = evaluateText(bytes, T, 5, (b) => b.rows * T * Math.log(256));
+  const uniform = await evaluateText(bytes, T, 5, (b) => b.rows * T * Math.log(256));
   assert.ok(Math.abs(uniform.bitsPerByte - 8) < 1e-12);
-  assert.throws(() => evaluateText(bytes.subarray(0, 7), 7, 1, sumLoss), /7 bytes hold no window of block_size \+ 1 = 8 bytes/);
+  // An asynchronous sumLoss (a GPU read-back) gives the same.
+  const later = await evaluateText(bytes, T, 4, async (b) => sumLoss(b));
+  assert.is(later.loss, (await evaluateText(bytes, T, 4, sumLoss)).loss);
+  const short = await evaluateText(bytes.subarray(0, 7), 7, 1, sumLoss).then(() => undefined, (e: Error) => e);
+  assert.match(short?.message ?? 'no error', /7 bytes hold no window of block_size \+ 1 = 8 bytes/);
 });
 
 test('ranks own disjoint, contiguous slices of the training bytes, and every window stays inside its rank\'s slice', () => {

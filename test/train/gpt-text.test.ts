@@ -55,7 +55,7 @@ test('the loss goes down, and the reported validation loss is the float64 refere
   for (const e of layout.entries) params.set(byName.get(e.name)!, e.offset);
   const val = splitTrainVal(new Uint8Array(readFileSync(TEXT)), 'words').val;
   const sample = val.subarray(0, VALIDATION_WINDOWS * TINY.blockSize + 1);
-  const expected = evaluateText(sample, TINY.blockSize, 16, (b) => {
+  const expected = await evaluateText(sample, TINY.blockSize, 16, (b) => {
     const f = gptForward(TINY, params, b.inputs.subarray(0, b.rows * 8), b.targets.subarray(0, b.rows * 8), b.rows, 8);
     return f.loss * b.rows * 8;
   });
