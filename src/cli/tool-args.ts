@@ -41,7 +41,7 @@ export function parseToolArgs<T>(tool: string, flags: readonly ToolFlag[], schem
     const [name, inline] = eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
     const flag = flags.find((f) => f.flag === name);
     if (!flag) {
-      const close = flags.find((f) => f.flag.startsWith(name.slice(0, 4)) && name.startsWith('--'));
+      const close = closestFlag(name, flags);
       throw new UsageError(`${tool}: unknown ${name.startsWith('-') ? 'flag' : 'argument'} "${arg}"${close ? ` (did you mean ${close.flag}?)` : ''}`);
     }
     const previous = given.get(flag.key);
@@ -66,6 +66,17 @@ export function parseToolArgs<T>(tool: string, flags: readonly ToolFlag[], schem
     }).join('\n'));
   }
   return parsed.data;
+}
+
+/** The flag sharing the longest start with `name` (at least "--" and two letters), for "did you mean". */
+function closestFlag(name: string, flags: readonly ToolFlag[]): ToolFlag | undefined {
+  const shared = (f: ToolFlag) => {
+    let n = 0;
+    while (n < name.length && name[n] === f.flag[n]) n++;
+    return n;
+  };
+  const best = flags.reduce<ToolFlag | undefined>((b, f) => (b === undefined || shared(f) > shared(b) ? f : b), undefined);
+  return best !== undefined && shared(best) >= 4 ? best : undefined;
 }
 
 /** Usage lines, then each flag with its help and its default (from the schema parsed with only the required keys). */
