@@ -4,6 +4,7 @@
 // over all targets), so any other implementation can reproduce the number.
 // Exit codes: 0 done, 1 failed, 2 refused before running.
 import { z } from 'zod';
+import { loadBrown } from '../data/brown.js';
 import { readTextFile } from '../data/text.js';
 import { openGpu } from '../gpu/device.js';
 import { GpuError } from '../gpu/errors.js';
@@ -14,7 +15,7 @@ import { UsageError } from './usage-error.js';
 
 const FLAGS: ToolFlag[] = [
   { flag: '--checkpoint', key: 'checkpoint', help: 'the .safetensors FILE that node dist/train.js --model gpt --save FILE wrote (required)' },
-  { flag: '--text', key: 'text', help: 'the FILE to score, all of it (any UTF-8 or binary file; required)' },
+  { flag: '--text', key: 'text', help: 'the FILE to score, all of it (any UTF-8 or binary file); without it, the Brown corpus\'s validation split (its last 10 %, what train.js validates on by default)' },
   { flag: '--json', key: 'json', help: 'print only {"loss": …, "bitsPerByte": …, "targets": …}', boolean: true },
   { flag: '--batch-size', key: 'batchSize', help: 'windows per GPU batch (the result does not depend on it)' },
   { flag: '--adapter', key: 'adapter', help: 'WebGPU adapter name (substring; also WEBGPU_ADAPTER)' },
@@ -23,7 +24,7 @@ const FLAGS: ToolFlag[] = [
 
 const evalConfigSchema = z.object({
   checkpoint: pathFlag('--checkpoint'),
-  text: pathFlag('--text'),
+  text: pathFlag('--text').optional(),
   json: z.boolean().default(false),
   batchSize: wholeNumberFlag('--batch-size', 1, 4096).default('32'),
   adapter: pathFlag('--adapter').optional(),
@@ -34,7 +35,7 @@ type EvalConfig = z.infer<typeof evalConfigSchema>;
 function evalHelp(): string {
   const { batchSize } = evalConfigSchema.parse({ checkpoint: 'F', text: 'F' });
   return toolHelp([
-    'Usage: node dist/eval.js --checkpoint FILE --text FILE [--json] [--batch-size N]',
+    'Usage: node dist/eval.js --checkpoint FILE [--text FILE] [--json] [--batch-size N]',
     '',
     'The mean cross-entropy of a GPT trained by node dist/train.js --model gpt on a text, in nats per predicted byte and in bits',
     'per byte. The windows, T being the block size: one starts at each of 0, T, 2T, …; the window at s has inputs bytes [s, s+T)',
@@ -48,13 +49,14 @@ async function run(config: EvalConfig): Promise<void> {
   let bytes;
   try {
     checkpoint = readGptCheckpoint(config.checkpoint);
-    bytes = readTextFile(config.text, checkpoint.options.blockSize, '--text', 'to evaluate on');
+    bytes = config.text !== undefined ? readTextFile(config.text, checkpoint.options.blockSize, '--text', 'to evaluate on') : loadBrown().val;
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
   const ctx = await openGpu({ adapter: config.adapter ?? process.env.WEBGPU_ADAPTER, backend: config.backend ?? process.env.WEBGPU_BACKEND });
   try {
-    if (!config.json) console.log(`${describeCheckpoint(checkpoint)}\non --text ${config.text} (${bytes.length} bytes)`);
+    const source = config.text !== undefined ? `--text ${config.text}` : 'the Brown corpus\'s validation split (its last 10 %)';
+    if (!config.json) console.log(`${describeCheckpoint(checkpoint)}\non ${source} (${bytes.length} bytes)`);
     const start = performance.now();
     const result = await evaluateGpt(gptFromCheckpoint(ctx, checkpoint), bytes, config.batchSize);
     if (config.json) {

@@ -3,12 +3,13 @@
 // the checkpoint's weights loaded unchanged into nanoGPT's GPT (test/fixtures/nanogpt_eval.py); the
 // batch size does not change it; bad inputs are refused with exit 2 before any GPU work.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { findTorchPython } from '../../bench/lib/pytorch-anchor.js';
+import { loadBrown } from '../../src/data/brown.js';
 import { gptForward } from '../helpers/gpt-reference.js';
 import { EVAL_JS, referenceParams, runTool, TINY, trainMlp, trainTinyGpt, wordSalad, writeText } from '../helpers/lm-tools.js';
 import { tempDir } from '../helpers/train-run.js';
@@ -106,6 +107,20 @@ test('the batch size does not change the result; the plain output says the same 
   assert.match(plain.stdout.toString(), new RegExp(`loss ${one.loss.toFixed(4)} nats/byte \\(${one.bitsPerByte.toFixed(4)} bits/byte\\) over ${one.targets} predicted bytes`));
 });
 
+test('without --text it scores the Brown corpus\'s validation split, the bytes train.js validates on', () => {
+  const val = loadBrown().val;
+  const file = dir.file('brown-val.txt');
+  writeFileSync(file, val);
+  const run = (args: string[]) => {
+    const r = runTool(EVAL_JS, ['--checkpoint', CHECKPOINT, '--json', '--batch-size', '2048', ...args]);
+    assert.is(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout.toString('utf8')) as { loss: number; targets: number };
+  };
+  const brown = run([]);
+  assert.is(brown.targets, Math.floor((val.length - 1) / TINY.blockSize) * TINY.blockSize);
+  assert.equal(run(['--text', file]), brown, 'the same bytes given as --text');
+});
+
 test('a text shorter than one window, a missing file, a directory, a non-GPT checkpoint and bad flags are refused (exit 2, nothing on stdout)', async () => {
   const mlp = dir.file('mlp.safetensors');
   await trainMlp(mlp);
@@ -123,7 +138,6 @@ test('a text shorter than one window, a missing file, a directory, a non-GPT che
     [['--checkpoint', mlp, '--text', EVAL_TEXT], /holds a --model mlp checkpoint \(an MLP classifier; tensors layers\.0\.weight.*\), not a GPT/],
     [['--checkpoint', notCheckpoint, '--text', EVAL_TEXT], /notes\.safetensors: .*not a valid safetensors file/],
     [['--text', EVAL_TEXT], /--checkpoint is required/],
-    [['--checkpoint', CHECKPOINT], /--text is required/],
     [['--checkpoint', CHECKPOINT, '--text', EVAL_TEXT, '--batch-size', '0'], /--batch-size must be a whole number from 1 to 4096 \(got 0\)/],
     [['--checkpoint', CHECKPOINT, '--text', EVAL_TEXT, '--batch-size', 'many'], /--batch-size must be a plain decimal number/],
     [['--checkpoint', CHECKPOINT, '--text', EVAL_TEXT, '--json=yes'], /--json takes no value/],
