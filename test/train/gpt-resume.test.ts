@@ -84,5 +84,19 @@ test('two workers, DiLoCo (post-local SGD warmup, Nesterov outer, plain SGD insi
   assertSameCheckpoint(full, resumed, 'resumed from step 14 vs never stopped');
 });
 
+test('a GPT checkpoint given to a run of another shape is refused, naming the tensor and the model settings it was written with', async () => {
+  const checkpoint = dir.file('shape.safetensors');
+  await trainOk(withFlags(GPT, ['--procs', '1', '--max-steps', '2', '--save', checkpoint]));
+  const written = /The run that wrote it had --model gpt --n-layer 1 --n-head 2 --n-embd 16 --block-size 8: do this run's model settings match\?/;
+  const wider = await runTrain(withFlags(GPT, ['--procs', '1', '--n-embd', '32', '--resume', checkpoint]));
+  assert.is(wider.code, 1, wider.stderr);
+  assert.match(wider.stderr, /tensor "transformer\.wte\.weight" has shape \[256, 16\], expected \[256, 32\]/);
+  assert.match(wider.stderr, written);
+  const deeper = await runTrain(withFlags(GPT, ['--procs', '1', '--n-layer', '2', '--init', checkpoint]));
+  assert.is(deeper.code, 1, deeper.stderr);
+  assert.match(deeper.stderr, /has no tensor "transformer\.h\.1\.ln_1\.weight"/);
+  assert.match(deeper.stderr, written);
+});
+
 test.after(() => dir.remove());
 test.run();
