@@ -22,7 +22,7 @@ export const SMALL_TASK = [
  */
 export const TINY_GPT = [
   '--model', 'gpt', '--n-layer', '1', '--n-head', '2', '--n-embd', '16', '--block-size', '8', '--batch-size', '4',
-  '--optimizer', 'adamw', '--lr', '0.01', '--weight-decay', '0.1', '--schedule', 'constant', '--warmup-steps', '0', '--quiet',
+  '--optimizer', 'adamw', '--lr', '0.01', '--weight-decay', '0.1', '--grad-clip', '1', '--schedule', 'constant', '--warmup-steps', '0', '--quiet',
 ];
 
 /** Writes `words` words drawn from a 14-word vocabulary (~4 bytes each): text a tiny GPT learns in a few dozen steps. */

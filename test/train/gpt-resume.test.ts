@@ -20,7 +20,7 @@ const dir = tempDir();
 const TEXT = writeWordSalad(dir.file('short.txt'), 150);
 const STEPS = 20;
 const GPT = withFlags([...TINY_GPT, '--text', TEXT, '--seed', '11', '--grad-accum', '2', '--max-steps', String(STEPS), '--log-every', '1'],
-  ['--schedule', 'cosine', '--warmup-steps', '3']);
+  ['--schedule', 'cosine', '--warmup-steps', '3', '--min-lr', '0.001']);
 
 async function trainOk(args: string[], env: Record<string, string> = {}): Promise<void> {
   const r = await runTrain(args, env);
