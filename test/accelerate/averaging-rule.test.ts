@@ -8,10 +8,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { buildLayout, type TensorSpec } from '../../src/nn/layout.js';
 import { SAVE_EVERY_RANK_ENV, TRACE_ROUNDS_ENV, TRACE_WEIGHTS_ENV } from '../../src/train/debug-hooks.js';
 import { assertBitwiseEqual, assertClose, relativeError } from '../helpers/assert.js';
 import { runTrain } from '../helpers/processes.js';
-import { buildLayout, type TensorSpec } from '../../src/nn/layout.js';
 import { readWeights, SMALL_TASK, tempDir, TINY_GPT, writeWordSalad } from '../helpers/train-run.js';
 
 const test = suite('the averaging rule, on the MLP and the GPT');
