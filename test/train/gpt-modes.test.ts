@@ -11,7 +11,7 @@ import type { RunSummary } from '../../src/train/summary.js';
 import { isAlive } from '../comm/fixtures/procs.js';
 import { withFlags } from '../helpers/args.js';
 import { assertBitwiseEqual, relativeError } from '../helpers/assert.js';
-import { childPids, startTrain, waitFor, type Finished } from '../helpers/processes.js';
+import { childPids, runTrain, startTrain, waitFor, type Finished } from '../helpers/processes.js';
 import { readWeights, tempDir, TINY_GPT, writeWordSalad } from '../helpers/train-run.js';
 
 const test = suite('--model gpt: 16-bit exchange and lost workers');
@@ -22,7 +22,8 @@ const GPT = [...TINY_GPT, '--text', writeWordSalad(dir.file('words.txt')), '--se
 async function trainWatched(args: string[], env: Record<string, string> = {}, ms = 120_000): Promise<Finished & { pids: Set<number> }> {
   const { child, done } = startTrain(args, env);
   const pids = new Set<number>();
-  const poll = setInterval(() => childPids(child.pid!).forEach((pid) => pids.add(pid)), 50);
+  // Every 200 ms: each poll starts a ps, and a worker lives for seconds.
+  const poll = setInterval(() => childPids(child.pid!).forEach((pid) => pids.add(pid)), 200);
   const timer = setTimeout(() => child.kill('SIGKILL'), ms);
   const r = await done;
   clearInterval(poll);
@@ -45,12 +46,17 @@ function assertSameWeights(save: string, finishing: number[], dropped: number[])
   for (const rank of dropped) assert.not.ok(existsSync(`${save}.rank${rank}`), `dropped rank ${rank} saved weights`);
 }
 
-// ---- --comm-dtype ----
+// ---- --comm-dtype, and respawn ----
 
 const PROCS = 2;
 const STEPS = 16;
 const K = 4;
 const ROUNDS = STEPS / K;
+// Plain SGD inside: a respawned worker restarts its optimizer state, so only a stateless optimizer
+// lets a respawned run end bit-identical to an undisturbed one (the f32 run below). And with AdamW
+// at this lr the tiny task would amplify any perturbation, measuring the task, not the compression.
+const TWO_WORKERS = withFlags([...GPT, '--procs', String(PROCS), '--max-steps', String(STEPS), '--local-sgd-steps', String(K)],
+  ['--optimizer', 'sgd', '--momentum', '0', '--lr', '0.1', '--weight-decay', '0']);
 // Frames also carry JSON whose numbers' lengths vary from run to run by a few dozen bytes in all.
 const JSON_JITTER = 300;
 
@@ -60,8 +66,7 @@ async function exchange(name: string, args: string[]): Promise<Run> {
   const save = dir.file(`${name}.safetensors`);
   const metrics = dir.file(`${name}.jsonl`);
   const trace = dir.file(`${name}-weights`);
-  const r = await trainWatched([...GPT, '--procs', String(PROCS), '--max-steps', String(STEPS), '--local-sgd-steps', String(K), '--save', save, '--metrics', metrics, ...args],
-    { [SAVE_EVERY_RANK_ENV]: '1', [TRACE_WEIGHTS_ENV]: trace });
+  const r = await runTrain([...TWO_WORKERS, '--save', save, '--metrics', metrics, ...args], { [SAVE_EVERY_RANK_ENV]: '1', [TRACE_WEIGHTS_ENV]: trace });
   assert.is(r.code, 0, `train.js ${args.join(' ')} failed:\n${r.stderr}`);
   // After every round (steps K, 2K, ...) every replica holds the same bytes; between rounds they differ.
   const held = Array.from({ length: PROCS }, (_, rank) => new Map(readFileSync(`${trace}.rank${rank}.jsonl`, 'utf8').trim().split('\n')
@@ -91,8 +96,8 @@ for (const dtype of ['f16', 'bf16'] as const) {
     const bytes = half.summary.bytesCommunicated;
     assert.ok(bytes >= predicted - JSON_JITTER && bytes <= predicted + headerSlack + JSON_JITTER, `${dtype}: ${bytes} bytes communicated, predicted ${predicted} (f32: ${full.summary.bytesCommunicated})`);
     // 3 rounds of 16-bit rounding of each round's change (relative 2^-11 for f16, 2^-8 for bf16).
-    // Measured: f16 1.1e-4, bf16 8.7e-4 (AdamW inside); the bounds leave a factor of 15-20 for other seeds and drivers.
-    const bound = dtype === 'f16' ? 2e-3 : 1.5e-2;
+    // Measured: f16 2.3e-5, bf16 2.1e-4; the bounds leave a factor of about 20 for other seeds and drivers.
+    const bound = dtype === 'f16' ? 5e-4 : 4e-3;
     const err = relativeError(half.weights, full.weights);
     assert.ok(err < bound, `${dtype}: ‖w − w_f32‖/‖w_f32‖ = ${err.toExponential(2)}, over ${bound}`);
     assert.ok(err > 0, `${dtype}: weights bit-identical to f32's: nothing was compressed`);
@@ -103,13 +108,12 @@ for (const dtype of ['f16', 'bf16'] as const) {
 
 // ---- --on-worker-failure ----
 
-// K = 4; rank 1 kills itself before step 11 (after 10 steps), between the rounds at steps 8 and 12.
-const FAULT_RUN = ['--max-steps', '20', '--local-sgd-steps', '4', '--log-every', '4'];
 
 test('continue: a GPT worker SIGKILLed mid-run is dropped; the run finishes with the two survivors identical, and the validation loss falls', async () => {
   const save = dir.file('continue.safetensors');
   const metrics = dir.file('continue.jsonl');
-  const r = await trainWatched([...GPT, ...FAULT_RUN, '--procs', '3', '--on-worker-failure', 'continue', '--save', save, '--metrics', metrics, '--eval-every', '4'],
+  // 3 workers, K = 4; rank 1 kills itself before step 11 (after 10 steps), between the rounds at steps 8 and 12.
+  const r = await trainWatched([...GPT, '--procs', '3', '--max-steps', '20', '--local-sgd-steps', '4', '--on-worker-failure', 'continue', '--save', save, '--metrics', metrics, '--eval-every', '4'],
     { [TEST_SIGKILL_ENV]: '1:10', [SAVE_EVERY_RANK_ENV]: '1' });
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stderr, /worker rank 1 lost after step (8|10) \(was killed by SIGKILL\); continuing with 2 of 3 workers \(ranks 0, 2\)/);
@@ -124,23 +128,20 @@ test('continue: a GPT worker SIGKILLed mid-run is dropped; the run finishes with
   assert.ok(evals.at(-1)! < evals[0]! * 0.9, `the validation loss falls after the loss too: ${evals.map((l) => l.toFixed(3)).join(' → ')}`);
 });
 
-test('respawn: with a stateless inner optimizer (plain SGD) a GPT run whose worker is SIGKILLed and respawned ends bit-identical to an undisturbed run, so the new process read the lost rank\'s text windows from the right step', async () => {
+test('respawn: a GPT run whose worker is SIGKILLed mid-run and respawned ends bit-identical to an undisturbed run, so the new process read the lost rank\'s text windows from the right step', async () => {
   // The new process starts from the average at step 8 with fresh optimizer state; plain SGD has
   // none, so only its weights and its data position decide what it computes from there.
-  const sgd = withFlags([...GPT, ...FAULT_RUN, '--procs', '2'], ['--optimizer', 'sgd', '--momentum', '0', '--lr', '0.1', '--weight-decay', '0']);
-  const undisturbed = dir.file('undisturbed.safetensors');
-  const u = await trainWatched([...sgd, '--save', undisturbed]);
-  assert.is(u.code, 0, u.stderr);
+  const undisturbed = await f32Run();
   const save = dir.file('respawn.safetensors');
   const metrics = dir.file('respawn.jsonl');
-  const r = await trainWatched([...sgd, '--on-worker-failure', 'respawn', '--save', save, '--metrics', metrics], { [TEST_SIGKILL_ENV]: '1:10', [SAVE_EVERY_RANK_ENV]: '1' });
+  const r = await trainWatched([...TWO_WORKERS, '--on-worker-failure', 'respawn', '--save', save, '--metrics', metrics], { [TEST_SIGKILL_ENV]: '1:10', [SAVE_EVERY_RANK_ENV]: '1' });
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stderr, /worker rank 1 lost after step (8|10) \(was killed by SIGKILL\); respawning it from the parameters averaged at step 8/);
   assert.ok(r.pids.size >= 3, `a third worker process was started (saw ${r.pids.size})`);
   const summary = summaryOf(readMetrics(metrics));
-  assert.equal([summary.steps, summary.workersFinished, summary.workersLost, summary.respawns], [20, 2, 1, 1]);
+  assert.equal([summary.steps, summary.workersFinished, summary.workersLost, summary.respawns], [STEPS, 2, 1, 1]);
   assertSameWeights(save, [0, 1], []);
-  assertBitwiseEqual(weightsOf(save), weightsOf(undisturbed), 'respawned run vs undisturbed run');
+  assertBitwiseEqual(weightsOf(save), undisturbed.weights, 'respawned run vs undisturbed run');
 });
 
 test.after(() => dir.remove());
