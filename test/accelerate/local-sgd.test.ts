@@ -49,10 +49,14 @@ const GPT_PLAIN_SGD = withFlags([...TINY_GPT, '--text', writeWordSalad(dir.file(
   ['--optimizer', 'sgd', '--momentum', '0', '--lr', '0.1', '--weight-decay', '0', '--grad-clip', '0']);
 
 for (const [model, task] of [['MLP', PLAIN_SGD], ['GPT', GPT_PLAIN_SGD]] as const) {
-  test(`${model}: K=1 Local SGD gives the weights of synchronous SGD: averaging weights every step is averaging gradients`, async () => {
+  test(`${model}: K=1 Local SGD gives the weights of synchronous SGD: averaging weights every step is averaging gradients; in synchronous SGD the workers are bit-identical after every step`, async () => {
     await trainOk([...task, '--procs', '2', '--max-steps', '8', '--local-sgd-steps', '1', '--save', dir.file(`k1-${model}.safetensors`)]);
-    await trainOk([...task, '--procs', '2', '--max-steps', '8', '--no-local-sgd', '--save', dir.file(`sync-${model}.safetensors`)]);
+    const trace = dir.file(`sync-${model}`);
+    await trainOk([...task, '--procs', '2', '--max-steps', '8', '--no-local-sgd', '--save', dir.file(`sync-${model}.safetensors`)], { [TRACE_WEIGHTS_ENV]: trace });
     assertClose(weights(dir.file(`k1-${model}.safetensors`)), weights(dir.file(`sync-${model}.safetensors`)), `${model}: K=1 vs sync`, 1e-5);
+    const agree = agreement(trace, 2);
+    assert.equal([...agree.keys()], [1, 2, 3, 4, 5, 6, 7, 8]);
+    for (const [step, same] of agree) assert.ok(same, `${model}, synchronous: the workers hold the same bytes after step ${step}`);
   });
 }
 
