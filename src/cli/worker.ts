@@ -3,7 +3,7 @@
 import { CoordinatorSilentError, WorkerChannel } from '../comm/worker-channel.js';
 import type { ModelRecord } from '../train/records.js';
 import { trainWorker } from '../train/train-worker.js';
-import { channelFaultsFromEnvironment, hooksFromEnvironment } from '../train/debug-hooks.js';
+import { channelFaultsFromEnvironment, channelTraceFromEnvironment, hooksFromEnvironment } from '../train/debug-hooks.js';
 import { trainConfigSchema } from '../train/config.js';
 
 async function main(): Promise<number> {
@@ -22,6 +22,7 @@ async function main(): Promise<number> {
     process.exit(130);
   });
   channelFaultsFromEnvironment(channel);
+  channelTraceFromEnvironment(channel);
   // Ctrl-C on a terminal reaches the whole process group; the coordinator decides how to stop
   // (it saves the last averaged weights first), so workers leave SIGINT to it.
   process.on('SIGINT', () => {});

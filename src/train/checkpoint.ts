@@ -118,10 +118,10 @@ export function loadCheckpoint(
       const tensor = file.tensors.get(name);
       if (!tensor) {
         throw new Error(`checkpoint ${path} has no tensor "${name}" (expected shape [${t.shape.join(', ')}]); ` +
-          `it holds: ${[...file.tensors.keys()].slice(0, 8).join(', ')}${file.tensors.size > 8 ? ', ...' : ''}. Do the model settings (--model, --hidden) match the run that wrote it?`);
+          `it holds: ${[...file.tensors.keys()].slice(0, 8).join(', ')}${file.tensors.size > 8 ? ', ...' : ''}. ${settingsHint(file.metadata.config)}`);
       }
       if (tensor.shape.length !== t.shape.length || tensor.shape.some((d, i) => d !== t.shape[i])) {
-        throw new Error(`checkpoint ${path}: tensor "${name}" has shape [${tensor.shape.join(', ')}], expected [${t.shape.join(', ')}]. Do the model settings (--model, --hidden) and the data's feature and class count match the run that wrote it?`);
+        throw new Error(`checkpoint ${path}: tensor "${name}" has shape [${tensor.shape.join(', ')}], expected [${t.shape.join(', ')}]. ${settingsHint(file.metadata.config)}`);
       }
       const values = tensorToFloat32(tensor, name, path);
       const bad = firstNonFinite(values);
@@ -155,6 +155,30 @@ export function loadCheckpoint(
   const state = new Map<string, Float32Array>();
   for (const s of options.optimizerStates) state.set(s, readFlat(`optimizer.${s}.`));
   return { ...loaded, optimizer: { kind, state } };
+}
+
+/**
+ * What to compare when a checkpoint's tensors do not fit this model: the model settings of the run
+ * that wrote it, as flags, where its metadata recorded them (every checkpoint this program writes
+ * with --save does), else the flags that shape each model.
+ */
+function settingsHint(configText: string | undefined): string {
+  let model: unknown;
+  try {
+    model = configText === undefined ? undefined : (JSON.parse(configText) as { model?: unknown }).model;
+  } catch {
+    model = undefined; // a malformed config is reported where it is read; here it only costs the detail
+  }
+  const generic = 'Do the model settings (--model and its shape: --hidden and the data\'s features and classes for the MLP; ' +
+    '--n-layer, --n-head, --n-embd and --block-size for the GPT) match the run that wrote it?';
+  if (typeof model !== 'object' || model === null || typeof (model as { kind?: unknown }).kind !== 'string') return generic;
+  // The model's config keys are its flags in camelCase (nLayer is --n-layer).
+  const flags = Object.entries(model).map(([key, value]) => {
+    const flag = key === 'kind' ? '--model' : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    return `${flag} ${Array.isArray(value) ? value.join(',') : String(value)}`;
+  });
+  const mlp = (model as { kind: string }).kind === 'mlp' ? ' (and, for the MLP, the data\'s feature and class count)' : '';
+  return `The run that wrote it had ${flags.join(' ')}: do this run's model settings${mlp} match?`;
 }
 
 /** What a whole-run checkpoint records of its outer optimizer. */

@@ -40,6 +40,16 @@ export const SAVE_EVERY_RANK_ENV = 'LOCALSGD_SAVE_EVERY_RANK';
  */
 export const TRACE_WEIGHTS_ENV = 'LOCALSGD_TRACE_WEIGHTS';
 
+/**
+ * Every rank appends each f32 parameter round and each broadcast it takes part in to
+ * `<value>.rank<r>.jsonl`, one JSON line each: `{kind: 'params', step, sent, received}` or
+ * `{kind: 'broadcast', received}`, the float32 values as base64 of their bytes (`sent`: this rank's
+ * weights going into the round; `received`: what it came back with). A test can then check that
+ * every replica leaves a round holding the mean (or DiLoCo's outer step from the mean) of the
+ * weights all replicas sent. 16-bit rounds (--comm-dtype f16|bf16 after the first) send deltas and are not traced.
+ */
+export const TRACE_ROUNDS_ENV = 'LOCALSGD_TRACE_ROUNDS';
+
 /** The hooks the environment asks for (none when it asks for none). */
 export function hooksFromEnvironment(config: { save?: string | undefined }, env: NodeJS.ProcessEnv = process.env): TrainHooks {
   const hooks: TrainHooks[] = [];
@@ -67,6 +77,29 @@ export function channelFaultsFromEnvironment(channel: WorkerChannel, env: NodeJS
     channel.beat();
     setImmediate(() => process.kill(process.pid, 'SIGSTOP'));
   });
+}
+
+/** Installs the round trace the environment asks for on a worker's channel (nothing when it asks for none). */
+export function channelTraceFromEnvironment(channel: WorkerChannel, env: NodeJS.ProcessEnv = process.env): void {
+  const prefix = env[TRACE_ROUNDS_ENV];
+  if (!prefix) return;
+  const path = `${prefix}.rank${channel.rank}.jsonl`;
+  const base64 = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+  const append = (record: object) => appendFileSync(path, `${JSON.stringify(record)}\n`);
+  // Wraps the two collectives that set weights; allReduceMean averages in place, so `sent` is a copy.
+  const allReduceMean = channel.allReduceMean.bind(channel);
+  channel.allReduceMean = async (tag, data, step, scope) => {
+    const sent = tag === 'params' ? data.slice() : undefined;
+    const received = await allReduceMean(tag, data, step, scope);
+    if (sent) append({ kind: 'params', step, scope, sent: base64(sent), received: base64(received) });
+    return received;
+  };
+  const broadcast = channel.broadcast.bind(channel);
+  channel.broadcast = async (data) => {
+    const received = await broadcast(data);
+    append({ kind: 'broadcast', received: base64(received) });
+    return received;
+  };
 }
 
 export function sigkillAt(spec: string): TrainHooks {

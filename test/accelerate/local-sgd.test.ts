@@ -12,7 +12,8 @@ import { SAVE_EVERY_RANK_ENV, TRACE_WEIGHTS_ENV } from '../../src/train/debug-ho
 import { assertBitwiseEqual, assertClose, relativeError } from '../helpers/assert.js';
 import { simulateDataParallel } from '../helpers/cpu-trainer.js';
 import { runTrain } from '../helpers/processes.js';
-import { readWeights, SMALL_TASK, tempDir } from '../helpers/train-run.js';
+import { withFlags } from '../helpers/args.js';
+import { readWeights, SMALL_TASK, tempDir, TINY_GPT, writeWordSalad } from '../helpers/train-run.js';
 
 const test = suite('Local SGD across worker processes');
 const dir = tempDir();
@@ -42,11 +43,22 @@ function weights(path: string): Float32Array {
   return out;
 }
 
-test('K=1 Local SGD gives the weights of synchronous SGD: averaging weights every step is averaging gradients', async () => {
-  await trainOk([...PLAIN_SGD, '--procs', '2', '--max-steps', '8', '--local-sgd-steps', '1', '--save', dir.file('k1.safetensors')]);
-  await trainOk([...PLAIN_SGD, '--procs', '2', '--max-steps', '8', '--no-local-sgd', '--save', dir.file('sync.safetensors')]);
-  assertClose(weights(dir.file('k1.safetensors')), weights(dir.file('sync.safetensors')), 'K=1 vs sync', 1e-5);
-});
+// Plain SGD on the GPT too: no weight decay, and no gradient clipping, which would clip each
+// worker's gradient under Local SGD but the averaged one in synchronous mode.
+const GPT_PLAIN_SGD = withFlags([...TINY_GPT, '--text', writeWordSalad(dir.file('words.txt')), '--seed', '5'],
+  ['--optimizer', 'sgd', '--momentum', '0', '--lr', '0.1', '--weight-decay', '0', '--grad-clip', '0']);
+
+for (const [model, task] of [['MLP', PLAIN_SGD], ['GPT', GPT_PLAIN_SGD]] as const) {
+  test(`${model}: K=1 Local SGD gives the weights of synchronous SGD: averaging weights every step is averaging gradients; in synchronous SGD the workers are bit-identical after every step`, async () => {
+    await trainOk([...task, '--procs', '2', '--max-steps', '8', '--local-sgd-steps', '1', '--save', dir.file(`k1-${model}.safetensors`)]);
+    const trace = dir.file(`sync-${model}`);
+    await trainOk([...task, '--procs', '2', '--max-steps', '8', '--no-local-sgd', '--save', dir.file(`sync-${model}.safetensors`)], { [TRACE_WEIGHTS_ENV]: trace });
+    assertClose(weights(dir.file(`k1-${model}.safetensors`)), weights(dir.file(`sync-${model}.safetensors`)), `${model}: K=1 vs sync`, 1e-5);
+    const agree = agreement(trace, 2);
+    assert.equal([...agree.keys()], [1, 2, 3, 4, 5, 6, 7, 8]);
+    for (const [step, same] of agree) assert.ok(same, `${model}, synchronous: the workers hold the same bytes after step ${step}`);
+  });
+}
 
 test('K=3 over 10 steps equals a float64 CPU simulation of the same workers, shards and averaging', async () => {
   for (const procs of [2, 3]) {

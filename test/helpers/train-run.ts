@@ -1,9 +1,10 @@
 // Runs training in-process or through dist/train.js for the promise-level tests, and reads back
 // the saved weights.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTrainArgs } from '../../src/cli/config.js';
+import { createRng } from '../../src/data/prng.js';
 import { readSafetensorsFile, tensorToFloat32 } from '../../src/io/safetensors.js';
 import { trainWorker } from '../../src/train/train-worker.js';
 import type { TrainRecord, WorkerSummary } from '../../src/train/records.js';
@@ -13,6 +14,24 @@ export const SMALL_TASK = [
   '--data', 'synthetic', '--synthetic-samples', '1024', '--synthetic-features', '20', '--synthetic-classes', '5',
   '--hidden', '16', '--batch-size', '16', '--quiet',
 ];
+
+/**
+ * The smallest GPT (1 layer, 2 heads, width 16, block 8; 7,536 parameters) with every training
+ * setting given, so that --model gpt's own defaults (nanoGPT's recipe) do not change what a test
+ * measures. Add `--text` (writeWordSalad makes one).
+ */
+export const TINY_GPT = [
+  '--model', 'gpt', '--n-layer', '1', '--n-head', '2', '--n-embd', '16', '--block-size', '8', '--batch-size', '4',
+  '--optimizer', 'adamw', '--lr', '0.01', '--weight-decay', '0.1', '--grad-clip', '1', '--schedule', 'constant', '--warmup-steps', '0', '--quiet',
+];
+
+/** Writes `words` words drawn from a 14-word vocabulary (~4 bytes each): text a tiny GPT learns in a few dozen steps. */
+export function writeWordSalad(path: string, words = 1500, seed = 7): string {
+  const rng = createRng(seed);
+  const vocabulary = 'the quick brown fox jumps over a lazy dog and then the cat sat on its mat'.split(' ');
+  writeFileSync(path, Array.from({ length: words }, () => vocabulary[rng.int(vocabulary.length)]).join(' '));
+  return path;
+}
 
 export function tempDir(): { path: string; file(name: string): string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), 'lsgd-test-'));
