@@ -36,29 +36,45 @@ export interface MatmulArgs {
   /** Add into C instead of overwriting it (gradient accumulation). */
   accumulate?: boolean;
   variant?: MatmulVariant;
+  /** Invocations per workgroup, overriding the tuning's choice (benchmarks). */
+  workgroup?: number;
   label?: string;
 }
 
 export interface MatmulTuning {
-  /** Invocations per workgroup of the blocked entries (each owns 16 rows × 8 columns). */
-  blockedWorkgroup: number;
+  /**
+   * Candidate invocation counts per workgroup of the blocked entries (each invocation owns 16 rows ×
+   * 8 columns, so a workgroup 8·WG columns); the one that pads N least is taken, ties to the first.
+   */
+  blockedWorkgroups: readonly number[];
   /** Invocations per workgroup of the narrow entry (each owns 4 rows × 8 columns). */
   narrowWorkgroup: number;
   /** Largest N that takes the narrow entry under variant 'blocked'. */
   narrowMaxN: number;
+  /** Whether 'blocked' takes `main_vec4` for X·Wᵀ (transB) when the shape allows. */
+  vec4TransB: boolean;
 }
 
 /**
- * Per adapter. Lavapipe: 32 lanes (4 SIMD-8 groups, 256 columns per workgroup) measured best for
- * the blocked entries (64 wastes half the lanes on N = 256 and leaves too few workgroups); the
- * narrow entry wants small workgroups so that a 64-row, 10-column output still spans both cores.
+ * Per adapter. Lavapipe (measured at the baby GPT's and the MNIST MLP's shapes, CPU time of the
+ * shader threads side by side, bench/gpt-matmul-probe.ts): workgroups of 8 or 16 lanes beat 32 by
+ * 1.1–2× (a 256-column workgroup pads N = 128 or 384 with wasted lanes, and more, smaller
+ * workgroups share out better over the cores), and scalar loads beat `main_vec4` in every form
+ * (4.5 vs 6.5 GFLOP/s at X·Wᵀ 64×784→256). The narrow entry wants small workgroups so that a
+ * 64-row, 10-column output still spans both cores.
  * Real GPUs: the same layout is coalesced (lanes read consecutive columns of B, A is shared), and
  * they want more invocations in flight, so a wider workgroup and a full warp for narrow.
  */
 export function matmulTuning(ctx: GpuContext): MatmulTuning {
   return ctx.isCpuAdapter
-    ? { blockedWorkgroup: 32, narrowWorkgroup: 8, narrowMaxN: 32 }
-    : { blockedWorkgroup: 128, narrowWorkgroup: 64, narrowMaxN: 32 };
+    ? { blockedWorkgroups: [16, 8], narrowWorkgroup: 8, narrowMaxN: 32, vec4TransB: false }
+    : { blockedWorkgroups: [128], narrowWorkgroup: 64, narrowMaxN: 32, vec4TransB: true };
+}
+
+/** The blocked entries' workgroup size for N output columns: the candidate that pads N least. */
+export function blockedWorkgroup(tuning: MatmulTuning, N: number): number {
+  const padding = (wg: number) => ceilDiv(N, BLOCK_COLS * wg) * BLOCK_COLS * wg - N;
+  return tuning.blockedWorkgroups.reduce((best, wg) => (padding(wg) < padding(best) ? wg : best));
 }
 
 /** Whether `main_vec4` can run this shape: k in steps of 4 and 16-byte aligned rows of A. */
@@ -69,9 +85,9 @@ export function matmulVec4Fits(M: number, K: number, transA: boolean): boolean {
 export interface MatmulShape { M: number; N: number; K: number; transA: boolean; transB: boolean }
 
 /**
- * Which entry a variant runs. Under 'blocked', vec4 loads pay only with transB (then B's k values
- * are contiguous per column); measured side by side, scalar loads were as fast or faster for the
- * other two forms on lavapipe.
+ * Which entry a variant runs. Under 'blocked', vec4 loads can pay only with transB (then B's k
+ * values are contiguous per column), and only where the tuning says so; scalar loads were as fast
+ * or faster for the other two forms on lavapipe.
  */
 export function matmulEntry(variant: MatmulVariant, tuning: MatmulTuning, shape: MatmulShape): MatmulEntry {
   switch (variant) {
@@ -81,7 +97,7 @@ export function matmulEntry(variant: MatmulVariant, tuning: MatmulTuning, shape:
     case 'blocked-vec4': return 'main_vec4';
     case 'blocked':
       if (shape.N <= tuning.narrowMaxN) return 'narrow';
-      return shape.transB && matmulVec4Fits(shape.M, shape.K, shape.transA) ? 'main_vec4' : 'main';
+      return tuning.vec4TransB && shape.transB && matmulVec4Fits(shape.M, shape.K, shape.transA) ? 'main_vec4' : 'main';
   }
 }
 
@@ -109,8 +125,9 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
     );
   }
   const constants: Record<string, number | boolean> = { TRANS_A: transA, TRANS_B: transB };
-  if (entry === 'main' || entry === 'main_vec4') constants.WG = tuning.blockedWorkgroup;
-  if (entry === 'narrow') constants.WG = tuning.narrowWorkgroup;
+  if (entry === 'main' || entry === 'main_vec4') constants.WG = args.workgroup ?? blockedWorkgroup(tuning, N);
+  if (entry === 'narrow') constants.WG = args.workgroup ?? tuning.narrowWorkgroup;
+  const wg = constants.WG as number | undefined;
   const pipeline = await ctx.pipelines.get({ shader: SHADER, entry, constants });
 
   const flags = (args.accumulate ? 1 : 0) | (args.bias ? 2 : 0);
@@ -123,16 +140,16 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
   ]);
   const bias = args.bias ?? dummy(ctx);
   const bindGroup = createBindGroup(ctx, name, pipeline, [params, args.a, args.b, bias, args.c]);
-  return { label: name, pipeline, bindGroup, workgroups: matmulWorkgroups(entry, tuning, M, N) };
+  return { label: name, pipeline, bindGroup, workgroups: matmulWorkgroups(entry, wg ?? 0, M, N) };
 }
 
-function matmulWorkgroups(entry: MatmulEntry, tuning: MatmulTuning, M: number, N: number): [number, number, number] {
+function matmulWorkgroups(entry: MatmulEntry, wg: number, M: number, N: number): [number, number, number] {
   switch (entry) {
     case 'main':
     case 'main_vec4':
-      return [ceilDiv(N, BLOCK_COLS * tuning.blockedWorkgroup), ceilDiv(M, BLOCK_ROWS), 1];
+      return [ceilDiv(N, BLOCK_COLS * wg), ceilDiv(M, BLOCK_ROWS), 1];
     case 'narrow':
-      return [ceilDiv(M, NARROW_ROWS * tuning.narrowWorkgroup), ceilDiv(N, NARROW_COLS), 1];
+      return [ceilDiv(M, NARROW_ROWS * wg), ceilDiv(N, NARROW_COLS), 1];
     case 'naive':
       return [ceilDiv(N, 8), ceilDiv(M, 8), 1];
   }

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { matmulEntry, matmulTuning, matmulVec4Fits, prepareMatmul, type MatmulVariant } from '../../src/kernels/matmul.js';
+import { blockedWorkgroup, matmulEntry, matmulTuning, matmulVec4Fits, prepareMatmul, type MatmulVariant } from '../../src/kernels/matmul.js';
 import { assertClose } from '../helpers/assert.js';
 import { download, poisoned, run, testGpu, upload, closeTestGpu } from '../helpers/gpu.js';
 import { randomArray, rng } from '../helpers/random.js';
@@ -93,16 +93,26 @@ test('every entry adds bias and accumulates into C', async () => {
   }
 });
 
-test("'blocked' takes the narrow entry for the 10-class layer, vec4 loads for X·Wᵀ, scalar loads otherwise", async () => {
+test("'blocked' takes the narrow entry for the 10-class layer, vec4 loads for X·Wᵀ where the adapter's tuning wants them, scalar loads otherwise", async () => {
   const ctx = await testGpu();
   const tuning = matmulTuning(ctx);
   const entry = (M: number, N: number, K: number, transA: boolean, transB: boolean) =>
     matmulEntry('blocked', tuning, { M, N, K, transA, transB });
   assert.is(entry(64, 10, 256, false, true), 'narrow');
-  assert.is(entry(64, 256, 784, false, true), 'main_vec4');
+  assert.is(entry(64, 256, 784, false, true), tuning.vec4TransB ? 'main_vec4' : 'main');
+  assert.is(matmulEntry('blocked', { ...tuning, vec4TransB: true }, { M: 64, N: 256, K: 784, transA: false, transB: true }), 'main_vec4');
   assert.is(entry(64, 256, 783, false, true), 'main');
   assert.is(entry(256, 784, 64, true, false), 'main');
   assert.is(entry(64, 784, 256, false, false), 'main');
+});
+
+test('the blocked workgroup is the candidate that pads the output columns least', () => {
+  const tuning = { blockedWorkgroups: [16, 8], narrowWorkgroup: 8, narrowMaxN: 32, vec4TransB: false };
+  assert.is(blockedWorkgroup(tuning, 128), 16); // 128 columns: one workgroup of 16 × 8, no padding
+  assert.is(blockedWorkgroup(tuning, 384), 16);
+  assert.is(blockedWorkgroup(tuning, 784), 8); // 832 columns at 8 lanes, 896 at 16
+  assert.is(blockedWorkgroup(tuning, 1), 8);
+  assert.is(blockedWorkgroup({ ...tuning, blockedWorkgroups: [32] }, 128), 32);
 });
 
 test("'blocked-vec4' refuses a shape it cannot load as vec4 and says what to use instead", async () => {
