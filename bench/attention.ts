@@ -1,22 +1,21 @@
-// How fast is causal self-attention at the baby GPT's shape, and which should the backward use:
-// the saved softmax statistics (lse, P recomputed) or the saved attention matrix?
+// How fast is causal self-attention at the baby GPT's shape: the fused kernel saving the softmax
+// statistics (lse, P recomputed) or the attention matrix, against the batched-matmul form? Wall
+// time and the shader threads' CPU time (steadier on a shared machine), variants interleaved.
 // Run: node build.mjs && node dist/bench/attention.js [--reps N]
 import { formatAdapter, openGpu, type GpuContext } from '../src/gpu/device.js';
 import { createStorage, createStorageFrom } from '../src/gpu/buffers.js';
-import { submitDispatches, type Dispatch } from '../src/gpu/dispatch.js';
+import type { Dispatch } from '../src/gpu/dispatch.js';
+import { timeOnce } from './lib/cpu-time.js';
 import { prepareAttentionBackward, prepareAttentionForward } from '../src/kernels/attention.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+const cpuSamples = new Map<string, number[]>();
 
 /** Milliseconds per repetition of `ds`, many repetitions in one submit, sleeping through 90% (hazard 2). */
-async function timeGpu(ctx: GpuContext, ds: Dispatch[], count: number, expectedMs: number): Promise<number> {
-  const t0 = performance.now();
-  submitDispatches(ctx, ds[0]!.label, Array.from({ length: count }, () => ds).flat());
-  if (expectedMs * count >= 2) await sleep(0.9 * expectedMs * count);
-  await ctx.device.queue.onSubmittedWorkDone();
-  ctx.check(ds[0]!.label);
-  return (performance.now() - t0) / count;
+async function timeGpu(ctx: GpuContext, ds: Dispatch[], count: number, expectedMs: number, key?: string): Promise<number> {
+  const t = await timeOnce(ctx, ds, count, expectedMs);
+  if (key && t.cpuMs !== null) cpuSamples.set(key, [...(cpuSamples.get(key) ?? []), t.cpuMs]);
+  return t.wallMs;
 }
 
 const reps = Number(process.argv[process.argv.indexOf('--reps') + 1]) || 7;
@@ -37,11 +36,12 @@ const lse = createStorage(ctx, 'lse', B * nHead * T * 4);
 const attBuffer = createStorage(ctx, 'att', B * nHead * T * T * 4);
 const dqkv = createStorage(ctx, 'dqkv', B * T * 3 * C * 4);
 
-const variants = await Promise.all((['lse', 'att'] as const).map(async (saved) => {
-  const att = saved === 'att' ? attBuffer : undefined;
-  const forward = await prepareAttentionForward(ctx, { ...shape, qkv, y, lse, att });
-  const backward = await prepareAttentionBackward(ctx, { ...shape, qkv, y, lse, att, dy, dqkv, accumulate: true });
-  return { saved, forward: [forward], backward, step: [forward, ...backward] };
+const variants = await Promise.all((['lse', 'att', 'batched'] as const).map(async (saved) => {
+  const att = saved !== 'lse' ? attBuffer : undefined;
+  const variant = saved === 'batched' ? 'batched' as const : 'fused' as const;
+  const forward = await prepareAttentionForward(ctx, { ...shape, qkv, y, lse, att, variant });
+  const backward = await prepareAttentionBackward(ctx, { ...shape, qkv, y, lse, att, dy, dqkv, accumulate: true, variant });
+  return { saved, forward, backward, step: [...forward, ...backward] };
 }));
 const parts = ['forward', 'backward', 'step'] as const;
 const samples = new Map<string, number[]>();
@@ -52,7 +52,7 @@ for (let r = 0; r < reps; r++) {
     for (const part of parts) {
       const key = `${v.saved} ${part}`;
       const expected = samples.has(key) ? median(samples.get(key)!) : 1;
-      const ms = await timeGpu(ctx, v[part], Math.max(5, Math.round(40 / expected)), expected);
+      const ms = await timeGpu(ctx, v[part], Math.max(5, Math.round(40 / expected)), expected, key);
       samples.set(key, [...(samples.get(key) ?? []), ms]);
     }
   }
@@ -62,7 +62,8 @@ for (const v of variants) {
   for (const part of parts) {
     const ms = median(samples.get(`${v.saved} ${part}`)!);
     const work = part === 'step' ? flops.forward + flops.backward : flops[part];
-    rows.push({ saved: v.saved, part, ms: +ms.toFixed(3), gflops: +(work / ms / 1e6).toFixed(2) });
+    const cpuMs = cpuSamples.has(`${v.saved} ${part}`) ? median(cpuSamples.get(`${v.saved} ${part}`)!) : null;
+    rows.push({ saved: v.saved, part, ms: +ms.toFixed(3), gflops: +(work / ms / 1e6).toFixed(2), cpuMs: cpuMs === null ? null : +cpuMs.toFixed(3) });
   }
 }
 console.table(rows);

@@ -10,6 +10,11 @@
 // Bindings (group 0): 0 uniform Params, 1 a (read), 2 b (read), 3 bias[N] (read; ignored unless
 //   FLAG_BIAS), 4 c (read_write). `main_vec4` reads bindings 1 and 2 as array<vec4f> (a4, b4)
 //   instead: the same buffers, so the caller binds them the same way.
+// Batches: workgroup z (global z for `naive`) indexes a batch of independent products, e.g. one per
+//   (sequence, head) of attention. Operand X of batch z starts at
+//   xBase + (z / batchInner)·xOuter + (z % batchInner)·xInner floats (X = a, b, c), so the heads of
+//   a [B, T, 3C] tensor are reached in place (outer = T·3C, inner = head width). One unbatched
+//   product has z = 0 and every base 0. `main_vec4` takes no batches (the TypeScript side refuses).
 // Flags: FLAG_ACCUMULATE adds into c (in-kernel gradient accumulation: the first micro-batch
 //   overwrites, later ones add); FLAG_BIAS adds bias[j] to every row.
 //
@@ -39,7 +44,11 @@ struct Params {
   ldb: u32,
   ldc: u32,
   flags: u32,
-  _pad: u32,
+  batchInner: u32,
+  aBase: u32, aOuter: u32, aInner: u32,
+  bBase: u32, bOuter: u32, bInner: u32,
+  cBase: u32, cOuter: u32, cInner: u32,
+  _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
 const FLAG_ACCUMULATE: u32 = 1u;
@@ -59,21 +68,34 @@ override WG: u32 = 32u;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
+// This invocation's batch: where its A, B and C start (setBatch, first thing in every entry).
+var<private> offA: u32;
+var<private> offB: u32;
+var<private> offC: u32;
+
+fn setBatch(z: u32) {
+  let outer = z / p.batchInner;
+  let inner = z % p.batchInner;
+  offA = p.aBase + outer * p.aOuter + inner * p.aInner;
+  offB = p.bBase + outer * p.bOuter + inner * p.bInner;
+  offC = p.cBase + outer * p.cOuter + inner * p.cInner;
+}
+
 fn loadA(i: u32, k: u32) -> f32 {
-  if (TRANS_A) { return a[k * p.lda + i]; }
-  return a[i * p.lda + k];
+  if (TRANS_A) { return a[offA + k * p.lda + i]; }
+  return a[offA + i * p.lda + k];
 }
 
 fn loadB(k: u32, j: u32) -> f32 {
-  if (TRANS_B) { return b[j * p.ldb + k]; }
-  return b[k * p.ldb + j];
+  if (TRANS_B) { return b[offB + j * p.ldb + k]; }
+  return b[offB + k * p.ldb + j];
 }
 
 fn storeC(i: u32, j: u32, value: f32) {
   if (i >= p.M || j >= p.N) { return; }
   var v = value;
   if ((p.flags & FLAG_BIAS) != 0u) { v += bias[j]; }
-  let idx = i * p.ldc + j;
+  let idx = offC + i * p.ldc + j;
   if ((p.flags & FLAG_ACCUMULATE) != 0u) { v += c[idx]; }
   c[idx] = v;
 }
@@ -137,6 +159,7 @@ fn blockRows(i0: u32) -> Rows16 {
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  setBatch(wid.z);
   let i0 = wid.y * 16u;
   let jb = wid.x * WG * 8u + lid.x;
   let j = blockCols(jb, WG);
@@ -225,6 +248,7 @@ fn blockRowGroups(i0: u32) -> Rows16 {
 
 @compute @workgroup_size(WG, 1, 1)
 fn main_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  setBatch(wid.z); // only C's offset is used: the vec4 loads take no batch offsets
   let i0 = wid.y * 16u;
   let jb = wid.x * WG * 8u + lid.x;
   let j = blockCols(jb, WG);
@@ -252,6 +276,7 @@ fn main_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li
 
 @compute @workgroup_size(WG, 1, 1)
 fn narrow(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  setBatch(wid.z);
   let ib = wid.x * WG * 4u + lid.x;
   let j0 = wid.y * 8u;
   let last = p.M - 1u;
@@ -271,6 +296,7 @@ fn narrow(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: 
 
 @compute @workgroup_size(8, 8, 1)
 fn naive(@builtin(global_invocation_id) gid: vec3u) {
+  setBatch(gid.z);
   let j = gid.x;
   let i = gid.y;
   if (i >= p.M || j >= p.N) { return; }

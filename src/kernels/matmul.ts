@@ -38,7 +38,32 @@ export interface MatmulArgs {
   variant?: MatmulVariant;
   /** Invocations per workgroup, overriding the tuning's choice (benchmarks). */
   workgroup?: number;
+  /** Row lengths of A, B and C as stored, in floats; default: the matrices are packed. */
+  lda?: number;
+  ldb?: number;
+  ldc?: number;
+  /** Many products of one shape in one dispatch (per-head attention products). */
+  batch?: MatmulBatch;
   label?: string;
+}
+
+/** Where batch z's operand starts: base + floor(z / inner)·outer + (z % inner)·innerStride floats. */
+export interface MatmulBatchOperand {
+  base: number;
+  outer: number;
+  innerStride: number;
+}
+
+/**
+ * `count` products; batch z = outer·inner + i (inner = z % `inner`), e.g. z = b·nHead + h for
+ * sequence b and head h, whose q sits at b·T·3C + h·hs in a [B, T, 3C] tensor.
+ */
+export interface MatmulBatch {
+  count: number;
+  inner: number;
+  a: MatmulBatchOperand;
+  b: MatmulBatchOperand;
+  c: MatmulBatchOperand;
 }
 
 export interface MatmulTuning {
@@ -82,7 +107,11 @@ export function matmulVec4Fits(M: number, K: number, transA: boolean): boolean {
   return K % 4 === 0 && (!transA || M % 4 === 0);
 }
 
-export interface MatmulShape { M: number; N: number; K: number; transA: boolean; transB: boolean }
+export interface MatmulShape {
+  M: number; N: number; K: number; transA: boolean; transB: boolean;
+  /** A and B packed and unbatched (what `main_vec4` needs); default true. */
+  packed?: boolean;
+}
 
 /**
  * Which entry a variant runs. Under 'blocked', vec4 loads can pay only with transB (then B's k
@@ -97,7 +126,7 @@ export function matmulEntry(variant: MatmulVariant, tuning: MatmulTuning, shape:
     case 'blocked-vec4': return 'main_vec4';
     case 'blocked':
       if (shape.N <= tuning.narrowMaxN) return 'narrow';
-      return tuning.vec4TransB && shape.transB && matmulVec4Fits(shape.M, shape.K, shape.transA) ? 'main_vec4' : 'main';
+      return tuning.vec4TransB && shape.transB && (shape.packed ?? true) && matmulVec4Fits(shape.M, shape.K, shape.transA) ? 'main_vec4' : 'main';
   }
 }
 
@@ -110,14 +139,33 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
   assertWholeNumber(name, 'M', M, 1);
   assertWholeNumber(name, 'N', N, 1);
   assertWholeNumber(name, 'K', K, 1);
-  const need = (what: string, ref: TensorRef, elements: number) => assertHolds(name, what, ref, elements, `M=${M} N=${N} K=${K}`);
-  need('A', args.a, M * K);
-  need('B', args.b, K * N);
-  need('C', args.c, M * N);
+  const lda = args.lda ?? (transA ? M : K);
+  const ldb = args.ldb ?? (transB ? K : N);
+  const ldc = args.ldc ?? N;
+  const shape = `M=${M} N=${N} K=${K}`;
+  for (const [what, ld, min] of [['lda', lda, transA ? M : K], ['ldb', ldb, transB ? K : N], ['ldc', ldc, N]] as const) {
+    if (!Number.isInteger(ld) || ld < min) throw new RangeError(`${name}: ${what} must be a whole number >= ${min}, the stored row length (got ${ld} for ${shape})`);
+  }
+  const batch = args.batch ?? { count: 1, inner: 1, a: NO_OFFSET, b: NO_OFFSET, c: NO_OFFSET };
+  assertWholeNumber(name, 'batch count', batch.count, 1);
+  assertWholeNumber(name, 'batch inner', batch.inner, 1);
+  if (batch.count > 65535) throw new RangeError(`${name}: at most 65535 batches in one dispatch (got ${batch.count})`);
+  // The last float each operand's batches reach: batch offsets plus the stored matrix's extent.
+  const lastOffset = (o: MatmulBatchOperand, what: string) => {
+    for (const [field, v] of Object.entries(o)) assertWholeNumber(name, `batch ${what}.${field}`, v);
+    return o.base + Math.floor((batch.count - 1) / batch.inner) * o.outer + (Math.min(batch.count, batch.inner) - 1) * o.innerStride;
+  };
+  const need = (what: string, ref: TensorRef, elements: number) => assertHolds(name, what, ref, elements, shape);
+  need('A', args.a, lastOffset(batch.a, 'a') + (transA ? (K - 1) * lda + M : (M - 1) * lda + K));
+  need('B', args.b, lastOffset(batch.b, 'b') + (transB ? (N - 1) * ldb + K : (K - 1) * ldb + N));
+  need('C', args.c, lastOffset(batch.c, 'c') + (M - 1) * ldc + N);
   if (args.bias) need('bias', args.bias, N);
 
   const tuning = matmulTuning(ctx);
-  const entry = matmulEntry(variant, tuning, { M, N, K, transA, transB });
+  const entry = matmulEntry(variant, tuning, { M, N, K, transA, transB, packed: !args.batch && args.lda === undefined && args.ldb === undefined });
+  if (entry === 'main_vec4' && (args.batch || args.lda !== undefined || args.ldb !== undefined)) {
+    throw new RangeError(`${name}: variant 'blocked-vec4' takes packed, unbatched A and B; use variant 'blocked'`);
+  }
   if (entry === 'main_vec4' && !matmulVec4Fits(M, K, transA)) {
     throw new RangeError(
       `${name}: variant 'blocked-vec4' needs K % 4 == 0${transA ? ' and M % 4 == 0 (transA)' : ''} ` +
@@ -131,29 +179,29 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
   const pipeline = await ctx.pipelines.get({ shader: SHADER, entry, constants });
 
   const flags = (args.accumulate ? 1 : 0) | (args.bias ? 2 : 0);
+  const offsets = (o: MatmulBatchOperand) => [{ u32: o.base }, { u32: o.outer }, { u32: o.innerStride }];
   const params = uniformBuffer(ctx, `${name} params`, [
-    { u32: M }, { u32: N }, { u32: K },
-    { u32: transA ? M : K }, // lda: row length of A as stored
-    { u32: transB ? K : N }, // ldb
-    { u32: N }, // ldc
-    { u32: flags }, { u32: 0 },
+    { u32: M }, { u32: N }, { u32: K }, { u32: lda }, { u32: ldb }, { u32: ldc }, { u32: flags }, { u32: batch.inner },
+    ...offsets(batch.a), ...offsets(batch.b), ...offsets(batch.c), { u32: 0 }, { u32: 0 }, { u32: 0 },
   ]);
   const bias = args.bias ?? dummy(ctx);
   const bindGroup = createBindGroup(ctx, name, pipeline, [params, args.a, args.b, bias, args.c]);
-  return { label: name, pipeline, bindGroup, workgroups: matmulWorkgroups(entry, wg ?? 0, M, N) };
+  return { label: name, pipeline, bindGroup, workgroups: matmulWorkgroups(entry, wg ?? 0, M, N, batch.count) };
 }
 
-function matmulWorkgroups(entry: MatmulEntry, wg: number, M: number, N: number): [number, number, number] {
+function matmulWorkgroups(entry: MatmulEntry, wg: number, M: number, N: number, batches: number): [number, number, number] {
   switch (entry) {
     case 'main':
     case 'main_vec4':
-      return [ceilDiv(N, BLOCK_COLS * wg), ceilDiv(M, BLOCK_ROWS), 1];
+      return [ceilDiv(N, BLOCK_COLS * wg), ceilDiv(M, BLOCK_ROWS), batches];
     case 'narrow':
-      return [ceilDiv(M, NARROW_ROWS * wg), ceilDiv(N, NARROW_COLS), 1];
+      return [ceilDiv(M, NARROW_ROWS * wg), ceilDiv(N, NARROW_COLS), batches];
     case 'naive':
-      return [ceilDiv(N, 8), ceilDiv(M, 8), 1];
+      return [ceilDiv(N, 8), ceilDiv(M, 8), batches];
   }
 }
+
+const NO_OFFSET: MatmulBatchOperand = { base: 0, outer: 0, innerStride: 0 };
 
 const dummies = new WeakMap<GpuContext, GPUBuffer>();
 /** A placeholder for optional bindings the kernel ignores. */

@@ -12,7 +12,7 @@ import { isFeatureBatch, type Batch } from '../data/batch.js';
 import { prepareEmbeddingBackward, prepareEmbeddingForward } from '../kernels/embedding.js';
 import { prepareLayerNormBackward, prepareLayerNormForward } from '../kernels/layernorm.js';
 import { prepareMatmul } from '../kernels/matmul.js';
-import { prepareAttentionBackward, prepareAttentionForward } from '../kernels/attention.js';
+import { attentionVariantFor, prepareAttentionBackward, prepareAttentionForward } from '../kernels/attention.js';
 import { prepareResidualAdd } from '../kernels/residual.js';
 import { prepareGeluErfBackward, prepareGeluErfForward } from '../kernels/gelu-erf.js';
 import { prepareBiasGrad } from '../kernels/bias-grad.js';
@@ -163,7 +163,7 @@ export class Gpt extends FlatParameters implements Model {
 /** One block's activations, as the forward writes them and the backward reads them. */
 interface BlockActivations {
   ln1: GPUBuffer; ln1Mean: GPUBuffer; ln1Rstd: GPUBuffer;
-  qkv: GPUBuffer; atty: GPUBuffer; lse: GPUBuffer; attnOut: GPUBuffer; res2: GPUBuffer;
+  qkv: GPUBuffer; atty: GPUBuffer; lse: GPUBuffer; att: GPUBuffer | undefined; attnOut: GPUBuffer; res2: GPUBuffer;
   ln2: GPUBuffer; ln2Mean: GPUBuffer; ln2Rstd: GPUBuffer;
   fch: GPUBuffer; fchGelu: GPUBuffer; mlpOut: GPUBuffer; res3: GPUBuffer;
 }
@@ -207,12 +207,16 @@ export class GptGraph implements ModelGraph {
     const tokens = createStorage(ctx, `tokens [${B}×${T}]`, BT * 4);
     const targets = createStorage(ctx, `targets [${B}×${T}]`, BT * 4);
     const x0 = f32('embedding', BT * C);
+    // Attention as batched per-head products saves each layer's [B, nHead, T, T] probabilities;
+    // long blocks take the fused kernel, which saves only the softmax statistics.
+    const attention = { batch: B, T, C, nHead, variant: attentionVariantFor({ batch: B, T, C, nHead }) };
     const blocks: BlockActivations[] = [];
     for (let l = 0; l < L; l++) {
       const a = (what: string, n: number) => f32(`h.${l} ${what}`, n);
       blocks.push({
         ln1: a('ln_1', BT * C), ln1Mean: a('ln_1 mean', BT), ln1Rstd: a('ln_1 rstd', BT),
         qkv: a('qkv', BT * 3 * C), atty: a('attention y', BT * C), lse: a('attention lse', B * nHead * T),
+        att: attention.variant === 'batched' ? a('attention probabilities', B * nHead * T * T) : undefined,
         attnOut: a('attn.c_proj out', BT * C), res2: a('residual 2', BT * C),
         ln2: a('ln_2', BT * C), ln2Mean: a('ln_2 mean', BT), ln2Rstd: a('ln_2 rstd', BT),
         fch: a('c_fc out', BT * 4 * C), fchGelu: a('gelu out', BT * 4 * C), mlpOut: a('mlp.c_proj out', BT * C), res3: a('residual 3', BT * C),
@@ -242,7 +246,7 @@ export class GptGraph implements ModelGraph {
       forward.push(
         await prepareLayerNormForward(ctx, { x, weight: P(`${h}.ln_1.weight`), bias: P(`${h}.ln_1.bias`), y: a.ln1, mean: a.ln1Mean, rstd: a.ln1Rstd, rows: BT, cols: C, label: `${h}.ln_1` }),
         await linear(`${h}.attn.c_attn`, a.ln1, a.qkv, C, 3 * C),
-        await prepareAttentionForward(ctx, { qkv: a.qkv, y: a.atty, lse: a.lse, batch: B, T, C, nHead, label: `${h}.attn` }),
+        ...await prepareAttentionForward(ctx, { ...attention, qkv: a.qkv, y: a.atty, lse: a.lse, att: a.att, label: `${h}.attn` }),
         await linear(`${h}.attn.c_proj`, a.atty, a.attnOut, C, C),
         await prepareResidualAdd(ctx, { a: x, b: a.attnOut, y: a.res2, count: BT * C, label: `${h} residual 1` }),
         await prepareLayerNormForward(ctx, { x: a.res2, weight: P(`${h}.ln_2.weight`), bias: P(`${h}.ln_2.bias`), y: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd, rows: BT, cols: C, label: `${h}.ln_2` }),
@@ -301,7 +305,7 @@ export class GptGraph implements ModelGraph {
           ...await linearBackward(`${h}.mlp.c_fc`, a.ln2, dfch, dln, C, 4 * C),
           ...await normBackward(`${h}.ln_2`, a.res2, a.ln2Mean, a.ln2Rstd, dln, true),
           ...await linearBackward(`${h}.attn.c_proj`, a.atty, dres, dProj, C, C),
-          ...await prepareAttentionBackward(ctx, { qkv: a.qkv, y: a.atty, lse: a.lse, dy: dProj, dqkv, accumulate: false, batch: B, T, C, nHead, label: `${h}.attn backward ${tag}` }),
+          ...await prepareAttentionBackward(ctx, { ...attention, qkv: a.qkv, y: a.atty, lse: a.lse, att: a.att, dy: dProj, dqkv, accumulate: false, label: `${h}.attn backward ${tag}` }),
           ...await linearBackward(`${h}.attn.c_attn`, a.ln1, dqkv, dln, C, 3 * C),
           ...await normBackward(`${h}.ln_1`, blockInput(l), a.ln1Mean, a.ln1Rstd, dln, true),
         );

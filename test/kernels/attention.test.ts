@@ -18,7 +18,10 @@ const SHAPES: [number, number, number, number][] = [
 ];
 const shapeOf = ([batch, T, C, nHead]: [number, number, number, number]): AttentionShape => ({ batch, T, C, nHead });
 const describe = (s: AttentionShape) => `B=${s.batch} T=${s.T} C=${s.C} nHead=${s.nHead}`;
-type Saved = 'lse' | 'att';
+/** The fused kernel saving the softmax statistics or the attention matrix, and the batched-matmul form (which saves att). */
+type Saved = 'lse' | 'att' | 'batched';
+const MODES: Saved[] = ['lse', 'att', 'batched'];
+const variantOf = (saved: Saved) => (saved === 'batched' ? 'batched' as const : 'fused' as const);
 
 interface Run {
   y: Float32Array;
@@ -36,13 +39,14 @@ async function runAttention(
   const qkvBuffer = upload(ctx, 'qkv', qkv);
   const y = poisoned(ctx, 'y', B * T * C);
   const lse = poisoned(ctx, 'lse', B * nHead * T);
-  const att = saved === 'att' ? poisoned(ctx, 'att', B * nHead * T * T) : undefined;
+  const att = saved !== 'lse' ? poisoned(ctx, 'att', B * nHead * T * T) : undefined;
   const dqkv = opts.dqkvStart ? upload(ctx, 'dqkv', opts.dqkvStart) : poisoned(ctx, 'dqkv', B * T * 3 * C);
-  const forward = await prepareAttentionForward(ctx, { ...s, qkv: qkvBuffer, y, lse, att });
+  const variant = variantOf(saved);
+  const forward = await prepareAttentionForward(ctx, { ...s, qkv: qkvBuffer, y, lse, att, variant });
   const backward = await prepareAttentionBackward(ctx, {
-    ...s, qkv: qkvBuffer, y, lse, att, dy: upload(ctx, 'dy', dy), dqkv, accumulate: opts.accumulate ?? false,
+    ...s, qkv: qkvBuffer, y, lse, att, dy: upload(ctx, 'dy', dy), dqkv, accumulate: opts.accumulate ?? false, variant,
   });
-  await run(ctx, [forward, ...backward]);
+  await run(ctx, [...forward, ...backward]);
   const out: Run = {
     y: await download(ctx, y, B * T * C),
     lse: await download(ctx, lse, B * nHead * T),
@@ -59,10 +63,10 @@ function inputs(s: AttentionShape, seed: number, qkvScale = 1): { qkv: Float32Ar
   };
 }
 
-for (const saved of ['lse', 'att'] as const) {
-  test(`forward and backward match the float64 reference on awkward shapes (saving ${saved})`, async () => {
+for (const saved of MODES) {
+  test(`forward and backward match the float64 reference on awkward shapes (${saved === 'batched' ? 'batched matmuls' : `fused, saving ${saved}`})`, async () => {
     const ctx = await testGpu();
-    let seed = saved === 'att' ? 500 : 0;
+    let seed = MODES.indexOf(saved) * 500;
     for (const shape of SHAPES) {
       const s = shapeOf(shape);
       const { qkv, dy } = inputs(s, (seed += 10));
@@ -82,7 +86,7 @@ test('scores in the hundreds neither overflow nor lose the softmax (running max)
   const ctx = await testGpu();
   const s = { batch: 2, T: 20, C: 64, nHead: 2 };
   const { qkv, dy } = inputs(s, 7000, 8);
-  for (const saved of ['lse', 'att'] as const) {
+  for (const saved of MODES) {
     const out = await runAttention(ctx, s, qkv, dy, saved);
     const ref = attentionRef(qkv, s);
     assertClose(out.y, ref.y, `y with large scores (saving ${saved})`);
@@ -123,7 +127,7 @@ test('without accumulate dqkv is overwritten; with it, the gradient is added to 
   const { qkv, dy } = inputs(s, 9000);
   const held = randomArray(s.batch * s.T * 3 * s.C, rng(9002), 3);
   const ref = attentionBackwardRef(qkv, dy, s);
-  for (const saved of ['lse', 'att'] as const) {
+  for (const saved of MODES) {
     const overwritten = await runAttention(ctx, s, qkv, dy, saved, { dqkvStart: held, accumulate: false });
     assertClose(overwritten.dqkv, ref, `overwritten dqkv (saving ${saved})`, 2e-5);
     const added = await runAttention(ctx, s, qkv, dy, saved, { dqkvStart: held, accumulate: true });
@@ -136,26 +140,29 @@ test('2 micro-batches accumulated in-kernel equal the sum of their gradients', a
   const s = { batch: 2, T: 9, C: 24, nHead: 3 };
   const first = inputs(s, 9100);
   const second = inputs(s, 9200);
-  const dqkv = poisoned(ctx, 'dqkv', s.batch * s.T * 3 * s.C);
-  for (const [m, { qkv, dy }] of [first, second].entries()) {
-    const qkvBuffer = upload(ctx, 'qkv', qkv);
-    const y = poisoned(ctx, 'y', s.batch * s.T * s.C);
-    const lse = poisoned(ctx, 'lse', s.batch * s.nHead * s.T);
-    await run(ctx, [
-      await prepareAttentionForward(ctx, { ...s, qkv: qkvBuffer, y, lse }),
-      ...(await prepareAttentionBackward(ctx, { ...s, qkv: qkvBuffer, y, lse, dy: upload(ctx, 'dy', dy), dqkv, accumulate: m > 0 })),
-    ]);
-  }
   const a = attentionBackwardRef(first.qkv, first.dy, s);
   const b = attentionBackwardRef(second.qkv, second.dy, s);
-  assertClose(await download(ctx, dqkv, a.length), Float64Array.from(a, (g, i) => g + b[i]!), 'accumulated micro-batches', 2e-5);
+  for (const variant of ['fused', 'batched'] as const) {
+    const dqkv = poisoned(ctx, 'dqkv', s.batch * s.T * 3 * s.C);
+    for (const [m, { qkv, dy }] of [first, second].entries()) {
+      const qkvBuffer = upload(ctx, 'qkv', qkv);
+      const y = poisoned(ctx, 'y', s.batch * s.T * s.C);
+      const lse = poisoned(ctx, 'lse', s.batch * s.nHead * s.T);
+      const att = variant === 'batched' ? poisoned(ctx, 'att', s.batch * s.nHead * s.T * s.T) : undefined;
+      await run(ctx, [
+        ...(await prepareAttentionForward(ctx, { ...s, qkv: qkvBuffer, y, lse, att, variant })),
+        ...(await prepareAttentionBackward(ctx, { ...s, qkv: qkvBuffer, y, lse, att, dy: upload(ctx, 'dy', dy), dqkv, accumulate: m > 0, variant })),
+      ]);
+    }
+    assertClose(await download(ctx, dqkv, a.length), Float64Array.from(a, (g, i) => g + b[i]!), `accumulated micro-batches (${variant})`, 2e-5);
+  }
 });
 
 test('reruns are bit-identical (forward outputs and gradients, both saving modes)', async () => {
   const ctx = await testGpu();
   const s = { batch: 3, T: 33, C: 66, nHead: 2 };
   const { qkv, dy } = inputs(s, 9300);
-  for (const saved of ['lse', 'att'] as const) {
+  for (const saved of MODES) {
     const a = await runAttention(ctx, s, qkv, dy, saved);
     const b = await runAttention(ctx, s, qkv, dy, saved);
     assertBitwiseEqual(a.y, b.y, `y rerun (saving ${saved})`);
@@ -175,7 +182,7 @@ test('causal mask: changing a future position leaves every earlier output and dq
   const freshRow = randomArray(3 * s.C, rng(9401));
   changedQkv.set(freshRow, (b0 * s.T + t0) * 3 * s.C);
   changedDy.set(randomArray(s.C, rng(9402)), (b0 * s.T + t0) * s.C);
-  for (const saved of ['lse', 'att'] as const) {
+  for (const saved of MODES) {
     const before = await runAttention(ctx, s, qkv, dy, saved);
     const after = await runAttention(ctx, s, changedQkv, changedDy, saved);
     for (let b = 0; b < s.batch; b++) {
@@ -221,6 +228,8 @@ test('errors name the kernel and the sizes', async () => {
   }), /attention_backward: dqkv .* holds 4 floats, needs 72/);
   await expectThrow(() => prepareAttentionForward(ctx, { batch: 1, T: 0, C: 4, nHead: 2, qkv: big, y: big, lse: big }),
     /attention_forward: T must be a whole number >= 1 \(got 0\)/);
+  await expectThrow(() => prepareAttentionForward(ctx, { batch: 1, T: 2, C: 4, nHead: 2, qkv: big, y: big, lse: big, variant: 'batched' }),
+    /attention_forward: variant 'batched' saves the attention matrix; give an att buffer/);
 });
 
 test.after(() => closeTestGpu());

@@ -48,6 +48,89 @@ for (const variant of VARIANTS) {
   }
 }
 
+// Batched products reached in place inside larger tensors, as attention's per-head products are:
+// [outer, inner] batches of op(A) M×K, op(B) K×N, C M×N, each operand at its own base offset and
+// strides, rows longer than the matrix (lda/ldb/ldc), and gaps in C that must stay untouched.
+// [M, N, K, outer, inner]: one batch, T = 1, shapes off every tile, the baby GPT's head shapes.
+const BATCHED: [number, number, number, number, number][] = [
+  [1, 1, 1, 1, 1], [7, 5, 3, 2, 3], [1, 9, 4, 3, 1], [17, 33, 6, 1, 2], [64, 64, 32, 2, 4], [64, 32, 64, 3, 2],
+];
+for (const variant of ['blocked', 'blocked-scalar', 'narrow', 'naive'] as const) {
+  for (const form of FORMS.filter((f) => !f.bias)) test(`${variant} batched ${form.name} matches the float64 reference per batch and leaves C's gaps untouched`, async () => {
+    await batchedCase(variant, form.transA, form.transB);
+  });
+  test(`${variant} batched Y = X·Wᵀ matches the float64 reference per batch and leaves C's gaps untouched`, async () => {
+    await batchedCase(variant, false, true);
+  });
+}
+
+async function batchedCase(variant: MatmulVariant, transA: boolean, transB: boolean): Promise<void> {
+  const ctx = await testGpu();
+  let seed = 300 + (transA ? 1000 : 0) + (transB ? 2000 : 0);
+  for (const [M, N, K, outer, inner] of BATCHED) {
+    const random = rng(++seed * 104729);
+    // Stored matrices: rows of the stored form, padded by a few floats; batches laid out inner-fastest with gaps.
+    const stored = (rows: number, cols: number) => ({ rows, cols, ld: cols + 3 });
+    const A = transA ? stored(K, M) : stored(M, K);
+    const B = transB ? stored(N, K) : stored(K, N);
+    const C = stored(M, N);
+    const layout = (m: { rows: number; ld: number }, base: number) => {
+      const innerStride = m.rows * m.ld + 5;
+      return { base, innerStride, outer: inner * innerStride + 7 };
+    };
+    const la = layout(A, 2), lb = layout(B, 11), lc = layout(C, 1);
+    const size = (l: { base: number; outer: number }) => l.base + outer * l.outer;
+    const a = randomArray(size(la), random);
+    const b = randomArray(size(lb), random);
+    const c = poisoned(ctx, 'C', size(lc));
+    const d = await prepareMatmul(ctx, {
+      a: upload(ctx, 'A', a), b: upload(ctx, 'B', b), c, M, N, K, transA, transB, variant, lda: A.ld, ldb: B.ld, ldc: C.ld,
+      batch: { count: outer * inner, inner, a: la, b: lb, c: lc },
+    });
+    await run(ctx, d);
+    const got = await download(ctx, c, size(lc));
+    const written = new Uint8Array(size(lc));
+    for (let z = 0; z < outer * inner; z++) {
+      const at = (l: { base: number; outer: number; innerStride: number }) => l.base + Math.floor(z / inner) * l.outer + (z % inner) * l.innerStride;
+      const pack = (src: Float32Array, off: number, m: { rows: number; cols: number; ld: number }) => {
+        const out = new Float32Array(m.rows * m.cols);
+        for (let r = 0; r < m.rows; r++) for (let q = 0; q < m.cols; q++) out[r * m.cols + q] = src[off + r * m.ld + q]!;
+        return out;
+      };
+      const ref = matmulRef(pack(a, at(la), A), pack(b, at(lb), B), M, N, K, { transA, transB });
+      const out = new Float32Array(M * N);
+      for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
+        out[i * N + j] = got[at(lc) + i * C.ld + j]!;
+        written[at(lc) + i * C.ld + j] = 1;
+      }
+      assertClose(out, ref, `${variant} batch ${z} of ${outer}×${inner} M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`);
+    }
+    for (let i = 0; i < got.length; i++) {
+      if (!written[i]) assert.ok(Number.isNaN(got[i]), `${variant} M=${M} N=${N} K=${K}: C[${i}], outside every batch, was written (${got[i]})`);
+    }
+  }
+}
+
+test('a batched product checks that every batch fits its buffers and refuses the vec4 entry', async () => {
+  const ctx = await testGpu();
+  const buf = upload(ctx, 'buf', new Float32Array(100));
+  const batch = { count: 4, inner: 2, a: { base: 0, outer: 40, innerStride: 16 }, b: { base: 0, outer: 0, innerStride: 0 }, c: { base: 0, outer: 0, innerStride: 0 } };
+  try {
+    // Batch 3 of A starts at 40 + 16 = 56 and, with rows 16 floats apart, ends at 56 + 3·16 + 4 = 108.
+    await prepareMatmul(ctx, { a: buf, b: buf, c: buf, M: 4, N: 4, K: 4, lda: 16, batch, label: 'heads' });
+    assert.unreachable('should have thrown');
+  } catch (e) {
+    assert.match((e as Error).message, /heads: A .* holds 100 floats, needs 108/);
+  }
+  await prepareMatmul(ctx, { a: buf, b: buf, c: buf, M: 4, N: 4, K: 4, lda: 4, batch, label: 'heads' });
+  try {
+    await prepareMatmul(ctx, { a: buf, b: buf, c: buf, M: 4, N: 4, K: 4, batch, transB: true, variant: 'blocked-vec4' });
+    assert.unreachable('should have thrown');
+  } catch (e) {
+    assert.match((e as Error).message, /variant 'blocked-vec4' takes packed, unbatched A and B; use variant 'blocked'/);
+  }
+});
+
 test('accumulate adds into C: 4 micro-batches of dW equal one batch 4× larger', async () => {
   const ctx = await testGpu();
   const random = rng(101);
