@@ -160,7 +160,7 @@ function trainer(procs: number, steps: number, logEvery: number) {
     '--optimizer', 'adamw', '--lr', '1e-3', '--beta2', '0.99', '--weight-decay', '0.1', '--procs', String(procs),
     '--max-steps', String(steps), '--log-every', String(logEvery), '--metrics', metrics, '--quiet',
   ];
-  const command = `node ${args.slice(0).map((a) => (a.startsWith('/') ? a.replace(`${root}/`, '') : a)).join(' ')}`;
+  const command = `node ${args.map((a) => (a === metrics ? 'FILE' : a.replace(`${root}/`, ''))).join(' ')}`;
   try {
     const t0 = performance.now();
     const run = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8' });

@@ -82,7 +82,7 @@ export interface MatmulTuning {
 
 /**
  * Per adapter. Lavapipe (measured at the baby GPT's and the MNIST MLP's shapes, CPU time of the
- * shader threads side by side, bench/gpt-matmul-probe.ts): workgroups of 8 or 16 lanes beat 32 by
+ * shader threads side by side, bench/gpt-matmul.ts): workgroups of 8 or 16 lanes beat 32 by
  * 1.1–2× (a 256-column workgroup pads N = 128 or 384 with wasted lanes, and more, smaller
  * workgroups share out better over the cores), and scalar loads beat `main_vec4` in every form
  * (4.5 vs 6.5 GFLOP/s at X·Wᵀ 64×784→256). The narrow entry wants small workgroups so that a

@@ -1,4 +1,9 @@
-// Probe: matmul entries and workgroup widths at the baby GPT's shapes, interleaved, lavapipe CPU time.
+// Which matmul entry and workgroup width for the baby GPT's shapes (and the MNIST MLP's)? Each
+// shape's variants interleaved, 5 samples of 10 dispatches; prints GFLOP/s per second of shader-thread
+// CPU time ("c", the median: steadier than wall time on a shared machine) and per wall second
+// ("w", the best). src/kernels/matmul.ts's matmulTuning was chosen from this.
+// Run: node dist/bench/gpt-matmul.js [VARIANT:WG,...] [SHAPE-PREFIX]
+//   e.g. node dist/bench/gpt-matmul.js blocked-scalar:32,blocked-scalar:16,blocked-scalar:8,blocked-vec4:8 fwd
 import { formatAdapter, openGpu } from '../src/gpu/device.js';
 import { createStorage, createStorageFrom } from '../src/gpu/buffers.js';
 import { median } from './lib/gpu-timing.js';
