@@ -157,7 +157,7 @@ function trainer(procs: number, steps: number, logEvery: number) {
   const args = [
     join(root, 'dist', 'train.js'), '--model', 'gpt', '--n-layer', String(BABY.nLayer), '--n-head', String(BABY.nHead),
     '--n-embd', String(BABY.nEmbd), '--block-size', String(BABY.blockSize), '--batch-size', String(BABY.batch),
-    '--optimizer', 'adamw', '--lr', '1e-3', '--beta2', '0.99', '--weight-decay', '0.1', '--procs', String(procs),
+    '--optimizer', 'adamw', '--lr', '1e-3', '--beta2', '0.99', '--weight-decay', '0.1', '--grad-clip', '1', '--procs', String(procs),
     '--max-steps', String(steps), '--log-every', String(logEvery), '--metrics', metrics, '--quiet',
   ];
   const command = `node ${args.map((a) => (a === metrics ? 'FILE' : a.replace(`${root}/`, ''))).join(' ')}`;
