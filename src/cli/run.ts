@@ -285,7 +285,7 @@ function reportLoss(config: TrainConfig, reporter: Reporter, event: WorkerLostEv
 
 /** What a whole-run checkpoint's continuation must share with the run that wrote it: shards and schedule. */
 const SAME_RUN_KEYS = [
-  'procs', 'localSgdSteps', 'localSgdWarmupSteps', 'batchSize', 'gradAccum', 'seed', 'shuffle', 'outerOptimizer', 'outerLr', 'outerMomentum',
+  'procs', 'data', 'text', 'localSgdSteps', 'localSgdWarmupSteps', 'batchSize', 'gradAccum', 'seed', 'shuffle', 'outerOptimizer', 'outerLr', 'outerMomentum',
 ] as const;
 
 /**

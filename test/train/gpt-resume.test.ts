@@ -82,6 +82,11 @@ test('two workers, --no-shuffle, DiLoCo (post-local SGD warmup, Nesterov outer, 
   const resumed = dir.file('diloco-resumed.safetensors');
   await trainOk([...args, '--resume', checkpoint, '--save', resumed]);
   assertSameCheckpoint(full, resumed, 'resumed from step 14 vs never stopped');
+  // Another text would give every rank other windows: a new run, not this one continued.
+  const other = writeWordSalad(dir.file('other.txt'), 150, 8);
+  const otherText = await runTrain([...withFlags(args, ['--text', other]), '--resume', checkpoint]);
+  assert.is(otherText.code, 2, otherText.stderr);
+  assert.match(otherText.stderr, /that run had --text .*short\.txt, this one .*other\.txt; a whole-run checkpoint continues only the same run/);
 });
 
 test('a GPT checkpoint given to a run of another shape is refused, naming the tensor and the model settings it was written with', async () => {
