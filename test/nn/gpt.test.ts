@@ -80,10 +80,26 @@ function countCorrect(logits: Float32Array, targets: Uint32Array, V: number): nu
   return correct;
 }
 
-/** Every gradient tensor of the model against the reference's, by name. */
-function assertGradients(model: Gpt, c: GptConfig, grads: Float32Array, ref: Float64Array, what: string): void {
+/**
+ * How far float32 rounding alone moves each gradient tensor in this case: the float64 reference again
+ * on weights nudged by one float32 rounding each (relative 2^-24, random sign). The GPU rounds every
+ * intermediate too, so its error can reach several times this where the case is ill-conditioned (deep,
+ * random weights far from the init: in the 4-layer case one nudge moves the gradients by ~2e-5, and
+ * TEST_SEED=933375566 measured the GPU, before and after the kernel rework alike, 1.2e-4 from float64,
+ * 7× its nudge); elsewhere GRAD_TOLERANCE is the bound (8× below 16 × the small cases' ~4e-7).
+ */
+function roundingSensitivity(c: GptConfig, params: Float64Array, data: { tokens: Uint32Array; targets: Uint32Array }, batch: number, ref: Float64Array): Map<string, number> {
+  const random = rng(4242);
+  const nudged = Float64Array.from(params, (p) => p * (1 + (random() < 0.5 ? -1 : 1) * 2 ** -24));
+  const moved = gptLossAndGrads(c, nudged, data.tokens, data.targets, batch, c.blockSize).grads;
+  return new Map(gptLayout(c).entries.map((e) => [e.name, relativeError(refTensor(c, moved, e.name), refTensor(c, ref, e.name))]));
+}
+
+/** Every gradient tensor of the model against the reference's, by name; `sensitivity` widens a bound only past 16× rounding's own effect. */
+function assertGradients(model: Gpt, c: GptConfig, grads: Float32Array, ref: Float64Array, what: string, sensitivity?: Map<string, number>): void {
   for (const t of model.layout.tensors) {
-    assertClose(tensor(model, grads, t.name), refTensor(c, ref, t.name), `${what}: d ${t.name}`, GRAD_TOLERANCE);
+    const bound = Math.max(GRAD_TOLERANCE, 16 * (sensitivity?.get(t.name) ?? 0));
+    assertClose(tensor(model, grads, t.name), refTensor(c, ref, t.name), `${what}: d ${t.name}`, bound);
   }
 }
 
@@ -142,7 +158,8 @@ test('loss, logits, correct predictions and every gradient match the float64 ref
     assertClose([stats.lossSum / BT], [ref.loss], `${what}: mean loss`, 1e-5);
     assert.is(stats.correct, countCorrect(logits, data.targets, c.vocabSize), `${what}: correct next-token predictions`);
     assert.is(graph.predictionsPerSample, c.blockSize);
-    assertGradients(model, c, await readFloat32(ctx, model.grads), ref.grads, what);
+    const sensitivity = roundingSensitivity(c, params, data, batch, ref.grads);
+    assertGradients(model, c, await readFloat32(ctx, model.grads), ref.grads, what, sensitivity);
   }
 });
 
