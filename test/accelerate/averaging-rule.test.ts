@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { buildLayout, type TensorSpec } from '../../src/nn/layout.js';
 import { SAVE_EVERY_RANK_ENV, TRACE_ROUNDS_ENV, TRACE_WEIGHTS_ENV } from '../../src/train/debug-hooks.js';
 import { assertBitwiseEqual, assertClose, relativeError } from '../helpers/assert.js';
+import { meanRef } from '../helpers/reference.js';
 import { runTrain } from '../helpers/processes.js';
 import { readWeights, SMALL_TASK, tempDir, TINY_GPT, writeWordSalad } from '../helpers/train-run.js';
 
@@ -45,17 +46,6 @@ function roundsOf(prefix: string, procs: number): Round[][] {
 /** Per rank, step → digest of the weights it held after that step (and the round that may follow it). */
 function heldAfter(prefix: string, procs: number): Array<Map<number, string>> {
   return Array.from({ length: procs }, (_, rank) => new Map(lines(`${prefix}.rank${rank}.jsonl`).map((r) => [r.step as number, r.digest as string])));
-}
-
-/** The float64 mean in rank order, rounded once to float32: what the coordinator promises. */
-function meanOf(inputs: Float32Array[]): Float32Array {
-  const out = new Float32Array(inputs[0]!.length);
-  for (let i = 0; i < out.length; i++) {
-    let sum = 0;
-    for (const input of inputs) sum += input[i]!;
-    out[i] = sum / inputs.length;
-  }
-  return out;
 }
 
 async function traced(name: string, args: string[]): Promise<{ rounds: Round[][]; held: Array<Map<number, string>>; save: string }> {
@@ -99,7 +89,7 @@ for (const [model, task] of Object.entries(MODELS)) {
       const step = params[0]![i]!.step!;
       const sent = params.map((own) => own[i]!.sent!);
       assert.ok(relativeError(sent[1]!, sent[0]!) > 1e-6, `step ${step}: each replica took its local steps on its own data, so they brought different weights`);
-      const mean = meanOf(sent);
+      const mean = meanRef(sent);
       for (let rank = 0; rank < procs; rank++) {
         assertBitwiseEqual(params[rank]![i]!.received, mean, `rank ${rank}: the round after step ${step}`);
         // The weight trace is taken after each step and the round that follows it; the closing round comes after the last trace.
@@ -128,7 +118,7 @@ for (const [model, task] of Object.entries(MODELS)) {
     const buf = new Float64Array(theta.length);
     for (let i = 2; i < 5; i++) {
       const step = rounds[0]![i]!.step!;
-      const mean = meanOf(rounds.map((own) => own[i]!.sent!));
+      const mean = meanRef(rounds.map((own) => own[i]!.sent!));
       const received = rounds[0]![i]!.received;
       assertBitwiseEqual(rounds[1]![i]!.received, received, `the round after step ${step}: rank 1 vs rank 0`);
       assertClose(received, outerStep(theta, buf, mean, outer), `the outer step from the mean after step ${step}`, 1e-6);

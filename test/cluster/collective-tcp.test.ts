@@ -16,6 +16,7 @@ import { insecureSecret, JOIN_TOKEN_ENV, readJoinSecret } from '../../src/comm/j
 import { WorkerChannel } from '../../src/comm/worker-channel.js';
 import type { Refusal } from '../../src/comm/refusals.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
+import { meanRef } from '../helpers/reference.js';
 import { withNamespaces, type Namespace } from '../helpers/netns.js';
 import { BASE_SEED } from '../helpers/random.js';
 import { inputFor } from '../comm/fixtures/inputs.js';
@@ -51,7 +52,6 @@ function records(child: ChildProcess): Array<Record<string, unknown>> {
   return out;
 }
 
-const meanRef = (inputs: Float32Array[]): Float32Array => inputs[0]!.map((_, i) => inputs.reduce((s, x) => s + x[i]!, 0) / inputs.length);
 const digest = (a: Float32Array) => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 

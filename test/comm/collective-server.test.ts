@@ -13,6 +13,7 @@ import { insecureSecret } from '../../src/comm/join-token.js';
 import type { Refusal } from '../../src/comm/refusals.js';
 import { WorkerChannel } from '../../src/comm/worker-channel.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
+import { meanRef } from '../helpers/reference.js';
 import { BASE_SEED } from '../helpers/random.js';
 import { inputFor } from './fixtures/inputs.js';
 import { waitUntil, within } from './fixtures/procs.js';
@@ -58,11 +59,6 @@ async function serve(worldSize: number, options: { timeoutMs?: number; workerCon
     rmSync(dir, { recursive: true, force: true });
   };
   return { server, events, path, secret, join: connect, close };
-}
-
-/** The float64 mean in rank order, rounded once to float32. */
-function meanRef(inputs: Float32Array[]): Float32Array {
-  return inputs[0]!.map((_, i) => inputs.reduce((s, x) => s + x[i]!, 0) / inputs.length);
 }
 
 const seed = BASE_SEED + 31;

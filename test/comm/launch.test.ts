@@ -9,7 +9,7 @@ import { OuterOptimizer } from '../../src/comm/outer-optimizer.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
 import { boundedLaunch, type BoundedLaunch } from '../helpers/launch.js';
 import { BASE_SEED } from '../helpers/random.js';
-import { BF16, F16, halfBitsRef, halfValueRef } from '../helpers/reference.js';
+import { BF16, F16, halfBitsRef, halfValueRef, meanRef } from '../helpers/reference.js';
 import { inputFor } from './fixtures/inputs.js';
 
 const test = suite('launch');
@@ -18,17 +18,6 @@ const WORKER = fileURLToPath(new URL('./fixtures/worker.js', import.meta.url));
 interface AverageSummary { rank: number; broadcast: string; results: string[] }
 
 const digest = (a: Float32Array) => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
-
-/** The float64 mean in rank order, rounded once to float32: what the coordinator promises. */
-function meanRef(inputs: Float32Array[]): Float32Array {
-  const out = new Float32Array(inputs[0]!.length);
-  for (let i = 0; i < out.length; i++) {
-    let sum = 0;
-    for (const input of inputs) sum += input[i]!;
-    out[i] = sum / inputs.length;
-  }
-  return out;
-}
 
 
 /** Runs a launch with fake workers, bounded in time; afterwards no worker may be alive. */

@@ -141,6 +141,17 @@ export function averageRef(inputs: ArrayLike<number>, count: number, n: number):
   return out.map((s) => s / n);
 }
 
+/** The float64 mean of whole vectors in rank order, rounded once to float32: what the coordinator promises a round. */
+export function meanRef(inputs: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(inputs[0]!.length);
+  for (let i = 0; i < out.length; i++) {
+    let sum = 0;
+    for (const input of inputs) sum += input[i]!;
+    out[i] = sum / inputs.length;
+  }
+  return out;
+}
+
 /** A 2-layer MLP in nn.Linear layout: W1 [hidden, inputs], b1 [hidden], W2 [classes, hidden], b2 [classes]. */
 export interface MlpRefParams {
   w1: ArrayLike<number>;
