@@ -61,8 +61,7 @@ async function main(): Promise<void> {
   if (steps % evalEvery !== 0) throw new UsageError(`--eval-every ${evalEvery} must divide --steps ${steps}, so that the last step is evaluated`);
   const procs = flags.procs ?? (flags.quick ? 2 : 4);
   const valWindows = flags.valWindows ?? (flags.quick ? 16 : 512);
-  const modelArgs = flags.quick ? QUICK_MODEL : FULL_MODEL;
-  const blockSize = Number(modelArgs[modelArgs.indexOf('--block-size') + 1] ?? 64) || 64;
+  const { args: modelArgs, blockSize } = flags.quick ? QUICK_MODEL : FULL_MODEL;
   const modes = LM_MODES.filter((m) => (flags.quick ? QUICK_MODES : FULL_MODES).includes(m.name) && (!flags.onlyModes || flags.onlyModes.includes(m.name)));
   const links = LM_LINKS.filter((l) => (flags.quick ? QUICK_LINKS : FULL_LINKS).includes(l.name) && (!flags.onlyLinks || flags.onlyLinks.includes(l.name)));
   if (modes.length === 0 || links.length === 0) throw new UsageError('--only-modes and --only-links leave no run to do');

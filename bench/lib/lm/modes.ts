@@ -31,6 +31,8 @@ export const LM_LINKS: Link[] = LINKS.filter((l) => l.name === '100mbit' || l.na
 export const FULL_LINKS = ['100mbit', '1gbit'];
 export const QUICK_LINKS = ['1gbit'];
 
-/** The model and data of a full run (the GPT's defaults: nanoGPT's baby config on Brown) and of --quick. */
-export const FULL_MODEL: string[] = ['--model', 'gpt'];
-export const QUICK_MODEL: string[] = ['--model', 'gpt', '--n-layer', '1', '--n-head', '2', '--n-embd', '32', '--block-size', '16', '--batch-size', '4'];
+/** The model of a run: its train.js flags and the block size they give (tokens per window). */
+export interface LmModel { args: string[]; blockSize: number }
+/** A full run's model, the GPT's defaults (nanoGPT's baby config on Brown), and --quick's. */
+export const FULL_MODEL: LmModel = { args: ['--model', 'gpt'], blockSize: 64 };
+export const QUICK_MODEL: LmModel = { args: ['--model', 'gpt', '--n-layer', '1', '--n-head', '2', '--n-embd', '32', '--block-size', '16', '--batch-size', '4'], blockSize: 16 };
