@@ -44,3 +44,14 @@ export function assertBitwiseEqual(a: Float32Array, b: Float32Array, what: strin
     assert.unreachable(`${what}: differ first at [${i}]: ${a[i]} vs ${b[i]}`);
   }
 }
+
+/** Awaits `fn` and asserts that it rejects with an error whose message matches `pattern`. */
+export async function assertRejects(fn: () => Promise<unknown>, pattern: RegExp): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    assert.match((e as Error).message, pattern);
+    return;
+  }
+  assert.unreachable(`should have thrown an error matching ${pattern}`);
+}

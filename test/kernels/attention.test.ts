@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { GpuContext } from '../../src/gpu/device.js';
 import { prepareAttentionBackward, prepareAttentionForward, type AttentionShape } from '../../src/kernels/attention.js';
-import { assertBitwiseEqual, assertClose, relativeError } from '../helpers/assert.js';
+import { assertBitwiseEqual, assertClose, assertRejects, relativeError } from '../helpers/assert.js';
 import { attentionBackwardRef, attentionRef } from '../helpers/attention-reference.js';
 import { BASE_SEED } from '../helpers/random.js';
 import { closeTestGpu, download, poisoned, run, testGpu, upload } from '../helpers/gpu.js';
@@ -209,26 +209,18 @@ test('errors name the kernel and the sizes', async () => {
   const ctx = await testGpu();
   const small = upload(ctx, 'small', new Float32Array(4));
   const big = upload(ctx, 'big', new Float32Array(1000));
-  const expectThrow = async (f: () => Promise<unknown>, pattern: RegExp) => {
-    try {
-      await f();
-      assert.unreachable('should have thrown');
-    } catch (e) {
-      assert.match((e as Error).message, pattern);
-    }
-  };
-  await expectThrow(() => prepareAttentionForward(ctx, { batch: 1, T: 2, C: 6, nHead: 4, qkv: big, y: big, lse: big }),
+  await assertRejects(() => prepareAttentionForward(ctx, { batch: 1, T: 2, C: 6, nHead: 4, qkv: big, y: big, lse: big }),
     /attention_forward: C must be a multiple of nHead \(got C=6 nHead=4\)/);
-  await expectThrow(() => prepareAttentionForward(ctx, { batch: 2, T: 3, C: 4, nHead: 2, qkv: small, y: big, lse: big }),
+  await assertRejects(() => prepareAttentionForward(ctx, { batch: 2, T: 3, C: 4, nHead: 2, qkv: small, y: big, lse: big }),
     /attention_forward: qkv .* holds 4 floats, needs 72 for batch=2 T=3 C=4 nHead=2/);
-  await expectThrow(() => prepareAttentionForward(ctx, { batch: 2, T: 3, C: 4, nHead: 2, qkv: big, y: big, lse: big, att: small }),
+  await assertRejects(() => prepareAttentionForward(ctx, { batch: 2, T: 3, C: 4, nHead: 2, qkv: big, y: big, lse: big, att: small }),
     /attention_forward: att .* holds 4 floats, needs 36/);
-  await expectThrow(() => prepareAttentionBackward(ctx, {
+  await assertRejects(() => prepareAttentionBackward(ctx, {
     batch: 2, T: 3, C: 4, nHead: 2, qkv: big, y: big, lse: big, dy: big, dqkv: small, accumulate: false,
   }), /attention_backward: dqkv .* holds 4 floats, needs 72/);
-  await expectThrow(() => prepareAttentionForward(ctx, { batch: 1, T: 0, C: 4, nHead: 2, qkv: big, y: big, lse: big }),
+  await assertRejects(() => prepareAttentionForward(ctx, { batch: 1, T: 0, C: 4, nHead: 2, qkv: big, y: big, lse: big }),
     /attention_forward: T must be a whole number >= 1 \(got 0\)/);
-  await expectThrow(() => prepareAttentionForward(ctx, { batch: 1, T: 2, C: 4, nHead: 2, qkv: big, y: big, lse: big, variant: 'batched' }),
+  await assertRejects(() => prepareAttentionForward(ctx, { batch: 1, T: 2, C: 4, nHead: 2, qkv: big, y: big, lse: big, variant: 'batched' }),
     /attention_forward: variant 'batched' saves the attention matrix; give an att buffer/);
 });
 

@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { prepareLayerNormBackward, prepareLayerNormForward } from '../../src/kernels/layernorm.js';
 import type { GpuContext } from '../../src/gpu/device.js';
-import { assertBitwiseEqual, assertClose } from '../helpers/assert.js';
+import { assertBitwiseEqual, assertClose, assertRejects } from '../helpers/assert.js';
 import { closeTestGpu, download, poisoned, run, testGpu, upload } from '../helpers/gpu.js';
 import { layerNormBackwardRef, layerNormRef } from '../helpers/norm-reference.js';
 import { randomArray, rng } from '../helpers/random.js';
@@ -205,21 +205,13 @@ test('errors name the kernel, the sizes and an aliased output', async () => {
   const buf = (label: string, n: number) => upload(ctx, label, new Float32Array(n));
   // Sizes in whole 16-byte units, as createStorage rounds them.
   const [x, w, b, y, mean, rstd] = [buf('x', 8), buf('w', 4), buf('b', 4), buf('y', 8), buf('mean', 4), buf('rstd', 4)];
-  const attempt = async (fn: () => Promise<unknown>, pattern: RegExp) => {
-    try {
-      await fn();
-      assert.unreachable('should have thrown');
-    } catch (e) {
-      assert.match((e as Error).message, pattern);
-    }
-  };
-  await attempt(() => prepareLayerNormForward(ctx, { x, weight: w, bias: b, y, mean, rstd, rows: 3, cols: 3 }),
+  await assertRejects(() => prepareLayerNormForward(ctx, { x, weight: w, bias: b, y, mean, rstd, rows: 3, cols: 3 }),
     /layernorm_forward: x \(x\) holds 8 floats, needs 9 for rows=3 cols=3/);
-  await attempt(() => prepareLayerNormForward(ctx, { x, weight: w, bias: b, y, mean, rstd, rows: 2, cols: 0 }),
+  await assertRejects(() => prepareLayerNormForward(ctx, { x, weight: w, bias: b, y, mean, rstd, rows: 2, cols: 0 }),
     /layernorm_forward: cols must be a whole number >= 1 \(got 0\)/);
-  await attempt(() => prepareLayerNormForward(ctx, { x, weight: w, bias: b, y: x, mean, rstd, rows: 2, cols: 3 }),
+  await assertRejects(() => prepareLayerNormForward(ctx, { x, weight: w, bias: b, y: x, mean, rstd, rows: 2, cols: 3 }),
     /layernorm_forward: y \(x\) is in the same buffer as x \(x\)/);
-  await attempt(() => prepareLayerNormBackward(ctx, {
+  await assertRejects(() => prepareLayerNormBackward(ctx, {
     x, weight: w, mean, rstd, dy: y, dx: y, dweight: buf('dw', 3), dbias: buf('db', 3), rows: 2, cols: 3, accumulateDx: true, accumulateParams: false,
   }), /layernorm_backward: dx \(y\) is in the same buffer as dy \(y\)/);
 });
