@@ -7,6 +7,9 @@ import type { TlsFiles } from './tls.js';
 import type { CommDtype } from './delta-codec.js';
 import type { OuterOptimizer } from './outer-optimizer.js';
 import type { CollectiveKind, ReduceTag } from './protocol.js';
+import { InterruptedError } from './interrupted.js';
+
+export { InterruptedError };
 
 export interface LaunchOptions {
   /** Workers in the whole run (on every machine). */
@@ -178,10 +181,3 @@ export function signalExitCode(signal: NodeJS.Signals): number {
   return 128 + constants.signals[signal];
 }
 
-export class InterruptedError extends Error {
-  override name = 'InterruptedError';
-  /** The signal that stopped the run, when one did. */
-  constructor(message: string, readonly signal?: NodeJS.Signals) {
-    super(message);
-  }
-}
