@@ -3,7 +3,8 @@
 // since a user's file is the likeliest thing here to be wrong.
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
-import { readSafetensorsFile, tensorToFloat32, type SafetensorsDtype, type SafetensorsTensor } from '../io/safetensors.js';
+import { tensorToFloat32, type SafetensorsDtype, type SafetensorsTensor } from '../io/safetensors.js';
+import { readSafetensorsFile } from '../io/safetensors-file.js';
 import { validateDataset, type Dataset } from './dataset.js';
 
 export interface DataFileOptions {

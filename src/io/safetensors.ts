@@ -1,8 +1,6 @@
 // The Hugging Face safetensors format, exactly: an 8-byte little-endian u64 header length N, N bytes
 // of JSON header padded with spaces to a multiple of 8, then the tensors' bytes, contiguous and
 // without gaps. Files written here load in PyTorch (`safetensors.torch.load_file`) and vice versa.
-import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from './atomic-write.js';
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U64' | 'U32' | 'U16' | 'U8' | 'BOOL';
 
@@ -153,18 +151,4 @@ export function float32Tensor(shape: number[], values: Float32Array): Safetensor
   const view = new DataView(data.buffer);
   values.forEach((v, i) => view.setFloat32(i * 4, v, true));
   return { dtype: 'F32', shape, data };
-}
-
-export function readSafetensorsFile(path: string): ReturnType<typeof decodeSafetensors> {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (err) {
-    throw new Error(`cannot read safetensors file ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
-  return decodeSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path);
-}
-
-export function writeSafetensorsFile(path: string, tensors: Array<{ name: string } & SafetensorsTensor>, metadata?: Record<string, string>): void {
-  writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }

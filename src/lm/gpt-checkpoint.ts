@@ -5,7 +5,7 @@
 import { statSync } from 'node:fs';
 import { z } from 'zod';
 import type { GpuContext } from '../gpu/device.js';
-import { readSafetensorsFile } from '../io/safetensors.js';
+import { readSafetensorsFile } from '../io/safetensors-file.js';
 import { BYTE_VOCAB_SIZE } from '../data/text.js';
 import { Gpt, gptLayout, type GptOptions } from '../nn/gpt.js';
 import { loadCheckpoint } from '../train/checkpoint.js';

@@ -10,7 +10,8 @@
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { readSafetensorsFile, tensorToFloat32, writeSafetensorsFile, type SafetensorsTensor } from '../io/safetensors.js';
+import { tensorToFloat32, type SafetensorsTensor } from '../io/safetensors.js';
+import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors-file.js';
 import type { ParameterLayout } from '../nn/layout.js';
 import { modelCheckpointMetadata } from '../nn/model.js';
 import { firstNonFinite } from '../accelerate/finite.js';

@@ -3,10 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  decodeSafetensors, DTYPE_BYTES, encodeSafetensors, float32Tensor, readSafetensorsFile, tensorToFloat32, writeSafetensorsFile,
-  type SafetensorsDtype, type SafetensorsTensor,
-} from '../../src/io/safetensors.js';
+import { decodeSafetensors, DTYPE_BYTES, encodeSafetensors, float32Tensor, tensorToFloat32, type SafetensorsDtype, type SafetensorsTensor } from '../../src/io/safetensors.js';
+import { readSafetensorsFile, writeSafetensorsFile } from '../../src/io/safetensors-file.js';
 import { BASE_SEED, randomArray, rng } from '../helpers/random.js';
 
 const test = suite('safetensors');

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { findTorchPython } from '../../bench/lib/pytorch-anchor.js';
-import { readSafetensorsFile, writeSafetensorsFile, type SafetensorsTensor } from '../../src/io/safetensors.js';
+import type { SafetensorsTensor } from '../../src/io/safetensors.js';
+import { readSafetensorsFile, writeSafetensorsFile } from '../../src/io/safetensors-file.js';
 import { assertClose } from '../helpers/assert.js';
 import {
   clipGradNorm, gptAdamWStep, gptLayout, gptLossAndGrads, randomGptParams, tensorOf, type GptConfig,

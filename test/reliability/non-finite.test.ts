@@ -5,7 +5,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { firstNonFinite, firstNonFiniteHalf } from '../../src/accelerate/finite.js';
-import { readSafetensorsFile, writeSafetensorsFile, type SafetensorsTensor } from '../../src/io/safetensors.js';
+import type { SafetensorsTensor } from '../../src/io/safetensors.js';
+import { readSafetensorsFile, writeSafetensorsFile } from '../../src/io/safetensors-file.js';
 import { runTrain } from '../helpers/processes.js';
 import { SMALL_TASK, tempDir } from '../helpers/train-run.js';
 
