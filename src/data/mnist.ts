@@ -11,54 +11,29 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.js';
-import { stratifiedSplit, subset, validateDataset, type DataSplit, type Dataset } from './dataset.js';
-import { createRng } from './prng.js';
+import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors-file.js';
+import type { DataSplit } from './dataset.js';
+import { MNIST_CLASSES, MNIST_FEATURES, splitMnist, type MnistBytes, type MnistSplitOptions } from './mnist-split.js';
 
-export const MNIST_FEATURES = 28 * 28;
-export const MNIST_CLASSES = 10;
+export { MNIST_CLASSES, MNIST_FEATURES, MNIST_PIXEL_VALUES } from './mnist-split.js';
+
 const CACHE_FORMAT = 'webgpu-local-sgd mnist cache v1: pixels[i] = k means value round(k/255, 3)';
 
-/** Pixel value of byte k, exactly as the package's JSON writes it. */
-export const MNIST_PIXEL_VALUES = Float32Array.from({ length: 256 }, (_, k) => Math.round((k * 1000) / 255) / 1000);
 const PIXEL_VALUES_F64 = Float64Array.from({ length: 256 }, (_, k) => Math.round((k * 1000) / 255) / 1000);
 
-export interface MnistOptions {
+export interface MnistOptions extends MnistSplitOptions {
   /** Default: <project root>/.cache, or the OS temp directory if that is not writable. */
   cacheDir?: string;
-  /** Default 2000; the rest is the training set. */
-  testSamples?: number;
-  /** Seed of the split, default 0. */
-  seed?: number;
 }
 
-export interface MnistSamples {
-  /** [count, 784] bytes; see MNIST_PIXEL_VALUES. */
-  pixels: Uint8Array;
-  labels: Uint8Array;
-  count: number;
+export interface MnistSamples extends MnistBytes {
   /** Where the samples came from this time, and the cache file read or written (if any). */
   source: 'json' | 'cache';
   cacheFile: string | undefined;
 }
 
 export async function loadMnist(opts: MnistOptions = {}): Promise<DataSplit> {
-  const testSamples = opts.testSamples ?? 2000;
-  const seed = opts.seed ?? 0;
-  const samples = await readMnistSamples(opts.cacheDir);
-  if (!Number.isInteger(testSamples) || testSamples < 1 || testSamples >= samples.count) {
-    throw new Error(`loadMnist: testSamples must be an integer from 1 to ${samples.count - 1} (got ${testSamples})`);
-  }
-  const x = new Float32Array(samples.pixels.length);
-  for (let i = 0; i < x.length; i++) x[i] = MNIST_PIXEL_VALUES[samples.pixels[i]!]!;
-  const all: Dataset = { name: 'mnist', x, y: Uint32Array.from(samples.labels), count: samples.count, features: MNIST_FEATURES, classes: MNIST_CLASSES };
-  // The split depends only on the samples (in package order) and the seed, never on the cache.
-  const split = stratifiedSplit(all.y, MNIST_CLASSES, testSamples, createRng(seed));
-  const train = subset(all, split.train, 'mnist-train');
-  const test = subset(all, split.test, 'mnist-test');
-  validateDataset(train, 'mnist');
-  validateDataset(test, 'mnist');
-  return { train, test };
+  return splitMnist(await readMnistSamples(opts.cacheDir), opts);
 }
 
 /** All samples in package order (digit 0's file first), from the cache if it is there and sound. */
