@@ -9,6 +9,7 @@ import { trainWorker } from '../src/train/train-worker.js';
 import { readFlags, usage, UsageError, type FlagSpec } from './lib/flags.js';
 import { describeMachine, machineInfo } from './lib/report.js';
 import { benchScript, runAnchorScript, setUpPytorchAnchor, threadSettings, trapAnchors, type PytorchAnchor, type ThreadSetting } from './lib/pytorch-anchor.js';
+import { nodePlatform } from '../src/train/node-platform.js';
 
 const PYTORCH_SCRIPT = benchScript('pytorch_mlp.py');
 const PytorchResult = z.object({
@@ -72,9 +73,9 @@ for (const batchSize of batchSizes) {
   const steps = Math.max(10, Math.round(samplesPerRun / batchSize));
   const config = parseTrainArgs(['--procs', '1', '--batch-size', String(batchSize), '--max-steps', String(steps), '--log-every', String(steps), '--quiet']);
   // A short warm-up run compiles the pipelines (and fills Mesa's shader cache) outside the timing.
-  await trainWorker({ ...config, maxSteps: 2 }, { onLog: () => {} });
+  await trainWorker({ ...config, maxSteps: 2 }, { platform: nodePlatform, onLog: () => {} });
   const start = performance.now();
-  const s = await trainWorker(config, { onLog: () => {} });
+  const s = await trainWorker(config, { platform: nodePlatform, onLog: () => {} });
   const trainSeconds = (performance.now() - start) / 1000;
   const pytorch = anchor ? settings.map((t) => pytorchSamplesPerSecond(anchor, batchSize, samplesPerRun, t)) : [];
   const oneThread = pytorch[0];

@@ -13,7 +13,7 @@ import { insecureSecret, JOIN_TOKEN_ENV, MAKE_TOKEN, readJoinSecret } from '../c
 import { parseBandwidth, parseDuration } from '../comm/link.js';
 import { isPlainAveraging, OuterOptimizer } from '../comm/outer-optimizer.js';
 import type { ParameterLayout } from '../nn/layout.js';
-import { readSafetensorsFile } from '../io/safetensors.js';
+import { readSafetensorsFile } from '../io/safetensors-file.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { checkFreeSpace, checkOutputPath, checkpointBytesBound, outputPathsOf } from '../train/output-paths.js';
 import { Reporter } from '../train/reporter.js';
@@ -25,6 +25,7 @@ import { summarize, formatSummary, type RunSummary } from '../train/summary.js';
 import { outerSettings, type TrainConfig } from '../train/config.js';
 import { FLAGS, UsageError } from './config.js';
 import { runSettings } from './run-settings.js';
+import { nodePlatform } from '../train/node-platform.js';
 
 
 
@@ -50,6 +51,7 @@ export async function run(config: TrainConfig, options: { workerScript?: string 
     };
     for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
     const worker = await trainWorker(config, {
+      platform: nodePlatform,
       stopRequested: () => stopRequested !== undefined,
       onLog: (r) => reporter.record(r), hooks: hooksFromEnvironment(config),
       onModel: (info) => {

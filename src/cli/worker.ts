@@ -5,6 +5,7 @@ import type { ModelRecord } from '../train/records.js';
 import { trainWorker } from '../train/train-worker.js';
 import { channelFaultsFromEnvironment, channelTraceFromEnvironment, hooksFromEnvironment } from '../train/debug-hooks.js';
 import { trainConfigSchema } from '../train/config.js';
+import { nodePlatform } from '../train/node-platform.js';
 
 async function main(): Promise<number> {
   const channel = await WorkerChannel.fromEnvironment();
@@ -29,6 +30,7 @@ async function main(): Promise<number> {
   return channel.serve(() => {
     const config = trainConfigSchema.parse(channel.config);
     return trainWorker(config, {
+      platform: nodePlatform,
       channel,
       onLog: (record) => channel.log(record),
       // The coordinator parses this with ModelRecord: `satisfies` keeps the two in step. Every rank

@@ -4,7 +4,7 @@
 // run (fault injection, weight traces) comes in through `hooks`.
 import { Accelerator, type CommTimes } from '../accelerate/accelerator.js';
 import { NonFiniteError } from '../accelerate/finite.js';
-import { InterruptedError } from '../comm/launch-api.js';
+import { InterruptedError } from '../comm/interrupted.js';
 import { LocalSGD } from '../accelerate/local-sgd.js';
 import type { WorkerChannel } from '../comm/worker-channel.js';
 import { createStorage } from '../gpu/buffers.js';
@@ -14,12 +14,12 @@ import { createModel, type Model, type ModelGraph } from '../nn/model.js';
 import { createOptimizer, type Optimizer } from '../nn/optimizer.js';
 import { learningRate, type ScheduleConfig } from '../nn/schedule.js';
 import type { TrainConfig } from './config.js';
-import { saveCheckpoint } from './checkpoint.js';
 import { evaluateBatches, type Evaluation } from './evaluate.js';
 import type { ParametersEvent, StepEvent, TrainHooks } from './hooks.js';
 import type { EvalRecord, TrainRecord, WorkerSummary } from './records.js';
 import { startingPoint, type StartingPoint } from './starting-point.js';
-import { prepareTrainingData, type TrainingData } from './training-data.js';
+import type { TrainingData } from './training-data.js';
+import type { WorkerPlatform } from './worker-platform.js';
 
 /** What rank 0 tells the coordinator once its model is built. */
 export interface ModelInfo {
@@ -38,6 +38,8 @@ export interface ModelInfo {
 }
 
 export interface WorkerOptions {
+  /** Where the data and the checkpoint files come from: nodePlatform (node-platform.ts), or a browser tab's. */
+  platform: WorkerPlatform;
   channel?: WorkerChannel | undefined;
   /** Receives every logged step (rank-local numbers). */
   onLog: (record: TrainRecord | EvalRecord) => void;
@@ -72,7 +74,7 @@ export async function trainWorker(config: TrainConfig, options: WorkerOptions): 
     const periodic = new PeriodicEvaluation(config.evalEvery, start.step);
     const save = (step: number) => {
       doing(`saving to ${config.save} (step ${step})`);
-      return saveRun(config, accelerator, model, optimizer, step);
+      return saveRun(config, options.platform, accelerator, model, optimizer, step);
     };
     const trainStart = performance.now();
     await accelerator.recorder.sync(); // start the step-time estimate from an idle GPU
@@ -183,14 +185,14 @@ interface Run {
 
 /** The data, the model (from the config's `model`), its optimizer and where training starts; every worker starts from rank 0's weights. */
 async function setUp(config: TrainConfig, accelerator: Accelerator, options: WorkerOptions): Promise<Run> {
-  const data = await prepareTrainingData(config, accelerator.rank, accelerator.worldSize);
+  const data = await options.platform.loadData(config, accelerator.rank, accelerator.worldSize);
   const model = await createModel(accelerator.ctx, config.model, data.shape);
   const optimizer = await createOptimizer(accelerator.ctx, model, { ...config, kind: config.optimizer, weightDecayRoles: model.weightDecayRoles });
   const totalSteps = config.maxSteps ?? Math.floor((config.epochs * data.batchesPerEpoch) / config.gradAccum);
   if (totalSteps < 1) {
     throw new Error(`--grad-accum ${config.gradAccum} needs at least that many batches, but one epoch holds ${data.batchesPerEpoch}; lower --grad-accum or --batch-size, or raise --epochs`);
   }
-  const start = startingPoint(config, model, optimizer, options.channel?.rejoin, totalSteps);
+  const start = startingPoint(config, model, optimizer, options.channel?.rejoin, totalSteps, options.platform.loadCheckpoint);
   await accelerator.broadcastParameters(model, start.params);
   const graph = await model.graph(config.batchSize, config.gradAccum);
   const clipping = config.gradClip > 0 ? await prepareGradNormClip(accelerator.ctx, {
@@ -205,12 +207,12 @@ async function setUp(config: TrainConfig, accelerator: Accelerator, options: Wor
 }
 
 /** The --save checkpoint, with this worker's optimizer state. */
-async function saveRun(config: TrainConfig, accelerator: Accelerator, model: Model, optimizer: Optimizer, step: number): Promise<void> {
+async function saveRun(config: TrainConfig, platform: WorkerPlatform, accelerator: Accelerator, model: Model, optimizer: Optimizer, step: number): Promise<void> {
   if (!config.save) return;
   const params = await accelerator.recorder.stall(() => model.getParameters());
   // A diverged model must not replace the last good checkpoint.
   accelerator.assertFinite(params, `its parameters at step ${step}, to be saved to ${config.save},`);
-  saveCheckpoint(config.save, model.layout, {
+  platform.saveCheckpoint(config.save, model.layout, {
     params,
     optimizer: { kind: optimizer.kind, state: await optimizer.readState() },
     step,

@@ -1,12 +1,13 @@
 // A worker's view of its data, whichever the model reads: the MLP's samples (a ShardedLoader over
 // --data) or the GPT's byte windows (a ByteWindowLoader over --text or the Brown corpus). The loop
-// asks it for micro-batch `position` of the run; evaluation asks it for the held-out batches.
+// asks it for micro-batch `position` of the run; evaluation asks it for the held-out batches. Where the
+// samples come from (the disk, or the master over HTTP for a browser tab) is the platform's business
+// (worker-platform.ts): this module imports nothing of Node.
 import type { Batch } from '../data/batch.js';
+import type { DataSplit } from '../data/dataset.js';
 import { evalBatches, ShardedLoader } from '../data/loader.js';
 import type { DataShape } from '../nn/model.js';
 import type { TrainConfig } from './config.js';
-import { loadTrainingData } from './data.js';
-import { ByteWindowLoader, loadTextData, textDataShape, toTokenBatch, validationBatches } from './text-data.js';
 
 export interface TrainingData {
   /** For the log: the data set, or the text (where it lies) and its validation sample. */
@@ -25,9 +26,8 @@ export interface TrainingData {
   evalBatches(): Iterable<Batch>;
 }
 
-export async function prepareTrainingData(config: TrainConfig, rank: number, worldSize: number): Promise<TrainingData> {
-  if (config.model.kind === 'gpt') return textTrainingData(config, config.model.blockSize, rank, worldSize);
-  const data = await loadTrainingData(config);
+/** Rank `rank`'s view of a split of samples (the MLP's data): a ShardedLoader over its training set. */
+export function shardedTrainingData(data: DataSplit, config: TrainConfig, rank: number, worldSize: number): TrainingData {
   const loader = new ShardedLoader(data.train, { batchSize: config.batchSize, shuffle: config.shuffle, seed: config.seed, rank, worldSize });
   const evalBatchSize = Math.min(config.evalBatchSize, data.test.count);
   return {
@@ -42,27 +42,5 @@ export async function prepareTrainingData(config: TrainConfig, rank: number, wor
     },
     evalBatchSize,
     evalBatches: () => evalBatches(data.test, evalBatchSize),
-  };
-}
-
-/**
- * Byte windows: micro-batch `position` is ByteWindowLoader's batch `position` (random windows drawn
- * from a stream seeded by (seed + rank, position), or with --no-shuffle the consecutive windows),
- * so a resumed run reads what an uninterrupted one would. An epoch is one pass of consecutive windows.
- */
-function textTrainingData(config: TrainConfig, blockSize: number, rank: number, worldSize: number): TrainingData {
-  const text = loadTextData({ text: config.text, valText: config.valText, procs: worldSize, valWindows: config.valWindows }, blockSize);
-  const loader = new ByteWindowLoader(text.split.train, { rank, worldSize, batchSize: config.batchSize, blockSize, shuffle: config.shuffle, seed: config.seed });
-  const batchesPerEpoch = Math.max(1, Math.floor(loader.windowsPerPass / config.batchSize));
-  const evalBatchSize = Math.min(config.evalBatchSize, text.validationWindows);
-  return {
-    description: text.description,
-    shape: textDataShape(blockSize),
-    trainSamples: loader.windowsPerPass * worldSize,
-    testSamples: text.validationWindows,
-    batchesPerEpoch,
-    batchAt: (position) => ({ batch: toTokenBatch(loader.batch(position)), epoch: Math.floor(position / batchesPerEpoch) }),
-    evalBatchSize,
-    evalBatches: () => validationBatches(text, blockSize, evalBatchSize),
   };
 }

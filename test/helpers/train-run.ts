@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTrainArgs } from '../../src/cli/config.js';
 import { createRng } from '../../src/data/prng.js';
-import { readSafetensorsFile, tensorToFloat32 } from '../../src/io/safetensors.js';
+import { tensorToFloat32 } from '../../src/io/safetensors.js';
+import { readSafetensorsFile } from '../../src/io/safetensors-file.js';
 import { trainWorker } from '../../src/train/train-worker.js';
 import type { TrainRecord, WorkerSummary } from '../../src/train/records.js';
+import { nodePlatform } from '../../src/train/node-platform.js';
 
 /** A small learnable task that trains in a second or two on lavapipe. */
 export const SMALL_TASK = [
@@ -40,7 +42,7 @@ export function tempDir(): { path: string; file(name: string): string; remove():
 
 export async function trainInProcess(args: string[]): Promise<{ summary: WorkerSummary; records: TrainRecord[] }> {
   const records: TrainRecord[] = [];
-  const summary = await trainWorker(parseTrainArgs(['--procs', '1', ...args]), { onLog: (r) => r.kind === 'train' && records.push(r) });
+  const summary = await trainWorker(parseTrainArgs(['--procs', '1', ...args]), { platform: nodePlatform, onLog: (r) => r.kind === 'train' && records.push(r) });
   return { summary, records };
 }
 

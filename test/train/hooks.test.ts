@@ -6,6 +6,7 @@ import { combineHooks, type TrainHooks } from '../../src/train/hooks.js';
 import { trainWorker } from '../../src/train/train-worker.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
 import { readWeights, SMALL_TASK, tempDir } from '../helpers/train-run.js';
+import { nodePlatform } from '../../src/train/node-platform.js';
 
 const test = suite('training hooks');
 const dir = tempDir();
@@ -26,7 +27,7 @@ test('the loop tells the hooks when training starts, around every step, and afte
     },
   };
   const save = dir.file('hooked.safetensors');
-  await trainWorker(parseTrainArgs(['--procs', '1', ...SMALL_TASK, '--max-steps', '3', '--save', save]), { onLog: () => {}, hooks });
+  await trainWorker(parseTrainArgs(['--procs', '1', ...SMALL_TASK, '--max-steps', '3', '--save', save]), { platform: nodePlatform, onLog: () => {}, hooks });
   assert.equal(events, ['start 0', 'before 0', 'after 1', 'before 1', 'after 2', 'before 2', 'after 3', 'end 3 rank 0 restarts 0']);
   const { byName } = readWeights(save);
   const layer0 = byName.get('layers.0.weight')!;
