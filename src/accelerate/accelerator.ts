@@ -1,7 +1,7 @@
 // The Accelerator of this project (after Hugging Face Accelerate): it owns the worker's WebGPU
 // device and its channel to the coordinator, shards the data by rank, records each training step
 // into one command buffer, and averages gradients across workers in synchronous data-parallel mode.
-import { openGpu, formatAdapter, type GpuContext, type GpuOptions } from '../gpu/device.js';
+import { openGpu, formatAdapter, GpuContext, type GpuOptions } from '../gpu/device.js';
 import { readFloat32, writeBuffer } from '../gpu/buffers.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ShardedLoader } from '../data/loader.js';
@@ -38,7 +38,8 @@ export interface CommTimes {
 
 export interface AcceleratorOptions {
   gradientAccumulationSteps: number;
-  gpu?: GpuOptions;
+  /** Which device to open, or one opened already. */
+  gpu?: GpuOptions | GpuContext;
   channel?: WorkerChannel | undefined;
   /**
    * What parameter averaging sends: f32 (default), or f16/bf16 deltas from the last average
@@ -69,7 +70,7 @@ export class Accelerator {
   }
 
   static async create(options: AcceleratorOptions): Promise<Accelerator> {
-    const ctx = await openGpu(options.gpu);
+    const ctx = options.gpu instanceof GpuContext ? options.gpu : await openGpu(options.gpu);
     return new Accelerator(ctx, options.gradientAccumulationSteps, options.channel, options.commDtype ?? 'f32');
   }
 

@@ -98,7 +98,14 @@ function dawnInstance(dawnOptions: string[]): GPU {
   return gpu;
 }
 
-export async function openGpu(options: GpuOptions = gpuOptionsFromEnv()): Promise<GpuContext> {
+/** Opens the adapter `requested` asks for; what it leaves unset comes from the environment (gpuOptionsFromEnv). */
+export async function openGpu(requested: GpuOptions = {}): Promise<GpuContext> {
+  const fromEnv = gpuOptionsFromEnv();
+  const options: GpuOptions = {
+    adapter: requested.adapter ?? fromEnv.adapter,
+    backend: requested.backend ?? fromEnv.backend,
+    powerPreference: requested.powerPreference ?? fromEnv.powerPreference,
+  };
   const dawnOptions: string[] = [];
   if (options.adapter) dawnOptions.push(`adapter=${options.adapter}`);
   if (options.backend) dawnOptions.push(`backend=${options.backend}`);

@@ -8,6 +8,7 @@ import { InterruptedError } from '../comm/interrupted.js';
 import { LocalSGD } from '../accelerate/local-sgd.js';
 import type { WorkerChannel } from '../comm/worker-channel.js';
 import { createStorage } from '../gpu/buffers.js';
+import type { GpuContext } from '../gpu/device.js';
 import { prepareGradNormClip, type PreparedGradNormClip } from '../kernels/grad-norm.js';
 import type { ParameterLayout } from '../nn/layout.js';
 import { createModel, type Model, type ModelGraph } from '../nn/model.js';
@@ -40,6 +41,8 @@ export interface ModelInfo {
 export interface WorkerOptions {
   /** Where the data and the checkpoint files come from: nodePlatform (node-platform.ts), or a browser tab's. */
   platform: WorkerPlatform;
+  /** A device the caller opened already (a browser tab checks for WebGPU before it joins); else the platform's default. */
+  gpu?: GpuContext | undefined;
   channel?: WorkerChannel | undefined;
   /** Receives every logged step (rank-local numbers). */
   onLog: (record: TrainRecord | EvalRecord) => void;
@@ -57,7 +60,7 @@ export async function trainWorker(config: TrainConfig, options: WorkerOptions): 
   doing('setting up: loading the data, building the model');
   const accelerator = await Accelerator.create({
     gradientAccumulationSteps: config.gradAccum,
-    gpu: { adapter: config.adapter ?? process.env.WEBGPU_ADAPTER, backend: config.backend ?? process.env.WEBGPU_BACKEND },
+    gpu: options.gpu ?? { adapter: config.adapter, backend: config.backend },
     channel: options.channel,
     commDtype: config.commDtype,
   });
