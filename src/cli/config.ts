@@ -28,6 +28,9 @@ export const FLAGS: FlagHelp[] = [
   { flag: '--tls-cert', key: 'tlsCert', kind: 'value', help: 'TLS between machines: this machine\'s certificate FILE (PEM), with --tls-key and --tls-ca' },
   { flag: '--tls-key', key: 'tlsKey', kind: 'value', help: 'TLS: the private key FILE of --tls-cert' },
   { flag: '--tls-ca', key: 'tlsCa', kind: 'value', help: 'TLS: the CA certificate FILE that signed every machine\'s certificate' },
+  { flag: '--browser-workers', key: 'browserWorkers', kind: 'value', help: 'also wait for N browser tabs to join as workers (ranks after the --procs processes; --procs 0: tabs only); the master serves their page and prints the join link' },
+  { flag: '--browser-host', key: 'browserHost', kind: 'value', help: 'the address the browser workers\' page is served on; off loopback it needs --join-token-file and --tls-cert/--tls-key (browsers give WebGPU only to https pages)' },
+  { flag: '--browser-port', key: 'browserPort', kind: 'value', help: 'the TCP port of the browser workers\' page (0: any free port, printed in the join link)' },
   { flag: '--local-sgd-steps', key: 'localSgdSteps', kind: 'value', help: 'Local SGD: average parameters every K optimizer steps (and at the end)' },
   { flag: '--local-sgd-warmup-steps', key: 'localSgdWarmupSteps', kind: 'value', help: 'post-local SGD: the first W optimizer steps average gradients (synchronous), then Local SGD; parameters are averaged after steps W+K, W+2K, ... and at the end' },
   { flag: '--outer-optimizer', key: 'outerOptimizer', kind: 'value', help: 'DiLoCo outer optimizer at each averaging round: sgd | nesterov, stepping the global weights θ with Δ = θ − mean(workers); sgd with --outer-lr 1 and --outer-momentum 0 is plain averaging' },
@@ -146,6 +149,9 @@ export function parseTrainArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     const { from: _, ...values } = layout;
     Object.assign(raw, values);
   }
+  // Across machines the schema refuses browser workers, naming them rather than a world-size sum.
+  const severalMachines = Number(raw.nnodes ?? 1) > 1;
+  if (raw.browserWorkers !== undefined && !severalMachines) Object.assign(raw, worldWithTabs(raw.procs, raw.browserWorkers));
   // --hidden alone means the default model with those layers.
   const model = raw.model as Record<string, unknown> | undefined;
   if (model) model.kind ??= DEFAULT_MODEL;
@@ -161,6 +167,21 @@ export function parseTrainArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     }
   }
   return parsed.data;
+}
+
+/**
+ * With --browser-workers, --procs counts only the worker processes (0 is allowed: tabs only), while
+ * the config's `procs` is the world size, as everywhere else; the tabs take the last ranks.
+ */
+function worldWithTabs(procs: unknown, browserWorkers: unknown): { procs: string } | Record<string, never> {
+  const tabs = Number(browserWorkers);
+  const processes = procs === undefined ? trainConfigSchema.parse({}).procs : Number(procs);
+  if (!Number.isInteger(tabs) || !Number.isInteger(processes) || processes < 0) {
+    if (!Number.isInteger(processes) || processes < 0) throw new UsageError(`--procs must be a whole number from 0 to 64 with --browser-workers (got "${String(procs)}")`);
+    return {}; // the schema names the bad --browser-workers
+  }
+  if (processes + tabs < 1) throw new UsageError('--procs 0 --browser-workers 0 leaves no worker: give one of them at least 1');
+  return { procs: String(processes + tabs) };
 }
 
 /** Flags that only mean something in some runs: given in another, they would silently do nothing. */
@@ -193,8 +214,16 @@ const APPLICABILITY: ReadonlyArray<{ keys: ReadonlyArray<keyof TrainConfig>; app
     why: () => 'it concerns parameter averaging rounds, and --no-local-sgd averages gradients every step instead',
   },
   {
-    keys: ['rendezvousTimeout', 'crossNodeEvery', 'joinTokenFile', 'insecure', 'tlsCert', 'tlsKey', 'tlsCa'], applies: (c) => c.nnodes > 1,
+    keys: ['crossNodeEvery', 'insecure', 'tlsCa'], applies: (c) => c.nnodes > 1,
     why: () => 'it concerns the links between machines, and this run is on one machine (give --nnodes N for several)',
+  },
+  {
+    keys: ['rendezvousTimeout', 'joinTokenFile', 'tlsCert', 'tlsKey'], applies: (c) => c.nnodes > 1 || c.browserWorkers > 0,
+    why: () => 'it concerns the links between machines or to browser tabs, and this run is on one machine without --browser-workers',
+  },
+  {
+    keys: ['browserHost', 'browserPort'], applies: (c) => c.browserWorkers > 0,
+    why: () => 'it says where browser tabs join, and this run has no --browser-workers',
   },
   {
     keys: ['crossNodeEvery'], applies: (c) => c.localSgd || c.crossNodeEvery === 1,

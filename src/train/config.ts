@@ -122,6 +122,11 @@ const settingsSchema = z.object({
   linkBandwidth: z.string().default('off'),
   linkLatency: z.string().default('0'),
   workerTimeout: atLeast('--worker-timeout', MIN_WORKER_TIMEOUT_SECONDS, 'seconds').default(120),
+  // Of the world size (procs), how many are browser tabs that join over the master's web server
+  // (ranks procs − browserWorkers …); the rest are worker processes. See src/tabs/.
+  browserWorkers: wholeNumber('--browser-workers', 0, MAX_PROCS_PER_NODE).default(0),
+  browserHost: nonEmpty('--browser-host').default('127.0.0.1'),
+  browserPort: wholeNumber('--browser-port', 0, 65535).default(0),
   onWorkerFailure: z.enum(['abort', 'continue', 'respawn']).default('abort'),
   maxRespawns: wholeNumber('--max-respawns', 0, 1000).default(3),
   quiet: z.boolean().default(false),
@@ -166,6 +171,10 @@ const settingsSchema = z.object({
   if (c.resume !== undefined && c.init !== undefined) {
     reject('resume', `--resume ${c.resume} and --init ${c.init} both say where to start: --resume continues a run (weights, optimizer state, step), --init starts a new run from weights only; give one`);
   }
+  if (c.browserWorkers > 0) {
+    const why = browserWorkersUnsupported(c);
+    if (why) reject('browserWorkers', `--browser-workers ${c.browserWorkers}: ${why}`);
+  }
   if (c.minLr > c.lr) {
     reject('minLr', `--min-lr ${c.minLr} is above --lr ${c.lr}: the schedule decays from --lr down to --min-lr; lower --min-lr (nanoGPT uses lr/10)`);
   }
@@ -186,6 +195,15 @@ export const trainConfigSchema = z.preprocess((raw) => {
 }, settingsSchema);
 
 export type TrainConfig = z.infer<typeof trainConfigSchema>;
+
+/** What browser workers cannot do yet, or undefined if this run's settings suit them. */
+function browserWorkersUnsupported(c: { nnodes: number; model: { kind: string }; resume?: string | undefined; init?: string | undefined; save?: string | undefined; procs: number; browserWorkers: number }): string | undefined {
+  if (c.nnodes > 1) return `browser tabs join a run on one machine; drop --nnodes ${c.nnodes}`;
+  if (c.model.kind !== 'mlp') return `tabs train the MLP only for now (this run is --model ${c.model.kind})`;
+  if (c.resume !== undefined || c.init !== undefined) return 'tabs cannot read --resume or --init files yet; start the run without them';
+  if (c.save !== undefined && c.procs === c.browserWorkers) return 'rank 0 writes --save, and with --procs 0 it is a tab, which has no files; give --procs 1 or more';
+  return undefined;
+}
 
 /** The workers this machine runs: --nproc-per-node across machines, --procs on one. */
 export function procsPerNode(c: Pick<TrainConfig, 'procs' | 'nprocPerNode'>): number {

@@ -36,8 +36,8 @@ const BEFORE = {
 /** What a one-machine run adds: one node, rank 0, and the multi-machine settings at their defaults (no nprocPerNode, no masterAddr). */
 const ONE_MACHINE = { nnodes: 1, nodeRank: 0, masterPort: 29500, rendezvousTimeout: 300, crossNodeEvery: 1, insecure: false };
 
-/** Settings added later whose defaults change nothing: no floor under the schedule's decay, no clipping. */
-const ADDED_INERT = { minLr: 0, gradClip: 0 };
+/** Settings added later whose defaults change nothing: no floor under the schedule's decay, no clipping, no browser workers. */
+const ADDED_INERT = { minLr: 0, gradClip: 0, browserWorkers: 0, browserHost: '127.0.0.1', browserPort: 0 };
 
 test('no flags and --procs 4 give the config of before, on one machine, whatever a scheduler put in the environment', () => {
   const expected = { ...BEFORE, ...ONE_MACHINE, ...ADDED_INERT };
@@ -59,9 +59,12 @@ test('the multi-machine settings apply only across machines, and --cross-node-ev
   assert.is(parseTrainArgs([...two, '--insecure', '--tls-cert', 'c', '--tls-key', 'k', '--tls-ca', 'a'], {}).insecure, true, 'TLS without a join secret');
   assert.is(parseTrainArgs([...two, '--no-local-sgd', '--cross-node-every', '1'], {}).crossNodeEvery, 1);
   assert.is(parseTrainArgs([...two, '--on-worker-failure', 'continue'], {}).onWorkerFailure, 'continue');
-  for (const flag of [['--cross-node-every', '4'], ['--rendezvous-timeout', '60'], ['--join-token-file', 't'], ['--insecure'], ['--tls-ca', 'a']]) {
+  for (const flag of [['--cross-node-every', '4'], ['--insecure'], ['--tls-ca', 'a']]) {
     rejects(flag, new RegExp(`^${flag[0]} does not apply to this run: it concerns the links between machines, and this run is on one machine`));
     rejects(['--nnodes', '1', ...flag], new RegExp(`^${flag[0]} does not apply to this run`));
+  }
+  for (const flag of [['--rendezvous-timeout', '60'], ['--join-token-file', 't'], ['--tls-cert', 'c'], ['--tls-key', 'k']]) {
+    rejects(flag, new RegExp(`^${flag[0]} does not apply to this run: it concerns the links between machines or to browser tabs, and this run is on one machine without --browser-workers`));
   }
   rejects([...two, '--no-local-sgd', '--cross-node-every', '2'], /^--cross-node-every does not apply to this run: .*--no-local-sgd averages gradients across all machines every step/);
   rejects([...two, '--tls-cert', 'c.pem', '--tls-ca', 'ca.pem'], /^--tls-cert, --tls-key and --tls-ca go together .*: --tls-cert and --tls-ca given, --tls-key missing$/);
@@ -87,6 +90,21 @@ test('--procs 0, negative and non-numeric values are rejected with the flag name
   rejects(['--procs', '-2'], /--procs must be a whole number from 1 to 64/);
   rejects(['--procs', 'four'], /--procs/);
   rejects(['--procs', '2.5'], /--procs must be a whole number/);
+});
+
+test('--browser-workers N adds N tab ranks after the --procs processes (--procs 0: tabs only), where tabs can train', () => {
+  const c = parseTrainArgs(['--procs', '2', '--browser-workers', '2', '--join-token-file', 'secret', '--browser-port', '8642', '--rendezvous-timeout', '60']);
+  assert.equal([c.procs, c.browserWorkers, c.browserHost, c.browserPort, c.joinTokenFile, c.rendezvousTimeout], [4, 2, '127.0.0.1', 8642, 'secret', 60]);
+  assert.equal([parseTrainArgs(['--procs', '0', '--browser-workers', '4']).procs, parseTrainArgs(['--browser-workers', '1']).procs], [4, 5], 'the world size');
+  rejects(['--procs', '0', '--browser-workers', '0'], /^--procs 0 --browser-workers 0 leaves no worker: give one of them at least 1$/);
+  rejects(['--procs', '-1', '--browser-workers', '2'], /^--procs must be a whole number from 0 to 64 with --browser-workers \(got "-1"\)$/);
+  rejects(['--browser-workers', 'two'], /^--browser-workers must be a plain decimal number/);
+  rejects(['--browser-port', '8642'], /^--browser-port does not apply to this run: it says where browser tabs join, and this run has no --browser-workers/);
+  rejects(['--browser-workers', '2', '--model', 'gpt'], /^--browser-workers 2: tabs train the MLP only for now \(this run is --model gpt\)$/);
+  rejects(['--browser-workers', '2', '--resume', 'run.safetensors'], /^--browser-workers 2: tabs cannot read --resume or --init files yet/);
+  rejects(['--procs', '0', '--browser-workers', '2', '--save', 'out.safetensors'], /^--browser-workers 2: rank 0 writes --save, and with --procs 0 it is a tab, which has no files; give --procs 1 or more$/);
+  assert.is(parseTrainArgs(['--procs', '1', '--browser-workers', '2', '--save', 'out.safetensors']).save, 'out.safetensors');
+  rejects(['--nnodes', '2', '--node-rank', '0', '--nproc-per-node', '1', '--master-addr', '10.0.0.1', '--browser-workers', '1'], /^--browser-workers 1: browser tabs join a run on one machine; drop --nnodes 2$/);
 });
 
 test('--on-worker-failure defaults to abort, takes continue or respawn, and names the choices on a bad value', () => {
