@@ -1,6 +1,6 @@
 // The browser build (dist/browser/), which build.mjs runs beside the Node one: the kernel tests
 // bundled for a page, so that test/browser/kernels-in-chromium.test.ts runs them in Chromium against
-// the same float64 references and bounds as in Node.
+// the same float64 references and bounds as in Node, and the page side of bench/browser-matmul.ts.
 //  - A module X.ts that has a twin X.browser.ts is replaced by the twin (the test device, env reading).
 //  - `uvu` becomes test/browser/uvu-recorder.ts (same API; records, and runs when the page asks).
 //  - Importing `webgpu` or a Node built-in is a build error naming the importer: it would fail
@@ -48,7 +48,7 @@ const noNodeModules = {
 /** Builds the browser bundle into `outdir`; throws (esbuild has printed why) on failure. */
 export async function buildBrowser(outdir) {
   const kernels = readdirSync('test/kernels').filter((f) => f.endsWith('.test.ts'));
-  const entryPoints = { harness: 'test/browser/harness.ts' };
+  const entryPoints = { harness: 'test/browser/harness.ts', 'bench-matmul': 'bench/lib/browser-matmul-page.ts' };
   for (const f of kernels) entryPoints[join('kernels', f.replace(/\.ts$/, ''))] = join('test/kernels', f);
   await build({
     entryPoints,
