@@ -45,6 +45,9 @@ const noNodeModules = {
   },
 };
 
+/** The three rules above, as esbuild plugins (test/browser/build-browser.test.ts checks them). */
+export const browserPlugins = [twins, uvuRecorder, noNodeModules];
+
 /** Builds the browser bundle into `outdir`; throws (esbuild has printed why) on failure. */
 export async function buildBrowser(outdir) {
   const kernels = readdirSync('test/kernels').filter((f) => f.endsWith('.test.ts'));
@@ -62,7 +65,7 @@ export async function buildBrowser(outdir) {
     loader: { '.wgsl': 'text' },
     sourcemap: 'linked',
     logLevel: 'warning',
-    plugins: [twins, uvuRecorder, noNodeModules],
+    plugins: browserPlugins,
   });
   copyFileSync('test/browser/harness.html', join(outdir, 'harness.html'));
 }

@@ -34,6 +34,16 @@ async function openInPage(adapter: BrowserAdapter, webgpu: boolean, featureLevel
   }
 }
 
+test('a missing Chromium fails naming the script that installs it', async () => {
+  try {
+    await launchChromium('gles-lavapipe', { executablePath: '/nonexistent/chromium' });
+  } catch (e) {
+    assert.match((e as Error).message, /^\/nonexistent\/chromium is missing: .*sudo bash scripts\/setup-browser\.sh/);
+    return;
+  }
+  assert.unreachable('launched a Chromium that does not exist');
+});
+
 test('without the WebGPU flags it throws a GpuError that names the flags', async () => {
   const { name, error } = await openInPage('gles-lavapipe', false, 'core');
   assert.is(name, undefined, `opened "${name}" although WebGPU was off`);

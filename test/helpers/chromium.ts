@@ -36,13 +36,20 @@ export function browserAdapterFromEnv(value = process.env.TEST_BROWSER_ADAPTER):
   throw new Error(`TEST_BROWSER_ADAPTER must be one of ${Object.keys(BROWSER_ADAPTERS).join(', ')} (got "${value}")`);
 }
 
-/** `webgpu: false` leaves WebGPU off, as a browser without the flags has it (for the error paths). */
-export async function launchChromium(adapter: BrowserAdapter, options: { webgpu?: boolean } = {}): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: the browser tests drive Debian's Chromium. Install it with: sudo bash scripts/setup-browser.sh`);
+export interface LaunchOptions {
+  /** false leaves WebGPU off, as a browser without the flags has it (for the error paths). */
+  webgpu?: boolean;
+  /** Another Chromium binary than Debian's. */
+  executablePath?: string;
+}
+
+export async function launchChromium(adapter: BrowserAdapter, options: LaunchOptions = {}): Promise<Browser> {
+  const executablePath = options.executablePath ?? CHROMIUM;
+  if (!existsSync(executablePath)) {
+    throw new Error(`${executablePath} is missing: the browser tests drive Debian's Chromium. Install it with: sudo bash scripts/setup-browser.sh`);
   }
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath,
     headless: true,
     timeout: 60_000,
     args: [
