@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs Debian's Chromium for test/browser/ (the kernel tests run in a headless page as well as in
 # Node), idempotently. No browser can be downloaded here, so the tests drive this one through
-# playwright-core with executablePath /usr/bin/chromium. fonts-liberation: a headless page that lays
-# out any text still needs one font. Chromium reaches lavapipe through ANGLE's Vulkan backend, so
+# playwright-core with executablePath /usr/bin/chromium. fonts-liberation: Chromium recommends it
+# (install_packages skips recommends) and a minimal image may have no font at all; the test pages
+# need none to compute, but a font keeps page text and screenshots usable when debugging.
+# Chromium reaches lavapipe through ANGLE's Vulkan backend, so
 # scripts/setup-vulkan.sh must have run too (`npm run setup` runs both).
 set -euo pipefail
 
