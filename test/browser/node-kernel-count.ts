@@ -7,11 +7,18 @@ import { register } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 
+/**
+ * The files are imported under a query of their own: a run of the whole suite has imported them
+ * already (uvu imports every test file before it runs any), with the real uvu, and those cached
+ * modules must stay as they are. Only imports from these fresh copies are redirected.
+ */
+const QUERY = '?count-kernel-tests';
+
 const HOOKS = `
 let recorder;
 export function initialize(data) { recorder = data.recorder; }
 export async function resolve(specifier, context, next) {
-  if (specifier === 'uvu' && context.parentURL && context.parentURL.includes('/test/kernels/')) {
+  if (specifier === 'uvu' && context.parentURL && context.parentURL.endsWith('${QUERY}')) {
     return { url: recorder, shortCircuit: true };
   }
   return next(specifier, context);
@@ -24,7 +31,7 @@ export async function countNodeKernelTests(dist: string, files: string[]): Promi
   const { recordedTestCount, forgetRecorded } = await import(recorder) as typeof import('./uvu-recorder.js');
   let count = 0;
   for (const file of files) {
-    await import(pathToFileURL(join(dist, 'test/kernels', `${file}.test.js`)).href);
+    await import(pathToFileURL(join(dist, 'test/kernels', `${file}.test.js`)).href + QUERY);
     count += recordedTestCount();
     forgetRecorded();
   }
