@@ -1,22 +1,11 @@
-// One place that opens a WebGPU device through Dawn (npm `webgpu`) and keeps it alive.
-//
-// Why one long-lived object: the value returned by `create()` owns the Dawn instance. If V8
-// collects it while the device is in use, the process dies later with a random native error
-// (the `webgpu` package README, "Lifetime"), so `GpuContext` holds gpu, adapter and device together.
+// One place that opens a WebGPU device through Dawn (npm `webgpu`) in Node. The device lives in a
+// GpuContext (context.ts), re-exported here so that Node code keeps one import for both.
 import { create } from 'webgpu';
 import './globals.js';
-import { GpuError, installErrorHandlers, type ErrorSink } from './errors.js';
-import { PipelineCache } from './pipelines.js';
+import { GpuError, installErrorHandlers } from './errors.js';
+import { GpuContext, describeAdapter, requiredLimitsFor } from './context.js';
 
-
-export interface AdapterDescription {
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
-  backend: string;
-  isFallbackAdapter: boolean;
-}
+export { GpuContext, describeAdapter, formatAdapter, type AdapterDescription } from './context.js';
 
 export interface GpuOptions {
   /** Substring of the adapter name, passed to Dawn's `adapter=` option. */
@@ -30,43 +19,6 @@ export const SETUP_HINT =
   'No WebGPU adapter was found. Dawn needs a Vulkan driver: on Debian, Mesa >= 24 lavapipe ' +
   '(packages mesa-vulkan-drivers and libvulkan1 from bookworm-backports). ' +
   'Install it with: sudo bash scripts/setup-vulkan.sh';
-
-export class GpuContext {
-  private closed = false;
-  readonly pipelines: PipelineCache;
-
-  constructor(
-    /** Kept only so that the Dawn instance lives as long as the device. */
-    readonly gpu: GPU,
-    readonly adapter: GPUAdapter,
-    readonly device: GPUDevice,
-    readonly info: AdapterDescription,
-    readonly errors: ErrorSink,
-  ) {
-    this.pipelines = new PipelineCache(device);
-  }
-
-  get isCpuAdapter(): boolean {
-    return /llvmpipe|lavapipe|swiftshader|cpu/i.test(`${this.info.description} ${this.info.device}`) ||
-      this.info.isFallbackAdapter;
-  }
-
-  /** Throws the first GPU error seen since the last check (validation, out-of-memory, internal). */
-  check(where: string): void {
-    this.errors.throwIfAny(where);
-  }
-
-  /** Destroys the device and drops the Dawn instance so that Node can exit. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.device.destroy();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-}
 
 /** Options from the environment: WEBGPU_ADAPTER, WEBGPU_BACKEND, WEBGPU_POWER. */
 export function gpuOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): GpuOptions {
@@ -126,36 +78,8 @@ export async function openGpu(requested: GpuOptions = {}): Promise<GpuContext> {
   }
   if (!adapter) throw notFound();
   const info = describeAdapter(adapter);
-  // Ask for what the adapter offers on the limits kernels care about; defaults are conservative.
-  const wantLimits = [
-    'maxComputeWorkgroupStorageSize',
-    'maxStorageBufferBindingSize',
-    'maxBufferSize',
-    'maxComputeInvocationsPerWorkgroup',
-    'maxComputeWorkgroupSizeX',
-    'maxComputeWorkgroupSizeY',
-  ] as const;
-  const requiredLimits: Record<string, number> = {};
-  for (const name of wantLimits) requiredLimits[name] = adapter.limits[name];
+  const requiredLimits = requiredLimitsFor(adapter);
   const device = await adapter.requestDevice({ requiredLimits, label: 'webgpu-local-sgd' });
   const errors = installErrorHandlers(device);
   return new GpuContext(gpu, adapter, device, info, errors);
-}
-
-export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
-  const i = adapter.info as GPUAdapterInfo & { backendType?: string; isFallbackAdapter?: boolean };
-  return {
-    vendor: i.vendor ?? '',
-    architecture: i.architecture ?? '',
-    device: i.device ?? '',
-    description: i.description ?? '',
-    backend: i.backendType ?? 'unknown',
-    isFallbackAdapter: Boolean(i.isFallbackAdapter),
-  };
-}
-
-export function formatAdapter(info: AdapterDescription): string {
-  const name = info.description || info.device || 'unnamed adapter';
-  const parts = [info.vendor, info.architecture, info.backend].filter((s) => s && s !== 'unknown');
-  return parts.length ? `${name} (${parts.join(', ')})` : name;
 }

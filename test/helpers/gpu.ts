@@ -1,16 +1,19 @@
-// One device per test file, and poisoned output buffers: NaN everywhere, so an element the kernel
+// One device per test file (Node's Dawn, or the page's navigator.gpu in the browser build: see
+// open-test-gpu.ts), and poisoned output buffers: NaN everywhere, so an element the kernel
 // forgot to write fails assertClose.
-import { openGpu, formatAdapter, type GpuContext } from '../../src/gpu/device.js';
+import { formatAdapter, type GpuContext } from '../../src/gpu/context.js';
 import { createStorage, createStorageFrom, readFloat32 } from '../../src/gpu/buffers.js';
 import { submitDispatches, type Dispatch } from '../../src/gpu/dispatch.js';
+import { openTestGpu } from './open-test-gpu.js';
+import { TEST_QUIET } from './test-env.js';
 
 let shared: Promise<GpuContext> | undefined;
 let announced = false;
 
 /** The test device. A missing adapter throws the setup error: tests never skip silently. */
 export function testGpu(): Promise<GpuContext> {
-  shared ??= openGpu().then((ctx) => {
-    if (!announced && process.env.TEST_QUIET !== '1') {
+  shared ??= openTestGpu().then((ctx) => {
+    if (!announced && !TEST_QUIET) {
       announced = true;
       console.log(`  adapter: ${formatAdapter(ctx.info)}`);
     }

@@ -1,6 +1,7 @@
 // Seeded random inputs for tests. Each run draws a fresh base seed (printed on failure by the
 // tests that use it) unless TEST_SEED fixes it, so inputs are fresh yet reproducible.
 import type { HalfFormat } from './reference.js';
+import { BASE_SEED } from './test-env.js';
 
 export function mulberry32(seed: number): () => number {
   let s = seed >>> 0;
@@ -13,7 +14,7 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-export const BASE_SEED = process.env.TEST_SEED ? Number(process.env.TEST_SEED) : (Date.now() ^ (process.pid << 8)) >>> 0;
+export { BASE_SEED };
 
 export function rng(offset: number): () => number {
   return mulberry32(BASE_SEED + offset);

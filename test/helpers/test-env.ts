@@ -1,0 +1,8 @@
+// The settings the test helpers read from the environment, in one place so that a page can give
+// the same ones from its URL (test-env.browser.ts, for the kernel tests in Chromium).
+
+/** TEST_SEED fixes the base seed of the random inputs; otherwise each run draws a fresh one. */
+export const BASE_SEED = process.env.TEST_SEED ? Number(process.env.TEST_SEED) : (Date.now() ^ (process.pid << 8)) >>> 0;
+
+/** TEST_QUIET=1 keeps the helpers from printing (the adapter line, for one). */
+export const TEST_QUIET = process.env.TEST_QUIET === '1';
