@@ -79,9 +79,10 @@ export async function handshakeProofAsync(secret: Uint8Array, role: HandshakeRol
  * `secret`; anything else is false, never a rejection. Web Crypto's verify() compares in constant time.
  */
 export async function proofMatchesAsync(secret: Uint8Array, role: HandshakeRole, nonce: string, rank: number, given: unknown): Promise<boolean> {
-  if (typeof given !== 'string' || !HEX.test(given) || !HEX.test(nonce) || !isRank(rank) || secret.byteLength !== SECRET_BYTES) return false;
+  checkSecret(secret); // a wrong-sized secret is the caller's mistake, as in the Node version: it rejects
+  if (typeof given !== 'string' || !HEX.test(given) || !HEX.test(nonce) || !isRank(rank)) return false;
   const key = await subtle().importKey('raw', own(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
-  return subtle().verify('HMAC', key, own(fromHex(given)), own(signedBytes(role, nonce, rank)));
+  return await subtle().verify('HMAC', key, own(fromHex(given)), own(signedBytes(role, nonce, rank)));
 }
 
 /** A fresh nonce, as it travels (hex), from the platform's cryptographic random source. */
