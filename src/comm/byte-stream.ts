@@ -16,8 +16,11 @@ export interface ByteStream {
   write(parts: readonly Uint8Array[], sent?: () => void): void;
   /** Every piece of received bytes, in order; set once, before any can arrive. */
   onData(handler: (chunk: Uint8Array) => void): void;
-  /** Called once, when the stream has closed for any reason (peer hung up, reset, close()). */
-  onClose(handler: () => void): void;
+  /**
+   * Called once, when the stream has closed for any reason (peer hung up, reset, close()); `why` says
+   * what broke it when the carrier knows (a WebSocket's error or abnormal close code), for reports.
+   */
+  onClose(handler: (why: string | undefined) => void): void;
   /** True once the stream can carry nothing more. */
   readonly closed: boolean;
   /** Closes after what was written has been sent (a FIN; a WebSocket close frame). */
@@ -42,7 +45,7 @@ export function socketStream(socket: Socket): ByteStream {
       socket.uncork();
     },
     onData: (handler) => void socket.on('data', handler),
-    onClose: (handler) => void socket.once('close', () => handler()),
+    onClose: (handler) => void socket.once('close', () => handler(undefined)),
     get closed() {
       return socket.destroyed;
     },
@@ -68,8 +71,10 @@ export interface WebSocketLike {
   /** `ws` only: drop the connection without a closing handshake. */
   terminate?(): void;
   addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void;
-  addEventListener(type: 'open' | 'close', listener: () => void): void;
-  addEventListener(type: 'error', listener: () => void): void;
+  addEventListener(type: 'open', listener: () => void): void;
+  addEventListener(type: 'close', listener: (event: { code: number }) => void): void;
+  /** ws's error events carry a message (e.g. "Max payload size exceeded"); a browser's carry none. */
+  addEventListener(type: 'error', listener: (event: { message?: string }) => void): void;
 }
 
 /** WebSocket.OPEN and CLOSED (the constants are not on the interface: `ws` and browsers put them on the class). */
@@ -95,9 +100,21 @@ export function webSocketStream(socket: WebSocketLike, options: { remote?: strin
   const chunkBytes = options.chunkBytes ?? WEBSOCKET_CHUNK_BYTES;
   if (!(Number.isInteger(chunkBytes) && chunkBytes > 0)) throw new RangeError(`webSocketStream: chunkBytes must be a whole number > 0 (got ${chunkBytes})`);
   socket.binaryType = 'arraybuffer';
-  // An error is always followed by a close, which is what the owner hears; ws throws an error nobody listens for.
-  socket.addEventListener('error', () => {});
   let destroyed = false;
+  let why: string | undefined;
+  const destroy = () => {
+    // ws can drop the connection at once; a page can only ask for a close, and takes nothing more meanwhile.
+    destroyed = true;
+    if (socket.readyState === CLOSED) return;
+    if (socket.terminate) socket.terminate();
+    else socket.close(1000);
+  };
+  // An error is followed by a close, which is what the owner hears, with the error's words; ws
+  // throws an error nobody listens for. Whatever failed, nothing more is taken from this peer.
+  socket.addEventListener('error', (event) => {
+    why ??= event.message ? `WebSocket error: ${event.message}` : 'WebSocket error';
+    destroy();
+  });
   return {
     write(parts, sent) {
       if (destroyed || socket.readyState !== OPEN) return sent?.();
@@ -112,23 +129,21 @@ export function webSocketStream(socket: WebSocketLike, options: { remote?: strin
         if (data instanceof ArrayBuffer) handler(new Uint8Array(data));
         else if (ArrayBuffer.isView(data)) handler(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
         else {
+          why ??= 'sent a text WebSocket message (this protocol is binary)';
           destroyed = true;
           socket.close(CLOSE_UNSUPPORTED_DATA, 'binary frames only');
         }
       });
     },
-    onClose: (handler) => socket.addEventListener('close', () => handler()),
+    onClose: (handler) => socket.addEventListener('close', ({ code }) => {
+      // 1000 normal, 1001 going away (a page closed), 1005 no code given: nothing broke.
+      handler(why ?? (code === 1000 || code === 1001 || code === 1005 ? undefined : `WebSocket closed with code ${code}`));
+    }),
     get closed() {
       return destroyed || socket.readyState !== OPEN;
     },
     end: () => socket.close(1000),
-    destroy() {
-      // ws can drop the connection at once; a page can only ask for a close, and takes nothing more meanwhile.
-      destroyed = true;
-      if (socket.readyState === CLOSED) return;
-      if (socket.terminate) socket.terminate();
-      else socket.close(1000);
-    },
+    destroy,
     remote: options.remote,
   };
 }

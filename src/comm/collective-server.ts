@@ -433,9 +433,10 @@ export class CollectiveServer implements CoordinatorHandle {
         if (!(error instanceof CollectiveMismatchError)) error.message = `rank ${seat.rank}${seat.tab ? ` (${describeTab(seat.tab)})` : ''}: ${error.message}`;
         this.events.onFatal(error);
       },
-      onClose: () => {
+      onClose: (why) => {
         this.connections.delete(connection);
-        refuse('left', connection.receiving ? 'it sent part of a frame, then hung up' : 'it hung up without a hello');
+        if (why) refuse('not-hello', `it ${why.startsWith('sent') ? why : `broke its connection before a hello (${why})`}`);
+        else refuse('left', connection.receiving ? 'it sent part of a frame, then hung up' : 'it hung up without a hello');
         // A worker's end is told by its process's exit (supervisor.ts); a tab has no process, so its connection's end is.
         const tab = seat?.tab;
         if (seat && tab && seat.connection === connection) {

@@ -12,7 +12,7 @@
 import { webSocketStream, type ByteStream, type WebSocketLike } from './byte-stream.js';
 import { describeCollective } from './collective.js';
 import type { CommDtype } from './delta-codec.js';
-import { handshakeProofAsync, newNonceWeb, proofMatchesAsync, TAB_PROOF_RANK } from './handshake-web.js';
+import { checkSecret, handshakeProofAsync, newNonceWeb, proofMatchesAsync, TAB_PROOF_RANK } from './handshake-web.js';
 import {
   asFloat32, bytesOf, COORDINATOR_SENDS, HEARTBEAT_DOING_LIMIT, ProtocolError, TAB_TEXT_LIMIT,
   type AveragingScope, type CollectiveKind, type Header, type HeaderOf, type ReduceTag,
@@ -133,15 +133,23 @@ export class MemberChannel {
    * the run's secret (join-token-web.ts's secretFromJoinTokenAsync of the run's join token), names
    * itself by `adapter` and `agent` (navigator.userAgent; each cut to protocol.ts's TAB_TEXT_LIMIT),
    * checks the server's proof, and resolves once the server has given it a rank (`rank`) and the
-   * run's config. `socket` may still be connecting. Rejects if the connection fails or closes first
+   * run's config. Pass `socket` in the turn it was made (`new WebSocket(url)`), with no await
+   * between: the coordinator's challenge comes as soon as it opens, and a page's WebSocket drops
+   * messages that arrive before anyone listens. Rejects if the connection fails or closes first
    * (a wrong token, or no rank free: the coordinator says which), or with `timeoutMs`, if it takes longer.
    */
-  static async connectTab(
+  static connectTab(
     socket: WebSocketLike, secret: Uint8Array, tab: { adapter: string; agent: string }, options: { timeoutMs?: number } = {},
   ): Promise<MemberChannel> {
     const where = socket.url ?? 'the coordinator';
     const identity: MemberIdentity = { kind: 'tab', adapter: tab.adapter.slice(0, TAB_TEXT_LIMIT), agent: tab.agent.slice(0, TAB_TEXT_LIMIT) };
-    await handshakeProofAsync(secret, 'tab', newNonceWeb(), TAB_PROOF_RANK); // a wrong-sized secret fails here, before any connection
+    try {
+      checkSecret(secret);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Listening from the start: the challenge may arrive in the same turn as the socket opens.
+    const channel = new MemberChannel(webSocketStream(socket), where, secret, identity);
     return MemberChannel.handshake(options.timeoutMs, 'tab', where, () => socket.close(), async () => {
       if (socket.readyState === 0) {
         await new Promise<void>((resolve, reject) => {
@@ -149,7 +157,7 @@ export class MemberChannel {
           socket.addEventListener('close', () => reject(new Error(`tab: cannot reach the coordinator at ${where}: the WebSocket closed before it opened (wrong address or path, or a page origin it does not allow)`)));
         });
       }
-      return new MemberChannel(webSocketStream(socket), where, secret, identity);
+      return channel;
     });
   }
 

@@ -19,7 +19,8 @@ export interface ConnectionHandlers {
   onFrame(header: Header, payload: Uint8Array, timing: ReceivedTiming): void;
   /** Malformed input, or a handler threw; the socket has been destroyed. */
   onError(error: Error): void;
-  onClose(): void;
+  /** `why`: what broke the stream, when its carrier says (byte-stream.ts). */
+  onClose(why: string | undefined): void;
 }
 
 export interface ConnectionLinks {
@@ -67,9 +68,9 @@ export class FrameConnection {
     });
     // The inbound link keeps delivering after close: a worker's last frames (done) may still be
     // crossing the simulated link when its socket closes.
-    this.closed = new Promise((resolve) => stream.onClose(() => {
+    this.closed = new Promise((resolve) => stream.onClose((why) => {
       this.links.outbound?.close();
-      handlers.onClose();
+      handlers.onClose(why);
       resolve(undefined);
     }));
   }
