@@ -126,7 +126,8 @@ export function webSocketStream(socket: WebSocketLike, options: { remote?: strin
     onData(handler) {
       socket.addEventListener('message', ({ data }) => {
         if (destroyed) return;
-        if (data instanceof ArrayBuffer) handler(new Uint8Array(data));
+        // The tag, not instanceof: an ArrayBuffer made in another realm (a worker, a vm context) is one too.
+        if (Object.prototype.toString.call(data) === '[object ArrayBuffer]') handler(new Uint8Array(data as ArrayBuffer));
         else if (ArrayBuffer.isView(data)) handler(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
         else {
           why ??= 'sent a text WebSocket message (this protocol is binary)';
