@@ -96,10 +96,13 @@ export const CLOSE_UNSUPPORTED_DATA = 1003;
  * protocol, and closes the stream (code 1003). Writes are cut into messages of at most `chunkBytes`,
  * so the peer's message limit bounds memory, not the size of what may be sent.
  */
-export function webSocketStream(socket: WebSocketLike, options: { remote?: string; chunkBytes?: number } = {}): ByteStream {
+export function webSocketStream(
+  socket: WebSocketLike, options: { remote?: string; chunkBytes?: number; binaryType?: 'arraybuffer' | 'nodebuffer' } = {},
+): ByteStream {
   const chunkBytes = options.chunkBytes ?? WEBSOCKET_CHUNK_BYTES;
   if (!(Number.isInteger(chunkBytes) && chunkBytes > 0)) throw new RangeError(`webSocketStream: chunkBytes must be a whole number > 0 (got ${chunkBytes})`);
-  socket.binaryType = 'arraybuffer';
+  // 'nodebuffer' is ws's own (a Buffer is a Uint8Array), which spares it a copy into a fresh ArrayBuffer per message; pages have 'arraybuffer'.
+  socket.binaryType = options.binaryType ?? 'arraybuffer';
   let destroyed = false;
   let why: string | undefined;
   const destroy = () => {

@@ -74,7 +74,7 @@ export function attachTabEndpoint(http: HttpServer, options: TabEndpointOptions)
       return;
     }
     wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
-      server.acceptTab(webSocketStream(ws as unknown as WebSocketLike, { remote }));
+      server.acceptTab(webSocketStream(ws as unknown as WebSocketLike, { remote, binaryType: 'nodebuffer' }));
     });
   };
   http.on('upgrade', onUpgrade);
