@@ -440,7 +440,7 @@ export class CollectiveServer implements CoordinatorHandle {
         // A worker's end is told by its process's exit (supervisor.ts); a tab has no process, so its connection's end is.
         const tab = seat?.tab;
         if (seat && tab && seat.connection === connection) {
-          const why = seat.done ? 'done' : this.halted || seat.lost ? 'ended' : 'lost';
+          const why = seat.done ? 'done' : this.halted ? 'ended' : 'lost';
           const rank = seat.rank;
           this.notify(`the departure of rank ${rank} (${describeTab(tab)})`, () => this.events.onTabLeft?.(rank, tab, why));
         }
