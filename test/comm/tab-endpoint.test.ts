@@ -252,6 +252,36 @@ test('a message over the size limit closes the stranger that sent it, is reporte
   }
 });
 
+test('a stranger that sends text, or a tab-hello with an over-long adapter name, is closed and reported for it; the run goes on', async () => {
+  const s = await serve(2, [1]);
+  try {
+    const text = s.open();
+    await within(5000, new Promise((resolve) => text.once('message', resolve)), 'the challenge');
+    const textClosed = closed(text);
+    text.send('{"type":"tab-hello"}');
+    assert.is(await textClosed, 1003, 'closed as unsupported data');
+    const long = s.open();
+    const challenge = await within(5000, new Promise<Buffer>((resolve) => long.once('message', resolve)), 'the challenge');
+    const nonce = (JSON.parse(challenge.subarray(8).toString()) as { nonce: string }).nonce;
+    const longClosed = closed(long);
+    long.send(encodeHead({
+      type: 'tab-hello', nonce: newNonce(), proof: handshakeProof(s.secret, 'tab', nonce, TAB_PROOF_RANK), adapter: 'x'.repeat(257), agent: 'uvu',
+    } as never, 0));
+    await longClosed;
+    assert.ok(await waitUntil(() => s.events.refused.length === 2, 5000), 'both reported');
+    const [first, second] = [...s.events.refused].sort((a, b) => a.message.localeCompare(b.message));
+    assert.is(first!.kind, 'not-hello');
+    assert.match(first!.message, /^tab connection #1 from .*: it sent a text WebSocket message \(this protocol is binary\)/);
+    assert.is(second!.kind, 'not-hello');
+    assert.match(second!.message, /^tab connection #2 from .*: it sent something other than a valid hello: .*adapter: String must contain at most 256 character/);
+    assert.equal(s.free, [1], 'neither took the tab seat');
+    const [w0, t] = await Promise.all([s.worker(0), s.tab()]);
+    await roundIsExact([w0, t], 10);
+  } finally {
+    await s.close();
+  }
+});
+
 test('a stranger that opens a WebSocket and says nothing is closed after the hello timeout', async () => {
   const helloTimeoutMs = 500;
   const s = await serve(1, [0], { helloTimeoutMs });
