@@ -14,6 +14,7 @@ import { connect as tlsConnect, createServer as createTlsServer, TLSSocket } fro
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { COORDINATOR_SENDS, WORKER_SENDS, type Header } from '../src/comm/protocol.js';
+import { socketStream } from '../src/comm/byte-stream.js';
 import { FrameConnection } from '../src/comm/transport.js';
 import { readFlags, runMain, usage, UsageError, type FlagSpec } from './lib/flags.js';
 import { describeMachine, formatBytes, machineInfo, markdownTable, type MachineInfo } from './lib/report.js';
@@ -66,7 +67,7 @@ async function childFrames(carrier: Carrier, address: string, caFile: string | u
     process.exit(1);
   });
   // The child plays the coordinator's part: it answers each 'allreduce' with a 'result'.
-  const connection: FrameConnection = new FrameConnection(socket, WORKER_SENDS, {
+  const connection: FrameConnection = new FrameConnection(socketStream(socket), WORKER_SENDS, {
     onHeader: () => undefined,
     onFrame: (header, payload) => {
       if (header.type !== 'allreduce') return;
@@ -134,7 +135,7 @@ async function measureFrames(carrier: Carrier, sizes: number[], reps: number, di
     console.log(`tls: ${tls.protocol} ${tls.cipher}; ${tls.certificate}; verified by ${tls.verifiedBy}`);
   }
   let waiter: (() => void) | undefined;
-  const connection = new FrameConnection(socket, COORDINATOR_SENDS, {
+  const connection = new FrameConnection(socketStream(socket), COORDINATOR_SENDS, {
     onHeader: () => undefined,
     onFrame: () => waiter?.(),
     onError: (e) => { throw e; },

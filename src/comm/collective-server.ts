@@ -4,18 +4,21 @@
 // connects and proves it holds the run's secret (handshake.ts) in a hello with a rank of this run is
 // that rank's worker, and gets the run's config in init; a connection that does not is closed and
 // reported, and changes nothing. It listens on a Unix socket path (workers on this machine) or a TCP
-// address (workers elsewhere): the same accept, handshake and frame code serves both.
+// address (workers elsewhere): the same accept, handshake and frame code serves both. A browser tab
+// (issue 15) is one more member over a WebSocket (tab-endpoint.ts hands it to acceptTab): it proves
+// the same secret in a tab-hello, claims no rank, and takes the one ServerOptions.tabSeat gives it.
 // supervisor.ts starts local worker processes and decides what a lost one means.
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { socketStream, type ByteStream } from './byte-stream.js';
 import { CollectiveMismatchError, CollectiveTracker, describeCollective, type OpenCollective } from './collective.js';
 import { bytesPerElement, type CommDtype } from './delta-codec.js';
 import { SimulatedLink, linkIsOff, type LinkOptions } from './link.js';
 import type { OuterOptimizer } from './outer-optimizer.js';
 import { checkEndpoint, describeEndpoint, isLoopback, isTcp, KEEPALIVE_IDLE_MS, type Endpoint } from './endpoint.js';
-import { handshakeProof, HELLO_HEADER_LIMIT_BYTES, HELLO_TIMEOUT_MS, newNonce, newSecret, proofMatches } from './handshake.js';
+import { handshakeProof, HELLO_HEADER_LIMIT_BYTES, HELLO_TIMEOUT_MS, newNonce, newSecret, proofMatches, TAB_PROOF_RANK } from './handshake.js';
 import { insecureSecret, JOIN_TOKEN_ENV, MAKE_TOKEN } from './join-token.js';
 import {
-  asFloat32, bytesOf, DEFAULT_FRAME_LIMITS, heartbeatIntervalMs, ProtocolError, WORKER_SENDS, type CollectiveKind, type Header, type HeaderOf, type ReduceTag,
+  asFloat32, bytesOf, DEFAULT_FRAME_LIMITS, heartbeatIntervalMs, ProtocolError, TAB_SENDS, WORKER_SENDS, type CollectiveKind, type Header, type HeaderOf, type ReduceTag,
 } from './protocol.js';
 import { RefusedError, type Refusal, type RefusalKind } from './refusals.js';
 import { Reduction } from './reduction.js';
@@ -59,7 +62,24 @@ export interface ServerOptions {
   insecure?: boolean;
   /** A connection without a valid hello this long after it was accepted is refused. Default HELLO_TIMEOUT_MS. */
   helloTimeoutMs?: number;
+  /**
+   * Which rank a browser tab that proved the secret takes (the launcher knows which ranks tabs may
+   * hold); undefined refuses it ('seat'). Without it every tab is refused so.
+   */
+  tabSeat?: ((tab: TabInfo) => number | undefined) | undefined;
 }
+
+/** A browser tab as its connection and tab-hello describe it. */
+export interface TabInfo {
+  /** Where it connected from, e.g. "127.0.0.1 port 51234". */
+  address: string;
+  /** Its WebGPU adapter and navigator.userAgent, as it said (bounded: protocol.ts's TAB_TEXT_LIMIT). */
+  adapter: string;
+  agent: string;
+}
+
+/** "tab at 127.0.0.1 port 51234 (SwiftShader)": a tab has no pid, so reports name it so. */
+export const describeTab = (tab: TabInfo): string => `tab at ${tab.address}${tab.adapter ? ` (${tab.adapter})` : ''}`;
 
 export interface RoundComplete {
   tag: ReduceTag;
@@ -81,7 +101,11 @@ export interface SilenceReport {
    * Each rank with its pid (as its hello said), when it was last heard from (for 'stalled': when it
    * last sent anything but a heartbeat), e.g. "rank 2: 3.1 s ago", and what its last heartbeat said it was doing.
    */
-  ranks: Array<{ rank: number; pid: number | undefined; lastHeard: string; doing: string | undefined }>;
+  ranks: Array<{
+    rank: number; pid: number | undefined; lastHeard: string; doing: string | undefined;
+    /** For a browser tab (which has no pid): describeTab's words for it. */
+    tab: string | undefined;
+  }>;
   /** Ranks waiting in the open collective, and its description; none and undefined when none is open. */
   waiting: number[];
   collective: string | undefined;
@@ -97,6 +121,14 @@ export interface ServerEvents {
   onWarning?(message: string): void;
   /** May refuse a proven hello by throwing (the launcher knows which process should hold `rank`). */
   checkHello?(rank: number, pid: number): void;
+  /** A browser tab proved the secret and took `rank` (ServerOptions.tabSeat chose it). */
+  onTabJoined?(rank: number, tab: TabInfo): void;
+  /**
+   * A tab's connection closed: after its done ('done'), while the run went on without its done
+   * ('lost': the page closed or the network went; the rank is the caller's to drop or replace, as
+   * for a worker whose process exited), or because the run was ending ('ended').
+   */
+  onTabLeft?(rank: number, tab: TabInfo, why: 'done' | 'lost' | 'ended'): void;
   /** A connection was closed before its handshake completed; the run is untouched. */
   onRefused(refusal: Refusal): void;
   onLog(rank: number, record: unknown): void;
@@ -123,6 +155,8 @@ interface Seat {
   lastProgressAt: number;
   /** What its hello and last heartbeat said. */
   pid: number | undefined;
+  /** Set when a browser tab holds this seat. */
+  tab: TabInfo | undefined;
   doing: string | undefined;
   /** Reusable payload buffers, one per all-reduce tag (a rank has at most one round in flight). */
   inputs: Partial<Record<ReduceTag, Float32Array>>;
@@ -135,7 +169,7 @@ interface Seat {
 }
 
 export class CollectiveServer implements CoordinatorHandle {
-  private readonly server: Server = createServer((socket) => this.accept(socket));
+  private readonly server: Server = createServer((socket) => this.acceptSocket(socket));
   private readonly connections = new Set<FrameConnection>();
   /** Connections still in their handshake, each with how to refuse it. */
   private readonly unproven = new Map<FrameConnection, (kind: RefusalKind, why: string) => void>();
@@ -332,19 +366,38 @@ export class CollectiveServer implements CoordinatorHandle {
 
   // ---- connections and frames ----
 
+  private acceptSocket(socket: Socket): void {
+    if (this.halted) {
+      socket.destroy(); // the run is ending: nobody joins it now
+      return;
+    }
+    // A worker machine that dies or drops off the network sends no FIN: probe it (idle ones only; heartbeats cover the rest).
+    if (socket.remoteAddress) socket.setKeepAlive(true, KEEPALIVE_IDLE_MS);
+    this.accept(socketStream(socket), 'worker');
+  }
+
+  /**
+   * A browser tab's WebSocket, once its upgrade was accepted (tab-endpoint.ts): a stranger like any
+   * connection until its tab-hello proves the secret, then a member in the rank tabSeat gives it.
+   */
+  acceptTab(stream: ByteStream): void {
+    if (!this.runSecret) throw new Error('CollectiveServer.acceptTab: not listening (call listen() first: it settles the secret a tab must prove)');
+    if (this.halted) {
+      stream.destroy();
+      return;
+    }
+    this.accept(stream, 'tab');
+  }
+
   /**
    * A new connection is a stranger until its hello proves otherwise: it gets a challenge, may send
    * one small frame (no payload) within helloTimeoutMs, and anything else closes it, reported
    * through onRefused, never onFatal. Only a proven worker's protocol errors stop the run.
    */
-  private accept(socket: Socket): void {
-    if (this.halted) {
-      socket.destroy(); // the run is ending: nobody joins it now
-      return;
-    }
-    const where = `connection #${++this.accepted} on ${socket.remoteAddress ? `${socket.remoteAddress} port ${socket.remotePort}` : 'the local socket'}`;
-    // A worker machine that dies or drops off the network sends no FIN: probe it (idle ones only; heartbeats cover the rest).
-    if (socket.remoteAddress) socket.setKeepAlive(true, KEEPALIVE_IDLE_MS);
+  private accept(stream: ByteStream, kind: 'worker' | 'tab'): void {
+    const where = kind === 'tab'
+      ? `tab connection #${++this.accepted} from ${stream.remote ?? 'an unknown address'}`
+      : `connection #${++this.accepted} on ${stream.remote ?? 'the local socket'}`;
     const challenge = newNonce();
     let seat: Seat | undefined;
     const link = this.options.link;
@@ -355,10 +408,11 @@ export class CollectiveServer implements CoordinatorHandle {
       connection.destroy();
       this.events.onRefused({ kind, message: `${where}: ${why}` });
     };
-    const connection = new FrameConnection(socket, WORKER_SENDS, {
+    const connection = new FrameConnection(stream, kind === 'tab' ? TAB_SENDS : WORKER_SENDS, {
       onHeader: (header, payloadBytes) => {
         if (!seat) {
-          seat = this.hello(header, challenge, connection); // throws to refuse
+          // Throws to refuse.
+          seat = kind === 'tab' ? this.tabHello(header, challenge, connection, stream.remote ?? 'an unknown address') : this.hello(header, challenge, connection);
           this.unproven.delete(connection);
           clearTimeout(timer);
           connection.limits = DEFAULT_FRAME_LIMITS;
@@ -367,7 +421,7 @@ export class CollectiveServer implements CoordinatorHandle {
         return this.checkHeader(seat, header, payloadBytes);
       },
       onFrame: (header, payload, timing) => {
-        if (seat && header.type !== 'hello') this.onFrame(seat, header, payload, timing.startedAt, timing.deliveredAt);
+        if (seat && header.type !== 'hello' && header.type !== 'tab-hello') this.onFrame(seat, header, payload, timing.startedAt, timing.deliveredAt);
       },
       onError: (error) => {
         if (!seat) {
@@ -376,12 +430,20 @@ export class CollectiveServer implements CoordinatorHandle {
         }
         if (this.halted) return;
         // Mismatch errors already name every rank involved; others get the peer's name in front.
-        if (!(error instanceof CollectiveMismatchError)) error.message = `rank ${seat.rank}: ${error.message}`;
+        if (!(error instanceof CollectiveMismatchError)) error.message = `rank ${seat.rank}${seat.tab ? ` (${describeTab(seat.tab)})` : ''}: ${error.message}`;
         this.events.onFatal(error);
       },
-      onClose: () => {
+      onClose: (why) => {
         this.connections.delete(connection);
-        refuse('left', connection.receiving ? 'it sent part of a frame, then hung up' : 'it hung up without a hello');
+        if (why) refuse('not-hello', `it ${why.startsWith('sent') ? why : `broke its connection before a hello (${why})`}`);
+        else refuse('left', connection.receiving ? 'it sent part of a frame, then hung up' : 'it hung up without a hello');
+        // A worker's end is told by its process's exit (supervisor.ts); a tab has no process, so its connection's end is.
+        const tab = seat?.tab;
+        if (seat && tab && seat.connection === connection) {
+          const why = seat.done ? 'done' : this.halted ? 'ended' : 'lost';
+          const rank = seat.rank;
+          this.notify(`the departure of rank ${rank} (${describeTab(tab)})`, () => this.events.onTabLeft?.(rank, tab, why));
+        }
       },
     }, links, { headerBytes: HELLO_HEADER_LIMIT_BYTES, payloadBytes: 0 });
     const timeoutMs = this.options.helloTimeoutMs ?? HELLO_TIMEOUT_MS;
@@ -422,15 +484,46 @@ export class CollectiveServer implements CoordinatorHandle {
     seat.connection = connection;
     seat.pid = header.pid;
     seat.lastProgressAt = performance.now();
+    this.sendInit(seat, header.nonce);
+    return seat;
+  }
+
+  /** The tab's side of the handshake: a proven tab-hello takes the seat ServerOptions.tabSeat gives it. */
+  private tabHello(header: Header, challenge: string, connection: FrameConnection, address: string): Seat {
+    if (header.type !== 'tab-hello') throw new RefusedError('not-hello', `its first frame was '${header.type}', not a tab-hello`);
+    const tab: TabInfo = { address, adapter: header.adapter, agent: header.agent };
+    if (!proofMatches(this.secret, 'tab', challenge, TAB_PROOF_RANK, header.proof)) {
+      throw new RefusedError('proof',
+        `its tab-hello (${describeTab(tab)}) carried a wrong proof: the page does not hold this run's join token, ` +
+          'or it replayed a tab-hello made for another connection');
+    }
+    const rank = this.options.tabSeat?.(tab);
+    const refuse = (why: string) => new RefusedError('seat', `${describeTab(tab)} proved the secret, but ${why}`);
+    if (rank === undefined) {
+      throw refuse(this.options.tabSeat ? 'no rank is free for a tab (every rank tabs may take is held)' : 'this run takes no browser tabs');
+    }
+    const seat = this.seats[rank];
+    if (!seat) throw refuse(`the rank it was given, ${rank}, is not one served here (ranks ${this.ranks.join(', ')} of ${this.options.worldSize})`);
+    if (seat.connection) throw refuse(`the rank it was given, ${rank}, is held by another connection`);
+    if (!this.tracker.members.has(rank)) throw refuse(`the rank it was given, ${rank}, was dropped from this run`);
+    seat.connection = connection;
+    seat.tab = tab;
+    seat.lastProgressAt = performance.now();
+    this.sendInit(seat, header.nonce);
+    this.notify(`rank ${rank}'s joining (${describeTab(tab)})`, () => this.events.onTabJoined?.(rank, tab));
+    return seat;
+  }
+
+  /** Answers a proven hello: the server's proof over the member's nonce, and the run's settings. */
+  private sendInit(seat: Seat, memberNonce: string): void {
     const params = seat.rejoin?.params;
     const init: Header = {
-      type: 'init', proof: handshakeProof(this.secret, 'server', header.nonce, seat.rank),
-      rank: seat.rank, worldSize, config: this.options.workerConfig, count: params?.length ?? 0, heartbeatMs: this.heartbeatMs,
+      type: 'init', proof: handshakeProof(this.secret, 'server', memberNonce, seat.rank),
+      rank: seat.rank, worldSize: this.options.worldSize, config: this.options.workerConfig, count: params?.length ?? 0, heartbeatMs: this.heartbeatMs,
       silenceLimitMs: Math.ceil(this.options.timeoutMs),
       ...(seat.rejoin ? { rejoin: seat.rejoin.header } : {}),
     };
-    void connection.send(init, params && bytesOf(params));
-    return seat;
+    void seat.connection!.send(init, params && bytesOf(params));
   }
 
   /** Validates a header before its payload arrives, and picks a reusable buffer for it. */
@@ -440,6 +533,7 @@ export class CollectiveServer implements CoordinatorHandle {
     if (header.type !== 'heartbeat') seat.lastProgressAt = performance.now();
     switch (header.type) {
       case 'hello':
+      case 'tab-hello':
         throw new ProtocolError(`rank ${rank} said hello twice`);
       case 'allreduce':
       case 'broadcast': {
@@ -664,7 +758,7 @@ export class CollectiveServer implements CoordinatorHandle {
     return {
       kind,
       ranks: seats.map((s) => ({
-        rank: s.rank, pid: s.pid, doing: s.doing,
+        rank: s.rank, pid: s.pid, doing: s.doing, tab: s.tab && describeTab(s.tab),
         lastHeard: `rank ${s.rank}: ${((now - since(s)) / 1000).toFixed(1)} s ago${s.connection ? '' : ', never connected'}`,
       })),
       waiting: open ? this.tracker.waiting() : [],
@@ -689,7 +783,7 @@ export class CoordinatorError extends Error {
 
 function newSeat(rank: number, expectedSince: number, priorBytes: Seat['priorBytes']): Seat {
   return {
-    rank, connection: undefined, done: false, lost: false, expectedSince, lastProgressAt: expectedSince, pid: undefined, doing: undefined,
+    rank, connection: undefined, done: false, lost: false, expectedSince, lastProgressAt: expectedSince, pid: undefined, tab: undefined, doing: undefined,
     inputs: {}, packed: new Uint8Array(0), priorBytes, rejoin: undefined,
   };
 }

@@ -11,25 +11,20 @@
 // are domain-separated, so one side's proof never passes as the other's; the server checks the
 // proof before it reads any other frame, and the worker checks init's before it takes any config.
 // The handshake authenticates; it does not encrypt or bind the rest of the stream to it.
+//
+// A browser tab does the same with Web Crypto (handshake-web.ts, which also holds what is signed):
+//   server → tab  challenge {nonce: Ns};  tab → server  tab-hello {nonce: Nt, proof: HMAC(secret, "tab" ‖ Ns ‖ 0), …}
+//   server → tab  init {rank, proof: HMAC(secret, "server" ‖ Nt ‖ rank)}   (the server chose the rank)
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { checkSecret, HEX, HEX_CHARS, isRank, NONCE_BYTES, PROOF_BYTES, SECRET_BYTES, signedBytes, type HandshakeRole } from './handshake-web.js';
 
-/** Bytes of the per-run secret and of each nonce (HMAC-SHA256's block-sized key, its output size). */
-export const SECRET_BYTES = 32;
-export const NONCE_BYTES = 32;
-const PROOF_BYTES = 32;
-/** Nonces and proofs travel in JSON headers as lowercase hex of exactly this many characters. */
-export const HEX_CHARS = 2 * NONCE_BYTES;
-const HEX = /^[0-9a-f]{64}$/;
+export { HEX_CHARS, NONCE_BYTES, SECRET_BYTES, TAB_PROOF_RANK, type HandshakeRole } from './handshake-web.js';
 
 /** A connection that has not proved itself within this long after it was accepted is closed. */
 export const HELLO_TIMEOUT_MS = 5000;
 /** The largest first frame (the hello) a connection may send before the handshake: a hello is ~300 bytes. */
 export const HELLO_HEADER_LIMIT_BYTES = 4096;
 
-/** Versioned, so a later change of what is signed cannot be confused with this one. */
-const DOMAIN = 'webgpu-local-sgd handshake v1';
-/** Who proves: a worker to its machine's server and back; a machine's launcher to the master and back. */
-export type HandshakeRole = 'worker' | 'server' | 'node' | 'master';
 
 /** A fresh per-run secret: 32 random bytes. */
 export function newSecret(): Buffer {
@@ -59,20 +54,12 @@ export function secretFromText(text: string | undefined, where: string): Buffer 
 }
 
 /**
- * HMAC-SHA256(secret, DOMAIN ‖ 0 ‖ role ‖ 0 ‖ nonce bytes ‖ rank as u32 big-endian), in hex: what
- * `role` sends to prove it holds the secret, answering the other side's `nonce`, for `rank`.
- * Every part has a fixed length or a terminator, so no two inputs sign the same bytes.
+ * HMAC-SHA256(secret, signedBytes(role, nonce, rank)), in hex: what `role` sends to prove it holds
+ * the secret, answering the other side's `nonce`, for `rank` (handshake-web.ts says what is signed).
  */
 export function handshakeProof(secret: Uint8Array, role: HandshakeRole, nonce: string, rank: number): string {
   checkSecret(secret);
-  if (!HEX.test(nonce)) throw new RangeError(`a handshake nonce is ${HEX_CHARS} lowercase hex digits (got ${nonce.length} characters)`);
-  if (!isRank(rank)) throw new RangeError(`a handshake rank is a whole number from 0 to 2^32 − 1 (got ${rank})`);
-  const rankBytes = Buffer.alloc(4);
-  rankBytes.writeUInt32BE(rank);
-  return createHmac('sha256', secret)
-    .update(DOMAIN).update(Buffer.of(0)).update(role).update(Buffer.of(0))
-    .update(Buffer.from(nonce, 'hex')).update(rankBytes)
-    .digest('hex');
+  return createHmac('sha256', secret).update(signedBytes(role, nonce, rank)).digest('hex');
 }
 
 /**
@@ -87,9 +74,3 @@ export function proofMatches(secret: Uint8Array, role: HandshakeRole, nonce: str
   // timingSafeEqual throws on unequal lengths; the regex has fixed them, and this keeps it so.
   return actual.length === PROOF_BYTES && expected.length === PROOF_BYTES && timingSafeEqual(expected, actual);
 }
-
-function checkSecret(secret: Uint8Array): void {
-  if (secret.byteLength !== SECRET_BYTES) throw new RangeError(`a run's secret is ${SECRET_BYTES} bytes (got ${secret.byteLength})`);
-}
-
-const isRank = (rank: number) => Number.isInteger(rank) && rank >= 0 && rank <= 0xffff_ffff;

@@ -11,36 +11,14 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { SECRET_BYTES } from './handshake.js';
+import { derivationInput, insecureTokenBytes, joinTokenBytes, MAKE_TOKEN } from './join-token-web.js';
 
+export { JOIN_TOKEN_MIN_BYTES, MAKE_TOKEN } from './join-token-web.js';
 export const JOIN_TOKEN_ENV = 'LOCALSGD_JOIN_TOKEN';
-/** At least this many random bytes, as hex. */
-export const JOIN_TOKEN_MIN_BYTES = 32;
-export const MAKE_TOKEN = `openssl rand -hex ${JOIN_TOKEN_MIN_BYTES} > join.token && chmod 600 join.token`;
-
-const DOMAIN = 'webgpu-local-sgd join token v1';
-/**
- * The secret of a run that chose no token ("insecure", for trusted networks): derived from a
- * public string, so anyone can join it, but every connection still does the handshake, so a
- * worker of a secured run is refused loudly by an insecure server, and the reverse.
- */
-const INSECURE_TOKEN = 'webgpu-local-sgd insecure: no join token';
 
 /** The handshake secret a join token stands for; `where` names its source in errors (never its value). */
 export function secretFromJoinToken(text: string, where: string): Buffer {
-  const token = text.trim();
-  if (!/^[0-9a-fA-F]+$/.test(token) || token.length % 2 !== 0) {
-    throw new Error(
-      `${where} is not a join token: it must be hex digits only (${token.length} characters${token.length > 0 ? ', some not hex' : ''}); ` +
-        `make one with: ${MAKE_TOKEN}`,
-    );
-  }
-  if (token.length < 2 * JOIN_TOKEN_MIN_BYTES) {
-    throw new Error(
-      `${where} holds ${token.length / 2} bytes of hex; a join token needs at least ${JOIN_TOKEN_MIN_BYTES} random bytes ` +
-        `(${2 * JOIN_TOKEN_MIN_BYTES} hex digits) so that it cannot be guessed from a recorded handshake; make one with: ${MAKE_TOKEN}`,
-    );
-  }
-  return derive(Buffer.from(token.toLowerCase(), 'hex'));
+  return derive(joinTokenBytes(text, where));
 }
 
 /**
@@ -74,11 +52,12 @@ export function readJoinSecret(options: { tokenFile?: string | undefined; env?: 
 
 /** The publicly known secret of an insecure run (see INSECURE_TOKEN). */
 export function insecureSecret(): Buffer {
-  return derive(Buffer.from(INSECURE_TOKEN));
+  return derive(insecureTokenBytes());
 }
 
-function derive(token: Buffer): Buffer {
-  const secret = createHash('sha256').update(DOMAIN).update(Buffer.of(0)).update(token).digest();
+/** SHA-256 over join-token-web.ts's derivationInput: the same secret a page derives. */
+function derive(token: Uint8Array): Buffer {
+  const secret = createHash('sha256').update(derivationInput(token)).digest();
   if (secret.length !== SECRET_BYTES) throw new Error(`SHA-256 gave ${secret.length} bytes, not ${SECRET_BYTES}`);
   return secret;
 }

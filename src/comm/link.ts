@@ -39,7 +39,8 @@ interface Queued {
 export class SimulatedLink {
   private busyUntil = 0;
   private readonly queue: Queued[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  /** ReturnType, not NodeJS.Timeout: transport.ts, which a page bundles, refers to this class. */
+  private timer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
 

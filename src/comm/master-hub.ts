@@ -16,6 +16,7 @@ import { asFloat32, DEFAULT_FRAME_LIMITS, heartbeatIntervalMs, NODE_SENDS, Proto
 import { Reduction } from './reduction.js';
 import { RefusedError, type Refusal, type RefusalKind } from './refusals.js';
 import { createLinkServer, type TlsFiles } from './tls.js';
+import { socketStream } from './byte-stream.js';
 import { FrameConnection } from './transport.js';
 
 export interface HubOptions {
@@ -175,7 +176,7 @@ export class MasterHub {
       connection.destroy();
       this.events.onRefused({ kind, message: `${where}: ${why}` });
     };
-    const connection = new FrameConnection(socket, NODE_SENDS, {
+    const connection = new FrameConnection(socketStream(socket), NODE_SENDS, {
       onHeader: (header) => {
         if (seat || turnedAway) return undefined;
         const taken = this.hello(header, challenge, connection, socket.remoteAddress ?? '?'); // throws to refuse a stranger

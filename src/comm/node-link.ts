@@ -16,6 +16,7 @@ import { JOIN_TOKEN_ENV } from './join-token.js';
 import { asFloat32, MASTER_SENDS, ProtocolError, type CollectiveKind, type Header, type HeaderOf, type ReduceTag } from './protocol.js';
 import { sumOf, weightedMeanOf } from './reduce.js';
 import { connectSecurely, type TlsFiles } from './tls.js';
+import { socketStream } from './byte-stream.js';
 import { FrameConnection, type ConnectionLinks } from './transport.js';
 import { linkIsOff, SimulatedLink, type LinkOptions } from './link.js';
 import type { Upstream, UpstreamResult } from './upstream.js';
@@ -138,7 +139,7 @@ export class NodeLink implements Upstream {
       )), Math.max(0, deadline - performance.now()));
       const link = this.options.link;
       const links: ConnectionLinks = linkIsOff(link) ? {} : { inbound: new SimulatedLink(link!), outbound: new SimulatedLink(link!) };
-      this.connection = new FrameConnection(socket, MASTER_SENDS, {
+      this.connection = new FrameConnection(socketStream(socket), MASTER_SENDS, {
         onHeader: (header) => this.checkHeader(header),
         onFrame: (header, payload) => {
           if (header.type === 'node-stop') {

@@ -6,9 +6,13 @@
 // run's config, and for a process taking over a lost rank where to start), then collectives until done, with a heartbeat from the worker every
 // init.heartbeatMs throughout, and a server-heartbeat from the server as often, so each side notices a
 // peer that went silent (a stopped process, a dead machine, a cut link) within its timeout.
+// A browser tab (issue 15) opens with tab-hello instead of hello: it claims no rank; the server
+// seats it (ServerOptions.tabSeat) and says which rank in init.
+//
+// Pages bundle this file: typed arrays, DataView and TextEncoder only, no Buffer, no Node imports.
 import { z } from 'zod';
 import { bytesPerElement, CommDtype } from './delta-codec.js';
-import { HEX_CHARS } from './handshake.js';
+import { HEX_CHARS } from './handshake-web.js';
 
 export const HEADER_LIMIT_BYTES = 1 << 20;
 /** Float32Array payloads up to 1 GiB; a larger length field is certainly a corrupt frame. */
@@ -16,6 +20,8 @@ export const PAYLOAD_LIMIT_BYTES = 1 << 30;
 export const PREFIX_BYTES = 8;
 /** A heartbeat's `doing` is a short phrase, e.g. "evaluating after step 60". */
 export const HEARTBEAT_DOING_LIMIT = 200;
+/** A tab's adapter and user agent strings: enough to name it, bounded because a stranger writes them. */
+export const TAB_TEXT_LIMIT = 256;
 
 const Index = z.number().int().nonnegative();
 const Count = z.number().int().nonnegative().max(PAYLOAD_LIMIT_BYTES / 4);
@@ -34,6 +40,11 @@ export const Header = z.discriminatedUnion('type', [
   // challenge (HMAC of the run's secret over it and the rank), nonce is the worker's own challenge,
   // which init's proof answers. The server answers with init, or closes the connection.
   z.object({ type: z.literal('hello'), rank: Index, pid: Index, nonce: Hex, proof: Hex }),
+  // A browser tab's hello (role 'tab', signed for rank 0: it claims none). adapter and agent
+  // (navigator.userAgent) name it in the coordinator's reports, where a worker has its pid.
+  z.object({
+    type: z.literal('tab-hello'), nonce: Hex, proof: Hex, adapter: z.string().max(TAB_TEXT_LIMIT), agent: z.string().max(TAB_TEXT_LIMIT),
+  }),
   // dtype absent means f32; f16/bf16 payloads are 2·count bytes of parameter deltas (delta-codec.ts).
   // step: the optimizer step a 'params' round averages after, so the server knows where a process
   // that takes over a lost rank starts, and the launcher which step a round's checkpoint is at.
@@ -139,6 +150,8 @@ export type Header = z.infer<typeof Header>;
 export type HeaderOf<T extends Header['type']> = Extract<Header, { type: T }>;
 
 export const WORKER_SENDS: ReadonlySet<Header['type']> = new Set(['hello', 'allreduce', 'broadcast', 'log', 'done', 'error', 'heartbeat']);
+/** A tab sends what a worker sends, but opens with tab-hello. */
+export const TAB_SENDS: ReadonlySet<Header['type']> = new Set(['tab-hello', 'allreduce', 'broadcast', 'log', 'done', 'error', 'heartbeat']);
 export const COORDINATOR_SENDS: ReadonlySet<Header['type']> = new Set(['challenge', 'init', 'result', 'stop', 'server-heartbeat']);
 export const NODE_SENDS: ReadonlySet<Header['type']> = new Set(['node-hello', 'node-join', 'node-adapter', 'partial', 'node-heartbeat', 'node-done', 'node-failed']);
 export const MASTER_SENDS: ReadonlySet<Header['type']> = new Set(['challenge', 'node-welcome', 'node-start', 'global', 'server-heartbeat', 'node-stop']);
@@ -186,16 +199,21 @@ export class ProtocolError extends Error {
   override name = 'ProtocolError';
 }
 
+const utf8 = new TextEncoder();
+/** fatal: a header that is not UTF-8 is a corrupt frame, not text to guess at. */
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 /** The 8-byte prefix and JSON header of a frame; the payload is written separately, uncopied. */
-export function encodeHead(header: Header, payloadBytes: number): Buffer {
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
+export function encodeHead(header: Header, payloadBytes: number): Uint8Array {
+  const json = utf8.encode(JSON.stringify(header));
   if (json.length > HEADER_LIMIT_BYTES) {
     throw new ProtocolError(`frame header of ${json.length} bytes exceeds ${HEADER_LIMIT_BYTES}; log records must be small JSON`);
   }
-  const head = Buffer.allocUnsafe(PREFIX_BYTES + json.length);
-  head.writeUInt32LE(json.length, 0);
-  head.writeUInt32LE(payloadBytes, 4);
-  json.copy(head, PREFIX_BYTES);
+  const head = new Uint8Array(PREFIX_BYTES + json.length);
+  const prefix = new DataView(head.buffer);
+  prefix.setUint32(0, json.length, true);
+  prefix.setUint32(4, payloadBytes, true);
+  head.set(json, PREFIX_BYTES);
   return head;
 }
 
@@ -215,11 +233,12 @@ type State = 'prefix' | 'header' | 'payload';
 /** Incremental frame parser for a byte stream; throws ProtocolError on anything malformed. */
 export class FrameDecoder {
   private state: State = 'prefix';
-  private readonly prefix = Buffer.alloc(PREFIX_BYTES);
+  private readonly prefix = new Uint8Array(PREFIX_BYTES);
+  private readonly prefixView = new DataView(this.prefix.buffer);
   private have = 0;
   private headerBytes = 0;
   private payloadBytes = 0;
-  private headerBuf: Buffer = Buffer.alloc(0);
+  private headerBuf = new Uint8Array(0);
   private header: Header | undefined;
   private payload: Uint8Array = new Uint8Array(0);
   private failed = false;
@@ -275,8 +294,8 @@ export class FrameDecoder {
   }
 
   private startHeader(): void {
-    this.headerBytes = this.prefix.readUInt32LE(0);
-    this.payloadBytes = this.prefix.readUInt32LE(4);
+    this.headerBytes = this.prefixView.getUint32(0, true);
+    this.payloadBytes = this.prefixView.getUint32(4, true);
     const limits = this.limits;
     if (this.headerBytes === 0 || this.headerBytes > limits.headerBytes) {
       throw new ProtocolError(
@@ -286,7 +305,7 @@ export class FrameDecoder {
     if (this.payloadBytes > limits.payloadBytes) {
       throw new ProtocolError(`frame payload length ${this.payloadBytes} exceeds ${limits.payloadBytes}: not a frame of this protocol`);
     }
-    this.headerBuf = Buffer.allocUnsafe(this.headerBytes);
+    this.headerBuf = new Uint8Array(this.headerBytes);
     this.have = 0;
     this.state = 'header';
   }
@@ -294,9 +313,9 @@ export class FrameDecoder {
   private finishHeader(): void {
     let json: unknown;
     try {
-      json = JSON.parse(this.headerBuf.toString('utf8'));
+      json = JSON.parse(fromUtf8.decode(this.headerBuf));
     } catch (error) {
-      const text = this.headerBuf.toString('utf8', 0, Math.min(this.headerBytes, 80));
+      const text = new TextDecoder().decode(this.headerBuf.subarray(0, Math.min(this.headerBytes, 80)));
       throw new ProtocolError(`frame header is not JSON (${(error as Error).message}): ${JSON.stringify(text)}`);
     }
     const parsed = Header.safeParse(json);

@@ -2,7 +2,7 @@
 // kind in full, the rest counted and summed up every so often and at the end, so that hundreds of
 // strangers print a few lines, not hundreds.
 
-export type RefusalKind = 'silent' | 'partial' | 'not-hello' | 'proof' | 'rank' | 'left' | 'ended';
+export type RefusalKind = 'silent' | 'partial' | 'not-hello' | 'proof' | 'rank' | 'seat' | 'origin' | 'left' | 'ended';
 
 export interface Refusal {
   kind: RefusalKind;
@@ -17,6 +17,8 @@ const SUMMARY: Record<RefusalKind, string> = {
   'not-hello': 'sent something other than a valid hello',
   proof: 'could not prove they belong to this run',
   rank: 'claimed a rank they cannot have',
+  seat: 'were browser tabs given no rank to take',
+  origin: 'were WebSocket upgrades from a page of another origin',
   left: 'hung up before their hello',
   ended: 'were still without a hello when the run ended',
 };

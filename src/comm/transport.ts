@@ -1,9 +1,9 @@
-// A framed connection over a byte stream: a Unix domain socket, or TCP between machines (endpoint.ts
-// opens either; Nagle is off below, so a small frame is not held back). bench/transport.ts (2 loaded
+// A framed connection over a byte stream (byte-stream.ts): a Unix domain socket, TCP between machines
+// (endpoint.ts opens either), or a browser tab's WebSocket (tab-endpoint.ts). bench/transport.ts (2 loaded
 // cores) measured round trips even with fork()'s 'advanced' IPC up to 16 MiB (1 MiB 3.9 vs 3.8 ms)
 // and 2.2× faster at 64 MiB (168 vs 365 ms), and the socket lets a payload land in a reused buffer;
 // so tensors go over the socket and the IPC channel from fork() is only a lifeline.
-import type { Socket } from 'node:net';
+import type { ByteStream } from './byte-stream.js';
 import { encodeHead, FrameDecoder, isHeartbeat, type FrameLimits, type Header } from './protocol.js';
 import type { SimulatedLink } from './link.js';
 
@@ -19,7 +19,8 @@ export interface ConnectionHandlers {
   onFrame(header: Header, payload: Uint8Array, timing: ReceivedTiming): void;
   /** Malformed input, or a handler threw; the socket has been destroyed. */
   onError(error: Error): void;
-  onClose(): void;
+  /** `why`: what broke the stream, when its carrier says (byte-stream.ts). */
+  onClose(why: string | undefined): void;
 }
 
 export interface ConnectionLinks {
@@ -41,7 +42,7 @@ export class FrameConnection {
   private readonly closed: Promise<unknown>;
 
   constructor(
-    readonly socket: Socket,
+    readonly stream: ByteStream,
     accepts: ReadonlySet<Header['type']>,
     private readonly handlers: ConnectionHandlers,
     private readonly links: ConnectionLinks = {},
@@ -55,8 +56,7 @@ export class FrameConnection {
       accepts,
       limits,
     );
-    socket.setNoDelay?.(true);
-    socket.on('data', (chunk: Buffer) => {
+    stream.onData((chunk) => {
       const now = performance.now();
       this.lastReceivedAt = now;
       if (!this.decoder.midFrame) this.frameStartedAt = now;
@@ -66,15 +66,13 @@ export class FrameConnection {
         this.fail(error as Error);
       }
     });
-    // A reset socket means the peer died; its exit is what gets reported, through onClose.
-    socket.on('error', () => socket.destroy());
     // The inbound link keeps delivering after close: a worker's last frames (done) may still be
     // crossing the simulated link when its socket closes.
-    this.closed = new Promise((resolve) => socket.once('close', resolve));
-    socket.on('close', () => {
+    this.closed = new Promise((resolve) => stream.onClose((why) => {
       this.links.outbound?.close();
-      handlers.onClose();
-    });
+      handlers.onClose(why);
+      resolve(undefined);
+    }));
   }
 
   /** True while a frame is part-received or held by the simulated inbound link. */
@@ -88,7 +86,7 @@ export class FrameConnection {
   }
 
   get open(): boolean {
-    return !this.socket.destroyed && !this.failed;
+    return !this.stream.closed && !this.failed;
   }
 
   /**
@@ -103,15 +101,7 @@ export class FrameConnection {
     return new Promise((resolve) => {
       const write = () => {
         if (!this.open) return resolve(performance.now());
-        const done = () => resolve(performance.now());
-        this.socket.cork();
-        if (payload && payload.byteLength > 0) {
-          this.socket.write(head);
-          this.socket.write(payload, done);
-        } else {
-          this.socket.write(head, done);
-        }
-        this.socket.uncork();
+        this.stream.write(payload && payload.byteLength > 0 ? [head, payload] : [head], () => resolve(performance.now()));
       };
       if (this.links.outbound && !options.bypassLink) this.links.outbound.send(bytes, write);
       else write();
@@ -125,13 +115,13 @@ export class FrameConnection {
   }
 
   end(): void {
-    this.socket.end();
+    this.stream.end();
   }
 
   destroy(): void {
     this.links.inbound?.close();
     this.links.outbound?.close();
-    this.socket.destroy();
+    this.stream.destroy();
   }
 
   private received(header: Header, payload: Uint8Array, frameBytes: number): void {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { handshakeProof, newNonce, newSecret, proofMatches, secretToText } from '../../src/comm/handshake.js';
 import { asFloat32, ProtocolError, WORKER_SENDS, type Header } from '../../src/comm/protocol.js';
+import { socketStream } from '../../src/comm/byte-stream.js';
 import { FrameConnection } from '../../src/comm/transport.js';
 import { CoordinatorSilentError, ENV, WorkerChannel } from '../../src/comm/worker-channel.js';
 import type { Endpoint } from '../../src/comm/endpoint.js';
@@ -37,7 +38,7 @@ async function fakeCoordinator(
   const server: Server = createServer((socket) => {
     const challenge = newNonce();
     challenges.push(challenge);
-    const connection: FrameConnection = new FrameConnection(socket, WORKER_SENDS, {
+    const connection: FrameConnection = new FrameConnection(socketStream(socket), WORKER_SENDS, {
       onHeader: () => undefined,
       onFrame: (header, payload) => {
         seen.push(header);
