@@ -9,7 +9,7 @@ import type { Dataset } from '../data/dataset.js';
 import type { Batch } from '../data/batch.js';
 import type { ModelGraph } from '../nn/model.js';
 import type { CommDtype } from '../comm/delta-codec.js';
-import type { WorkerChannel } from '../comm/worker-channel.js';
+import type { MemberChannel } from '../comm/member-channel.js';
 import type { AveragingScope } from '../comm/protocol.js';
 import { CompressedAveraging } from './delta-codec.js';
 import { describeNonFinite, firstNonFinite, NonFiniteError } from './finite.js';
@@ -40,7 +40,7 @@ export interface AcceleratorOptions {
   gradientAccumulationSteps: number;
   /** Which device to open, or one opened already. */
   gpu?: GpuOptions | GpuContext;
-  channel?: WorkerChannel | undefined;
+  channel?: MemberChannel | undefined;
   /**
    * What parameter averaging sends: f32 (default), or f16/bf16 deltas from the last average
    * (accelerate/delta-codec.ts). Gradient rounds always send f32.
@@ -61,7 +61,7 @@ export class Accelerator {
   private constructor(
     readonly ctx: GpuContext,
     readonly gradientAccumulationSteps: number,
-    readonly channel: WorkerChannel | undefined,
+    readonly channel: MemberChannel | undefined,
     readonly commDtype: CommDtype,
   ) {
     this.rank = channel?.rank ?? 0;

@@ -7,7 +7,7 @@ import { createStorage, readBuffer, writeBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/device.js';
 import { submitDispatches } from '../gpu/dispatch.js';
 import { prepareCompress, type HalfDtype, type PreparedCompress } from '../kernels/delta-codec.js';
-import type { WorkerChannel } from '../comm/worker-channel.js';
+import type { MemberChannel } from '../comm/member-channel.js';
 import { firstNonFiniteHalf, NonFiniteError } from './finite.js';
 
 export interface CompressedRoundTimes {
@@ -53,7 +53,7 @@ export class CompressedAveraging {
   }
 
   /** One compressed round. The queue must be idle (the caller syncs), so read-back time is the copy. */
-  async round(channel: WorkerChannel, step?: number): Promise<CompressedRoundTimes> {
+  async round(channel: MemberChannel, step?: number): Promise<CompressedRoundTimes> {
     if (!this.anchorSet) throw new Error('compressed averaging: round() before the f32 round that sets the anchor');
     const bytes = this.count * 2;
     let t = performance.now();

@@ -342,6 +342,14 @@ export class CollectiveServer implements CoordinatorHandle {
     return { ...rounds };
   }
 
+  /**
+   * Closes `rank`'s connection, as killing its process does for a worker: for a browser tab, which
+   * has no process (a hung tab, or one that outstayed the run's end). Its end is then reported as any.
+   */
+  disconnect(rank: number): void {
+    this.seats[rank]?.connection?.destroy();
+  }
+
   /** The run is ending: from now on frames, errors and silences are ignored. */
   halt(): void {
     this.halted = true;

@@ -27,6 +27,19 @@ export function secretFromJoinToken(text: string, where: string): Buffer {
  * read or write is refused, as ssh refuses such a private key: anyone on the machine could join.
  */
 export function readJoinSecret(options: { tokenFile?: string | undefined; env?: NodeJS.ProcessEnv } = {}): Buffer | undefined {
+  const found = findJoinToken(options);
+  return found && secretFromJoinToken(found.text, found.where);
+}
+
+/** The join token itself (checked as readJoinSecret checks it), for a link that carries it to browser tabs. */
+export function readJoinToken(options: { tokenFile?: string | undefined; env?: NodeJS.ProcessEnv } = {}): string | undefined {
+  const found = findJoinToken(options);
+  if (!found) return undefined;
+  secretFromJoinToken(found.text, found.where);
+  return found.text.trim().toLowerCase();
+}
+
+function findJoinToken(options: { tokenFile?: string | undefined; env?: NodeJS.ProcessEnv }): { text: string; where: string } | undefined {
   const { tokenFile, env = process.env } = options;
   if (tokenFile !== undefined) {
     let mode: number;
@@ -43,11 +56,11 @@ export function readJoinSecret(options: { tokenFile?: string | undefined; env?: 
           `anyone on this machine could join the run; make it private with: chmod 600 ${tokenFile}`,
       );
     }
-    return secretFromJoinToken(text, `the join token file ${tokenFile}`);
+    return { text, where: `the join token file ${tokenFile}` };
   }
   const text = env[JOIN_TOKEN_ENV];
   if (text === undefined || text === '') return undefined;
-  return secretFromJoinToken(text, JOIN_TOKEN_ENV);
+  return { text, where: JOIN_TOKEN_ENV };
 }
 
 /** The publicly known secret of an insecure run (see INSECURE_TOKEN). */

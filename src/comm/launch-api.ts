@@ -7,6 +7,7 @@ import type { TlsFiles } from './tls.js';
 import type { CommDtype } from './delta-codec.js';
 import type { OuterOptimizer } from './outer-optimizer.js';
 import type { CollectiveKind, ReduceTag } from './protocol.js';
+import type { TabOptions } from './tab-seats.js';
 import { InterruptedError } from './interrupted.js';
 
 export { InterruptedError };
@@ -18,6 +19,13 @@ export interface LaunchOptions {
   machines?: MachineOptions | undefined;
   /** The ranks started here: all of them (default), or on a machine of several, its own (launch() sets it). */
   ranks?: readonly number[];
+  /** Browser tabs among the ranks: which ranks they take and how their page is served (tab-seats.ts). */
+  tabs?: TabOptions | undefined;
+  /**
+   * The run's secret (handshake.ts), which every member proves. Default: a fresh random one. A run
+   * with browser tabs derives it from the join token its link carries (join-token.ts).
+   */
+  secret?: Uint8Array | undefined;
   /** Absolute path of the worker program (a bundled .js). */
   workerScript: string;
   workerArgs: string[];

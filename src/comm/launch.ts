@@ -31,13 +31,14 @@ export function launch(options: LaunchOptions): Promise<LaunchResult> {
   if (!(timeoutMs > 0)) throw new RangeError(`launch: timeoutMs must be > 0 (got ${options.timeoutMs})`);
   const maxRespawns = options.maxRespawns ?? DEFAULT_MAX_RESPAWNS;
   if (!Number.isInteger(maxRespawns) || maxRespawns < 0) throw new RangeError(`launch: maxRespawns must be a whole number ≥ 0 (got ${maxRespawns})`);
+  if (options.machines && options.tabs) throw new RangeError('launch: browser tabs join a run on one machine; give tabs or machines, not both');
   if (options.machines) return launchMachine(options, options.machines, timeoutMs);
   // One secret per run: the server checks it, the supervisor hands it to the workers it forks.
-  const secret = newSecret();
+  const secret = options.secret ?? newSecret();
   const supervisor = new Supervisor(options, secret);
   const server = new CollectiveServer({
     worldSize: options.procs, ...(options.ranks ? { ranks: options.ranks } : {}), link: options.link, commDtype: options.commDtype ?? 'f32', outerOptimizer: options.outerOptimizer,
-    timeoutMs, workerConfig: options.workerConfig, secret,
+    timeoutMs, workerConfig: options.workerConfig, secret, ...(options.tabs ? { tabSeat: () => supervisor.tabSeat() } : {}),
   }, supervisor);
   return supervisor.run(server);
 }

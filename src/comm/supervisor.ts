@@ -3,12 +3,18 @@
 // that exits, hangs or reports an error is lost, and the failure policy says what follows (stop
 // the run, drop the rank, or start a new process for it, torchft's idea). It owns Ctrl-C (and
 // SIGTERM, SIGHUP), and stops the run cleanly, leaving no process and no socket file behind.
+//
+// Browser tabs (LaunchOptions.tabs) are members it does not start: their ranks wait, vacant, for a
+// tab that opens the join link (tab-seats.ts), up to the rendezvous timeout. A tab whose connection
+// closes before done is a lost worker like a process that exits; under 'respawn' its rank waits for
+// the next tab instead of a new process.
 import { fork, type ChildProcess } from 'node:child_process';
-import type { CollectiveServer, RoundComplete, ServerEvents, SilenceReport } from './collective-server.js';
+import { describeTab, type CollectiveServer, type RoundComplete, type ServerEvents, type SilenceReport, type TabInfo } from './collective-server.js';
 import { secretToText } from './handshake.js';
 import { ProtocolError } from './protocol.js';
 import { RefusalLog, type Refusal } from './refusals.js';
 import { makeSocketDir, type SocketDir } from './socket-dir.js';
+import { TabSeats } from './tab-seats.js';
 import { ENV } from './worker-channel.js';
 import { WorkerOutput } from './worker-output.js';
 import {
@@ -36,9 +42,19 @@ export function torchrunEnvironment(rank: number, ranks: readonly number[], worl
   };
 }
 
+/** What the supervisor does to a member: a process it forked, or a browser tab connected over the web. */
+interface MemberHandle {
+  readonly pid: number | undefined;
+  /** How reports name it: "pid 1234", or describeTab's "tab at 10.0.0.5 port 51234 (adapter)". */
+  readonly who: string;
+  kill(signal: NodeJS.Signals): void;
+}
+
 interface WorkerProcess {
   rank: number;
-  child: ChildProcess;
+  /** A tab's rank is vacant until a tab takes it (then it holds that tab's handle). */
+  kind: 'process' | 'tab';
+  handle: MemberHandle;
   stderrTail: string[];
   done: boolean;
   summary: unknown;
@@ -52,6 +68,8 @@ interface WorkerProcess {
   hung: string | undefined;
   /** Dropped or replaced: its end no longer matters. */
   lost: boolean;
+  /** Its process exited or its tab's connection closed: once its last frames are handled, its end is judged. */
+  markGone(): void;
 }
 
 export class Supervisor implements ServerEvents {
@@ -73,11 +91,15 @@ export class Supervisor implements ServerEvents {
   private readonly lost: WorkerLostEvent[] = [];
   private settle!: { resolve: (r: LaunchResult) => void; reject: (e: Error) => void };
   private readonly onSignal = (signal: NodeJS.Signals) => void this.interrupt(signal);
+  private readonly tabs: TabSeats | undefined;
+  private closeTabSite: (() => Promise<void>) | undefined;
 
   /** The run's secret (handshake.ts), which the server checks and each worker gets in its environment. */
   constructor(private readonly options: LaunchOptions, private readonly secret: Uint8Array) {
     this.policy = options.onWorkerFailure ?? 'abort';
-    this.ranks = options.ranks ?? Array.from({ length: options.procs }, (_, rank) => rank);
+    this.tabs = options.tabs && new TabSeats(options.tabs, (why) => this.fail(() => why));
+    const all = options.ranks ?? Array.from({ length: options.procs }, (_, rank) => rank);
+    this.ranks = all.filter((rank) => !this.tabs?.holds(rank));
     this.maxRespawns = options.maxRespawns ?? DEFAULT_MAX_RESPAWNS;
     this.output = new WorkerOutput(options);
   }
@@ -94,6 +116,16 @@ export class Supervisor implements ServerEvents {
       throw error;
     }
     this.options.onListening?.(this.socketDir.path);
+    if (this.tabs) {
+      try {
+        this.closeTabSite = await this.tabs.open(server);
+      } catch (error) {
+        await server.close();
+        this.socketDir.remove();
+        throw error;
+      }
+      for (const rank of this.tabs.ranks) this.workers[rank] = this.vacantTabSeat(rank, 0);
+    }
     // SIGHUP (the terminal went away) stops the run like SIGTERM: by default it would kill this
     // process before it could stop the workers, save, or remove the socket directory.
     for (const signal of STOP_SIGNALS) process.on(signal, this.onSignal);
@@ -101,10 +133,35 @@ export class Supervisor implements ServerEvents {
     return result;
   }
 
+  /** Which rank a tab that proved the secret takes: the lowest vacant tab rank (ServerOptions.tabSeat). */
+  tabSeat(): number | undefined {
+    return this.tabs?.ranks.find((rank) => {
+      const w = this.workers[rank];
+      return w !== undefined && w.kind === 'tab' && !w.lost && this.tabs!.isVacant(rank) && this.server.liveRanks.includes(rank);
+    });
+  }
+
   // ---- what the server reports ----
 
+  onTabJoined(rank: number, tab: TabInfo): void {
+    const worker = this.workers[rank]!;
+    const who = describeTab(tab);
+    worker.handle = { pid: undefined, who, kill: () => this.server.disconnect(rank) };
+    this.tabs!.joined(rank, tab);
+  }
+
+  onTabLeft(rank: number, tab: TabInfo, why: 'done' | 'lost' | 'ended'): void {
+    const worker = this.workers[rank];
+    // A connection of a rank already replaced (its seat is a new one) ends the old tab only.
+    if (!worker || worker.kind !== 'tab' || worker.handle.who !== describeTab(tab)) return;
+    this.tabs!.left(rank, tab, why);
+    worker.exit = { code: why === 'lost' ? null : 0, signal: null };
+    if (why === 'lost' && !worker.done) worker.stderrTail.push('its connection closed before it sent done: the page was closed or reloaded, the browser crashed, or its network went away');
+    worker.markGone();
+  }
+
   checkHello(rank: number, pid: number | undefined): void {
-    const expected = this.workers[rank]?.child.pid;
+    const expected = this.workers[rank]?.handle.pid;
     if (pid !== expected) throw new ProtocolError(`that rank's worker is pid ${expected}`);
   }
 
@@ -131,7 +188,7 @@ export class Supervisor implements ServerEvents {
       this.later(REPORTED_ERROR_EXIT_MS, () => this.fail(() => this.workerFailed(worker, worker.exit ? undefined : 'reported an error')));
     } else {
       // Lost all the same; its exit brings it to lose().
-      this.later(REPORTED_ERROR_EXIT_MS, () => worker.gone || worker.child.kill('SIGKILL'));
+      this.later(REPORTED_ERROR_EXIT_MS, () => worker.gone || worker.handle.kill('SIGKILL'));
     }
   }
 
@@ -141,7 +198,8 @@ export class Supervisor implements ServerEvents {
 
   onSilent(report: SilenceReport): void {
     if (this.stopping) return;
-    const silent = report.ranks.filter(({ rank }) => !this.workers[rank]!.gone && !this.workers[rank]!.hung);
+    // A vacant tab rank is waited for by the rendezvous timeout (tab-seats.ts), not this watchdog.
+    const silent = report.ranks.filter(({ rank }) => !this.workers[rank]!.gone && !this.workers[rank]!.hung && !this.tabs?.isVacant(rank));
     if (silent.length === 0) return;
     const seconds = (report.timeoutMs / 1000).toFixed(1);
     const waited = report.collective ? ` while rank ${report.waiting.join(', ')} waited in ${report.collective}` : '';
@@ -152,15 +210,14 @@ export class Supervisor implements ServerEvents {
       ? 'it is stopped (SIGSTOP, a debugger) or its event loop is blocked'
       : 'it is alive but not getting there: it may be hung';
     const describe = ({ rank, lastHeard, doing }: SilenceReport['ranks'][number]) => {
-      const pid = this.workers[rank]!.child.pid;
-      return { who: `rank ${rank}${pid === undefined ? '' : ` (pid ${pid})`}`, when: `${doing ? `last doing: ${doing}; ` : ''}last heard ${lastHeard}` };
+      return { who: `rank ${rank} (${this.workers[rank]!.handle.who})`, when: `${doing ? `last doing: ${doing}; ` : ''}last heard ${lastHeard}` };
     };
     if (this.policy !== 'abort') {
       // A hung worker is a lost one: kill it (SIGKILL ends a stopped process too); its exit brings it to lose().
       for (const rank of silent) {
         const w = this.workers[rank.rank]!;
-        w.hung = `hung (pid ${w.child.pid}): ${what} (${describe(rank).when}); ${why}, so it was killed`;
-        w.child.kill('SIGKILL');
+        w.hung = `hung (${w.handle.who}): ${what} (${describe(rank).when}); ${why}, so it was ${w.kind === 'tab' ? 'disconnected' : 'killed'}`;
+        w.handle.kill('SIGKILL');
       }
       return;
     }
@@ -191,26 +248,10 @@ export class Supervisor implements ServerEvents {
       // how to stop (saving the last averaged weights first).
       detached: true,
     });
-    let markGone!: () => void;
-    const worker: WorkerProcess = {
-      rank, child, stderrTail: this.output.attach(rank, child), done: false, summary: undefined, reportedError: undefined, exit: undefined,
-      gone: false, whenGone: new Promise((resolve) => (markGone = resolve)), restarts, hung: undefined, lost: false,
-    };
-    this.workers[rank] = worker;
+    const worker = this.member(rank, 'process', { pid: child.pid, who: `pid ${child.pid}`, kill: (signal) => child.kill(signal) }, restarts);
+    worker.stderrTail = this.output.attach(rank, child);
     if (child.pid !== undefined) this.options.onWorkerStarted?.({ rank, pid: child.pid });
-    const gone = () => {
-      if (worker.gone) return;
-      worker.gone = true;
-      markGone();
-      // Judge the exit only after its last frames are in: a worker that sent done and exited may
-      // still have done in the socket or on the simulated link.
-      let timer: NodeJS.Timeout | undefined;
-      const bound = new Promise((resolve) => (timer = setTimeout(resolve, 2000)));
-      void Promise.race([this.server.drained(rank), bound]).then(() => {
-        clearTimeout(timer);
-        this.onWorkerGone(worker);
-      });
-    };
+    const gone = () => worker.markGone();
     // 'close' waits for stdio to end, so the stderr tail is complete; the timer covers a
     // grandchild that keeps the pipes open.
     child.once('exit', (code, signal) => {
@@ -228,6 +269,35 @@ export class Supervisor implements ServerEvents {
     });
   }
 
+  /** A member's record; its end is judged (onWorkerGone) once it is gone and its last frames are in. */
+  private member(rank: number, kind: WorkerProcess['kind'], handle: MemberHandle, restarts: number): WorkerProcess {
+    let resolveGone!: () => void;
+    const worker: WorkerProcess = {
+      rank, kind, handle, stderrTail: [], done: false, summary: undefined, reportedError: undefined, exit: undefined,
+      gone: false, whenGone: new Promise((resolve) => (resolveGone = resolve)), restarts, hung: undefined, lost: false,
+      markGone: () => {
+        if (worker.gone) return;
+        worker.gone = true;
+        resolveGone();
+        // Judge the end only after its last frames are in: a worker that sent done and exited may
+        // still have done in the socket or on the simulated link.
+        let timer: NodeJS.Timeout | undefined;
+        const bound = new Promise((resolve) => (timer = setTimeout(resolve, 2000)));
+        void Promise.race([this.server.drained(rank), bound]).then(() => {
+          clearTimeout(timer);
+          this.onWorkerGone(worker);
+        });
+      },
+    };
+    this.workers[rank] = worker;
+    return worker;
+  }
+
+  /** A tab rank before a tab takes it: nothing to stop, and gone at once when the run ends. */
+  private vacantTabSeat(rank: number, restarts: number): WorkerProcess {
+    return this.member(rank, 'tab', { pid: undefined, who: 'no tab yet', kill: () => {} }, restarts);
+  }
+
   private onWorkerGone(worker: WorkerProcess): void {
     if (this.stopping || worker.lost) return;
     const { code } = worker.exit ?? { code: null, signal: null };
@@ -239,9 +309,9 @@ export class Supervisor implements ServerEvents {
     else this.lose(worker);
   }
 
-  /** The latest process of each rank started here (on a machine of several: its own ranks only). */
+  /** The latest member of each rank served here: its processes (on a machine of several, its own ranks only) and its tabs. */
   private processes(): WorkerProcess[] {
-    return this.ranks.map((rank) => this.workers[rank]).filter((w): w is WorkerProcess => w !== undefined);
+    return [...this.ranks, ...(this.tabs?.ranks ?? [])].map((rank) => this.workers[rank]).filter((w): w is WorkerProcess => w !== undefined);
   }
 
   /**
@@ -271,7 +341,12 @@ export class Supervisor implements ServerEvents {
       }
       // The new process learns where to start (the last parameter average, its step and round numbers) from the server's init.
       const completed = this.server.replace(rank, worker.restarts + 1);
-      this.spawn(rank, worker.restarts + 1);
+      if (worker.kind === 'tab') {
+        this.vacantTabSeat(rank, worker.restarts + 1);
+        this.tabs!.vacated(rank);
+      } else {
+        this.spawn(rank, worker.restarts + 1);
+      }
       this.report({ rank, reason: error.message, action: 'respawned', liveRanks: this.server.liveRanks, completed, restarts: worker.restarts + 1 });
       return;
     }
@@ -299,9 +374,13 @@ export class Supervisor implements ServerEvents {
 
   private workerFailed(worker: WorkerProcess, what?: string): WorkerFailedError {
     const { code, signal } = worker.exit ?? { code: null, signal: null };
-    const how = what ?? worker.hung ?? (signal ? `was killed by ${signal}` : worker.done ? `exited with code ${code} after done` : `exited with code ${code} before sending done`);
-    const said = worker.reportedError ? `; it reported: ${worker.reportedError}` : '';
     const tail = worker.stderrTail.join('\n');
+    const said = worker.reportedError ? `; it reported: ${worker.reportedError}` : '';
+    if (worker.kind === 'tab') {
+      const how = what ?? worker.hung ?? (worker.done ? 'left after done' : 'left before sending done');
+      return new WorkerFailedError(`worker rank ${worker.rank} ${how}: it was the browser ${worker.handle.who}${said}${tail ? `; ${tail}` : ''}`, worker.rank, code, signal, tail);
+    }
+    const how = what ?? worker.hung ?? (signal ? `was killed by ${signal}` : worker.done ? `exited with code ${code} after done` : `exited with code ${code} before sending done`);
     return new WorkerFailedError(
       `worker rank ${worker.rank} ${how}${said}${tail ? `\nlast lines of its stderr:\n${tail}` : ' (its stderr was empty)'}`,
       worker.rank, code, signal, tail,
@@ -330,7 +409,7 @@ export class Supervisor implements ServerEvents {
     if (!this.beginStopping()) {
       // A second Ctrl-C: stop waiting politely.
       this.killedHard = true;
-      for (const w of this.processes()) if (!w.gone) w.child.kill('SIGKILL');
+      for (const w of this.processes()) if (!w.gone) w.handle.kill('SIGKILL');
       return;
     }
     try {
@@ -366,14 +445,18 @@ export class Supervisor implements ServerEvents {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     const alive = () => this.processes().filter((w) => !w.gone);
+    // A tab rank nobody took has nothing to stop.
+    for (const w of this.processes()) if (this.tabs?.isVacant(w.rank)) w.markGone();
     this.server.sendStop(reason);
     const allGone = Promise.all(this.processes().map((w) => w.whenGone));
     const wait = (ms: number) => Promise.race([allGone, new Promise((resolve) => setTimeout(resolve, ms))]);
     if (alive().length > 0 && !this.killedHard) await wait(STOP_GRACE_MS);
-    for (const w of alive()) w.child.kill('SIGTERM');
+    for (const w of alive()) w.handle.kill('SIGTERM');
     if (alive().length > 0) await wait(this.options.killGraceMs ?? 2000);
-    for (const w of alive()) w.child.kill('SIGKILL');
+    for (const w of alive()) w.handle.kill('SIGKILL');
     await allGone;
+    this.tabs?.close();
+    await this.closeTabSite?.();
     await this.server.close();
     this.refusals.close();
     this.socketDir.remove();

@@ -1,6 +1,6 @@
 // Where a worker starts: fresh weights, a --init or --resume checkpoint, or, for a process that took
 // over a lost rank, the last averaged parameters.
-import type { Rejoin } from '../comm/worker-channel.js';
+import type { Rejoin } from '../comm/member-channel.js';
 import type { Model } from '../nn/model.js';
 import type { Optimizer } from '../nn/optimizer.js';
 import type { loadCheckpoint } from './checkpoint.js';

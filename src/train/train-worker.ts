@@ -6,7 +6,7 @@ import { Accelerator, type CommTimes } from '../accelerate/accelerator.js';
 import { NonFiniteError } from '../accelerate/finite.js';
 import { InterruptedError } from '../comm/interrupted.js';
 import { LocalSGD } from '../accelerate/local-sgd.js';
-import type { WorkerChannel } from '../comm/worker-channel.js';
+import type { MemberChannel } from '../comm/member-channel.js';
 import { createStorage } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/device.js';
 import { prepareGradNormClip, type PreparedGradNormClip } from '../kernels/grad-norm.js';
@@ -43,7 +43,7 @@ export interface WorkerOptions {
   platform: WorkerPlatform;
   /** A device the caller opened already (a browser tab checks for WebGPU before it joins); else the platform's default. */
   gpu?: GpuContext | undefined;
-  channel?: WorkerChannel | undefined;
+  channel?: MemberChannel | undefined;
   /** Receives every logged step (rank-local numbers). */
   onLog: (record: TrainRecord | EvalRecord) => void;
   /** Called with rank 0's model description once it is known (used to save on Ctrl-C). */
