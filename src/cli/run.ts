@@ -1,5 +1,5 @@
-// run(config): trains in this process (--procs 1) or launches worker processes and serves them
-// as the coordinator, then prints and records the summary.
+// run(config): trains in this process (--procs 1) or launches worker processes (and serves browser
+// tabs, --browser-workers) as the coordinator, then prints and records the summary.
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { createHash } from 'node:crypto';
@@ -26,6 +26,7 @@ import { outerSettings, type TrainConfig } from '../train/config.js';
 import { FLAGS, UsageError } from './config.js';
 import { runSettings } from './run-settings.js';
 import { nodePlatform } from '../train/node-platform.js';
+import { browserWorkers, tabRanks } from './browser-workers.js';
 
 
 
@@ -40,7 +41,7 @@ export async function run(config: TrainConfig, options: { workerScript?: string 
   });
   const wallStart = performance.now();
   let summary: RunSummary;
-  if (config.procs === 1) {
+  if (config.procs === 1 && config.browserWorkers === 0) {
     // Ctrl-C (or SIGTERM, SIGHUP): finish the step, save (weights and optimizer state), stop; a
     // second signal quits at once.
     let stopRequested: NodeJS.Signals | undefined;
@@ -116,6 +117,7 @@ async function runDistributed(config: TrainConfig, reporter: Reporter, workerScr
   const result = await launch({
     procs: config.procs,
     machines: machineOptions(config),
+    ...(config.browserWorkers > 0 ? browserWorkers(config, workerScript, (line) => console.error(line)) : {}),
     workerScript,
     workerArgs: [],
     // Across machines workers send f32 to their own machine's launcher; the 16-bit exchange happens between machines.
@@ -273,9 +275,10 @@ function reportLoss(config: TrainConfig, reporter: Reporter, event: WorkerLostEv
   const averagedStep = event.completed.params > 0 ? roundStep : roundStep + event.completed.grads;
   const step = Math.max(averagedStep, lastLogged);
   const what = event.reason.split('\n')[0]!.replace(/^worker rank \d+ /, '');
+  const tab = tabRanks(config).includes(event.rank);
   const next = event.action === 'dropped'
     ? `continuing with ${event.liveRanks.length} of ${config.procs} workers (ranks ${event.liveRanks.join(', ')})`
-    : `respawning it from the parameters averaged at step ${averagedStep} (restart ${event.restarts} of at most ${config.maxRespawns})`;
+    : `${tab ? 'the next browser tab to open the join link takes it over' : 'respawning it'} from the parameters averaged at step ${averagedStep} (restart ${event.restarts} of at most ${config.maxRespawns})`;
   reporter.finish();
   console.error(`worker rank ${event.rank} lost after step ${step} (${what}); ${next}`);
   if (event.action === 'dropped') reporter.dropRank(event.rank);
@@ -316,7 +319,7 @@ function resumeOuterOptimizer(path: string, layout: ParameterLayout, outerOptimi
 }
 
 function describeMode(config: TrainConfig): string {
-  if (config.procs === 1) return 'one process';
+  if (config.procs === 1 && config.browserWorkers === 0) return 'one process';
   if (config.nnodes > 1) {
     const perNode = config.nprocPerNode ?? config.procs / config.nnodes;
     const across = config.crossNodeEvery > 1 ? `, across machines every ${config.crossNodeEvery} rounds` : '';
@@ -326,11 +329,13 @@ function describeMode(config: TrainConfig): string {
 }
 
 function describeWorkers(config: TrainConfig): string {
-  if (!config.localSgd) return `${config.procs} workers, synchronous data-parallel`;
+  const tabs = config.browserWorkers;
+  const who = tabs > 0 ? `${config.procs} workers (${config.procs - tabs} processes, ${tabs} browser tab${tabs > 1 ? 's' : ''})` : `${config.procs} workers`;
+  if (!config.localSgd) return `${who}, synchronous data-parallel`;
   const warmup = config.localSgdWarmupSteps > 0 ? ` after ${config.localSgdWarmupSteps} synchronous steps` : '';
   const outer = isPlainAveraging(outerSettings(config)) ? '' : `, outer ${config.outerOptimizer} lr ${config.outerLr} momentum ${config.outerMomentum}`;
   const averaging = config.commDtype === 'f32' ? '' : `, averaging sends ${config.commDtype} deltas`;
-  return `${config.procs} workers, Local SGD every ${config.localSgdSteps} steps${warmup}${outer}${averaging}`;
+  return `${who}, Local SGD every ${config.localSgdSteps} steps${warmup}${outer}${averaging}`;
 }
 
 function linkOptions(config: TrainConfig): LinkOptions | undefined {
