@@ -68,4 +68,26 @@ export async function buildBrowser(outdir) {
     plugins: browserPlugins,
   });
   copyFileSync('test/browser/harness.html', join(outdir, 'harness.html'));
+  await buildTabPage(join(outdir, 'tab'));
+}
+
+/**
+ * The page a volunteer opens (src/browser/tab.html and its program): one self-contained script, since
+ * the master serves exactly two files (src/tabs/tab-site.ts), minified for a volunteer's download.
+ */
+async function buildTabPage(outdir) {
+  await build({
+    entryPoints: { tab: 'src/browser/tab-main.ts' },
+    outdir,
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: 'chrome120',
+    loader: { '.wgsl': 'text' },
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+    plugins: [twins, noNodeModules],
+  });
+  copyFileSync('src/browser/tab.html', join(outdir, 'tab.html'));
 }
