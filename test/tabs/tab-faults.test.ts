@@ -1,0 +1,64 @@
+// A browser tab closed mid-run is a lost worker, and --on-worker-failure says what follows: abort
+// stops the run naming the tab, continue finishes without it, respawn seats the next tab that opens
+// the link in the lost rank, from the last average.
+import type { Browser } from 'playwright-core';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { within } from '../comm/fixtures/procs.js';
+import { browserAdapterFromEnv, launchChromium } from '../helpers/chromium.js';
+import { openTab, startTabRun, tabStatus, waitForTabState, waitForTabStep } from '../helpers/tab-run.js';
+
+const test = suite('a browser tab lost mid-run');
+let browser: Browser;
+test.before(async () => {
+  browser = await launchChromium(browserAdapterFromEnv());
+});
+test.after(async () => {
+  await browser?.close();
+});
+
+/** One process and two tabs on a small synthetic task: short, and the tabs are ranks 1 and 2. */
+const SMALL = ['--procs', '1', '--browser-workers', '2', '--data', 'synthetic', '--synthetic-samples', '3000', '--synthetic-features', '32',
+  '--batch-size', '16', '--max-steps', '120', '--local-sgd-steps', '4', '--log-every', '5', '--worker-timeout', '20'];
+
+/** Starts the run, seats two tabs, and closes the second when it has shown step 20. */
+async function closeATab(policy: string) {
+  const run = startTabRun([...SMALL, '--on-worker-failure', policy]);
+  const link = await within(60_000, run.link, 'the join link');
+  const tabs = [await openTab(browser, link), await openTab(browser, link)];
+  for (const tab of tabs) await waitForTabState(tab, ['training'], 90_000);
+  await waitForTabStep(tabs[1]!, 20, 60_000);
+  await tabs[1]!.context().close();
+  return { run, link, survivor: tabs[0]! };
+}
+
+test('abort: the run stops with an error that names the tab that left', async () => {
+  const { run, survivor } = await closeATab('abort');
+  const finished = await within(60_000, run.done, 'the aborted run');
+  assert.is.not(finished.code, 0);
+  assert.match(finished.stderr, /worker rank 2 left before sending done: it was the browser tab at 127\.0\.0\.1 port \d+ \(/);
+  assert.is(await waitForTabState(survivor, ['failed', 'left', 'done'], 30_000) === 'done', false, 'the other tab must not claim the run finished');
+});
+
+test('continue: the run finishes with the process and the remaining tab', async () => {
+  const { run, survivor } = await closeATab('continue');
+  const finished = await within(120_000, run.done, 'the run that continued');
+  assert.is(finished.code, 0, finished.stderr);
+  assert.match(finished.stderr, /worker rank 2 lost after step \d+ \(left before sending done: it was the browser tab at 127\.0\.0\.1.*continuing with 2 of 3 workers/);
+  assert.is(await waitForTabState(survivor, ['done', 'failed'], 30_000), 'done', await tabStatus(survivor));
+});
+
+test('respawn: the next tab to open the link takes over the lost rank and the run finishes', async () => {
+  const { run, link, survivor } = await closeATab('respawn');
+  await within(30_000, (async () => {
+    while (!/waits for a new browser tab/.test(run.stderr())) await new Promise((resolve) => setTimeout(resolve, 100));
+  })(), 'the run asking for a new tab');
+  const newcomer = await openTab(browser, link);
+  assert.is(await waitForTabState(newcomer, ['training', 'done'], 90_000) !== undefined, true);
+  const finished = await within(120_000, run.done, 'the respawned run');
+  assert.is(finished.code, 0, finished.stderr);
+  assert.match(finished.stderr, /the next browser tab to open the join link takes it over from the parameters averaged at step \d+/);
+  for (const tab of [survivor, newcomer]) assert.is(await waitForTabState(tab, ['done', 'failed'], 30_000), 'done', await tabStatus(tab));
+});
+
+test.run();
