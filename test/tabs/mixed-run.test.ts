@@ -33,7 +33,7 @@ test.after(async () => {
   dir.remove();
 });
 
-const RUN = ['--local-sgd-steps', '8', '--seed', '3', '--quiet'];
+const RUN = ['--local-sgd-steps', '8', '--seed', '3', '--log-every', '10', '--quiet'];
 
 /** The flat parameter buffer a worker holds, rebuilt from a checkpoint and the run's layout. */
 function flatDigest(path: string, layout: ParameterLayout): string {
