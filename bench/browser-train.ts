@@ -31,11 +31,14 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 /** The run's metrics: steady throughput (rank 0's logged windows after the first two) and its summary. */
 function readMetrics(path: string): { samplesPerSecond: number; summary: RunSummary } {
-  const records = readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; rank?: number; samplesPerSecond?: number });
+  const records = readRecords(path);
   const windows = records.filter((r) => r.kind === 'train' && r.rank === 0).map((r) => r.samplesPerSecond!).slice(2);
   if (windows.length === 0) throw new Error(`${path}: too few logged windows for a steady throughput; raise the step count`);
-  return { samplesPerSecond: median(windows), summary: RunSummary.parse(records.at(-1)) };
+  return { samplesPerSecond: median(windows), summary: readSummary(path) };
 }
+
+const readRecords = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; rank?: number; samplesPerSecond?: number });
+const readSummary = (path: string) => RunSummary.parse(readRecords(path).at(-1));
 
 async function withTabs(browser: Browser, adapter: BrowserAdapter, args: string[], metrics: string): Promise<string> {
   const run = startTabRun([...args, '--metrics', metrics]);
@@ -67,7 +70,7 @@ async function main(): Promise<void> {
   try {
     for (const adapter of ['gles-lavapipe', 'swiftshader'] as const) browsers.set(adapter, await launchChromium(adapter));
     for (const batchSize of batches) {
-      const common = ['--batch-size', String(batchSize), '--max-steps', String(steps), '--log-every', '10', '--local-sgd-steps', '50', '--quiet'];
+      const common = ['--batch-size', String(batchSize), '--max-steps', String(steps), '--log-every', '10', '--quiet'];
       const nodeMetrics = join(dir, `node-${batchSize}.jsonl`);
       const node = await runTrain(['--procs', '1', ...common, '--metrics', nodeMetrics]);
       if (node.code !== 0) throw new Error(`the Node run failed:\n${node.stderr}`);
@@ -75,7 +78,8 @@ async function main(): Promise<void> {
       throughput.push({ worker: 'Node worker', adapter: n.summary.adapter, batchSize, samplesPerSecond: n.samplesPerSecond });
       for (const [adapter, browser] of browsers) {
         const metrics = join(dir, `tab-${adapter}-${batchSize}.jsonl`);
-        const name = await withTabs(browser, adapter, ['--procs', '0', '--browser-workers', '1', ...common], metrics);
+        // Alone, a tab still averages with itself through the master; one round at the end, as the Node run has none.
+        const name = await withTabs(browser, adapter, ['--procs', '0', '--browser-workers', '1', '--local-sgd-steps', String(steps), ...common], metrics);
         throughput.push({ worker: 'browser tab', adapter: name, batchSize, samplesPerSecond: readMetrics(metrics).samplesPerSecond });
       }
       for (const r of throughput.filter((t) => t.batchSize === batchSize)) {
@@ -91,7 +95,7 @@ async function main(): Promise<void> {
         const r = await runTrain([...args, ...every, '--metrics', metrics]);
         if (r.code !== 0) throw new Error(r.stderr);
       }
-      const { summary } = readMetrics(metrics);
+      const summary = readSummary(metrics);
       rounds.push({ members, rounds: summary.parameterRounds, exchangeMsPerRound: (summary.exchangeSeconds / summary.parameterRounds) * 1000, wallSeconds: summary.wallSeconds });
       console.log(`${members.padEnd(18)} ${summary.parameterRounds} rounds of ${(summary.bytesPerRound / 1e6).toFixed(2)} MB: exchange ${rounds.at(-1)!.exchangeMsPerRound.toFixed(2)} ms per round per worker`);
     }

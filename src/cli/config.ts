@@ -207,7 +207,7 @@ const APPLICABILITY: ReadonlyArray<{ keys: ReadonlyArray<keyof TrainConfig>; app
   { keys: ['epochs'], applies: (c) => c.maxSteps === undefined, why: () => '--max-steps sets the length of the run and overrides it; give one of the two' },
   {
     keys: ['onWorkerFailure', 'maxRespawns', 'workerTimeout', 'linkBandwidth', 'linkLatency', 'localSgd', 'localSgdSteps', 'commDtype', 'outerOptimizer', 'outerLr', 'outerMomentum'],
-    applies: (c) => c.procs > 1, why: () => 'it concerns workers and their averaging, and --procs 1 trains in this one process',
+    applies: (c) => c.procs > 1 || c.browserWorkers > 0, why: () => 'it concerns workers and their averaging, and --procs 1 trains in this one process',
   },
   {
     keys: ['localSgdSteps', 'commDtype', 'outerOptimizer', 'outerLr', 'outerMomentum'], applies: (c) => c.localSgd,

@@ -3,12 +3,18 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { within } from '../comm/fixtures/procs.js';
 
-/** dist/train.js, from a test bundle at dist/test/<dir>/<name>.test.js. */
-export const TRAIN_JS = fileURLToPath(new URL('../../train.js', import.meta.url));
+/** dist/train.js, from any bundle under dist/ (a test's at dist/test/<dir>/, a benchmark's at dist/bench/). */
+export const TRAIN_JS = join(distRoot(fileURLToPath(import.meta.url)), 'train.js');
+
+function distRoot(bundle: string): string {
+  const at = bundle.lastIndexOf(`${sep}dist${sep}`);
+  if (at < 0) throw new Error(`${bundle} is not under a dist/ directory: run the bundled tests and benchmarks (node build.mjs)`);
+  return bundle.slice(0, at + `${sep}dist`.length);
+}
 
 export interface Finished {
   code: number | null;
