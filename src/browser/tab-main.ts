@@ -36,6 +36,8 @@ async function main(view: TabView): Promise<void> {
   view.fact('Adapter', adapter);
   view.show('joining', 'Joining the run…');
   let channel: MemberChannel;
+  /** What the page says once its device is lost; it stays the message whatever fails after. */
+  let deviceLost: string | undefined;
   try {
     const secret = await secretFromJoinTokenAsync(token, 'the join link');
     const socket = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/join`);
@@ -47,8 +49,15 @@ async function main(view: TabView): Promise<void> {
     view.show('training', `Training as rank ${channel.rank}: this tab's GPU is part of the run.`);
     let totalSteps: number | undefined;
     let failure: Error | undefined;
-    gpu.device.lost.then((info) => {
-      if (info.reason !== 'destroyed') view.show('failed', `This tab lost its GPU device (${info.message || info.reason}); the run goes on without it.`);
+    // The driver reset, the GPU process crashed, the laptop slept: this tab cannot train on, so it
+    // says so to the master at once (rather than at its next GPU call), which treats it as lost.
+    void gpu.device.lost.then((info) => {
+      if (info.reason === 'destroyed') return; // the end of training, by this page's own hand
+      const lost = new Error(`this tab lost its WebGPU device (${info.reason}${info.message ? `: ${info.message}` : ''})`);
+      failure ??= lost;
+      deviceLost = `This tab lost its GPU device (${info.message || info.reason}); the master treats it as a lost worker.`;
+      view.show('failed', deviceLost);
+      void channel.fail(lost).finally(() => channel.close());
     });
     const code = await channel.serve(() => trainWorker(config, {
       platform, channel, gpu,
@@ -75,7 +84,8 @@ async function main(view: TabView): Promise<void> {
   } catch (error) {
     const message = (error as Error).message;
     const refused = /proof|token|refused|seat/i.test(message);
-    view.show(refused ? 'refused' : 'failed', refused ? `The master refused this tab: ${message}` : `This tab stopped: ${message}`);
+    if (deviceLost) view.show('failed', deviceLost); // what broke first, not the GPU call that noticed
+    else view.show(refused ? 'refused' : 'failed', refused ? `The master refused this tab: ${message}` : `This tab stopped: ${message}`);
   }
 }
 

@@ -156,7 +156,7 @@ export class Supervisor implements ServerEvents {
     if (!worker || worker.kind !== 'tab' || worker.handle.who !== describeTab(tab)) return;
     this.tabs!.left(rank, tab, why);
     worker.exit = { code: why === 'lost' ? null : 0, signal: null };
-    if (why === 'lost' && !worker.done) worker.stderrTail.push('its connection closed before it sent done: the page was closed or reloaded, the browser crashed, or its network went away');
+    if (why === 'lost' && !worker.done && !worker.reportedError) worker.stderrTail.push('its connection closed before it sent done: the page was closed or reloaded, the browser crashed, or its network went away');
     worker.markGone();
   }
 

@@ -61,4 +61,23 @@ test('respawn: the next tab to open the link takes over the lost rank and the ru
   for (const tab of [survivor, newcomer]) assert.is(await waitForTabState(tab, ['done', 'failed'], 30_000), 'done', await tabStatus(tab));
 });
 
+test('a tab whose GPU process crashes reports its lost device and is dropped (continue)', async () => {
+  // A browser of its own: crashing the GPU process takes every tab of that browser with it.
+  const own = await launchChromium(browserAdapterFromEnv());
+  try {
+    const run = startTabRun(['--procs', '1', '--browser-workers', '1', ...SMALL.slice(4), '--on-worker-failure', 'continue']);
+    const tab = await openTab(own, await within(60_000, run.link, 'the join link'));
+    await waitForTabState(tab, ['training'], 90_000);
+    await waitForTabStep(tab, 20, 60_000);
+    await (await own.newBrowserCDPSession()).send('Browser.crashGpuProcess');
+    const finished = await within(120_000, run.done, 'the run that lost a tab\'s device');
+    assert.is(finished.code, 0, finished.stderr);
+    assert.match(finished.stderr, /worker rank 1 lost after step \d+ \(.*it reported: this tab lost its WebGPU device/);
+    assert.is(await waitForTabState(tab, ['failed'], 30_000), 'failed');
+    assert.match(await tabStatus(tab), /This tab lost its GPU device/);
+  } finally {
+    await own.close();
+  }
+});
+
 test.run();
