@@ -71,10 +71,7 @@ export function browserWorkers(config: TrainConfig, workerScript: string, onLine
         });
         const port = await site.listen();
         const shownHost = config.browserHost === '0.0.0.0' || config.browserHost === '::' ? hostname() : config.browserHost;
-        // Pages of this server only, by whichever name the browser reached it.
-        const names = new Set([config.browserHost, shownHost, ...(isLoopback(config.browserHost) ? ['127.0.0.1', 'localhost', '[::1]'] : [])]);
-        const allowedOrigins = [...names].map((name) => `${site.scheme}://${name.includes(':') && !name.startsWith('[') ? `[${name}]` : name}:${port}`);
-        const endpoint = attachTabEndpoint(site.http, { path: JOIN_PATH, server, allowedOrigins, onRefused: (refusal) => refusals.add(refusal) });
+        const endpoint = attachTabEndpoint(site.http, { path: JOIN_PATH, server, allowedOrigins: { sameOrigin: site.scheme }, onRefused: (refusal) => refusals.add(refusal) });
         const link = `${site.scheme}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}/#token=${token}`;
         onLine(`waiting for ${config.browserWorkers} browser tab${config.browserWorkers > 1 ? 's' : ''} (ranks ${tabRanks(config).join(', ')}; up to ${config.rendezvousTimeout} s): open this link in a browser with WebGPU\n  ${link}`);
         return async () => {

@@ -24,9 +24,12 @@ export interface TabEndpointOptions {
   server: { acceptTab(stream: ByteStream): void };
   /**
    * Origins whose pages may connect, exactly as browsers send them ("http://127.0.0.1:8080",
-   * "https://trainer.example"); an upgrade from any other, or without one, is answered 403.
+   * "https://trainer.example"), or 'same-origin': the page's own server, by whichever name the
+   * browser reached it (the Origin is `scheme://` + the request's Host; for a server on every
+   * interface, whose address a volunteer's browser may spell many ways). An upgrade from any other
+   * origin, or without one, is answered 403.
    */
-  allowedOrigins: readonly string[];
+  allowedOrigins: readonly string[] | { sameOrigin: 'http' | 'https' };
   /** The largest WebSocket message taken; a larger one closes that connection. Default 1 MiB. */
   maxMessageBytes?: number;
   /** An upgrade refused for its Origin ('origin'); the run is not affected. */
@@ -43,13 +46,15 @@ export function attachTabEndpoint(http: HttpServer, options: TabEndpointOptions)
   const { path, allowedOrigins, server } = options;
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   if (!path.startsWith('/')) throw new RangeError(`attachTabEndpoint: path must start with "/" (got ${JSON.stringify(path)})`);
-  if (allowedOrigins.length === 0) {
+  if (Array.isArray(allowedOrigins) && allowedOrigins.length === 0) {
     throw new RangeError('attachTabEndpoint: allowedOrigins is empty, so no page could connect; give the origin that serves the tab page, e.g. "http://127.0.0.1:8080"');
   }
   if (!(Number.isInteger(maxMessageBytes) && maxMessageBytes >= WEBSOCKET_CHUNK_BYTES)) {
     throw new RangeError(`attachTabEndpoint: maxMessageBytes must be a whole number ≥ ${WEBSOCKET_CHUNK_BYTES}, the size of the pieces tabs send (got ${maxMessageBytes})`);
   }
-  const origins = new Set(allowedOrigins);
+  const allowed = (origin: string, host: string | undefined): boolean =>
+    Array.isArray(allowedOrigins) ? allowedOrigins.includes(origin) : host !== undefined && origin === `${(allowedOrigins as { sameOrigin: string }).sameOrigin}://${host}`;
+  const described = Array.isArray(allowedOrigins) ? allowedOrigins.join(', ') : 'this server\'s own pages';
   // Compression off: parameters do not compress, and inflating a stranger's bytes costs memory
   // and time before anything about it is known.
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxMessageBytes, perMessageDeflate: false, clientTracking: true });
@@ -64,13 +69,13 @@ export function attachTabEndpoint(http: HttpServer, options: TabEndpointOptions)
       return;
     }
     const origin = request.headers.origin;
-    if (origin === undefined || !origins.has(origin)) {
+    if (origin === undefined || !allowed(origin, request.headers.host)) {
       const said = origin === undefined ? 'no Origin' : `Origin ${JSON.stringify(origin.slice(0, 200))}`;
       options.onRefused?.({
         kind: 'origin',
-        message: `WebSocket upgrade #${++accepted} from ${remote}: ${said}, which is not one of the allowed origins (${allowedOrigins.join(', ')})`,
+        message: `WebSocket upgrade #${++accepted} from ${remote}: ${said}, which is not one of the allowed origins (${described})`,
       });
-      answer(socket, 403, 'Forbidden', `pages of ${said} may not join this run; allowed: ${allowedOrigins.join(', ')}`);
+      answer(socket, 403, 'Forbidden', `pages of ${said} may not join this run; allowed: ${described}`);
       return;
     }
     wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {

@@ -19,7 +19,7 @@ import { secretFromJoinTokenAsync } from '../../src/comm/join-token-web.js';
 import { MemberChannel } from '../../src/comm/member-channel.js';
 import { COORDINATOR_SENDS, encodeHead, FrameDecoder } from '../../src/comm/protocol.js';
 import type { Refusal } from '../../src/comm/refusals.js';
-import { attachTabEndpoint } from '../../src/comm/tab-endpoint.js';
+import { attachTabEndpoint, type TabEndpointOptions } from '../../src/comm/tab-endpoint.js';
 import { WorkerChannel } from '../../src/comm/worker-channel.js';
 import { assertBitwiseEqual } from '../helpers/assert.js';
 import { BASE_SEED } from '../helpers/random.js';
@@ -55,7 +55,7 @@ class Recorder implements ServerEvents {
  * A run of `worldSize` whose ranks `tabRanks` are for tabs (given out in that order) and the rest
  * for Node workers on a Unix socket; tabs come through an HTTP server on 127.0.0.1.
  */
-async function serve(worldSize: number, tabRanks: number[], options: { helloTimeoutMs?: number; timeoutMs?: number } = {}) {
+async function serve(worldSize: number, tabRanks: number[], options: { helloTimeoutMs?: number; timeoutMs?: number; allowedOrigins?: TabEndpointOptions['allowedOrigins'] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'tab-endpoint-test-'));
   const token = randomBytes(32).toString('hex');
   const secret = secretFromJoinToken(token, 'the test token');
@@ -70,7 +70,7 @@ async function serve(worldSize: number, tabRanks: number[], options: { helloTime
   const http: HttpServer = createServer((_, response) => response.writeHead(404).end());
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const endpoint = attachTabEndpoint(http, {
-    path: PATH, server, allowedOrigins: [ORIGIN], maxMessageBytes: MAX_MESSAGE_BYTES, onRefused: (r) => events.refused.push(r),
+    path: PATH, server, allowedOrigins: options.allowedOrigins ?? [ORIGIN], maxMessageBytes: MAX_MESSAGE_BYTES, onRefused: (r) => events.refused.push(r),
   });
   const port = (http.address() as AddressInfo).port;
   const url = (path = PATH) => `ws://127.0.0.1:${port}${path}`;
@@ -89,11 +89,11 @@ async function serve(worldSize: number, tabRanks: number[], options: { helloTime
     return channel;
   };
   /** A tab as a page would connect: the token it was given, its adapter and user agent. */
-  const tab = async (pageToken = token) => {
+  const tab = async (pageToken = token, origin = ORIGIN) => {
     const pageSecret = await secretFromJoinTokenAsync(pageToken, 'the page\'s token');
     // The socket is made in the same turn as connectTab is called, as connectTab asks.
     const channel = await within(5000, MemberChannel.connectTab(
-      open() as unknown as WebSocketLike, pageSecret,
+      open(origin) as unknown as WebSocketLike, pageSecret,
       { adapter: 'SwiftShader (test)', agent: 'uvu' }, { timeoutMs: 4000 },
     ), 'a tab connecting');
     members.push(channel);
@@ -107,7 +107,7 @@ async function serve(worldSize: number, tabRanks: number[], options: { helloTime
     await new Promise<void>((resolve) => http.close(() => resolve()));
     rmSync(dir, { recursive: true, force: true });
   };
-  return { server, events, token, secret, free, url, open, worker, tab, close };
+  return { server, events, token, secret, free, url, port, open, worker, tab, close };
 }
 
 /** Every member's round-0 input, averaged: each gets the float64 mean in rank order, rounded once. */
@@ -215,6 +215,22 @@ test('an upgrade from a page of another origin, or with no Origin, is answered 4
     assert.match(s.events.refused[0]!.message, /WebSocket upgrade #1 from 127\.0\.0\.1 port \d+: Origin "http:\/\/evil\.example", which is not one of the allowed origins/);
     assert.match(s.events.refused[1]!.message, /no Origin/);
     const [w0, t] = await Promise.all([s.worker(0), s.tab()]);
+    await roundIsExact([w0, t], 100);
+  } finally {
+    await s.close();
+  }
+});
+
+test('same-origin: a page of this server, by the name its browser used, may join; a page of any other origin may not', async () => {
+  const s = await serve(2, [1], { allowedOrigins: { sameOrigin: 'http' } });
+  try {
+    // ws sends Host 127.0.0.1:PORT, as a browser at http://127.0.0.1:PORT/ would.
+    const elsewhere = await refusedUpgrade(s.open(`http://localhost:${s.port}`));
+    assert.is(elsewhere.status, 403);
+    assert.match(elsewhere.body, /allowed: this server's own pages/);
+    assert.is((await refusedUpgrade(s.open('https://127.0.0.1:' + s.port))).status, 403, 'another scheme is another origin');
+    assert.is((await refusedUpgrade(s.open(null))).status, 403);
+    const [w0, t] = await Promise.all([s.worker(0), s.tab(s.token, `http://127.0.0.1:${s.port}`)]);
     await roundIsExact([w0, t], 100);
   } finally {
     await s.close();
