@@ -61,6 +61,7 @@ export class TabSeats {
 
   left(rank: number, tab: TabInfo, why: 'done' | 'lost' | 'ended'): void {
     if (why === 'lost') this.line(`rank ${rank}: the browser tab left before the run ended: ${describeTab(tab)}`);
+    else if (why === 'done') this.line(`rank ${rank}: the browser tab finished its share and left: ${describeTab(tab)}`);
   }
 
   /** Its tab was lost and a new one may take it (--on-worker-failure respawn). */

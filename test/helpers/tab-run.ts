@@ -12,6 +12,7 @@ export interface TabRun {
   /** Everything the run has written to stderr so far. */
   stderr(): string;
   kill(): void;
+  pid: number;
 }
 
 /** The link line's pattern (browser-workers.ts prints it). */
@@ -29,7 +30,7 @@ export function startTabRun(args: string[], env: Record<string, string> = {}): T
     void done.then((f) => reject(new Error(`the run ended (code ${f.code}) before printing a join link:\n${f.stderr}`)));
   });
   link.catch(() => {}); // a caller that never asks for it is told by `done`
-  return { link, done, stderr: () => stderr, kill: () => child.kill('SIGKILL') };
+  return { link, done, stderr: () => stderr, kill: () => child.kill('SIGKILL'), pid: child.pid! };
 }
 
 /**

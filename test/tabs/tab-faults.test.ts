@@ -6,6 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { within } from '../comm/fixtures/procs.js';
 import { browserAdapterFromEnv, launchChromium } from '../helpers/chromium.js';
+import { childPids, isAlive } from '../helpers/processes.js';
 import { openTab, startTabRun, tabStatus, waitForTabState, waitForTabStep } from '../helpers/tab-run.js';
 
 const test = suite('a browser tab lost mid-run');
@@ -78,6 +79,19 @@ test('a tab whose GPU process crashes reports its lost device and is dropped (co
   } finally {
     await own.close();
   }
+});
+
+test('no tab within --rendezvous-timeout: the run stops, naming the ranks nobody took, and leaves no worker process behind', async () => {
+  const run = startTabRun([...SMALL, '--rendezvous-timeout', '3']);
+  // The worker process the run starts for rank 0, seen while it lives.
+  const workers = new Set<number>();
+  const poll = setInterval(() => childPids(run.pid).forEach((pid) => workers.add(pid)), 100);
+  await within(60_000, run.link, 'the join link');
+  const finished = await within(60_000, run.done, 'the run nobody joined').finally(() => clearInterval(poll));
+  assert.is.not(finished.code, 0);
+  assert.match(finished.stderr, /no browser tab took ranks 1, 2 within 3 s \(--rendezvous-timeout\): open the join link in a browser with WebGPU/);
+  assert.ok(workers.size > 0, 'the rank 0 worker process was never seen');
+  assert.equal([...workers].filter(isAlive), [], 'worker processes left behind');
 });
 
 test.run();
