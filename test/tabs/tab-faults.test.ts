@@ -7,9 +7,9 @@ import * as assert from 'uvu/assert';
 import { within } from '../comm/fixtures/procs.js';
 import { browserAdapterFromEnv, launchChromium } from '../helpers/chromium.js';
 import { childPids, isAlive } from '../helpers/processes.js';
-import { openTab, startTabRun, tabStatus, waitForTabState, waitForTabStep } from '../helpers/tab-run.js';
+import { openTab, startTabRun, tabFact, tabStatus, waitForTabState, waitForTabStep } from '../helpers/tab-run.js';
 
-const test = suite('a browser tab lost mid-run');
+const test = suite('browser tabs lost mid-run, never coming, or alone');
 let browser: Browser;
 test.before(async () => {
   browser = await launchChromium(browserAdapterFromEnv());
@@ -79,6 +79,20 @@ test('a tab whose GPU process crashes reports its lost device and is dropped (co
   } finally {
     await own.close();
   }
+});
+
+test('--procs 0: two tabs alone train the run to its end (rank 0 is a tab) and agree on the final weights', async () => {
+  const run = startTabRun(['--procs', '0', ...SMALL.slice(2)]);
+  const link = await within(60_000, run.link, 'the join link');
+  const tabs = [await openTab(browser, link), await openTab(browser, link)];
+  const finished = await within(120_000, run.done, 'the run of tabs only');
+  assert.is(finished.code, 0, finished.stderr);
+  assert.match(finished.stdout, /done: 120 optimizer steps \(Local SGD, K=4, 2 workers\)/);
+  const digests = await Promise.all(tabs.map(async (tab) => {
+    assert.is(await waitForTabState(tab, ['done', 'failed'], 30_000), 'done', await tabStatus(tab));
+    return tabFact(tab, 'Final weights (SHA-256)');
+  }));
+  assert.ok(digests[0] && digests[0] === digests[1], `final weights: ${digests.join(' vs ')}`);
 });
 
 test('no tab within --rendezvous-timeout: the run stops, naming the ranks nobody took, and leaves no worker process behind', async () => {
