@@ -70,7 +70,10 @@ for (const spread of [1, 60]) {
       const dp = randomArray(Z * T * T, rng(++seed * 37));
       const dx = upload(ctx, 'dP', dp);
       await run(ctx, await prepareCausalSoftmaxBackward(ctx, { matrices: Z, T, scale, x: dx, att: x }));
-      assertCloseToTerms(await download(ctx, dx, Z * T * T), backwardRef(p, dp, Z, T, scale), backwardTerms(p, dp, Z, T, scale), `dS matrices=${Z} T=${T}`, 2e-5);
+      // Over 200 seeds ‖terms‖ was 1.9 to 5 times ‖dS‖ where little cancels, so 5e-6 of the terms
+      // is stricter there than assertClose's 2e-5 of dS was; it is still above float32's worst case
+      // for a 65-wide row, (65 + 3)·2^-24 = 4.1e-6, and those seeds measured at most 4e-8.
+      assertCloseToTerms(await download(ctx, dx, Z * T * T), backwardRef(p, dp, Z, T, scale), backwardTerms(p, dp, Z, T, scale), `dS matrices=${Z} T=${T}`, 5e-6);
     }
   });
 }
