@@ -8,6 +8,12 @@ export interface AttentionRef {
   y: Float64Array;
   /** [B, nHead, T]: log Σ_{s≤t} exp(score). */
   lse: Float64Array;
+  /**
+   * [B, nHead, T]: the size of what float32 rounds on the way to lse, max_s scale·Σ_d |q_d·k_sd| +
+   * log Σ exp(score − max) (≥ |lse|). The scores are dot products whose terms may cancel, and lse
+   * moves by as much as its largest score's rounding error, so compare lse with assertCloseToTerms.
+   */
+  lseTerms: Float64Array;
   /** [B, nHead, T, T]: softmax probabilities, 0 above the diagonal. */
   att: Float64Array;
 }
@@ -22,22 +28,31 @@ export function attentionRef(qkv: ArrayLike<number>, s: AttentionRefShape): Atte
   const scale = 1 / Math.sqrt(hs);
   const y = new Float64Array(batch * T * C);
   const lse = new Float64Array(batch * nHead * T);
+  const lseTerms = new Float64Array(batch * nHead * T);
   const att = new Float64Array(batch * nHead * T * T);
   const scores = new Float64Array(T);
   for (let b = 0; b < batch; b++) {
     for (let h = 0; h < nHead; h++) {
       for (let t = 0; t < T; t++) {
         let max = -Infinity;
+        let maxTerms = 0;
         for (let u = 0; u <= t; u++) {
           let dot = 0;
-          for (let d = 0; d < hs; d++) dot += qkv[qkvIndex(s, b, t, 0, h, d)]! * qkv[qkvIndex(s, b, u, 1, h, d)]!;
+          let terms = 0;
+          for (let d = 0; d < hs; d++) {
+            const term = qkv[qkvIndex(s, b, t, 0, h, d)]! * qkv[qkvIndex(s, b, u, 1, h, d)]!;
+            dot += term;
+            terms += Math.abs(term);
+          }
           scores[u] = dot * scale;
           max = Math.max(max, scores[u]!);
+          maxTerms = Math.max(maxTerms, terms * scale);
         }
         let sum = 0;
         for (let u = 0; u <= t; u++) sum += Math.exp(scores[u]! - max);
         const row = ((b * nHead + h) * T + t);
         lse[row] = max + Math.log(sum);
+        lseTerms[row] = maxTerms + Math.log(sum);
         for (let u = 0; u <= t; u++) {
           const prob = Math.exp(scores[u]! - max) / sum;
           att[row * T + u] = prob;
@@ -46,7 +61,7 @@ export function attentionRef(qkv: ArrayLike<number>, s: AttentionRefShape): Atte
       }
     }
   }
-  return { y, lse, att };
+  return { y, lse, lseTerms, att };
 }
 
 /** dqkv [B, T, 3C] from dy [B, T, C], the textbook way: dP = dy·vᵀ, dS = P ∘ (dP − rowsum(P ∘ dP)). */
