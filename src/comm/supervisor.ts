@@ -283,7 +283,11 @@ export class Supervisor implements ServerEvents {
         // still have done in the socket or on the simulated link.
         let timer: NodeJS.Timeout | undefined;
         const bound = new Promise((resolve) => (timer = setTimeout(resolve, 2000)));
-        void Promise.race([this.server.drained(rank), bound]).then(() => {
+        // After the bound, one turn through the event loop's poll phase before judging: when this
+        // process was held up for longer than the bound (a loaded machine), the timer runs before
+        // the I/O that waited with it, which may hold the worker's done.
+        const pollOnce = () => new Promise((resolve) => setImmediate(resolve));
+        void Promise.race([this.server.drained(rank), bound.then(pollOnce)]).then(() => {
           clearTimeout(timer);
           this.onWorkerGone(worker);
         });
