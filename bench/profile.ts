@@ -74,7 +74,8 @@ export interface ModelProfile {
   settings: string;
   batchSize: number;
   kernelTiming: 'timestamp-query' | 'submit per kernel';
-  step: { ms: number; jsMs: number; encodeMs: number; samples: number };
+  /** ms: submit … onSubmittedWorkDone, as the trainer waits; gpuMs: its one pass on the GPU's clock (timestamps only). */
+  step: { ms: number; gpuMs: number | null; jsMs: number; encodeMs: number; samples: number };
   kernels: KernelRow[];
   /** Timestamps only: first kernel's start to last kernel's end of the timestamped step, on the GPU's clock. */
   timestampedSpanMs: number | null;
@@ -84,6 +85,18 @@ export interface ModelProfile {
   overheads: { emptySubmitMs: number; readStatsMs: number; readStatsBytes: number; uploadMs: number; uploadBytes: number };
   matmulMs: number;
   matmulSgemmMs: number | null;
+  /** The kernels summed by kind, the GPT's layers folded together (transformer.h.N → h.*). */
+  groups: KernelGroup[];
+}
+
+export interface KernelGroup {
+  kind: string;
+  count: number;
+  ms: number;
+  percentOfStep: number;
+  /** Matmul kinds only: their FLOPs over their time, and the same shapes in sgemm. */
+  gflops: number | null;
+  sgemmMs: number | null;
 }
 
 export interface ProfileReport {
@@ -123,7 +136,7 @@ async function main(): Promise<void> {
     for (const name of names) {
       const profile = await profileModel(ctx, name, reps, useTimestamps, anchor, flags.quick);
       models.push(profile);
-      console.log(`\n${heading(profile)}\n${kernelTable(profile)}\n\n${summaryTable(profile)}`);
+      console.log(`\n${heading(profile)}\n${profile.kernels.length > 30 ? groupTable(profile) : kernelTable(profile)}\n\n${summaryTable(profile)}`);
     }
     const report: ProfileReport = { adapter, machine: machineInfo(), anchor: anchorText, anchorProper: anchor?.proper ?? false, reps, models };
     mkdirSync(flags.out, { recursive: true });
@@ -191,6 +204,7 @@ async function profileModel(ctx: GpuContext, name: ModelName, reps: number, useT
     };
   });
   const kernelSumMs = kernels.reduce((s, k) => s + k.ms, 0);
+  const groups = groupKernels(kernels, timings, step.stepMs);
   const matmuls = kernels.filter((k) => k.shape);
   const bytes = 'x' in batch ? batch.x.byteLength + batch.y.byteLength : batch.tokens.byteLength + batch.targets.byteLength;
   const optimizerText = config.optimizer === 'sgd' ? `SGD momentum ${config.momentum}` : `AdamW`;
@@ -198,13 +212,34 @@ async function profileModel(ctx: GpuContext, name: ModelName, reps: number, useT
     name, model: model.description, batchSize: config.batchSize,
     settings: `batch ${config.batchSize}${config.gradAccum > 1 ? ` × ${config.gradAccum} micro-batches` : ''}, ${optimizerText}${config.gradClip > 0 ? `, clip ${config.gradClip}` : ''}`,
     kernelTiming: useTimestamps ? 'timestamp-query' : 'submit per kernel',
-    step: { ms: step.stepMs, jsMs: step.jsMs, encodeMs: step.encodeMs, samples: step.samples },
+    step: { ms: step.stepMs, gpuMs: step.gpuMs, jsMs: step.jsMs, encodeMs: step.encodeMs, samples: step.samples },
     timestampedSpanMs: profile.gpuSpanMs,
     kernels, kernelSumMs, notKernelsMs: step.stepMs - kernelSumMs,
     overheads: { emptySubmitMs, readStatsMs, readStatsBytes: graph.batchSize * 8, uploadMs, uploadBytes: bytes },
     matmulMs: matmuls.reduce((s, k) => s + k.ms, 0),
     matmulSgemmMs: sgemm ? matmuls.reduce((s, k) => s + (k.sgemmMs ?? 0), 0) : null,
+    groups,
   };
+}
+
+/** Kernels of the same kind summed, largest first: the GPT's layers, micro-batch tags and optimizer runs folded. */
+function groupKernels(rows: readonly KernelRow[], timings: readonly KernelTiming[], stepMs: number): KernelGroup[] {
+  const groups = new Map<string, KernelGroup & { flops: number }>();
+  rows.forEach((k, i) => {
+    const kind = k.label.replace(/^transformer\.h\.\d+/, 'h.*').replace(/^clip_grad_norm_ [\d.]+/, 'clip_grad_norm_').replace(/ (first|accumulate)\b/, '').replace(/ \[\d+\]$/, '').replace(/^(adamw|sgd) floats .*$/, '$1');
+    const mm = timings[i]!.dispatch.matmul;
+    const g = groups.get(kind) ?? { kind, count: 0, ms: 0, percentOfStep: 0, gflops: null, sgemmMs: null, flops: 0 };
+    g.count++;
+    g.ms += k.ms;
+    g.percentOfStep = (100 * g.ms) / stepMs;
+    if (mm) {
+      g.flops += 2 * mm.M * mm.N * mm.K * mm.batch;
+      g.gflops = g.ms > 0 ? g.flops / g.ms / 1e6 : null;
+      if (k.sgemmMs !== null) g.sgemmMs = (g.sgemmMs ?? 0) + k.sgemmMs;
+    }
+    groups.set(kind, g);
+  });
+  return [...groups.values()].sort((a, b) => b.ms - a.ms).map(({ flops: _, ...g }) => g);
 }
 
 function matmulShape(mm: MatmulWork): string {
@@ -236,10 +271,18 @@ function kernelTable(p: ModelProfile): string {
   );
 }
 
+function groupTable(p: ModelProfile): string {
+  return markdownTable(
+    ['kernel kind', 'kernels', 'ms', '% of step', 'GFLOP/s', 'sgemm ms', 'ours ÷ sgemm'],
+    p.groups.map((g) => [g.kind, String(g.count), f(g.ms), f(g.percentOfStep, 1), f(g.gflops, 1), f(g.sgemmMs), g.sgemmMs ? `${(g.ms / g.sgemmMs).toFixed(1)}×` : '']),
+  );
+}
+
 function summaryTable(p: ModelProfile): string {
   const o = p.overheads;
   const rows: string[][] = [
     ['whole step (one encoder, one submit, awaited)', f(p.step.ms), '100.0'],
+    ...(p.step.gpuMs === null ? [] : [['  of which its one compute pass on the GPU (timestamps)', f(p.step.gpuMs), f((100 * p.step.gpuMs) / p.step.ms, 1)]]),
     ...(p.timestampedSpanMs === null ? [] : [['the timestamped step, first kernel start to last kernel end (one pass per kernel)', f(p.timestampedSpanMs), f((100 * p.timestampedSpanMs) / p.step.ms, 1)]]),
     ['sum of kernels', f(p.kernelSumMs), f((100 * p.kernelSumMs) / p.step.ms, 1)],
     ['  of which matmuls', f(p.matmulMs), f((100 * p.matmulMs) / p.step.ms, 1)],
@@ -259,7 +302,7 @@ function markdown(r: ProfileReport): string {
     '# Where a training step\'s time goes (`npm run bench:profile`)', '',
     `Adapter: ${r.adapter}. Machine: ${describeMachine(r.machine)}.`, `sgemm: ${r.anchor}. Medians of ${r.reps} repetitions.`,
   ];
-  for (const p of r.models) parts.push('', `## ${heading(p)}`, '', kernelTable(p), '', summaryTable(p));
+  for (const p of r.models) parts.push('', `## ${heading(p)}`, '', summaryTable(p), '', 'By kind:', '', groupTable(p), '', 'Every kernel, in step order:', '', kernelTable(p));
   return `${parts.join('\n')}\n`;
 }
 

@@ -17,6 +17,8 @@ export interface StepTiming {
   jsMs: number;
   /** CPU time of createCommandEncoder … finish() alone (median). */
   encodeMs: number;
+  /** Timestamps only: the step's one compute pass from its start to its end on the GPU's clock (median). */
+  gpuMs: number | null;
   samples: number;
 }
 
@@ -54,12 +56,14 @@ export async function profileStep(ctx: GpuContext, record: RecordStep, options: 
   const js: number[] = [];
   const encode: number[] = [];
   const spans: number[] = [];
+  const gpu: number[] = [];
   const perKernel: number[][] = first.map(() => []);
   const timestamps = options.mode === 'timestamp' ? new TimestampedStep(ctx, first.length) : undefined;
+  const passTimestamps = options.mode === 'timestamp' ? new TimestampedStep(ctx, 1) : undefined;
   let best = Infinity;
   try {
     for (let i = 0; i < options.warmup + options.reps; i++) {
-      const whole = await wholeStep(ctx, record, best);
+      const whole = await wholeStep(ctx, record, best, passTimestamps);
       const dispatches = live(record());
       if (dispatches.length !== first.length) throw new Error(`the step recorded ${dispatches.length} dispatches, earlier ${first.length}: a profile needs the same step each time`);
       const kernels = timestamps ? await timestamps.run(dispatches, 0.9 * best) : { ms: await submitEach(ctx, dispatches, options.emptySubmitMs), spanMs: null };
@@ -67,15 +71,17 @@ export async function profileStep(ctx: GpuContext, record: RecordStep, options: 
       steps.push(whole.stepMs);
       js.push(whole.jsMs);
       encode.push(whole.encodeMs);
+      if (whole.gpuMs !== null) gpu.push(whole.gpuMs);
       best = Math.min(best, whole.stepMs);
       kernels.ms.forEach((ms, k) => perKernel[k]!.push(ms));
       if (kernels.spanMs !== null) spans.push(kernels.spanMs);
     }
   } finally {
     timestamps?.destroy();
+    passTimestamps?.destroy();
   }
   return {
-    step: { stepMs: median(steps), jsMs: median(js), encodeMs: median(encode), samples: options.reps },
+    step: { stepMs: median(steps), jsMs: median(js), encodeMs: median(encode), gpuMs: gpu.length ? median(gpu) : null, samples: options.reps },
     kernels: first.map((d, k) => ({ label: d.label, ms: median(perKernel[k]!), dispatch: d })),
     gpuSpanMs: spans.length ? median(spans) : null,
   };
@@ -86,14 +92,15 @@ export async function profileStep(ctx: GpuContext, record: RecordStep, options: 
  * submit; then a sleep through 90% of the best step so far (Dawn busy-polls a core while a promise is
  * pending, WEBGPU-NOTES hazard 2, which StepRecorder avoids the same way) and onSubmittedWorkDone.
  */
-async function wholeStep(ctx: GpuContext, record: RecordStep, bestMs: number): Promise<StepTiming> {
+async function wholeStep(ctx: GpuContext, record: RecordStep, bestMs: number, timestamps: TimestampedStep | undefined): Promise<StepTiming> {
   const t0 = performance.now();
   const dispatches = record();
   const e0 = performance.now();
   const encoder = ctx.device.createCommandEncoder({ label: 'training step' });
-  const pass = encoder.beginComputePass({ label: 'training step' });
+  const pass = encoder.beginComputePass({ label: 'training step', ...(timestamps ? { timestampWrites: timestamps.writes(0) } : {}) });
   encodeDispatches(pass, dispatches);
   pass.end();
+  timestamps?.resolveInto(encoder);
   const commands = encoder.finish();
   const e1 = performance.now();
   ctx.device.queue.submit([commands]);
@@ -103,7 +110,8 @@ async function wholeStep(ctx: GpuContext, record: RecordStep, bestMs: number): P
   await ctx.device.queue.onSubmittedWorkDone();
   const end = performance.now();
   ctx.check('the profiled training step');
-  return { stepMs: end - t0, jsMs: submitted - t0, encodeMs: e1 - e0, samples: 1 };
+  const gpuMs = timestamps ? (await timestamps.read())[1]! : null;
+  return { stepMs: end - t0, jsMs: submitted - t0, encodeMs: e1 - e0, gpuMs, samples: 1 };
 }
 
 /** Each dispatch in its own compute pass with timestamp writes at its start and end, all in one submit. */
@@ -120,24 +128,37 @@ class TimestampedStep {
   }
 
   /** `sleepMs`: slept before awaiting the read-back, so that Dawn's busy-poll does not slow the kernels measured. */
-  async run(dispatches: readonly Dispatch[], sleepMs: number): Promise<{ ms: number[]; spanMs: number }> {
-    const { ctx, querySet, count } = this;
-    const encoder = ctx.device.createCommandEncoder({ label: 'timestamped step' });
-    dispatches.forEach((d, i) => {
-      const pass = encoder.beginComputePass({ label: d.label, timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
-      encodeDispatches(pass, [d]);
-      pass.end();
-    });
-    encoder.resolveQuerySet(querySet, 0, count * 2, this.resolve, 0);
-    encoder.copyBufferToBuffer(this.resolve, 0, this.readback, 0, count * 2 * 8);
-    ctx.device.queue.submit([encoder.finish()]);
-    if (Number.isFinite(sleepMs) && sleepMs >= 2) await sleep(sleepMs);
+  /** Pass `i`'s start and end timestamps. */
+  writes(i: number): GPUComputePassTimestampWrites {
+    return { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
+  }
+
+  resolveInto(encoder: GPUCommandEncoder): void {
+    encoder.resolveQuerySet(this.querySet, 0, this.count * 2, this.resolve, 0);
+    encoder.copyBufferToBuffer(this.resolve, 0, this.readback, 0, this.count * 2 * 8);
+  }
+
+  /** Milliseconds since the first pass's start: each pass's start and end, in order. */
+  async read(): Promise<number[]> {
     await this.readback.mapAsync(GPUMapMode.READ);
     const ns = new BigUint64Array(this.readback.getMappedRange().slice(0));
     this.readback.unmap();
-    ctx.check('the timestamped training step');
-    const at = (i: number) => Number(ns[i]! - ns[0]!) / 1e6;
-    return { ms: dispatches.map((_, i) => at(2 * i + 1) - at(2 * i)), spanMs: at(2 * count - 1) };
+    this.ctx.check('reading timestamps');
+    return [...ns].map((t) => Number(t - ns[0]!) / 1e6);
+  }
+
+  async run(dispatches: readonly Dispatch[], sleepMs: number): Promise<{ ms: number[]; spanMs: number }> {
+    const encoder = this.ctx.device.createCommandEncoder({ label: 'timestamped step' });
+    dispatches.forEach((d, i) => {
+      const pass = encoder.beginComputePass({ label: d.label, timestampWrites: this.writes(i) });
+      encodeDispatches(pass, [d]);
+      pass.end();
+    });
+    this.resolveInto(encoder);
+    this.ctx.device.queue.submit([encoder.finish()]);
+    if (Number.isFinite(sleepMs) && sleepMs >= 2) await sleep(sleepMs);
+    const at = await this.read();
+    return { ms: dispatches.map((_, i) => at[2 * i + 1]! - at[2 * i]!), spanMs: at[2 * this.count - 1]! };
   }
 
   destroy(): void {
