@@ -34,6 +34,11 @@ export interface StepProfile {
   kernels: KernelTiming[];
   /** Timestamps only: first kernel's start to last kernel's end of the timestamped step (median). */
   gpuSpanMs: number | null;
+  /**
+   * Timestamps only: the kernels' times summed within each timestamped step (median), which the same
+   * step's span bounds; the sum of per-kernel medians need not be.
+   */
+  kernelSumPerStepMs: number | null;
 }
 
 export interface ProfileOptions {
@@ -57,6 +62,7 @@ export async function profileStep(ctx: GpuContext, record: RecordStep, options: 
   const encode: number[] = [];
   const spans: number[] = [];
   const gpu: number[] = [];
+  const sums: number[] = [];
   const perKernel: number[][] = first.map(() => []);
   const timestamps = options.mode === 'timestamp' ? new TimestampedStep(ctx, first.length) : undefined;
   const passTimestamps = options.mode === 'timestamp' ? new TimestampedStep(ctx, 1) : undefined;
@@ -74,7 +80,10 @@ export async function profileStep(ctx: GpuContext, record: RecordStep, options: 
       if (whole.gpuMs !== null) gpu.push(whole.gpuMs);
       best = Math.min(best, whole.stepMs);
       kernels.ms.forEach((ms, k) => perKernel[k]!.push(ms));
-      if (kernels.spanMs !== null) spans.push(kernels.spanMs);
+      if (kernels.spanMs !== null) {
+        spans.push(kernels.spanMs);
+        sums.push(kernels.ms.reduce((a, b) => a + b, 0));
+      }
     }
   } finally {
     timestamps?.destroy();
@@ -84,6 +93,7 @@ export async function profileStep(ctx: GpuContext, record: RecordStep, options: 
     step: { stepMs: median(steps), jsMs: median(js), encodeMs: median(encode), gpuMs: gpu.length ? median(gpu) : null, samples: options.reps },
     kernels: first.map((d, k) => ({ label: d.label, ms: median(perKernel[k]!), dispatch: d })),
     gpuSpanMs: spans.length ? median(spans) : null,
+    kernelSumPerStepMs: sums.length ? median(sums) : null,
   };
 }
 
