@@ -13,6 +13,17 @@ export interface GpuOptions {
   /** Dawn backend: vulkan, metal, d3d12, null, ... */
   backend?: string | undefined;
   powerPreference?: GPUPowerPreference | undefined;
+  /**
+   * Optional features to ask for, each only where the adapter offers it (the profiler's
+   * 'timestamp-query'); the trainer asks for none, so its device is the same on every adapter.
+   */
+  features?: readonly GPUFeatureName[] | undefined;
+  /**
+   * Timestamp queries at the driver's resolution: Dawn rounds them to 2^16 ns by default (its
+   * timestamp_quantization toggle, a browser's guard against timing attacks), which hides any kernel
+   * under ~0.1 ms. For the profiler only; it gets its own Dawn instance.
+   */
+  exactTimestamps?: boolean | undefined;
 }
 
 export const SETUP_HINT =
@@ -61,6 +72,7 @@ export async function openGpu(requested: GpuOptions = {}): Promise<GpuContext> {
   const dawnOptions: string[] = [];
   if (options.adapter) dawnOptions.push(`adapter=${options.adapter}`);
   if (options.backend) dawnOptions.push(`backend=${options.backend}`);
+  if (requested.exactTimestamps) dawnOptions.push('disable-dawn-features=timestamp_quantization');
   const gpu = dawnInstance(dawnOptions);
   const wanted = [options.adapter && `adapter "${options.adapter}"`, options.backend && `backend "${options.backend}"`]
     .filter(Boolean).join(', ');
@@ -79,7 +91,8 @@ export async function openGpu(requested: GpuOptions = {}): Promise<GpuContext> {
   if (!adapter) throw notFound();
   const info = describeAdapter(adapter);
   const requiredLimits = requiredLimitsFor(adapter);
-  const device = await adapter.requestDevice({ requiredLimits, label: 'webgpu-local-sgd' });
+  const requiredFeatures = (requested.features ?? []).filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'webgpu-local-sgd' });
   const errors = installErrorHandlers(device);
   return new GpuContext(gpu, adapter, device, info, errors);
 }

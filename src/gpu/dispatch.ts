@@ -31,6 +31,18 @@ export interface Dispatch {
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
   workgroups: readonly [number, number, number];
+  /** A matrix product's shape, so that a profiler can count its FLOPs and time BLAS at the same shape; nothing else reads it. */
+  matmul?: MatmulWork;
+}
+
+/** `batch` products of op(A) M×K by op(B) K×N. */
+export interface MatmulWork {
+  M: number;
+  N: number;
+  K: number;
+  batch: number;
+  transA: boolean;
+  transB: boolean;
 }
 
 /** Binds `refs[i]` at binding i of group 0. */

@@ -186,7 +186,10 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
   ]);
   const bias = args.bias ?? dummy(ctx);
   const bindGroup = createBindGroup(ctx, name, pipeline, [params, args.a, args.b, bias, args.c]);
-  return { label: name, pipeline, bindGroup, workgroups: matmulWorkgroups(entry, wg ?? 0, M, N, batch.count) };
+  return {
+    label: name, pipeline, bindGroup, workgroups: matmulWorkgroups(entry, wg ?? 0, M, N, batch.count),
+    matmul: { M, N, K, batch: batch.count, transA, transB },
+  };
 }
 
 function matmulWorkgroups(entry: MatmulEntry, wg: number, M: number, N: number, batches: number): [number, number, number] {
