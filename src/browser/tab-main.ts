@@ -3,6 +3,7 @@
 // WebSocket (the same HMAC challenge–response as a Node worker, in Web Crypto), receives its rank
 // and the run's config, and runs the same training loop with the same kernels as dist/worker.js.
 import { dataTicket } from '../comm/data-ticket.js';
+import { toHex } from '../comm/handshake-web.js';
 import { secretFromJoinTokenAsync } from '../comm/join-token-web.js';
 import { MemberChannel } from '../comm/member-channel.js';
 import { openBrowserGpu } from '../gpu/browser-device.js';
@@ -10,6 +11,7 @@ import { formatAdapter, type GpuContext } from '../gpu/context.js';
 import { trainConfigSchema, type TrainConfig } from '../train/config.js';
 import type { ModelRecord } from '../train/records.js';
 import { trainWorker } from '../train/train-worker.js';
+import { JOIN_PATH } from './site-paths.js';
 import { tabPlatform } from './tab-platform.js';
 import { TabView } from './tab-view.js';
 
@@ -40,7 +42,7 @@ async function main(view: TabView): Promise<void> {
   let deviceLost: string | undefined;
   try {
     const secret = await secretFromJoinTokenAsync(token, 'the join link');
-    const socket = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/join`);
+    const socket = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${JOIN_PATH}`);
     channel = await MemberChannel.connectTab(socket, secret, { adapter, agent: navigator.userAgent }, { timeoutMs: JOIN_TIMEOUT_MS });
     const config = trainConfigSchema.parse(channel.config);
     const platform = tabPlatform(new URL(location.href), await dataTicket(secret));
@@ -95,8 +97,7 @@ function describeRun(config: TrainConfig, worldSize: number): string {
 }
 
 async function sha256(values: Float32Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new Uint8Array(values.buffer as ArrayBuffer, values.byteOffset, values.byteLength)));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+  return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', new Uint8Array(values.buffer as ArrayBuffer, values.byteOffset, values.byteLength))));
 }
 
 const view = new TabView(document);

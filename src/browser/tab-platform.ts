@@ -6,9 +6,7 @@ import { DATA_TICKET_HEADER } from '../comm/data-ticket.js';
 import { decodeDataSplit } from '../data/split-codec.js';
 import { shardedTrainingData } from '../train/training-data.js';
 import type { WorkerPlatform } from '../train/worker-platform.js';
-
-/** Where the master serves the run's data split, relative to the page. */
-export const DATA_SPLIT_PATH = 'data/split.safetensors';
+import { DATA_SPLIT_PATH } from './site-paths.js';
 
 export function tabPlatform(site: URL, ticket: string): WorkerPlatform {
   return {

@@ -3,7 +3,6 @@
 // tabs derive from the link's fragment; the master serves the page, the run's data and the
 // WebSocket endpoint, and prints the link a volunteer opens.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { dataTicket } from '../comm/data-ticket.js';
@@ -12,14 +11,13 @@ import { JOIN_TOKEN_ENV, JOIN_TOKEN_MIN_BYTES, MAKE_TOKEN, readJoinToken, secret
 import { attachTabEndpoint } from '../comm/tab-endpoint.js';
 import { RefusalLog } from '../comm/refusals.js';
 import type { TabOptions } from '../comm/tab-seats.js';
+import { readPemFile } from '../comm/tls.js';
 import { encodeDataSplit } from '../data/split-codec.js';
+import { JOIN_PATH } from '../browser/site-paths.js';
 import { TabSite } from '../tabs/tab-site.js';
 import type { TrainConfig } from '../train/config.js';
 import { loadTrainingData } from '../train/data.js';
 import { UsageError } from './usage-error.js';
-
-/** Where tabs open their channel, beside the page. */
-export const JOIN_PATH = '/join';
 
 export interface BrowserWorkers {
   tabs: TabOptions;
@@ -88,12 +86,9 @@ function readTls(config: TrainConfig): { cert: Uint8Array; key: Uint8Array } {
   if (config.tlsCert === undefined || config.tlsKey === undefined) {
     throw new UsageError('--tls-cert and --tls-key go together for the browser workers\' page: the certificate and its private key (PEM)');
   }
-  const read = (flag: string, path: string) => {
-    try {
-      return readFileSync(path);
-    } catch (error) {
-      throw new UsageError(`${flag} ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-    }
-  };
-  return { cert: read('--tls-cert', config.tlsCert), key: read('--tls-key', config.tlsKey) };
+  try {
+    return { cert: readPemFile('--tls-cert', config.tlsCert), key: readPemFile('--tls-key', config.tlsKey) };
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }

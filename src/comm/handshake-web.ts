@@ -66,12 +66,16 @@ function subtle(): typeof globalThis.crypto.subtle {
 /** Copies into a fresh ArrayBuffer-backed array, as Web Crypto's BufferSource type wants. */
 const own = (bytes: Uint8Array): Uint8Array<ArrayBuffer> => new Uint8Array(bytes);
 
+/** HMAC-SHA256(key, message) with Web Crypto. */
+export async function hmacSha256(key: Uint8Array, message: Uint8Array): Promise<Uint8Array> {
+  const imported = await subtle().importKey('raw', own(key), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  return new Uint8Array(await subtle().sign('HMAC', imported, own(message)));
+}
+
 /** As handshake.ts's handshakeProof, with Web Crypto: HMAC-SHA256(secret, signedBytes(role, nonce, rank)) in hex. */
 export async function handshakeProofAsync(secret: Uint8Array, role: HandshakeRole, nonce: string, rank: number): Promise<string> {
   checkSecret(secret);
-  const message = signedBytes(role, nonce, rank);
-  const key = await subtle().importKey('raw', own(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-  return toHex(new Uint8Array(await subtle().sign('HMAC', key, own(message))));
+  return toHex(await hmacSha256(secret, signedBytes(role, nonce, rank)));
 }
 
 /**

@@ -35,7 +35,7 @@ export function readJoinSecret(options: { tokenFile?: string | undefined; env?: 
 export function readJoinToken(options: { tokenFile?: string | undefined; env?: NodeJS.ProcessEnv } = {}): string | undefined {
   const found = findJoinToken(options);
   if (!found) return undefined;
-  secretFromJoinToken(found.text, found.where);
+  joinTokenBytes(found.text, found.where); // throws, naming the source, on what is not a token
   return found.text.trim().toLowerCase();
 }
 

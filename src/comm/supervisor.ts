@@ -133,12 +133,12 @@ export class Supervisor implements ServerEvents {
     return result;
   }
 
-  /** Which rank a tab that proved the secret takes: the lowest vacant tab rank (ServerOptions.tabSeat). */
+  /**
+   * Which rank a tab that proved the secret takes: the lowest vacant tab rank (ServerOptions.tabSeat).
+   * A rank is vacant from the start or from its respawn until a tab joins; a dropped rank never is.
+   */
   tabSeat(): number | undefined {
-    return this.tabs?.ranks.find((rank) => {
-      const w = this.workers[rank];
-      return w !== undefined && w.kind === 'tab' && !w.lost && this.tabs!.isVacant(rank) && this.server.liveRanks.includes(rank);
-    });
+    return this.tabs?.ranks.find((rank) => this.tabs!.isVacant(rank));
   }
 
   // ---- what the server reports ----

@@ -22,14 +22,16 @@ interface TlsMaterial {
 
 /** Reads the three files, naming the one that cannot be read. */
 export function readTlsFiles(files: TlsFiles): TlsMaterial {
-  const read = (flag: string, path: string) => {
-    try {
-      return readFileSync(path);
-    } catch (error) {
-      throw new Error(`${flag} ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-    }
-  };
-  return { cert: read('--tls-cert', files.cert), key: read('--tls-key', files.key), ca: read('--tls-ca', files.ca) };
+  return { cert: readPemFile('--tls-cert', files.cert), key: readPemFile('--tls-key', files.key), ca: readPemFile('--tls-ca', files.ca) };
+}
+
+/** One PEM file given by `flag`; the error names the flag, the path and why it cannot be read. */
+export function readPemFile(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new Error(`${flag} ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
 }
 
 /** A listener handing each connection (after its TLS handshake, with TLS) to `onSocket`. */

@@ -14,10 +14,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DATA_TICKET_HEADER, ticketMatches } from '../comm/data-ticket.js';
 import { describeEndpoint, type TcpEndpoint } from '../comm/endpoint.js';
+import { DATA_SPLIT_PATH, PAGE_FILES } from '../browser/site-paths.js';
 
-/** Files of the page, as build.mjs writes them under dist/browser/tab/. */
-export const PAGE_FILES = { html: 'tab.html', script: 'tab.js' } as const;
-const DATA_PATH = '/data/split.safetensors';
 const MAX_CONNECTIONS = 256;
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -81,7 +79,7 @@ export class TabSite {
     if (request.method !== 'GET' && request.method !== 'HEAD') return this.send(response, 405, 'only GET is served here\n', 'text/plain', { allow: 'GET, HEAD' });
     if (path === '/' || path === `/${PAGE_FILES.html}`) return this.send(response, 200, this.page.html, 'text/html; charset=utf-8');
     if (path === `/${PAGE_FILES.script}`) return this.send(response, 200, this.page.script, 'text/javascript; charset=utf-8');
-    if (path === DATA_PATH) {
+    if (path === DATA_SPLIT_PATH) {
       if (!ticketMatches(this.options.dataTicket, request.headers[DATA_TICKET_HEADER])) {
         return this.send(response, 403, 'the run\'s data goes only to tabs that hold its join token\n', 'text/plain');
       }
