@@ -58,6 +58,18 @@ alive() {
   [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$name" ]]
 }
 
+# alive, under any of the names NAME... : the name is read once, so a process that execs from one of
+# them to the next between two reads (setsid → nsenter → unshare → sh → slurmd) is not taken for dead.
+alive_as_any() {
+  local pid=$1 stat comm name
+  shift
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  [[ ${stat##*) } != Z* ]] || return 1
+  comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+  for name in "$@"; do [[ $comm == "$name" ]] && return 0; done
+  return 1
+}
+
 record() { echo "$2 $3" >"$STATE/pids/$1"; }
 
 stop_daemons() {
@@ -199,8 +211,8 @@ up() {
   for _ in $(seq 1 $((IDLE_TIMEOUT_S * 5))); do
     for f in "$STATE"/pids/*; do
       read -r pid name <"$f"
-      # sh is still the slurmd's name for the moment before its exec.
-      alive "$pid" "$name" || alive "$pid" sh || alive "$pid" nsenter || alive "$pid" unshare || alive "$pid" setsid ||
+      # A slurmd is setsid, nsenter, unshare or sh for the moments before its last exec.
+      alive_as_any "$pid" "$name" sh nsenter unshare setsid ||
         fail "$(basename "$f") (pid $pid) died while the cluster came up:
 $(cat "$STATE/log/$(basename "$f").out" 2>/dev/null)
 $(logs_tail)"
