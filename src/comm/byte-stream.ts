@@ -46,8 +46,9 @@ export function socketStream(socket: Socket): ByteStream {
     },
     onData: (handler) => void socket.on('data', handler),
     onClose: (handler) => void socket.once('close', () => handler(undefined)),
+    // Once ended (by this side, or by Node in answer to the peer's end) nothing more can be written.
     get closed() {
-      return socket.destroyed;
+      return socket.destroyed || socket.writableEnded;
     },
     end: () => void socket.end(),
     destroy: () => void socket.destroy(),

@@ -73,6 +73,9 @@ interface Pending {
 }
 
 type Timer = ReturnType<typeof setInterval>;
+
+/** How long a member waits, after its last message, for the coordinator to close the connection. */
+const LEAVE_WAIT_MS = 5000;
 /** Node's timers keep a process alive unless unref'd; a page's are plain numbers and need nothing. */
 const unref = (timer: Timer): Timer => {
   (timer as { unref?: () => void }).unref?.();
@@ -259,16 +262,34 @@ export class MemberChannel {
     void this.connection.send({ type: 'log', record });
   }
 
-  /** The last message: resolves once it has left this process. Then close() and exit 0. */
+  /** The last message: resolves once the coordinator has read it (see leave). Then exit 0. */
   async done(summary: unknown): Promise<void> {
     if (this.broken || this.closed) return;
     await this.connection.send({ type: 'done', summary });
+    await this.leave();
   }
 
-  /** Reports the error to the coordinator; then close() and exit non-zero. */
+  /** Reports the error to the coordinator, as the last message (see leave); then exit non-zero. */
   async fail(error: Error): Promise<void> {
     if (this.broken || this.closed) return;
     await this.connection.send({ type: 'error', message: error.message, ...(error.stack ? { stack: error.stack } : {}) });
+    await this.leave();
+  }
+
+  /**
+   * Closes this side after a last message and waits until the coordinator closes its side, which it
+   * does once it has read everything (a socket answers an end with its own; a WebSocket its close).
+   * A process that exits at once may leave the coordinator's latest heartbeat unread; then the
+   * coordinator's next write to it fails, and a failed write closes its socket before it reads the
+   * last message: a finished worker was reported as lost (test/comm/launch.test.ts makes that
+   * happen). Bounded, so a coordinator that never answers does not keep this worker alive.
+   */
+  private async leave(): Promise<void> {
+    this.close();
+    let timer: Timer | undefined;
+    const bound = new Promise((resolve) => (timer = setTimeout(resolve, LEAVE_WAIT_MS)));
+    await Promise.race([this.connection.drained(), bound]);
+    clearTimeout(timer);
   }
 
   /**

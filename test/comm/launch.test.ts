@@ -233,6 +233,26 @@ test('heartbeats keep a worker that is busy outside any collective for several t
   assert.is(result!.summaries.length, 2);
 });
 
+test("a worker's done is not lost when the coordinator is held up as the worker finishes", async () => {
+  // A loaded machine, made on purpose: the coordinator's event loop is blocked (here in its own
+  // log handler) while the workers send done and leave. Once free, its heartbeat timer runs before
+  // it reads their sockets; a worker that had already exited made that write fail, which closed
+  // the socket with done unread, and a finished run was reported as a lost worker.
+  let blocked = false;
+  const { result, error } = await run('average', 3, { rounds: 2, pauseBeforeDoneMs: 100 }, {
+    timeoutMs: 1000, // heartbeats every 250 ms: one falls due while the loop is blocked
+    onLog: (_rank, record) => {
+      if (blocked || (record as { finishing?: boolean }).finishing !== true) return;
+      blocked = true;
+      const until = performance.now() + 800;
+      while (performance.now() < until); // hold the event loop, as a busy machine does
+    },
+  });
+  assert.ok(blocked, 'the coordinator was held up');
+  if (error) throw error;
+  assert.equal((result!.summaries as AverageSummary[]).map((s) => s.rank), [0, 1, 2], 'every rank finished with its summary');
+});
+
 for (const where of ['onLog', 'onRoundComplete'] as const) {
   test(`a failure in the coordinator's own ${where} handler is the coordinator's error, not blamed on the rank whose frame it handled`, async () => {
     const fail = () => {
