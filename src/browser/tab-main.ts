@@ -81,7 +81,7 @@ async function main(view: TabView): Promise<void> {
       failure = error; // serve() reports it to the master; the volunteer should read it too
       throw error;
     }));
-    if (code !== 0) throw failure ?? new Error('training failed');
+    if (code !== 0) throw failure ?? channel.brokenBy ?? new Error('training failed');
     view.show('done', `Done: rank ${channel.rank} finished its share and the run's final average. Thank you; you can close this tab.`);
   } catch (error) {
     const message = (error as Error).message;

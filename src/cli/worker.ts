@@ -27,7 +27,7 @@ async function main(): Promise<number> {
   // Ctrl-C on a terminal reaches the whole process group; the coordinator decides how to stop
   // (it saves the last averaged weights first), so workers leave SIGINT to it.
   process.on('SIGINT', () => {});
-  return channel.serve(() => {
+  const code = await channel.serve(() => {
     const config = trainConfigSchema.parse(channel.config);
     return trainWorker(config, {
       platform: nodePlatform,
@@ -39,6 +39,9 @@ async function main(): Promise<number> {
       hooks: hooksFromEnvironment(config),
     });
   });
+  // A channel that broke cannot carry this worker's report: say here why it ends without done.
+  if (code !== 0 && channel.brokenBy) process.stderr.write(`${channel.brokenBy.message}\n`);
+  return code;
 }
 
 main().then((code) => process.exit(code));

@@ -262,9 +262,13 @@ export class MemberChannel {
     void this.connection.send({ type: 'log', record });
   }
 
-  /** The last message: resolves once the coordinator has read it (see leave). Then exit 0. */
+  /**
+   * The last message: resolves once the coordinator has read it (see leave). Then exit 0. Throws
+   * brokenBy when the channel broke first: the coordinator cannot hear done, so the work did not end well.
+   */
   async done(summary: unknown): Promise<void> {
-    if (this.broken || this.closed) return;
+    if (this.closed) return;
+    if (this.broken) throw this.broken;
     await this.connection.send({ type: 'done', summary });
     await this.leave();
   }
@@ -337,6 +341,11 @@ export class MemberChannel {
    */
   onStop(handler: (why: Error) => void): void {
     this.stopHandlers.push(handler);
+  }
+
+  /** What broke the channel (the coordinator closed it or went silent, a bad frame, a stop), if it broke. */
+  get brokenBy(): Error | undefined {
+    return this.broken;
   }
 
   stats(): WorkerChannelStats {
