@@ -12,7 +12,6 @@
 import { z } from 'zod';
 import type { GpuContext } from '../gpu/context.js';
 import { submitDispatches, type Dispatch } from '../gpu/dispatch.js';
-import { formatAdapter } from '../gpu/context.js';
 
 /** One way to run the kernel: prepares a dispatch of the shape being tuned, on scratch buffers. */
 export interface AutotuneCandidate {
@@ -127,7 +126,9 @@ export function describeChoice(ctx: GpuContext, request: AutotuneRequest, choice
   const others = Object.entries(choice.timings).filter(([name]) => name !== choice.candidate)
     .map(([name, ms]) => `${name} ${ms.toFixed(2)}`).join(', ');
   const kernel = request.kernel.split('@')[0];
-  return `autotune: ${kernel} ${request.shapeClass} on ${formatAdapter(ctx.info)} → ${choice.candidate} ` +
+  // The adapter's short name ("llvmpipe", not its driver string): the line is for people; the key has it all.
+  const adapter = (ctx.info.description || ctx.info.device || 'unnamed adapter').split(/[:(]/)[0]!.trim();
+  return `autotune: ${kernel} ${request.shapeClass} on ${adapter} → ${choice.candidate} ` +
     `(${choice.ms.toFixed(2)} ms${others ? `; ${others}` : ''}) ${choice.source}`;
 }
 
