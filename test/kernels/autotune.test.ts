@@ -15,9 +15,9 @@ const FORMS = [
   { name: 'dX = dY·W', transA: false, transB: false, bias: false },
   { name: 'dW = dYᵀ·X', transA: true, transB: false, bias: false },
 ];
-// 1×1, tall, wide, off every block (16 rows × 8·WG columns), vec4-able yet off the blocks, the MLP's.
+// 1×1, tall, wide, off every block (16 rows × 8·WG columns), vec4-able yet off the blocks.
 const SHAPES: [number, number, number][] = [
-  [1, 1, 1], [1000, 3, 17], [3, 700, 9], [65, 129, 33], [68, 33, 36], [20, 1030, 12], [4, 7, 4], [64, 10, 256],
+  [1, 1, 1], [1000, 3, 17], [3, 700, 9], [65, 129, 33], [68, 33, 36], [20, 1030, 12],
 ];
 
 // What makes autotuning safe for Local SGD (autotune.ts's header): whichever candidate an adapter
