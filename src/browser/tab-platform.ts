@@ -4,12 +4,16 @@
 // by the launcher before a tab is seated, so reaching them here is a bug, said as such.
 import { DATA_TICKET_HEADER } from '../comm/data-ticket.js';
 import { decodeDataSplit } from '../data/split-codec.js';
+import { MemoryAutotuneStore } from '../kernels/autotune.js';
 import { shardedTrainingData } from '../train/training-data.js';
 import type { WorkerPlatform } from '../train/worker-platform.js';
 import { DATA_SPLIT_PATH } from './site-paths.js';
 
 export function tabPlatform(site: URL, ticket: string): WorkerPlatform {
+  // A page has no file system: a tab measures once per shape class per page load.
+  const autotuneStore = new MemoryAutotuneStore();
   return {
+    autotuneStore: () => autotuneStore,
     async loadData(config, rank, worldSize) {
       if (config.model.kind !== 'mlp') throw new Error(`a browser tab trains the MLP only for now; this run's model is ${config.model.kind}`);
       const url = new URL(DATA_SPLIT_PATH, site);

@@ -96,6 +96,11 @@ export const FLAGS: FlagHelp[] = [
       'respawn (a new process takes the rank from the last averaged weights and step; Local SGD only)',
   },
   { flag: '--max-respawns', key: 'maxRespawns', kind: 'value', help: 'with --on-worker-failure respawn: new processes per rank before a further loss stops the run' },
+  {
+    flag: '--autotune', key: 'autotune', kind: 'boolean', negation: '--no-autotune',
+    help: 'choose each matrix product\'s kernel variant by timing the candidates once per adapter and shape class (at most ~0.3 s each), cached in ' +
+      '$XDG_CACHE_HOME/webgpu-local-sgd (or WEBGPU_LOCAL_SGD_CACHE_DIR); --no-autotune takes the fixed table. Every variant gives the same bits',
+  },
   { flag: '--quiet', key: 'quiet', kind: 'boolean', negation: '--no-quiet', help: 'print only the final summary' },
   {
     flag: '--verbose', key: 'verbose', kind: 'boolean', negation: '--no-verbose',

@@ -1,6 +1,8 @@
 // C = op(A)·op(B) (+ bias), optionally accumulating into C. See shaders/matmul.wgsl for the
-// entries and why they are shaped as they are; this file picks one per shape and adapter.
+// entries and why they are shaped as they are; this file picks one per shape and adapter: by
+// measurement (autotune.ts) where the context has an autotuner, else from a fixed table per adapter kind.
 import code from '../../shaders/matmul.wgsl';
+import { autotunerFor, codeHash, powerOfTwoAtLeast, type AutotuneCandidate } from './autotune.js';
 import type { GpuContext } from '../gpu/device.js';
 import { ceilDiv, createBindGroup, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
 import { createStorage } from '../gpu/buffers.js';
@@ -15,7 +17,8 @@ const NARROW_ROWS = 4;
 const NARROW_COLS = 8;
 
 /**
- * 'blocked' picks the fastest correct entry for the shape: 'narrow' when N is small, else
+ * 'blocked' picks the fastest correct entry for the shape: measured among MATMUL_CANDIDATES where the
+ * context has an autotuner (the trainer's default), else by the table: 'narrow' when N is small, else
  * 'blocked-vec4' for transB when the strides allow vec4 loads, else 'blocked-scalar'. The others force one
  * entry (tests and benchmarks); 'naive' is one output per invocation, the baseline.
  */
@@ -107,6 +110,97 @@ export function matmulVec4Fits(M: number, K: number, transA: boolean): boolean {
   return K % 4 === 0 && (!transA || M % 4 === 0);
 }
 
+/**
+ * What autotune chooses among under 'blocked': each a variant that forces one entry, at one workgroup
+ * size, on one kind of adapter. Every entry here must round exactly as the others do (autotune.ts's
+ * header; test/kernels/autotune.test.ts checks it), so adding one is one line and changes no numbers.
+ * Lavapipe: workgroups of 8–32 lanes (see matmulTuning); real GPUs want more invocations in flight.
+ */
+export interface MatmulCandidate {
+  variant: 'blocked-scalar' | 'blocked-vec4' | 'narrow';
+  workgroup: number;
+  adapters: 'cpu' | 'gpu';
+}
+export const MATMUL_CANDIDATES: readonly MatmulCandidate[] = [
+  { variant: 'blocked-scalar', workgroup: 8, adapters: 'cpu' },
+  { variant: 'blocked-scalar', workgroup: 16, adapters: 'cpu' },
+  { variant: 'blocked-scalar', workgroup: 32, adapters: 'cpu' },
+  { variant: 'blocked-vec4', workgroup: 16, adapters: 'cpu' },
+  { variant: 'narrow', workgroup: 8, adapters: 'cpu' },
+  { variant: 'blocked-scalar', workgroup: 64, adapters: 'gpu' },
+  { variant: 'blocked-scalar', workgroup: 128, adapters: 'gpu' },
+  { variant: 'blocked-scalar', workgroup: 256, adapters: 'gpu' },
+  { variant: 'blocked-vec4', workgroup: 128, adapters: 'gpu' },
+  { variant: 'narrow', workgroup: 32, adapters: 'gpu' },
+  { variant: 'narrow', workgroup: 64, adapters: 'gpu' },
+];
+
+/** A candidate's name in logs and the cache, e.g. "main wg16". */
+export function matmulCandidateName(c: MatmulCandidate): string {
+  return `${matmulEntry(c.variant, NO_TUNING, { M: 1, N: 1, K: 1, transA: false, transB: false })} wg${c.workgroup}`;
+}
+const NO_TUNING: MatmulTuning = { blockedWorkgroups: [1], narrowWorkgroup: 1, narrowMaxN: 0, vec4TransB: false };
+
+/** The candidates that can run this shape on this kind of adapter: vec4 where its loads fit, narrow for small N. */
+export function matmulCandidates(isCpuAdapter: boolean, shape: MatmulShape & { vec4Able: boolean }): MatmulCandidate[] {
+  const narrowMaxN = 32;
+  return MATMUL_CANDIDATES.filter((c) => c.adapters === (isCpuAdapter ? 'cpu' : 'gpu') &&
+    (c.variant !== 'blocked-vec4' || shape.vec4Able) && (c.variant !== 'narrow' || shape.N <= narrowMaxN));
+}
+
+/**
+ * The shape class autotune measures once: the form, then M, N and K each up to the next power of two
+ * (N ≤ 32 one class, the narrow entry's), the batch count likewise, and whether vec4 loads fit (they
+ * decide which candidates exist). E.g. "A·Bᵀ M≤1024 N≤512 K≤128".
+ */
+export function matmulShapeClass(shape: MatmulShape & { batch: number; vec4Able: boolean }): string {
+  const N = shape.N <= 32 ? 32 : powerOfTwoAtLeast(shape.N);
+  return `${shape.transA ? 'Aᵀ' : 'A'}·${shape.transB ? 'Bᵀ' : 'B'} M≤${powerOfTwoAtLeast(shape.M)} N≤${N} K≤${powerOfTwoAtLeast(shape.K)}` +
+    `${shape.batch > 1 ? ` batch≤${powerOfTwoAtLeast(shape.batch)}` : ''}${shape.vec4Able ? '' : ' no-vec4'}`;
+}
+
+const KERNEL_VERSION = `matmul@${codeHash(code)}`;
+
+/**
+ * Autotune's choice for this call, or undefined where the context has no autotuner. Candidates run on
+ * scratch buffers of the call's shape (packed, batches side by side), never on the caller's: a
+ * product that accumulates into C must not be run while measuring.
+ */
+async function autotunedCandidate(ctx: GpuContext, args: MatmulArgs, transA: boolean, transB: boolean, batches: number, packed: boolean): Promise<MatmulCandidate | undefined> {
+  const tuner = autotunerFor(ctx);
+  if (!tuner) return undefined;
+  const { M, N, K } = args;
+  const shape = { M, N, K, transA, transB, batch: batches, vec4Able: packed && batches === 1 && matmulVec4Fits(M, K, transA) };
+  const candidates = matmulCandidates(ctx.isCpuAdapter, shape);
+  let scratch: GPUBuffer[] | undefined;
+  const buffers = () => {
+    const f32 = (label: string, n: number) => createStorage(ctx, `autotune scratch ${label}`, 4 * Math.max(4, n));
+    scratch ??= [f32('A', batches * M * K), f32('B', batches * K * N), f32('C', batches * M * N), f32('bias', N)];
+    return scratch;
+  };
+  const operand = (size: number): MatmulBatchOperand => ({ base: 0, outer: 0, innerStride: size });
+  const tuning: AutotuneCandidate[] = candidates.map((c) => ({
+    name: matmulCandidateName(c),
+    prepare: () => {
+      const [a, b, cOut, bias] = buffers() as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
+      return prepareMatmul(ctx, {
+        a, b, c: cOut, bias: args.bias ? bias : undefined, M, N, K, transA, transB, accumulate: args.accumulate ?? false,
+        variant: c.variant, workgroup: c.workgroup, label: `${args.label ?? 'matmul'} (autotune ${matmulCandidateName(c)})`,
+        ...(batches > 1 ? { batch: { count: batches, inner: batches, a: operand(M * K), b: operand(K * N), c: operand(M * N) } } : {}),
+      });
+    },
+  }));
+  try {
+    const choice = await tuner.choose(ctx, { kernel: KERNEL_VERSION, shapeClass: matmulShapeClass(shape), candidates: tuning });
+    return candidates.find((c) => matmulCandidateName(c) === choice.candidate)!;
+  } finally {
+    if (scratch) {
+      await ctx.device.queue.onSubmittedWorkDone();
+      for (const b of scratch) b.destroy();
+    }
+  }
+}
+
 export interface MatmulShape {
   M: number; N: number; K: number; transA: boolean; transB: boolean;
   /** A and B packed and unbatched (what `main_vec4` needs); default true. */
@@ -162,7 +256,12 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
   if (args.bias) need('bias', args.bias, N);
 
   const tuning = matmulTuning(ctx);
-  const entry = matmulEntry(variant, tuning, { M, N, K, transA, transB, packed: !args.batch && args.lda === undefined && args.ldb === undefined });
+  const packed = !args.batch && args.lda === undefined && args.ldb === undefined;
+  // An explicit workgroup (a benchmark's) is a forced choice: autotune does not override it.
+  const tuned = variant === 'blocked' && args.workgroup === undefined
+    ? await autotunedCandidate(ctx, args, transA, transB, batch.count, packed)
+    : undefined;
+  const entry = matmulEntry(tuned?.variant ?? variant, tuning, { M, N, K, transA, transB, packed });
   if (entry === 'main_vec4' && (args.batch || args.lda !== undefined || args.ldb !== undefined)) {
     throw new RangeError(`${name}: variant 'blocked-vec4' takes packed, unbatched A and B; use variant 'blocked'`);
   }
@@ -173,8 +272,8 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
     );
   }
   const constants: Record<string, number | boolean> = { TRANS_A: transA, TRANS_B: transB };
-  if (entry === 'main' || entry === 'main_vec4') constants.WG = args.workgroup ?? blockedWorkgroup(tuning, N);
-  if (entry === 'narrow') constants.WG = args.workgroup ?? tuning.narrowWorkgroup;
+  if (entry === 'main' || entry === 'main_vec4') constants.WG = args.workgroup ?? tuned?.workgroup ?? blockedWorkgroup(tuning, N);
+  if (entry === 'narrow') constants.WG = args.workgroup ?? tuned?.workgroup ?? tuning.narrowWorkgroup;
   const wg = constants.WG as number | undefined;
   const pipeline = await ctx.pipelines.get({ shader: SHADER, entry, constants });
 

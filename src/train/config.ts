@@ -129,6 +129,8 @@ const settingsSchema = z.object({
   browserPort: wholeNumber('--browser-port', 0, 65535).default(0),
   onWorkerFailure: z.enum(['abort', 'continue', 'respawn']).default('abort'),
   maxRespawns: wholeNumber('--max-respawns', 0, 1000).default(3),
+  // Kernel variants chosen by measurement on this adapter (src/kernels/autotune.ts); off: the fixed table.
+  autotune: z.boolean().default(true),
   quiet: z.boolean().default(false),
   verbose: z.boolean().default(false),
 }).superRefine((c, ctx) => {

@@ -9,6 +9,7 @@ import { LocalSGD } from '../accelerate/local-sgd.js';
 import type { MemberChannel } from '../comm/member-channel.js';
 import { createStorage } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/device.js';
+import { Autotuner, useAutotuner } from '../kernels/autotune.js';
 import { prepareGradNormClip, type PreparedGradNormClip } from '../kernels/grad-norm.js';
 import type { ParameterLayout } from '../nn/layout.js';
 import { createModel, type Model, type ModelGraph } from '../nn/model.js';
@@ -64,6 +65,12 @@ export async function trainWorker(config: TrainConfig, options: WorkerOptions): 
     channel: options.channel,
     commDtype: config.commDtype,
   });
+  if (config.autotune) {
+    // Only the main rank says its choices (its stdout is the one the launcher shows); the others
+    // choose alike on the same adapter, and any choice gives the same numbers.
+    const say = accelerator.isMainProcess && !config.quiet;
+    useAutotuner(accelerator.ctx, new Autotuner({ store: options.platform.autotuneStore(), log: (line) => say && console.log(line) }));
+  }
   try {
     const { data, model, optimizer, graph, start, totalSteps, clipping } = await setUp(config, accelerator, options);
     const hooks = options.hooks ?? {};

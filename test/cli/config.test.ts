@@ -36,8 +36,11 @@ const BEFORE = {
 /** What a one-machine run adds: one node, rank 0, and the multi-machine settings at their defaults (no nprocPerNode, no masterAddr). */
 const ONE_MACHINE = { nnodes: 1, nodeRank: 0, masterPort: 29500, rendezvousTimeout: 300, crossNodeEvery: 1, insecure: false };
 
-/** Settings added later whose defaults change nothing: no floor under the schedule's decay, no clipping, no browser workers. */
-const ADDED_INERT = { minLr: 0, gradClip: 0, browserWorkers: 0, browserHost: '127.0.0.1', browserPort: 0 };
+/**
+ * Settings added later whose defaults change nothing: no floor under the schedule's decay, no clipping, no browser workers,
+ * and autotune (it changes which kernel variant runs, never the numbers: test/kernels/autotune.test.ts).
+ */
+const ADDED_INERT = { minLr: 0, gradClip: 0, browserWorkers: 0, browserHost: '127.0.0.1', browserPort: 0, autotune: true };
 
 test('no flags and --procs 4 give the config of before, on one machine, whatever a scheduler put in the environment', () => {
   const expected = { ...BEFORE, ...ONE_MACHINE, ...ADDED_INERT };
@@ -226,6 +229,14 @@ test('--verbose is off unless given, works in every mode (alone or with --quiet)
   assert.is(parseTrainArgs(['--procs', '1', '--verbose']).verbose, true);
   rejects(['--verbose=1'], /--verbose is on or off/);
   assert.match(helpText(), /--verbose \/ --no-verbose\s+also show the driver notices known to be harmless .*\(default: false\)/);
+});
+
+test('--no-autotune turns autotune off (on unless given), and the help says what it does and where the cache lives', () => {
+  assert.is(parseTrainArgs([]).autotune, true);
+  assert.is(parseTrainArgs(['--no-autotune']).autotune, false);
+  assert.is(parseTrainArgs(['--autotune=false']).autotune, false);
+  assert.throws(() => parseTrainArgs(['--autotune=maybe']), /--autotune is on or off/);
+  assert.match(helpText(), /--autotune \/ --no-autotune\s+choose each matrix product's kernel variant by timing .*webgpu-local-sgd.*\(default: true\)/);
 });
 
 test('--help lists every flag with its default', () => {
