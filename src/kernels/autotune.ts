@@ -49,14 +49,28 @@ export interface AutotuneRequest {
   /** The shape class, for people and the key, e.g. 'A·Bᵀ M≤1024 N≤512 K≤128'. */
   shapeClass: string;
   candidates: readonly AutotuneCandidate[];
+  /**
+   * The candidate the fixed table would take (what --no-autotune runs): kept unless another
+   * measures clearly faster (WIN_MARGIN), and taken unmeasured where measuring would not fit the budget.
+   */
+  fallback: string;
 }
 
 export interface AutotuneChoice extends CachedChoice {
-  source: 'measured' | 'cached';
+  /** 'table': measuring would not fit the budget on this adapter, so the fixed table's choice stands. */
+  source: 'measured' | 'cached' | 'table';
 }
 
+/**
+ * Another candidate replaces the table's only when its best time is this much lower: on a shared
+ * machine two equal kernels differ by 5–10 % between samples, and a choice made on noise would
+ * differ from run to run and machine to machine for nothing.
+ */
+const WIN_MARGIN = 0.9;
+/** Interleaved rounds per choice: the best of three is what each candidate is judged by. */
+const ROUNDS = 3;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 
 /** The adapter as a cache key: Dawn's description carries the driver (e.g. "llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)"). */
 export function adapterKey(ctx: GpuContext): string {
@@ -68,7 +82,7 @@ export interface AutotunerOptions {
   store: AutotuneStore;
   /** Receives one line per shape class per process, e.g. "autotune: matmul A·Bᵀ … → main wg16 (0.81 ms; …) measured". */
   log: (line: string) => void;
-  /** Milliseconds of measuring per choice, shared among the candidates (default 300). */
+  /** Milliseconds of measuring per choice, all rounds of all candidates (default DEFAULT_BUDGET_MS). */
   budgetMs?: number;
 }
 
@@ -100,19 +114,13 @@ export class Autotuner {
     const names = request.candidates.map((c) => c.name);
     const cached = this.options.store.get(key);
     // A cached name no longer among the candidates (a variant removed or renamed) measures again.
+    if (!names.includes(request.fallback)) throw new Error(`autotune: ${request.kernel} ${request.shapeClass}: the fallback ${request.fallback} is not a candidate`);
     let choice: AutotuneChoice;
     if (cached && names.includes(cached.candidate)) {
       choice = { ...cached, source: 'cached' };
     } else {
-      const timings: Record<string, number> = {};
-      const perCandidate = (this.options.budgetMs ?? 300) / request.candidates.length;
-      for (const candidate of request.candidates) {
-        timings[candidate.name] = await timeCandidate(ctx, await candidate.prepare(), perCandidate);
-        this.measurements++;
-      }
-      const best = names.reduce((a, b) => (timings[b]! < timings[a]! ? b : a));
-      choice = { candidate: best, ms: timings[best]!, timings, source: 'measured' };
-      this.options.store.set(key, { candidate: choice.candidate, ms: choice.ms, timings });
+      choice = await this.measure(ctx, request);
+      this.options.store.set(key, { candidate: choice.candidate, ms: choice.ms, timings: choice.timings });
     }
     if (!this.logged.has(key)) {
       this.logged.add(key);
@@ -120,7 +128,44 @@ export class Autotuner {
     }
     return choice;
   }
+
+  /**
+   * Each candidate is compiled and run once (the estimate); then, if ROUNDS rounds of them all fit the
+   * budget, the candidates take turns for ROUNDS rounds (a burst of load on a shared machine then
+   * slows every candidate alike, not whichever was being timed) and each is judged by its best round.
+   * Where they do not fit (a slow adapter at a large shape: lavapipe at the GPT's, tens of ms per
+   * dispatch), one sample each would choose on noise, so the table's choice stands, said as such.
+   */
+  private async measure(ctx: GpuContext, request: AutotuneRequest): Promise<AutotuneChoice> {
+    const budgetMs = this.options.budgetMs ?? DEFAULT_BUDGET_MS;
+    const prepared: Array<{ name: string; dispatch: Dispatch; estimate: number }> = [];
+    for (const candidate of request.candidates) {
+      const dispatch = await candidate.prepare();
+      prepared.push({ name: candidate.name, dispatch, estimate: await estimateMs(ctx, dispatch) });
+      this.measurements++;
+    }
+    const estimates = Object.fromEntries(prepared.map((p) => [p.name, p.estimate]));
+    const roundMs = prepared.reduce((sum, p) => sum + p.estimate, 0);
+    if (ROUNDS * roundMs > budgetMs) {
+      return { candidate: request.fallback, ms: estimates[request.fallback]!, timings: estimates, source: 'table' };
+    }
+    const best: Record<string, number> = {};
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const p of prepared) {
+        // Copies enough to fill this candidate's share of the budget, so short kernels are timed over many.
+        const count = Math.max(1, Math.min(64, Math.floor(budgetMs / ROUNDS / prepared.length / p.estimate)));
+        const ms = await timeCopies(ctx, p.dispatch, count, 0.7 * count * Math.min(p.estimate, best[p.name] ?? Infinity));
+        best[p.name] = Math.min(best[p.name] ?? Infinity, ms);
+      }
+    }
+    const fastest = prepared.map((p) => p.name).reduce((a, b) => (best[b]! < best[a]! ? b : a));
+    const chosen = best[fastest]! < WIN_MARGIN * best[request.fallback]! ? fastest : request.fallback;
+    return { candidate: chosen, ms: best[chosen]!, timings: best, source: 'measured' };
+  }
 }
+
+/** Milliseconds of measuring per choice, all rounds of all candidates together (not counting compiles). */
+const DEFAULT_BUDGET_MS = 600;
 
 export function describeChoice(ctx: GpuContext, request: AutotuneRequest, choice: AutotuneChoice): string {
   const others = Object.entries(choice.timings).filter(([name]) => name !== choice.candidate)
@@ -129,34 +174,24 @@ export function describeChoice(ctx: GpuContext, request: AutotuneRequest, choice
   // The adapter's short name ("llvmpipe", not its driver string): the line is for people; the key has it all.
   const adapter = (ctx.info.description || ctx.info.device || 'unnamed adapter').split(/[:(]/)[0]!.trim();
   return `autotune: ${kernel} ${request.shapeClass} on ${adapter} → ${choice.candidate} ` +
-    `(${choice.ms.toFixed(2)} ms${others ? `; ${others}` : ''}) ${choice.source}`;
+    `(${choice.ms.toFixed(2)} ms${others ? `; ${others}` : ''}) ` +
+    (choice.source === 'table' ? 'table: three rounds of every candidate would not fit the measuring budget here (one-dispatch estimates shown)' : choice.source);
 }
 
-/**
- * Milliseconds per dispatch: a warm-up (first use compiles), a busy-polled estimate, then three
- * submits of as many copies as fill the budget, sleeping through most of each before awaiting
- * (WEBGPU-NOTES hazard 2: Dawn's polling takes a core from lavapipe); the median. A dispatch slower
- * than a third of the budget gets one sample of one copy.
- */
-async function timeCandidate(ctx: GpuContext, dispatch: Dispatch, budgetMs: number): Promise<number> {
-  const submit = async (count: number, sleepMs: number) => {
-    const t0 = performance.now();
-    submitDispatches(ctx, `autotune ${dispatch.label}`, Array.from({ length: count }, () => dispatch));
-    if (sleepMs >= 2) await sleep(sleepMs);
-    await ctx.device.queue.onSubmittedWorkDone();
-    return (performance.now() - t0) / count;
-  };
-  await submit(1, 0);
+/** Per dispatch, `count` copies in one submit, sleeping `sleepMs` before awaiting (WEBGPU-NOTES hazard 2: Dawn's polling takes a core from lavapipe). */
+async function timeCopies(ctx: GpuContext, dispatch: Dispatch, count: number, sleepMs: number): Promise<number> {
+  const t0 = performance.now();
+  submitDispatches(ctx, `autotune ${dispatch.label}`, Array.from({ length: count }, () => dispatch));
+  if (sleepMs >= 2) await sleep(sleepMs);
+  await ctx.device.queue.onSubmittedWorkDone();
   ctx.check(`autotune ${dispatch.label}`);
-  const estimate = await submit(1, 0);
-  const reps = estimate * 3 > budgetMs ? 1 : 3;
-  const count = Math.max(1, Math.min(64, Math.floor(budgetMs / reps / estimate)));
-  const samples: number[] = [];
-  // 70%, not gpu-timing.ts's 90%: the estimate is busy-polled (high), and a sleep past the GPU's end
-  // would time the sleep; every candidate is treated alike, which is what the choice needs.
-  for (let r = 0; r < reps; r++) samples.push(await submit(count, 0.7 * count * Math.min(estimate, ...samples)));
-  ctx.check(`autotune ${dispatch.label}`);
-  return median(samples);
+  return (performance.now() - t0) / count;
+}
+
+/** A warm-up (the first use compiles), then one busy-polled dispatch: high, but what sizes the rounds. */
+async function estimateMs(ctx: GpuContext, dispatch: Dispatch): Promise<number> {
+  await timeCopies(ctx, dispatch, 1, 0);
+  return timeCopies(ctx, dispatch, 1, 0);
 }
 
 const tuners = new WeakMap<GpuContext, Autotuner>();

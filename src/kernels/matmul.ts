@@ -190,8 +190,13 @@ async function autotunedCandidate(ctx: GpuContext, args: MatmulArgs, transA: boo
       });
     },
   }));
+  // What the fixed table runs for this shape: autotune keeps it unless another candidate is clearly faster.
+  const table = matmulTuning(ctx);
+  const tableEntry = matmulEntry('blocked', table, { M, N, K, transA, transB, packed: packed && batches === 1 });
+  const fallback = `${tableEntry} wg${tableEntry === 'narrow' ? table.narrowWorkgroup : blockedWorkgroup(table, N)}`;
+  if (!tuning.some((c) => c.name === fallback)) return undefined; // a table outside the candidate list: nothing to measure against
   try {
-    const choice = await tuner.choose(ctx, { kernel: KERNEL_VERSION, shapeClass: matmulShapeClass(shape), candidates: tuning });
+    const choice = await tuner.choose(ctx, { kernel: KERNEL_VERSION, shapeClass: matmulShapeClass(shape), candidates: tuning, fallback });
     return candidates.find((c) => matmulCandidateName(c) === choice.candidate)!;
   } finally {
     if (scratch) {

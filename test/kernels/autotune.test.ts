@@ -5,6 +5,7 @@ import {
   MATMUL_CANDIDATES, blockedWorkgroup, matmulCandidateName, matmulCandidates, matmulEntry, matmulShapeClass, matmulTuning,
   matmulVec4Fits, prepareMatmul, type MatmulVariant,
 } from '../../src/kernels/matmul.js';
+import { assertRejects } from '../helpers/assert.js';
 import { closeTestGpu, download, poisoned, run, testGpu, upload } from '../helpers/gpu.js';
 import { randomArray, rng } from '../helpers/random.js';
 
@@ -72,7 +73,7 @@ test('with an autotuner, \'blocked\' measures each candidate once per shape clas
   const ctx = await testGpu();
   const store = new MemoryAutotuneStore();
   const lines: string[] = [];
-  const tuner = new Autotuner({ store, log: (l) => lines.push(l), budgetMs: 60 });
+  const tuner = new Autotuner({ store, log: (l) => lines.push(l), budgetMs: 2000 }); // room for three rounds even on a loaded machine
   useAutotuner(ctx, tuner);
   try {
     const random = rng(7);
@@ -84,7 +85,7 @@ test('with an autotuner, \'blocked\' measures each candidate once per shape clas
     const candidates = matmulCandidates(ctx.isCpuAdapter, { M, N, K, transA: false, transB: true, vec4Able: true });
     const shapeClass = matmulShapeClass({ M, N, K, transA: false, transB: true, batch: 1, vec4Able: true });
     assert.is(shapeClass, 'A·Bᵀ M≤128 N≤512 K≤64');
-    assert.is(tuner.measurements, candidates.length, 'each candidate timed once');
+    assert.is(tuner.measurements, candidates.length, 'each candidate estimated once, then timed in rounds');
     assert.is(lines.length, 1, lines.join('\n'));
     const chosen = /→ (\S+ wg\d+) \(/.exec(lines[0]!)?.[1];
     assert.ok(chosen && candidates.some((cand) => matmulCandidateName(cand) === chosen), `chosen ${chosen} is a candidate: ${lines[0]}`);
@@ -127,6 +128,33 @@ test('shape classes: powers of two per dimension, N ≤ 32 one class, batches an
   assert.is(cls(64, 10, 256), cls(64, 32, 256));
   assert.is.not(cls(64, 33, 256), cls(64, 32, 256));
   assert.is(cls(64, 64, 64, { transA: true, batch: 12, vec4Able: false }), 'Aᵀ·Bᵀ M≤64 N≤64 K≤64 batch≤16 no-vec4');
+});
+
+
+test('autotune keeps the table\'s choice where measuring would not fit the budget, and replaces it only with a clearly faster candidate', async () => {
+  const ctx = await testGpu();
+  const M = 200, N = 300, K = 120;
+  const a = upload(ctx, 'A', randomArray(M * K, rng(3))), b = upload(ctx, 'B', randomArray(K * N, rng(4))), c = poisoned(ctx, 'C', M * N);
+  // The naive entry is several times slower than the blocked one here (bench:kernels: 5–9×).
+  const slow = { name: 'naive', prepare: () => prepareMatmul(ctx, { a, b, c, M, N, K, variant: 'naive' }) };
+  const fast = { name: 'main wg16', prepare: () => prepareMatmul(ctx, { a, b, c, M, N, K, variant: 'blocked-scalar', workgroup: 16 }) };
+  const request = (fallback: string) => ({ kernel: 'matmul@test', shapeClass: `test ${fallback}`, candidates: [slow, fast], fallback });
+
+  const lines: string[] = [];
+  const starved = new Autotuner({ store: new MemoryAutotuneStore(), log: (l) => lines.push(l), budgetMs: 0.001 });
+  const kept = await starved.choose(ctx, request('naive'));
+  assert.is(kept.candidate, 'naive', 'no room to measure: the table\'s choice stands, even a slow one');
+  assert.is(kept.source, 'table');
+  assert.match(lines[0]!, /→ naive \(.*\) table: three rounds of every candidate would not fit/);
+
+  const tuner = new Autotuner({ store: new MemoryAutotuneStore(), log: () => {}, budgetMs: 2000 });
+  const replaced = await tuner.choose(ctx, request('naive'));
+  assert.is(replaced.candidate, 'main wg16', `a clearly faster candidate replaces the table's: ${JSON.stringify(replaced.timings)}`);
+  assert.is(replaced.source, 'measured');
+  assert.ok(replaced.timings['main wg16']! < replaced.timings.naive!);
+  const stays = await tuner.choose(ctx, request('main wg16'));
+  assert.is(stays.candidate, 'main wg16', 'the table\'s choice stays when nothing beats it');
+  await assertRejects(() => tuner.choose(ctx, { ...request('tiled wg64'), shapeClass: 'other' }), /the fallback tiled wg64 is not a candidate/);
 });
 
 test.after(() => closeTestGpu());
