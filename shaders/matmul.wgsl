@@ -34,6 +34,8 @@
 //   invocation computes 4 rows (at stride WG) × 8 columns, the columns shared by the workgroup,
 //   so a narrow C still spreads over many lanes and workgroups.
 // Entry `naive`: one output per invocation, workgroup 8×8; kept as the benchmark's baseline.
+// Entry `tiled`: 64×64 tiles of A and B in workgroup memory, 4×4 outputs per invocation, for
+//   discrete GPUs (slower on lavapipe); see its section below.
 // Precision: f32 accumulation in k order (fma).
 
 struct Params {
@@ -305,4 +307,90 @@ fn naive(@builtin(global_invocation_id) gid: vec3u) {
     sum = fma(loadA(i, k), loadB(k, j), sum);
   }
   storeC(i, j, sum);
+}
+
+// ---- tiled: 64×64 tiles of A and B in workgroup memory, for discrete GPUs ------------------------
+//
+// The standard fast form where workgroup memory is on-chip and barriers are cheap (not lavapipe,
+// see the top of this file): a 16×16 workgroup owns a 64×64 block of C. For each slice of TILE_K
+// k values, its 256 invocations copy op(A)'s 64×TILE_K tile and op(B)'s TILE_K×64 tile into
+// workgroup memory (4 floats each, 0 where the tile runs past M, N or K), then each invocation
+// computes a 4×4 micro-tile (rows 4·ty.., columns 4·tx..) from vec4 reads of the tiles, in
+// registers. 2 × 16 × 64 floats = 8 KiB of workgroup storage, half the default 16 KiB limit.
+// Copies are laid out per form so that consecutive lanes read consecutive floats of A and B in
+// memory (along k or along i/j, whichever is contiguous): TRANS_A / TRANS_B are overrides, so
+// the untaken branches fold away.
+// Same numbers as the other entries, bit for bit: each output is fma-accumulated from 0 in k
+// order, then storeC adds bias and accumulates. The last slice runs only its K % TILE_K real k
+// (not the zero padding: fma(0, 0, -0) is +0, so padded steps could flip a zero's sign).
+
+const TILE: u32 = 64u;
+const TILE_K: u32 = 16u;
+
+// tileA[k·16 + q] holds op(A) rows 4q..4q+3 of the block at slice k; tileB[k·16 + q] op(B)
+// columns 4q..4q+3. One vec4f read gives an invocation a micro-tile's 4 rows (or columns).
+var<workgroup> tileA: array<vec4f, 256>; // TILE_K × TILE / 4
+var<workgroup> tileB: array<vec4f, 256>;
+
+// op(A)(i0 + r, k0 + kk) into the tile, 0 out of range.
+fn copyA(i0: u32, k0: u32, r: u32, kk: u32) {
+  let i = i0 + r;
+  let k = k0 + kk;
+  var v = 0.0;
+  if (i < p.M && k < p.K) { v = loadA(i, k); }
+  tileA[kk * 16u + r / 4u][r % 4u] = v;
+}
+
+// op(B)(k0 + kk, j0 + q) into the tile, 0 out of range.
+fn copyB(j0: u32, k0: u32, kk: u32, q: u32) {
+  let j = j0 + q;
+  let k = k0 + kk;
+  var v = 0.0;
+  if (j < p.N && k < p.K) { v = loadB(k, j); }
+  tileB[kk * 16u + q / 4u][q % 4u] = v;
+}
+
+// The micro-tile's four rows of accumulators (columns 4·tx..4·tx+3).
+struct Acc4x4 { r0: vec4f, r1: vec4f, r2: vec4f, r3: vec4f }
+
+// One k step: acc(r, c) = fma(A(r, k), B(k, c), acc(r, c)), per element as in every other entry.
+fn tiledStep(acc: Acc4x4, kk: u32, tx: u32, ty: u32) -> Acc4x4 {
+  let av = tileA[kk * 16u + ty];
+  let bv = tileB[kk * 16u + tx];
+  return Acc4x4(fma(vec4f(av.x), bv, acc.r0), fma(vec4f(av.y), bv, acc.r1),
+                fma(vec4f(av.z), bv, acc.r2), fma(vec4f(av.w), bv, acc.r3));
+}
+
+fn storeRow4(i: u32, j: u32, v: vec4f) {
+  storeC(i, j, v.x); storeC(i, j + 1u, v.y); storeC(i, j + 2u, v.z); storeC(i, j + 3u, v.w);
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
+         @builtin(local_invocation_index) t: u32) {
+  setBatch(wid.z);
+  let i0 = wid.y * TILE;
+  let j0 = wid.x * TILE;
+  let zero = vec4f(0.0);
+  var acc = Acc4x4(zero, zero, zero, zero);
+  for (var k0 = 0u; k0 < p.K; k0 += TILE_K) {
+    // 1024 floats per tile, 4 per invocation; lane order follows the contiguous dimension.
+    for (var s = 0u; s < 4u; s += 1u) {
+      if (TRANS_A) { copyA(i0, k0, t % TILE, t / TILE + 4u * s); }     // A stored [K, lda]: along i
+      else { copyA(i0, k0, t / TILE_K + 16u * s, t % TILE_K); }        // A stored [M, lda]: along k
+      if (TRANS_B) { copyB(j0, k0, t % TILE_K, t / TILE_K + 16u * s); } // B stored [N, ldb]: along k
+      else { copyB(j0, k0, t / TILE + 4u * s, t % TILE); }              // B stored [K, ldb]: along j
+    }
+    workgroupBarrier();
+    let kn = min(TILE_K, p.K - k0);
+    if (kn == TILE_K) {
+      for (var kk = 0u; kk < TILE_K; kk += 1u) { acc = tiledStep(acc, kk, lid.x, lid.y); }
+    } else {
+      for (var kk = 0u; kk < kn; kk += 1u) { acc = tiledStep(acc, kk, lid.x, lid.y); }
+    }
+    workgroupBarrier();
+  }
+  let i = i0 + 4u * lid.y;
+  let j = j0 + 4u * lid.x;
+  storeRow4(i, j, acc.r0); storeRow4(i + 1u, j, acc.r1); storeRow4(i + 2u, j, acc.r2); storeRow4(i + 3u, j, acc.r3);
 }

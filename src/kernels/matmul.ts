@@ -15,15 +15,19 @@ const BLOCK_COLS = 8;
 /** The narrow entry: rows per invocation (at stride WG) and columns per workgroup. */
 const NARROW_ROWS = 4;
 const NARROW_COLS = 8;
+/** The tiled entry: a fixed 16×16 workgroup owns a TILED_BLOCK × TILED_BLOCK block of C. */
+const TILED_BLOCK = 64;
+const TILED_WORKGROUP = 256;
 
 /**
  * 'blocked' picks the fastest correct entry for the shape: measured among MATMUL_CANDIDATES where the
  * context has an autotuner (the trainer's default), else by the table: 'narrow' when N is small, else
  * 'blocked-vec4' for transB when the strides allow vec4 loads, else 'blocked-scalar'. The others force one
- * entry (tests and benchmarks); 'naive' is one output per invocation, the baseline.
+ * entry (tests and benchmarks); 'naive' is one output per invocation, the baseline; 'tiled' uses
+ * workgroup memory, for discrete GPUs (same results bit for bit; slower on lavapipe).
  */
-export type MatmulVariant = 'blocked' | 'blocked-vec4' | 'blocked-scalar' | 'narrow' | 'naive';
-export type MatmulEntry = 'main' | 'main_vec4' | 'narrow' | 'naive';
+export type MatmulVariant = 'blocked' | 'blocked-vec4' | 'blocked-scalar' | 'narrow' | 'naive' | 'tiled';
+export type MatmulEntry = 'main' | 'main_vec4' | 'narrow' | 'naive' | 'tiled';
 
 export interface MatmulArgs {
   /** Op(A) is M×K; with transA, A is stored as [K, M]. */
@@ -221,6 +225,7 @@ export function matmulEntry(variant: MatmulVariant, tuning: MatmulTuning, shape:
   switch (variant) {
     case 'naive': return 'naive';
     case 'narrow': return 'narrow';
+    case 'tiled': return 'tiled';
     case 'blocked-scalar': return 'main';
     case 'blocked-vec4': return 'main_vec4';
     case 'blocked':
@@ -276,6 +281,9 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
         `(got M=${M} K=${K}); use variant 'blocked', which falls back to scalar loads`,
     );
   }
+  if (entry === 'tiled' && args.workgroup !== undefined && args.workgroup !== TILED_WORKGROUP) {
+    throw new RangeError(`${name}: variant 'tiled' has a fixed 16×16 workgroup (got workgroup ${args.workgroup}); pass ${TILED_WORKGROUP} or none`);
+  }
   const constants: Record<string, number | boolean> = { TRANS_A: transA, TRANS_B: transB };
   if (entry === 'main' || entry === 'main_vec4') constants.WG = args.workgroup ?? tuned?.workgroup ?? blockedWorkgroup(tuning, N);
   if (entry === 'narrow') constants.WG = args.workgroup ?? tuned?.workgroup ?? tuning.narrowWorkgroup;
@@ -305,6 +313,8 @@ function matmulWorkgroups(entry: MatmulEntry, wg: number, M: number, N: number, 
       return [ceilDiv(M, NARROW_ROWS * wg), ceilDiv(N, NARROW_COLS), batches];
     case 'naive':
       return [ceilDiv(N, 8), ceilDiv(M, 8), batches];
+    case 'tiled':
+      return [ceilDiv(N, TILED_BLOCK), ceilDiv(M, TILED_BLOCK), batches];
   }
 }
 

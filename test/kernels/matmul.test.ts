@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { blockedWorkgroup, matmulEntry, matmulTuning, matmulVec4Fits, prepareMatmul, type MatmulVariant } from '../../src/kernels/matmul.js';
-import { assertClose } from '../helpers/assert.js';
+import { assertBitwiseEqual, assertClose } from '../helpers/assert.js';
 import { download, poisoned, run, testGpu, upload, closeTestGpu } from '../helpers/gpu.js';
 import { randomArray, rng } from '../helpers/random.js';
 import { matmulRef } from '../helpers/reference.js';
@@ -15,7 +15,7 @@ const SHAPES: [number, number, number][] = [
   [256, 10, 64], [1000, 3, 17], [3, 700, 9], [128, 128, 128],
   [20, 1030, 12], [68, 33, 36], [4, 7, 4], [65, 520, 8], [256, 784, 64],
 ];
-const VARIANTS: MatmulVariant[] = ['blocked', 'blocked-vec4', 'blocked-scalar', 'narrow', 'naive'];
+const VARIANTS: MatmulVariant[] = ['blocked', 'blocked-vec4', 'blocked-scalar', 'narrow', 'naive', 'tiled'];
 const FORMS = [
   { name: 'Y = X·Wᵀ + b', transA: false, transB: true, bias: true },
   { name: 'dX = dY·W', transA: false, transB: false, bias: false },
@@ -55,7 +55,7 @@ for (const variant of VARIANTS) {
 const BATCHED: [number, number, number, number, number][] = [
   [1, 1, 1, 1, 1], [7, 5, 3, 2, 3], [1, 9, 4, 3, 1], [17, 33, 6, 1, 2], [64, 64, 32, 2, 4], [64, 32, 64, 3, 2],
 ];
-for (const variant of ['blocked', 'blocked-scalar', 'narrow', 'naive'] as const) {
+for (const variant of ['blocked', 'blocked-scalar', 'narrow', 'naive', 'tiled'] as const) {
   for (const form of FORMS.filter((f) => !f.bias)) test(`${variant} batched ${form.name} matches the float64 reference per batch and leaves C's gaps untouched`, async () => {
     await batchedCase(variant, form.transA, form.transB);
   });
@@ -110,6 +110,57 @@ async function batchedCase(variant: MatmulVariant, transA: boolean, transB: bool
     }
   }
 }
+
+// 'tiled' (workgroup memory, for discrete GPUs) must give the very numbers the other entries give, so
+// that a run's results never depend on which entry the adapter's tuning picked: the same fma chain in
+// k order from 0, then bias, then the accumulate add. Shapes straddle its 64×64 blocks and 16-wide k
+// slices; inputs include exact zeros and products that underflow (to +0 or -0, where zero padding
+// would flip a sign), and C starts from values to accumulate into.
+const BITWISE: [number, number, number][] = [
+  [1, 1, 1], [7, 13, 5], [65, 129, 33], [64, 64, 16], [130, 70, 47], [1, 300, 1], [200, 1, 17], [3, 700, 9], [96, 80, 100],
+];
+for (const form of FORMS) {
+  test(`'tiled' ${form.name} equals 'blocked-scalar' and 'naive' bit for bit, with and without bias and accumulate`, async () => {
+    const ctx = await testGpu();
+    let seed = 500 + (form.transA ? 1 : 0) + (form.transB ? 2 : 0);
+    for (const [M, N, K] of BITWISE) {
+      for (const extras of [false, true]) {
+        const random = rng(++seed * 6007);
+        const awkward = (n: number) => {
+          const x = randomArray(n, random);
+          for (let i = 0; i < n; i++) if (i % 7 === 3) x[i] = 0; else if (i % 11 === 5) x[i] = x[i]! * 1e-25;
+          return x;
+        };
+        const a = upload(ctx, 'A', awkward(M * K));
+        const b = upload(ctx, 'B', awkward(K * N));
+        const bias = extras ? upload(ctx, 'bias', awkward(N)) : undefined;
+        const before = randomArray(M * N, random);
+        const results: Float32Array[] = [];
+        for (const variant of ['tiled', 'blocked-scalar', 'naive'] as const) {
+          const c = extras ? upload(ctx, 'C', before) : poisoned(ctx, 'C', M * N);
+          await run(ctx, await prepareMatmul(ctx, { a, b, c, M, N, K, bias, transA: form.transA, transB: form.transB, accumulate: extras, variant }));
+          results.push(await download(ctx, c, M * N));
+        }
+        const what = `${form.name} M=${M} N=${N} K=${K}${extras ? ' bias + accumulate' : ''}`;
+        assert.ok(results[0]!.every((v) => Number.isFinite(v)), `'tiled' ${what}: left an output unwritten (NaN)`);
+        assertBitwiseEqual(results[0]!, results[1]!, `'tiled' vs 'blocked-scalar' ${what}`);
+        assertBitwiseEqual(results[0]!, results[2]!, `'tiled' vs 'naive' ${what}`);
+      }
+    }
+  });
+}
+
+test("'tiled' has a fixed 16×16 workgroup and says so when asked for another", async () => {
+  const ctx = await testGpu();
+  const buf = upload(ctx, 'buf', new Float32Array(16));
+  await prepareMatmul(ctx, { a: buf, b: buf, c: buf, M: 4, N: 4, K: 4, variant: 'tiled', workgroup: 256 });
+  try {
+    await prepareMatmul(ctx, { a: buf, b: buf, c: buf, M: 4, N: 4, K: 4, variant: 'tiled', workgroup: 64 });
+    assert.unreachable('should have thrown');
+  } catch (e) {
+    assert.match((e as Error).message, /matmul: variant 'tiled' has a fixed 16×16 workgroup \(got workgroup 64\); pass 256 or none/);
+  }
+});
 
 test('a batched product checks that every batch fits its buffers and refuses the vec4 entry', async () => {
   const ctx = await testGpu();
