@@ -23,7 +23,8 @@ const HELP = `Usage: node dist/bench/kernels.js [--quick] [--json] [--help]
   --help   this text
 
 Matmul GFLOP/s of the fast kernel (variant 'blocked': the entry prepareMatmul picks), the naive
-kernel and a plain-JavaScript Float32Array loop, side by side, with ratios to the naive kernel and
+kernel, the workgroup-memory 'tiled' kernel (for discrete GPUs) and a plain-JavaScript Float32Array
+loop, side by side, with ratios to the naive kernel and
 to OpenBLAS sgemm (${OPENBLAS_SGEMM_1024_GFLOPS_REFERENCE} GFLOP/s at 1024³, a stated reference constant). Then the
 parameter average (mean of 4 stacked vectors) against a JavaScript loop.
 GPU timing: many dispatches in one submit, warm-up first, median of several repetitions, sleeping
@@ -142,11 +143,11 @@ async function benchMatmul(ctx: GpuContext, adapter: string, c: MatmulCase, reps
   const base = { kernel: 'matmul' as const, shape, form: c.form, adapter };
   try {
     const entry = matmulEntry('blocked', matmulTuning(ctx), { M, N, K, transA, transB });
-    for (const variant of ['blocked', 'naive'] as const) {
+    for (const variant of ['blocked', 'naive', 'tiled'] as const) {
       const d = await prepareMatmul(ctx, { a: bufA, b: bufB, c: bufC, M, N, K, transA, transB, variant, label: `matmul ${variant}` });
-      const ms = await timeGpu(ctx, [d], reps, variant === 'naive' ? 100 : 200);
+      const ms = await timeGpu(ctx, [d], reps, variant === 'blocked' ? 200 : 100);
       const gflops = flops / ms / 1e6;
-      records.push({ ...base, variant: variant === 'blocked' ? 'fast' : 'naive', gflops, ms, ofLimit: gflops / OPENBLAS_SGEMM_1024_GFLOPS_REFERENCE, detail: variant === 'blocked' ? entry : 'naive' });
+      records.push({ ...base, variant: variant === 'blocked' ? 'fast' : variant, gflops, ms, ofLimit: gflops / OPENBLAS_SGEMM_1024_GFLOPS_REFERENCE, detail: variant === 'blocked' ? entry : variant });
     }
   } finally {
     bufA.destroy(); bufB.destroy(); bufC.destroy();
@@ -162,10 +163,10 @@ async function benchMatmul(ctx: GpuContext, adapter: string, c: MatmulCase, reps
     ...base, variant: 'js', gflops: jsGflops, ms: (jsMs * K) / kJs, ofLimit: jsGflops / OPENBLAS_SGEMM_1024_GFLOPS_REFERENCE,
     detail: kJs === K ? 'full product' : `measured on K=${kJs} (shrunk to keep the run short), ms scaled to K=${K}`,
   });
-  const [fast, naive, js] = records;
+  const [fast, naive, tiled, js] = records;
   log(
     `${(c.note ?? c.form).padEnd(26)} ${c.form.padEnd(10)} ${shape.padEnd(15)} ` +
-      `${fmt(fast!.gflops)} ${fmt(naive!.gflops)} ${fmt(js!.gflops)}${kJs === K ? ' ' : '*'} ` +
+      `${fmt(fast!.gflops)} ${fmt(naive!.gflops)} ${fmt(tiled!.gflops)} ${fmt(js!.gflops)}${kJs === K ? ' ' : '*'} ` +
       `${(fast!.gflops / naive!.gflops).toFixed(1).padStart(6)}× ` +
       `${pct(fast!.ofLimit!)} ${pct(naive!.ofLimit!)} ${pct(js!.ofLimit!)}  ${fast!.detail}`,
   );
@@ -228,9 +229,9 @@ async function run(flags: Flags): Promise<void> {
     log(`settings: ${flags.quick ? 'quick' : 'full'}, median of ${reps} repetitions; matmul tuning ${JSON.stringify(matmulTuning(ctx))}`);
     log(`machine limit: OpenBLAS sgemm ≈ ${OPENBLAS_SGEMM_1024_GFLOPS_REFERENCE} GFLOP/s at 1024³ on these two cores (stated reference constant, not measured here)`);
     log('');
-    log(`${'case'.padEnd(26)} ${'form'.padEnd(10)} ${'M×N×K'.padEnd(15)} ${'fast'.padStart(7)} ${'naive'.padStart(7)} ${'js'.padStart(7)}  ${'f/n'.padStart(6)}  ` +
+    log(`${'case'.padEnd(26)} ${'form'.padEnd(10)} ${'M×N×K'.padEnd(15)} ${'fast'.padStart(7)} ${'naive'.padStart(7)} ${'tiled'.padStart(7)} ${'js'.padStart(7)}  ${'f/n'.padStart(6)}  ` +
       `${'fast%'.padStart(7)} ${'naive%'.padStart(7)} ${'js%'.padStart(7)}  entry`);
-    log(`${''.padEnd(53)} GFLOP/s ${''.padEnd(27)} % of OpenBLAS reference`);
+    log(`${''.padEnd(53)} GFLOP/s ${''.padEnd(35)} % of OpenBLAS reference`);
     const records: BenchRecord[] = [];
     for (const c of matmulCases(flags.quick)) records.push(...(await benchMatmul(ctx, adapter, c, reps, log)));
     if (records.some((r) => r.detail?.startsWith('measured on K='))) log('* JS loop measured on a K slice (shrunk to keep the run short); GFLOP/s barely depend on K.');

@@ -17,14 +17,14 @@ function bench(name: string, args: string[]) {
 
 const positive = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x > 0;
 
-test('bench:kernels --quick --json: every matmul form with fast, naive and js figures, and the adapter', async () => {
+test('bench:kernels --quick --json: every matmul form with fast, naive, tiled and js figures, and the adapter', async () => {
   const r = await bench('kernels', ['--quick', '--json']);
   assert.is(r.code, 0, r.stderr);
   const records = JSON.parse(r.stdout) as { kernel: string; form?: string; variant: string; gflops?: number; adapter: string }[];
   const matmul = records.filter((x) => x.kernel === 'matmul');
   for (const form of ['Y=X·Wᵀ', 'dX=dY·W', 'dW=dYᵀ·X']) {
     const variants = new Set(matmul.filter((x) => x.form === form).map((x) => x.variant));
-    assert.equal([...variants].sort(), ['fast', 'js', 'naive'], `${form}: variants ${[...variants]}`);
+    assert.equal([...variants].sort(), ['fast', 'js', 'naive', 'tiled'], `${form}: variants ${[...variants]}`);
   }
   for (const x of matmul) assert.ok(positive(x.gflops), `${x.form} ${x.variant}: gflops ${x.gflops}`);
   assert.ok(records.every((x) => /\w/.test(x.adapter)), 'every record names the adapter');
