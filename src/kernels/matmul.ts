@@ -121,7 +121,7 @@ export function matmulVec4Fits(M: number, K: number, transA: boolean): boolean {
  * Lavapipe: workgroups of 8–32 lanes (see matmulTuning); real GPUs want more invocations in flight.
  */
 export interface MatmulCandidate {
-  variant: 'blocked-scalar' | 'blocked-vec4' | 'narrow';
+  variant: 'blocked-scalar' | 'blocked-vec4' | 'narrow' | 'tiled';
   workgroup: number;
   adapters: 'cpu' | 'gpu';
 }
@@ -137,6 +137,8 @@ export const MATMUL_CANDIDATES: readonly MatmulCandidate[] = [
   { variant: 'blocked-vec4', workgroup: 128, adapters: 'gpu' },
   { variant: 'narrow', workgroup: 32, adapters: 'gpu' },
   { variant: 'narrow', workgroup: 64, adapters: 'gpu' },
+  // Workgroup-memory tiles: slower than `main` on lavapipe (0.3–0.5×, bench/README.md), for discrete GPUs.
+  { variant: 'tiled', workgroup: 256, adapters: 'gpu' },
 ];
 
 /** A candidate's name in logs and the cache, e.g. "main wg16". */
