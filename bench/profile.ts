@@ -230,7 +230,7 @@ async function profileModel(ctx: GpuContext, name: ModelName, reps: number, useT
 function groupKernels(rows: readonly KernelRow[], timings: readonly KernelTiming[], stepMs: number): KernelGroup[] {
   const groups = new Map<string, KernelGroup & { flops: number }>();
   rows.forEach((k, i) => {
-    const kind = k.label.replace(/^transformer\.h\.\d+/, 'h.*').replace(/^clip_grad_norm_ [\d.]+/, 'clip_grad_norm_').replace(/ (first|accumulate)\b/, '').replace(/ \[\d+\]$/, '').replace(/^(adamw|sgd) floats .*$/, '$1');
+    const kind = k.label.replace(/^transformer\.h\.\d+/, 'h.*').replace(/^clip_grad_norm_ [\d.]+/, 'clip_grad_norm_').replace(/ (first|accumulate)\b/, '').replace(/ \[\d+\]$/, '');
     const mm = timings[i]!.dispatch.matmul;
     const g = groups.get(kind) ?? { kind, count: 0, ms: 0, percentOfStep: 0, gflops: null, sgemmMs: null, flops: 0 };
     g.count++;
