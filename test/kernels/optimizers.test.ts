@@ -321,5 +321,23 @@ test('a decay mask too small for count is refused with the sizes', async () => {
   }
 });
 
+test('a gradient scale buffer without its (norm, scale) pair is refused with the sizes, by SGD and AdamW', async () => {
+  const ctx = await testGpu();
+  const t = () => upload(ctx, 't', new Float32Array(8));
+  const short = { buffer: upload(ctx, 'clip', new Float32Array(4)), offset: 0, size: 4 };
+  const cases: [string, () => Promise<unknown>][] = [
+    ['sgd', () => prepareSgd(ctx, { params: t(), grads: t(), momentumBuffer: t(), count: 8, gradScale: short })],
+    ['adamw', () => prepareAdamW(ctx, { params: t(), grads: t(), m: t(), v: t(), count: 8, gradScale: short })],
+  ];
+  for (const [name, prepare] of cases) {
+    try {
+      await prepare();
+      assert.unreachable('should have thrown');
+    } catch (e) {
+      assert.match((e as Error).message, new RegExp(`${name}: gradScale .* holds 1 floats?, needs 2 for its \\(norm, scale\\) pair`));
+    }
+  }
+});
+
 test.after(() => closeTestGpu());
 test.run();
