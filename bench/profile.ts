@@ -1,6 +1,6 @@
 // Where a training step's time goes (issue 16 part 2): the MNIST MLP at batch 64 and 512 and one step
 // of the baby GPT, built and recorded as the trainer builds them (createModel → graph →
-// trainDispatches, createOptimizer, the --grad-clip dispatches), timed as a whole and kernel by
+// trainDispatches, createOptimizer, the --grad-clip norm dispatches), timed as a whole and kernel by
 // kernel, beside the fixed costs around a step and OpenBLAS sgemm at each matmul's shape.
 // Run: npm run bench:profile [-- --quick] [-- --models mlp64,gpt] [-- --mode submit]
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -168,11 +168,12 @@ async function profileModel(ctx: GpuContext, name: ModelName, reps: number, useT
   // As train-worker.ts's setUp builds them.
   const model = await createModel(ctx, config.model, shape);
   model.setParameters(model.initialParameters(config.seed));
-  const optimizer = await createOptimizer(ctx, model, { ...config, kind: config.optimizer, weightDecayRoles: model.weightDecayRoles });
+  const clip = config.gradClip > 0 ? createStorage(ctx, 'gradient norm and clip scale', 8) : undefined;
+  const optimizer = await createOptimizer(ctx, model, { ...config, kind: config.optimizer, weightDecayRoles: model.weightDecayRoles }, { gradScale: clip });
   const graph = await model.graph(config.batchSize, config.gradAccum);
-  const clipping = config.gradClip > 0 ? await prepareGradNormClip(ctx, {
+  const clipping = clip ? await prepareGradNormClip(ctx, {
     tensors: [{ grads: model.grads, count: model.layout.totalFloats }], maxNorm: config.gradClip,
-    clip: createStorage(ctx, 'gradient norm and clip scale', 8), label: `clip_grad_norm_ ${config.gradClip}`,
+    clip, label: `clip_grad_norm_ ${config.gradClip}`,
   }) : undefined;
   const batch = randomBatch(config, shape);
   // One step as the trainer's loop records it: each micro-batch's upload and forward/loss/backward,
@@ -183,7 +184,7 @@ async function profileModel(ctx: GpuContext, name: ModelName, reps: number, useT
       graph.upload(batch);
       dispatches.push(...graph.trainDispatches(micro === 0));
     }
-    if (clipping) dispatches.push(...clipping.dispatches);
+    if (clipping) dispatches.push(...clipping.norm); // the optimizer step applies the scale
     dispatches.push(...optimizer.prepareStep(config.lr));
     return dispatches;
   };
@@ -229,7 +230,7 @@ async function profileModel(ctx: GpuContext, name: ModelName, reps: number, useT
 function groupKernels(rows: readonly KernelRow[], timings: readonly KernelTiming[], stepMs: number): KernelGroup[] {
   const groups = new Map<string, KernelGroup & { flops: number }>();
   rows.forEach((k, i) => {
-    const kind = k.label.replace(/^transformer\.h\.\d+/, 'h.*').replace(/^clip_grad_norm_ [\d.]+/, 'clip_grad_norm_').replace(/ (first|accumulate)\b/, '').replace(/ \[\d+\]$/, '').replace(/^(adamw|sgd) floats .*$/, '$1');
+    const kind = k.label.replace(/^transformer\.h\.\d+/, 'h.*').replace(/^clip_grad_norm_ [\d.]+/, 'clip_grad_norm_').replace(/ (first|accumulate)\b/, '').replace(/ \[\d+\]$/, '');
     const mm = timings[i]!.dispatch.matmul;
     const g = groups.get(kind) ?? { kind, count: 0, ms: 0, percentOfStep: 0, gflops: null, sgemmMs: null, flops: 0 };
     g.count++;

@@ -5,6 +5,17 @@
 //   params, grads and the optimizer state are flat f32 arrays of `count` elements, laid out alike
 //   (the model's layout table), so one dispatch updates every tensor.
 //
+// Both entries take two optional inputs, each switched on by a flag (unset, the binding is a
+// 4-byte placeholder that is never read):
+//   Weight-decay mask (nanoGPT decays 2-D weights only): element i decays iff bit (i mod 32) of
+//   decayMask[i / 32] is set; elsewhere the step is that of weightDecay = 0, computed with the same
+//   operations (SGD adds 0·p, AdamW multiplies by 1 = 1 − lr·0), as PyTorch's step of a parameter
+//   group with weight_decay 0. So one dispatch serves a flat buffer whose decayed and undecayed
+//   tensors interleave.
+//   Gradient scale (clip_grad_norm_ fused): g = grads[i] · gradScale[1], the scale that grad-norm.wgsl's
+//   `finish` writes, the same f32 product its `clip` pass would have stored in grads; grads are
+//   not written.
+//
 // Entry `sgd`: torch.optim.SGD exactly.
 //   g = grad + weightDecay·p
 //   if FLAG_MOMENTUM (momentum != 0):
@@ -12,7 +23,7 @@
 //     g   = FLAG_NESTEROV ? g + momentum·buf : buf
 //   p -= lr·g
 //   Bindings: 0 uniform SgdHyper, 1 params (read_write), 2 grads (read), 3 momentumBuffer
-//   (read_write; untouched without momentum).
+//   (read_write; untouched without momentum), 4 decayMask (read, u32), 5 gradScale (read, f32).
 //
 // Entry `adamw`: torch.optim.AdamW exactly (decoupled weight decay, bias-corrected moments).
 //   p *= decay                                 decay = 1 − lr·weightDecay, or 1 where masked off
@@ -23,12 +34,7 @@
 //   float64 (t is the 1-based step), exactly the order of operations of PyTorch's single-tensor
 //   implementation.
 //   Bindings: 0 uniform AdamWHyper, 1 params (read_write), 2 grads (read), 3 m (read_write),
-//   4 v (read_write), 5 decayMask (read, u32).
-//   Weight-decay mask (nanoGPT decays 2-D weights only): with FLAG_DECAY_MASK, element i decays
-//   iff bit (i mod 32) of decayMask[i / 32] is set, so one dispatch serves a flat buffer whose
-//   decayed and undecayed tensors interleave. p·1 is p exactly, as PyTorch's p.mul_(1 − lr·0) for a
-//   group with weight_decay 0. Without the flag the mask is not read (a 4-byte placeholder is bound)
-//   and every element decays, exactly as before the mask existed.
+//   4 v (read_write), 5 decayMask (read, u32), 6 gradScale (read, f32).
 //
 // Workgroup: WG invocations (override, default 256), one element each; grids past 65535
 //   workgroups fold into y (grid1d).
@@ -63,7 +69,9 @@ struct AdamWHyper {
 const FLAG_MOMENTUM: u32 = 1u;
 const FLAG_NESTEROV: u32 = 2u;
 const FLAG_FIRST_STEP: u32 = 4u;
-const FLAG_DECAY_MASK: u32 = 1u; // AdamWHyper.flags
+// Both structs' flags.
+const FLAG_DECAY_MASK: u32 = 8u;
+const FLAG_GRAD_SCALE: u32 = 16u;
 override WG: u32 = 256u;
 
 // Entries use disjoint binding sets, so bindings 0, 3 are declared once per entry.
@@ -74,7 +82,13 @@ override WG: u32 = 256u;
 @group(0) @binding(3) var<storage, read_write> momentumBuffer: array<f32>;
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
+@group(0) @binding(4) var<storage, read> sgdDecayMask: array<u32>;
+@group(0) @binding(5) var<storage, read> sgdGradScale: array<f32>;
 @group(0) @binding(5) var<storage, read> decayMask: array<u32>;
+@group(0) @binding(6) var<storage, read> gradScale: array<f32>;
+
+// Element i is masked off (does not decay): its bit in the mask word is clear.
+fn noDecay(maskWord: u32, i: u32) -> bool { return ((maskWord >> (i % 32u)) & 1u) == 0u; }
 
 @compute @workgroup_size(WG, 1, 1)
 fn sgd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
@@ -82,7 +96,11 @@ fn sgd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) group
   let hp = sgdHyper;
   if (i >= hp.count) { return; }
   let p = params[i];
-  var g = grads[i] + hp.weightDecay * p;
+  var grad = grads[i];
+  if ((hp.flags & FLAG_GRAD_SCALE) != 0u) { grad = grad * sgdGradScale[1]; }
+  var weightDecay = hp.weightDecay;
+  if ((hp.flags & FLAG_DECAY_MASK) != 0u && noDecay(sgdDecayMask[i / 32u], i)) { weightDecay = 0.0; }
+  var g = grad + weightDecay * p;
   if ((hp.flags & FLAG_MOMENTUM) != 0u) {
     var buf = g;
     if ((hp.flags & FLAG_FIRST_STEP) == 0u) {
@@ -99,14 +117,13 @@ fn adamw(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) gro
   let i = gid.x + gid.y * groups.x * WG;
   let hp = adamHyper;
   if (i >= hp.count) { return; }
-  let g = grads[i];
+  var g = grads[i];
+  if ((hp.flags & FLAG_GRAD_SCALE) != 0u) { g = g * gradScale[1]; }
   let mi = hp.beta1 * m[i] + hp.oneMinusBeta1 * g;
   let vi = hp.beta2 * v[i] + hp.oneMinusBeta2 * g * g;
   m[i] = mi;
   v[i] = vi;
   var decay = hp.decay;
-  if ((hp.flags & FLAG_DECAY_MASK) != 0u && ((decayMask[i / 32u] >> (i % 32u)) & 1u) == 0u) {
-    decay = 1.0;
-  }
+  if ((hp.flags & FLAG_DECAY_MASK) != 0u && noDecay(decayMask[i / 32u], i)) { decay = 1.0; }
   params[i] = params[i] * decay - hp.stepSize * mi / (sqrt(vi) / hp.bc2Sqrt + hp.eps);
 }

@@ -1,5 +1,6 @@
 // SGD (momentum, Nesterov, weight decay) and AdamW over the whole flat parameter buffer in one
-// dispatch each, with PyTorch's semantics. See shaders/optimizers.wgsl.
+// dispatch each, with PyTorch's semantics; optionally with a per-element weight-decay mask and with
+// clip_grad_norm_'s scale applied as the gradients are read. See shaders/optimizers.wgsl.
 //
 // Hyper-parameters live in a uniform that setHyper rewrites before each step's submit, so a
 // learning-rate schedule costs one small queue.writeBuffer and no recompilation. setHyper runs
@@ -49,6 +50,10 @@ export interface SgdArgs {
   /** Unused (but still bound) when momentum is 0. */
   momentumBuffer: TensorRef;
   count: number;
+  /** As AdamWArgs.decayMask: elements whose bit is clear step with weightDecay 0. */
+  decayMask?: TensorRef | undefined;
+  /** As AdamWArgs.gradScale. */
+  gradScale?: TensorRef | undefined;
   label?: string;
 }
 
@@ -63,7 +68,14 @@ export interface AdamWArgs {
    * Per-element weight-decay mask, u32 words of 32 bits (build it with `weightDecayMask`): element
    * i decays iff bit i % 32 of word ⌊i / 32⌋ is set. Without it every element decays.
    */
-  decayMask?: TensorRef;
+  decayMask?: TensorRef | undefined;
+  /**
+   * clip_grad_norm_ fused: a (norm, scale) pair of f32 as prepareGradNormClip's `clip` (written by its
+   * `norm` dispatches, encoded before this step); each gradient is multiplied by the scale as it is
+   * read, the product its `scale` dispatches would have stored, so they need not run. The gradient
+   * buffer is left unscaled.
+   */
+  gradScale?: TensorRef | undefined;
   label?: string;
 }
 
@@ -96,19 +108,35 @@ export function weightDecayMask(count: number, ranges: readonly DecayRange[]): U
 const FLAG_MOMENTUM = 1;
 const FLAG_NESTEROV = 2;
 const FLAG_FIRST_STEP = 4;
-/** AdamWHyper.flags. */
-const FLAG_DECAY_MASK = 1;
+/** Both hyper-parameter structs' flags. */
+const FLAG_DECAY_MASK = 8;
+const FLAG_GRAD_SCALE = 16;
+
+/**
+ * The flags and the two optional bindings (mask, scale) both entries take; an absent one is a
+ * 4-byte placeholder, which a binding needs although the shader never reads it.
+ */
+function optionalInputs(ctx: GpuContext, name: string, count: number, args: { decayMask?: TensorRef | undefined; gradScale?: TensorRef | undefined }): { flags: number; bindings: TensorRef[] } {
+  if (args.decayMask) assertHolds(name, 'decayMask', args.decayMask, Math.ceil(count / 32), `count=${count} (one bit per element)`, 'u32 words');
+  if (args.gradScale) assertHolds(name, 'gradScale', args.gradScale, 2, 'its (norm, scale) pair');
+  const placeholder = (what: string) => createStorage(ctx, `${name} (no ${what})`, 4);
+  return {
+    flags: (args.decayMask ? FLAG_DECAY_MASK : 0) | (args.gradScale ? FLAG_GRAD_SCALE : 0),
+    bindings: [args.decayMask ?? placeholder('weight-decay mask'), args.gradScale ?? placeholder('gradient scale')],
+  };
+}
 
 export async function prepareSgd(ctx: GpuContext, args: SgdArgs): Promise<PreparedSgd> {
   const name = args.label ?? 'sgd';
   const { count } = args;
   checkTensors(name, count, [['params', args.params], ['grads', args.grads], ['momentumBuffer', args.momentumBuffer]]);
   const pipeline = await ctx.pipelines.get({ shader: SHADER, entry: 'sgd', constants: { WG: WORKGROUP } });
+  const optional = optionalInputs(ctx, name, count, args);
   const hyper = new HyperBuffer(ctx, `${name} hyper-parameters`, 8);
   // Until setHyper runs, lr is NaN: a step taken without hyper-parameters poisons the parameters
   // visibly instead of silently doing nothing.
-  hyper.u32(0, count).f32(2, NaN).write();
-  const bindGroup = createBindGroup(ctx, name, pipeline, [hyper.buffer, args.params, args.grads, args.momentumBuffer]);
+  hyper.u32(0, count).u32(1, optional.flags).f32(2, NaN).write();
+  const bindGroup = createBindGroup(ctx, name, pipeline, [hyper.buffer, args.params, args.grads, args.momentumBuffer, ...optional.bindings]);
   return {
     dispatch: { label: name, pipeline, bindGroup, workgroups: grid1d(count, WORKGROUP) },
     setHyper(h) {
@@ -120,7 +148,7 @@ export async function prepareSgd(ctx: GpuContext, args: SgdArgs): Promise<Prepar
       if (h.nesterov && (h.momentum <= 0 || dampening !== 0)) {
         throw new RangeError(`${name}: Nesterov momentum needs momentum > 0 and dampening = 0 (got momentum=${h.momentum}, dampening=${dampening}), as in torch.optim.SGD`);
       }
-      const flags = (h.momentum !== 0 ? FLAG_MOMENTUM : 0) | (h.nesterov ? FLAG_NESTEROV : 0) | (h.firstStep ? FLAG_FIRST_STEP : 0);
+      const flags = optional.flags | (h.momentum !== 0 ? FLAG_MOMENTUM : 0) | (h.nesterov ? FLAG_NESTEROV : 0) | (h.firstStep ? FLAG_FIRST_STEP : 0);
       hyper.u32(0, count).u32(1, flags).f32(2, h.lr).f32(3, h.momentum).f32(4, h.weightDecay).f32(5, 1 - dampening).write();
     },
   };
@@ -130,14 +158,11 @@ export async function prepareAdamW(ctx: GpuContext, args: AdamWArgs): Promise<Pr
   const name = args.label ?? 'adamw';
   const { count } = args;
   checkTensors(name, count, [['params', args.params], ['grads', args.grads], ['m', args.m], ['v', args.v]]);
-  if (args.decayMask) assertHolds(name, 'decayMask', args.decayMask, Math.ceil(count / 32), `count=${count} (one bit per element)`, 'u32 words');
-  const flags = args.decayMask ? FLAG_DECAY_MASK : 0;
+  const { flags, bindings } = optionalInputs(ctx, name, count, args);
   const pipeline = await ctx.pipelines.get({ shader: SHADER, entry: 'adamw', constants: { WG: WORKGROUP } });
   const hyper = new HyperBuffer(ctx, `${name} hyper-parameters`, 12);
   hyper.u32(0, count).f32(6, NaN).u32(9, flags).write(); // stepSize NaN until setHyper: see prepareSgd
-  // Without a mask the shader never reads binding 5, but a binding must exist: a 16-byte placeholder.
-  const decayMask = args.decayMask ?? createStorage(ctx, `${name} (no weight-decay mask)`, 4);
-  const bindGroup = createBindGroup(ctx, name, pipeline, [hyper.buffer, args.params, args.grads, args.m, args.v, decayMask]);
+  const bindGroup = createBindGroup(ctx, name, pipeline, [hyper.buffer, args.params, args.grads, args.m, args.v, ...bindings]);
   return {
     dispatch: { label: name, pipeline, bindGroup, workgroups: grid1d(count, WORKGROUP) },
     setHyper(h) {

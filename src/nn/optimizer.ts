@@ -1,11 +1,13 @@
 // Optimizers over the flat parameter buffer: one dispatch per step, state in flat buffers of the
 // same layout (so checkpoints save them with the same table). Weight decay is decided by tensor
-// role; the tensors it applies to and those it does not form runs of the layout, one dispatch each
-// (one in all when it applies to every tensor, or to none).
+// role; when some tensors decay and others do not, a bitmask uploaded once (one bit per float)
+// tells the shader which, so the step is still one dispatch (it was one per run of tensors with
+// the same decision, 34 for the GPT: measured in bench/README.md). Optionally the step reads
+// clip_grad_norm_'s scale and applies it to the gradients as it reads them.
 import type { GpuContext } from '../gpu/device.js';
-import { createStorage, readFloat32, writeBuffer } from '../gpu/buffers.js';
+import { createStorage, createStorageFrom, readFloat32, writeBuffer } from '../gpu/buffers.js';
 import type { Dispatch, TensorRef } from '../gpu/dispatch.js';
-import { prepareAdamW, prepareSgd } from '../kernels/optimizers.js';
+import { prepareAdamW, prepareSgd, weightDecayMask } from '../kernels/optimizers.js';
 import type { ParameterLayout, TensorRole } from './layout.js';
 
 export type OptimizerKind = 'sgd' | 'adamw';
@@ -42,6 +44,15 @@ export interface Optimizer {
   loadState(state: Map<string, Float32Array>, stepCount: number): void;
 }
 
+/** Inputs an optimizer reads besides the model's buffers. */
+export interface OptimizerInputs {
+  /**
+   * clip_grad_norm_'s (norm, scale) pair (prepareGradNormClip's `clip`): the step multiplies each
+   * gradient by the scale as it reads it, so encode only the clip's `norm` dispatches before it.
+   */
+  gradScale?: TensorRef | undefined;
+}
+
 /** A contiguous range of the flat buffers, in floats, whose tensors all do or all do not decay. */
 interface DecayRun {
   offset: number;
@@ -64,37 +75,32 @@ export function weightDecayRuns(layout: ParameterLayout, roles: readonly TensorR
   return runs;
 }
 
-export async function createOptimizer(ctx: GpuContext, model: OptimizedParameters, config: OptimizerConfig): Promise<Optimizer> {
+export async function createOptimizer(ctx: GpuContext, model: OptimizedParameters, config: OptimizerConfig, inputs: OptimizerInputs = {}): Promise<Optimizer> {
   const count = model.layout.totalFloats;
   for (const [what, buffer] of [['parameters', model.params], ['gradients', model.grads]] as const) {
     if (buffer.size !== count * 4) throw new RangeError(`optimizer ${config.kind}: the ${what} buffer holds ${buffer.size} bytes, the layout ${count} floats (${count * 4} bytes)`);
   }
   const buffer = (label: string) => createStorage(ctx, label, count * 4);
   const runs = weightDecayRuns(model.layout, config.weightDecayRoles);
-  const slice = (b: GPUBuffer, run: DecayRun): TensorRef => ({ buffer: b, offset: run.offset * 4, size: run.count * 4 });
-  const label = (run: DecayRun) => `${config.kind}${runs.length > 1 ? ` floats ${run.offset}..${run.offset + run.count}${run.decays ? '' : ' (no weight decay)'}` : ''}`;
-  const decay = (run: DecayRun) => (run.decays ? config.weightDecay : 0);
+  // One run: every tensor decays, or none does (then weightDecay 0 everywhere); no mask to read.
+  const decayMask = runs.length > 1 ? createStorageFrom(ctx, `${config.kind} weight-decay mask`, weightDecayMask(count, runs)) : undefined;
+  const weightDecay = runs.length === 1 && !runs[0]!.decays ? 0 : config.weightDecay;
+  const common = { params: model.params, grads: model.grads, count, decayMask, gradScale: inputs.gradScale, label: config.kind };
   if (config.kind === 'sgd') {
     const momentumBuffer = buffer('sgd momentum');
-    const kernels = await Promise.all(runs.map(async (run) => ({
-      run,
-      kernel: await prepareSgd(ctx, { params: slice(model.params, run), grads: slice(model.grads, run), momentumBuffer: slice(momentumBuffer, run), count: run.count, label: label(run) }),
-    })));
-    return new FlatOptimizer(ctx, 'sgd', { momentum: momentumBuffer }, count, (lr, step) => kernels.map(({ run, kernel }) => {
-      kernel.setHyper({ lr, momentum: config.momentum, weightDecay: decay(run), nesterov: config.nesterov, firstStep: step === 0 });
-      return kernel.dispatch;
-    }));
+    const kernel = await prepareSgd(ctx, { ...common, momentumBuffer });
+    return new FlatOptimizer(ctx, 'sgd', { momentum: momentumBuffer }, count, (lr, step) => {
+      kernel.setHyper({ lr, momentum: config.momentum, weightDecay, nesterov: config.nesterov, firstStep: step === 0 });
+      return [kernel.dispatch];
+    });
   }
   const m = buffer('adamw m');
   const v = buffer('adamw v');
-  const kernels = await Promise.all(runs.map(async (run) => ({
-    run,
-    kernel: await prepareAdamW(ctx, { params: slice(model.params, run), grads: slice(model.grads, run), m: slice(m, run), v: slice(v, run), count: run.count, label: label(run) }),
-  })));
-  return new FlatOptimizer(ctx, 'adamw', { exp_avg: m, exp_avg_sq: v }, count, (lr, step) => kernels.map(({ run, kernel }) => {
-    kernel.setHyper({ lr, beta1: config.beta1, beta2: config.beta2, eps: config.eps, weightDecay: decay(run), step: step + 1 });
-    return kernel.dispatch;
-  }));
+  const kernel = await prepareAdamW(ctx, { ...common, m, v });
+  return new FlatOptimizer(ctx, 'adamw', { exp_avg: m, exp_avg_sq: v }, count, (lr, step) => {
+    kernel.setHyper({ lr, beta1: config.beta1, beta2: config.beta2, eps: config.eps, weightDecay, step: step + 1 });
+    return [kernel.dispatch];
+  });
 }
 
 class FlatOptimizer implements Optimizer {

@@ -106,7 +106,7 @@ export async function trainWorker(config: TrainConfig, options: WorkerOptions): 
       await accelerator.reduceGradients(model); // synchronous mode only: Local SGD keeps gradients local
       // Clipping follows the reduction, as clip_grad_norm_ after DDP's backward: in synchronous mode
       // every worker clips the same averaged gradients; under Local SGD each its own.
-      if (clipping) accelerator.record(clipping.dispatches);
+      if (clipping) accelerator.record(clipping.norm);
       const lr = learningRate(schedule, step);
       await accelerator.optimizerStep(optimizer, lr);
       await localSgd.step();
@@ -189,7 +189,7 @@ interface Run {
   graph: ModelGraph;
   start: StartingPoint;
   totalSteps: number;
-  /** --grad-clip's norm and scale dispatches, recorded before each optimizer step; absent when off. */
+  /** --grad-clip's norm dispatches, recorded before each optimizer step (which applies the scale); absent when off. */
   clipping: PreparedGradNormClip | undefined;
 }
 
@@ -197,7 +197,10 @@ interface Run {
 async function setUp(config: TrainConfig, accelerator: Accelerator, options: WorkerOptions): Promise<Run> {
   const data = await options.platform.loadData(config, accelerator.rank, accelerator.worldSize);
   const model = await createModel(accelerator.ctx, config.model, data.shape);
-  const optimizer = await createOptimizer(accelerator.ctx, model, { ...config, kind: config.optimizer, weightDecayRoles: model.weightDecayRoles });
+  // --grad-clip: the norm dispatches write (norm, scale) here; the optimizer step scales the
+  // gradients as it reads them (one pass over them fewer than a separate scaling dispatch).
+  const clip = config.gradClip > 0 ? createStorage(accelerator.ctx, 'gradient norm and clip scale', 8) : undefined;
+  const optimizer = await createOptimizer(accelerator.ctx, model, { ...config, kind: config.optimizer, weightDecayRoles: model.weightDecayRoles }, { gradScale: clip });
   const totalSteps = config.maxSteps ?? Math.floor((config.epochs * data.batchesPerEpoch) / config.gradAccum);
   if (totalSteps < 1) {
     throw new Error(`--grad-accum ${config.gradAccum} needs at least that many batches, but one epoch holds ${data.batchesPerEpoch}; lower --grad-accum or --batch-size, or raise --epochs`);
@@ -205,9 +208,9 @@ async function setUp(config: TrainConfig, accelerator: Accelerator, options: Wor
   const start = startingPoint(config, model, optimizer, options.channel?.rejoin, totalSteps, options.platform.loadCheckpoint);
   await accelerator.broadcastParameters(model, start.params);
   const graph = await model.graph(config.batchSize, config.gradAccum);
-  const clipping = config.gradClip > 0 ? await prepareGradNormClip(accelerator.ctx, {
+  const clipping = clip ? await prepareGradNormClip(accelerator.ctx, {
     tensors: [{ grads: model.grads, count: model.layout.totalFloats }], maxNorm: config.gradClip,
-    clip: createStorage(accelerator.ctx, 'gradient norm and clip scale', 8), label: `clip_grad_norm_ ${config.gradClip}`,
+    clip, label: `clip_grad_norm_ ${config.gradClip}`,
   }) : undefined;
   options.onModel?.({
     description: model.description, layout: model.layout, parameterCount: model.layout.parameterCount, adapter: accelerator.adapterName,

@@ -228,6 +228,58 @@ test(`AdamW with a weight-decay mask: ${STEPS} steps match torch.optim.AdamW wit
   }
 });
 
+test(`SGD and AdamW with a decay mask and a gradient scale (clip_grad_norm_ fused): ${STEPS} steps match torch with two parameter groups on scaled gradients`, async () => {
+  const ctx = await testGpu();
+  const sgdHyper = { lr: 0.05, momentum: 0.9, weightDecay: 0.05, nesterov: true };
+  const adamHyper = { lr: 3e-2, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.5 };
+  let seed = 0;
+  for (const count of [33, 1000, 203_530]) {
+    const random = rng(++seed * 577 + 3);
+    const ranges = interleavedRanges(count, random);
+    const decayMask = upload(ctx, 'decay mask', weightDecayMask(count, ranges));
+    const groups = (step: (part: (a: Float64Array) => Float64Array, decays: boolean) => void) => {
+      for (const r of ranges) step((a) => a.subarray(r.offset, r.offset + r.count), r.decays);
+    };
+    const p0 = randomArray(count, random);
+    const grads = poisoned(ctx, 'grads', count);
+    // (norm, scale): the norm slot is NaN, so a kernel that read it instead of the scale poisons the step.
+    const gradScale = upload(ctx, 'clip', new Float32Array([NaN, NaN]));
+    const sgdParams = upload(ctx, 'sgd params', p0);
+    const momentumBuffer = poisoned(ctx, 'momentum', count);
+    const sgd = await prepareSgd(ctx, { params: sgdParams, grads, momentumBuffer, count, decayMask, gradScale });
+    const adamParams = upload(ctx, 'adamw params', p0);
+    const m = upload(ctx, 'm', new Float32Array(count));
+    const v = upload(ctx, 'v', new Float32Array(count));
+    const adamw = await prepareAdamW(ctx, { params: adamParams, grads, m, v, count, decayMask, gradScale });
+    const [pSgd, buf, pAdam, m64, v64] = [Float64Array.from(p0), new Float64Array(count), Float64Array.from(p0), new Float64Array(count), new Float64Array(count)];
+    let g = randomArray(0, random);
+    for (let step = 1; step <= STEPS; step++) {
+      g = randomArray(count, random, step % 2 ? 1 : 1e-2);
+      const scale = step === 3 ? 1 : 0.3 + 0.1 * step; // 1: a norm under max_norm
+      writeBuffer(ctx, grads, g);
+      writeBuffer(ctx, gradScale, new Float32Array([NaN, scale]));
+      const hs = { ...sgdHyper, lr: sgdHyper.lr * 0.8 ** step, firstStep: step === 1 };
+      const ha = { ...adamHyper, lr: adamHyper.lr * (1 + 0.5 * step), step };
+      sgd.setHyper(hs);
+      adamw.setHyper(ha);
+      await run(ctx, [sgd.dispatch, adamw.dispatch]);
+      const scaled = Float64Array.from(g, (x) => x * Math.fround(scale));
+      groups((part, decays) => {
+        sgdStepRef(part(pSgd), part(buf), part(scaled), { ...hs, weightDecay: decays ? hs.weightDecay : 0 });
+        adamwStepRef(part(pAdam), part(m64), part(v64), part(scaled), { ...ha, weightDecay: decays ? ha.weightDecay : 0 });
+      });
+    }
+    const what = `count=${count} (${ranges.length} tensors)`;
+    const sgdOut = await download(ctx, sgdParams, count);
+    assertClose(delta(sgdOut, p0), delta(pSgd, p0), `masked, scaled SGD ${what}: parameter change`, updateTolerance(pSgd, delta(pSgd, p0)));
+    assertClose(await download(ctx, momentumBuffer, count), buf, `masked, scaled SGD ${what}: momentum buffer`, 1e-4);
+    const adamOut = await download(ctx, adamParams, count);
+    assertClose(delta(adamOut, p0), delta(pAdam, p0), `masked, scaled AdamW ${what}: parameter change`, updateTolerance(pAdam, delta(pAdam, p0)));
+    assertClose(await download(ctx, v, count), v64, `masked, scaled AdamW ${what}: second moment`);
+    assertBitwiseEqual(await download(ctx, grads, count), g, `${what}: the gradients are read, not scaled in place`);
+  }
+});
+
 test('an all-ones mask gives the unmasked AdamW bit for bit, an all-zeros mask AdamW with weight decay 0', async () => {
   const ctx = await testGpu();
   const count = 1000;
@@ -266,6 +318,24 @@ test('a decay mask too small for count is refused with the sizes', async () => {
     assert.unreachable('should have thrown');
   } catch (e) {
     assert.match((e as Error).message, /adamw: decayMask .* holds 4 u32 words, needs 7 for count=200 \(one bit per element\)/);
+  }
+});
+
+test('a gradient scale buffer without its (norm, scale) pair is refused with the sizes, by SGD and AdamW', async () => {
+  const ctx = await testGpu();
+  const t = () => upload(ctx, 't', new Float32Array(8));
+  const short = { buffer: upload(ctx, 'clip', new Float32Array(4)), offset: 0, size: 4 };
+  const cases: [string, () => Promise<unknown>][] = [
+    ['sgd', () => prepareSgd(ctx, { params: t(), grads: t(), momentumBuffer: t(), count: 8, gradScale: short })],
+    ['adamw', () => prepareAdamW(ctx, { params: t(), grads: t(), m: t(), v: t(), count: 8, gradScale: short })],
+  ];
+  for (const [name, prepare] of cases) {
+    try {
+      await prepare();
+      assert.unreachable('should have thrown');
+    } catch (e) {
+      assert.match((e as Error).message, new RegExp(`${name}: gradScale .* holds 1 floats?, needs 2 for its \\(norm, scale\\) pair`));
+    }
   }
 });
 
