@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs ON the lent GPU machine (see bench/gpu-prepare.sh): sets up Node and the Vulkan loader from
 # the carried bundle, then runs the kernel tests, the kernel and training benchmarks and the default
-# training run. Everything it prints also lands in $OUT.
+# training run, the matmul candidates against cuBLAS, and the autotuner (its cache file comes back in
+# $OUT/autotune-cache). Everything it prints also lands in $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check-out}
@@ -27,8 +28,12 @@ export WEBGPU_BACKEND=vulkan
 {
   nvidia-smi -L; node --version
   echo "== kernel tests"; node node_modules/uvu/bin.js dist/test/kernels '\.test\.js$'
-  echo "== kernel benchmark"; node dist/bench/kernels.js
-  node dist/bench/kernels.js --json > "$OUT/kernels.json"
+  echo "== matmul candidates at 1024³ and 4096³ against cuBLAS fp32 (where python3 has a CUDA torch)"
+  node dist/bench/gpu-matmul.js --sizes 1024,4096 --out "$OUT/gpu-matmul.json"
+  echo "== kernel benchmark"; node dist/bench/kernels.js --json > "$OUT/kernels.json"
   echo "== training benchmark"; node dist/bench/train.js
-  echo "== default run"; node dist/train.js --metrics "$OUT/default.jsonl"
+  # The autotuner measures on a fresh cache; the file it leaves is the adapter's choices.
+  export WEBGPU_LOCAL_SGD_CACHE_DIR="$OUT/autotune-cache"
+  echo "== default run (autotune measures)"; node dist/train.js --metrics "$OUT/default.jsonl"
+  echo "== the GPT, 30 steps (autotune measures its shapes)"; node dist/train.js --model gpt --text README.md --max-steps 30 --log-every 10
 } 2>&1 | tee "$OUT/gpu-check.log"

