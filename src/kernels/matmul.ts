@@ -141,10 +141,11 @@ export const MATMUL_CANDIDATES: readonly MatmulCandidate[] = [
   { variant: 'tiled', workgroup: 256, adapters: 'gpu' },
 ];
 
-/** A candidate's name in logs and the cache, e.g. "main wg16". */
+/** A candidate's name in logs and the cache, e.g. "main wg16": its entry and workgroup size. */
 export function matmulCandidateName(c: MatmulCandidate): string {
-  return `${matmulEntry(c.variant, NO_TUNING, { M: 1, N: 1, K: 1, transA: false, transB: false })} wg${c.workgroup}`;
+  return runName(matmulEntry(c.variant, NO_TUNING, { M: 1, N: 1, K: 1, transA: false, transB: false }), c.workgroup);
 }
+const runName = (entry: MatmulEntry, workgroup: number) => `${entry} wg${workgroup}`;
 const NO_TUNING: MatmulTuning = { blockedWorkgroups: [1], narrowWorkgroup: 1, narrowMaxN: 0, vec4TransB: false };
 
 /** The candidates that can run this shape on this kind of adapter: vec4 where its loads fit, narrow for small N. */
@@ -172,7 +173,9 @@ const KERNEL_VERSION = `matmul@${codeHash(code)}`;
  * scratch buffers of the call's shape (packed, batches side by side), never on the caller's: a
  * product that accumulates into C must not be run while measuring.
  */
-async function autotunedCandidate(ctx: GpuContext, args: MatmulArgs, transA: boolean, transB: boolean, batches: number, packed: boolean): Promise<MatmulCandidate | undefined> {
+async function autotunedCandidate(
+  ctx: GpuContext, table: MatmulTuning, args: MatmulArgs, transA: boolean, transB: boolean, batches: number, packed: boolean,
+): Promise<MatmulCandidate | undefined> {
   const tuner = autotunerFor(ctx);
   if (!tuner) return undefined;
   const { M, N, K } = args;
@@ -197,9 +200,8 @@ async function autotunedCandidate(ctx: GpuContext, args: MatmulArgs, transA: boo
     },
   }));
   // What the fixed table runs for this shape: autotune keeps it unless another candidate is clearly faster.
-  const table = matmulTuning(ctx);
   const tableEntry = matmulEntry('blocked', table, { M, N, K, transA, transB, packed: packed && batches === 1 });
-  const fallback = `${tableEntry} wg${tableEntry === 'narrow' ? table.narrowWorkgroup : blockedWorkgroup(table, N)}`;
+  const fallback = runName(tableEntry, tableEntry === 'narrow' ? table.narrowWorkgroup : blockedWorkgroup(table, N));
   if (!tuning.some((c) => c.name === fallback)) return undefined; // a table outside the candidate list: nothing to measure against
   try {
     const choice = await tuner.choose(ctx, { kernel: KERNEL_VERSION, shapeClass: matmulShapeClass(shape), candidates: tuning, fallback });
@@ -271,7 +273,7 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
   const packed = !args.batch && args.lda === undefined && args.ldb === undefined;
   // An explicit workgroup (a benchmark's) is a forced choice: autotune does not override it.
   const tuned = variant === 'blocked' && args.workgroup === undefined
-    ? await autotunedCandidate(ctx, args, transA, transB, batch.count, packed)
+    ? await autotunedCandidate(ctx, tuning, args, transA, transB, batch.count, packed)
     : undefined;
   const entry = matmulEntry(tuned?.variant ?? variant, tuning, { M, N, K, transA, transB, packed });
   if (entry === 'main_vec4' && (args.batch || args.lda !== undefined || args.ldb !== undefined)) {
