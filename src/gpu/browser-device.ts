@@ -1,7 +1,7 @@
 // Opens a WebGPU device from a browser page's navigator.gpu, the counterpart of device.ts's openGpu
 // (Node's Dawn). Both hand back a GpuContext, so every kernel runs on either unchanged.
 import { GpuError, installErrorHandlers } from './errors.js';
-import { GpuContext, describeAdapter, requiredLimitsFor } from './context.js';
+import { DEFAULT_FEATURES, GpuContext, describeAdapter, requiredLimitsFor } from './context.js';
 
 export interface BrowserGpuOptions {
   /**
@@ -32,7 +32,8 @@ export async function openBrowserGpu(options: BrowserGpuOptions = {}): Promise<G
       `then compatibility): the browser has WebGPU but no driver it accepts, or blocks this one. ${BROWSER_HINT}`);
   }
   const info = describeAdapter(adapter);
-  const device = await adapter.requestDevice({ requiredLimits: requiredLimitsFor(adapter), label: 'webgpu-local-sgd' });
+  const requiredFeatures = DEFAULT_FEATURES.filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice({ requiredLimits: requiredLimitsFor(adapter), requiredFeatures, label: 'webgpu-local-sgd' });
   const errors = installErrorHandlers(device);
   return new GpuContext(gpu, adapter, device, info, errors);
 }

@@ -16,6 +16,12 @@ export interface AdapterDescription {
   isFallbackAdapter: boolean;
 }
 
+/**
+ * Asked for on every device where the adapter offers them: 'subgroups' lets matmul run its subgroup
+ * entries (bit-identical to the others, so a run's numbers do not depend on whether it is there).
+ */
+export const DEFAULT_FEATURES: readonly GPUFeatureName[] = ['subgroups'];
+
 export class GpuContext {
   private closed = false;
   readonly pipelines: PipelineCache;
@@ -34,6 +40,11 @@ export class GpuContext {
   get isCpuAdapter(): boolean {
     return /llvmpipe|lavapipe|swiftshader|cpu/i.test(`${this.info.description} ${this.info.device}`) ||
       this.info.isFallbackAdapter;
+  }
+
+  /** Lanes in the adapter's smallest subgroup (0 where it does not say). */
+  get subgroupMinSize(): number {
+    return (this.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number }).subgroupMinSize ?? 0;
   }
 
   /** Throws the first GPU error seen since the last check (validation, out-of-memory, internal). */

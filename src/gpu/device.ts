@@ -3,7 +3,7 @@
 import { create } from 'webgpu';
 import './globals.js';
 import { GpuError, installErrorHandlers } from './errors.js';
-import { GpuContext, describeAdapter, requiredLimitsFor } from './context.js';
+import { DEFAULT_FEATURES, GpuContext, describeAdapter, requiredLimitsFor } from './context.js';
 
 export { GpuContext, describeAdapter, formatAdapter, type AdapterDescription } from './context.js';
 
@@ -14,8 +14,8 @@ export interface GpuOptions {
   backend?: string | undefined;
   powerPreference?: GPUPowerPreference | undefined;
   /**
-   * Optional features to ask for, each only where the adapter offers it (the profiler's
-   * 'timestamp-query'); the trainer asks for none, so its device is the same on every adapter.
+   * Optional features to ask for beyond DEFAULT_FEATURES, each only where the adapter offers it (the
+   * profiler's 'timestamp-query').
    */
   features?: readonly GPUFeatureName[] | undefined;
   /**
@@ -91,7 +91,7 @@ export async function openGpu(requested: GpuOptions = {}): Promise<GpuContext> {
   if (!adapter) throw notFound();
   const info = describeAdapter(adapter);
   const requiredLimits = requiredLimitsFor(adapter);
-  const requiredFeatures = (requested.features ?? []).filter((f) => adapter.features.has(f));
+  const requiredFeatures = [...DEFAULT_FEATURES, ...(requested.features ?? [])].filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'webgpu-local-sgd' });
   const errors = installErrorHandlers(device);
   return new GpuContext(gpu, adapter, device, info, errors);

@@ -2,6 +2,7 @@
 // entries and why they are shaped as they are; this file picks one per shape and adapter: by
 // measurement (autotune.ts) where the context has an autotuner, else from a fixed table per adapter kind.
 import code from '../../shaders/matmul.wgsl';
+import subgroupCode from '../../shaders/matmul-subgroup.wgsl';
 import { autotunerFor, codeHash, powerOfTwoAtLeast, type AutotuneCandidate } from './autotune.js';
 import type { GpuContext } from '../gpu/device.js';
 import { ceilDiv, createBindGroup, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
@@ -9,6 +10,12 @@ import { createStorage } from '../gpu/buffers.js';
 import { assertHolds, assertWholeNumber, uniformBuffer } from './uniforms.js';
 
 const SHADER = { file: 'matmul.wgsl', code };
+/** The subgroup entries extend matmul.wgsl (its bindings and helpers) in a module that enables subgroups. */
+const SUBGROUP_SHADER = { file: 'matmul-subgroup.wgsl', code: `enable subgroups;\n${code}\n${subgroupCode}` };
+/** The subgroup entries: a workgroup is one subgroup of 8 lanes and owns 16 rows × 32 columns. */
+const SUBGROUP_LANES = 8;
+const SUBGROUP_ROWS = 16;
+const SUBGROUP_COLS = 32;
 /** Rows and columns one invocation of the blocked entries computes (named registers in the shader). */
 const BLOCK_ROWS = 16;
 const BLOCK_COLS = 8;
@@ -24,10 +31,12 @@ const TILED_WORKGROUP = 256;
  * context has an autotuner (the trainer's default), else by the table: 'narrow' when N is small, else
  * 'blocked-vec4' for transB when the strides allow vec4 loads, else 'blocked-scalar'. The others force one
  * entry (tests and benchmarks); 'naive' is one output per invocation, the baseline; 'tiled' uses
- * workgroup memory, for discrete GPUs (same results bit for bit; slower on lavapipe).
+ * workgroup memory, for discrete GPUs (same results bit for bit; slower on lavapipe); 'subgroup' shares
+ * rows of A by subgroupBroadcast, for CPU adapters with subgroups of 8 or more lanes (lavapipe:
+ * 3–5× `main`; same results bit for bit; see matmul-subgroup.wgsl).
  */
-export type MatmulVariant = 'blocked' | 'blocked-vec4' | 'blocked-scalar' | 'narrow' | 'naive' | 'tiled';
-export type MatmulEntry = 'main' | 'main_vec4' | 'narrow' | 'naive' | 'tiled';
+export type MatmulVariant = 'blocked' | 'blocked-vec4' | 'blocked-scalar' | 'narrow' | 'naive' | 'tiled' | 'subgroup';
+export type MatmulEntry = 'main' | 'main_vec4' | 'narrow' | 'naive' | 'tiled' | 'sub_abt' | 'sub_ab' | 'sub_atb';
 
 export interface MatmulArgs {
   /** Op(A) is M×K; with transA, A is stored as [K, M]. */
@@ -85,6 +94,8 @@ export interface MatmulTuning {
   narrowMaxN: number;
   /** Whether 'blocked' takes `main_vec4` for X·Wᵀ (transB) when the shape allows. */
   vec4TransB: boolean;
+  /** Whether the adapter runs the subgroup entries, and 'blocked' takes them where the shape allows. */
+  subgroups: boolean;
 }
 
 /**
@@ -99,8 +110,22 @@ export interface MatmulTuning {
  */
 export function matmulTuning(ctx: GpuContext): MatmulTuning {
   return ctx.isCpuAdapter
-    ? { blockedWorkgroups: [16, 8], narrowWorkgroup: 8, narrowMaxN: 32, vec4TransB: false }
-    : { blockedWorkgroups: [128], narrowWorkgroup: 64, narrowMaxN: 32, vec4TransB: true };
+    ? { blockedWorkgroups: [16, 8], narrowWorkgroup: 8, narrowMaxN: 32, vec4TransB: false, subgroups: subgroupMatmulRuns(ctx) }
+    : { blockedWorkgroups: [128], narrowWorkgroup: 64, narrowMaxN: 32, vec4TransB: true, subgroups: false };
+}
+
+/**
+ * Whether this device runs the subgroup entries: it has the feature, and a workgroup of 8 lanes is one
+ * subgroup (the smallest subgroup holds 8 or more), so that subgroupBroadcast reaches all 8.
+ */
+export function subgroupMatmulRuns(ctx: GpuContext): boolean {
+  return ctx.device.features.has('subgroups') && ctx.subgroupMinSize >= SUBGROUP_LANES;
+}
+
+/** Whether the subgroup entry of this form can run the shape (matmul-subgroup.wgsl's header: 4 adjacent columns or rows per lane). */
+export function matmulSubgroupFits(shape: MatmulShape): boolean {
+  if (shape.transB) return !shape.transA;
+  return shape.N % 4 === 0 && (!shape.transA || shape.M % 4 === 0);
 }
 
 /** The blocked entries' workgroup size for N output columns: the candidate that pads N least. */
@@ -121,7 +146,7 @@ export function matmulVec4Fits(M: number, K: number, transA: boolean): boolean {
  * Lavapipe: workgroups of 8–32 lanes (see matmulTuning); real GPUs want more invocations in flight.
  */
 export interface MatmulCandidate {
-  variant: 'blocked-scalar' | 'blocked-vec4' | 'narrow' | 'tiled';
+  variant: 'blocked-scalar' | 'blocked-vec4' | 'narrow' | 'tiled' | 'subgroup';
   workgroup: number;
   adapters: 'cpu' | 'gpu';
 }
@@ -131,6 +156,8 @@ export const MATMUL_CANDIDATES: readonly MatmulCandidate[] = [
   { variant: 'blocked-scalar', workgroup: 32, adapters: 'cpu' },
   { variant: 'blocked-vec4', workgroup: 16, adapters: 'cpu' },
   { variant: 'narrow', workgroup: 8, adapters: 'cpu' },
+  // Only where the device runs it (subgroupMatmulRuns) and the shape fits (matmulSubgroupFits).
+  { variant: 'subgroup', workgroup: SUBGROUP_LANES, adapters: 'cpu' },
   { variant: 'blocked-scalar', workgroup: 64, adapters: 'gpu' },
   { variant: 'blocked-scalar', workgroup: 128, adapters: 'gpu' },
   { variant: 'blocked-scalar', workgroup: 256, adapters: 'gpu' },
@@ -145,14 +172,19 @@ export const MATMUL_CANDIDATES: readonly MatmulCandidate[] = [
 export function matmulCandidateName(c: MatmulCandidate): string {
   return runName(matmulEntry(c.variant, NO_TUNING, { M: 1, N: 1, K: 1, transA: false, transB: false }), c.workgroup);
 }
-const runName = (entry: MatmulEntry, workgroup: number) => `${entry} wg${workgroup}`;
-const NO_TUNING: MatmulTuning = { blockedWorkgroups: [1], narrowWorkgroup: 1, narrowMaxN: 0, vec4TransB: false };
+/** The three subgroup entries are one candidate (the form picks the entry), named 'subgroup'. */
+const runName = (entry: MatmulEntry, workgroup: number) => `${isSubgroupEntry(entry) ? 'subgroup' : entry} wg${workgroup}`;
+const NO_TUNING: MatmulTuning = { blockedWorkgroups: [1], narrowWorkgroup: 1, narrowMaxN: 0, vec4TransB: false, subgroups: false };
 
-/** The candidates that can run this shape on this kind of adapter: vec4 where its loads fit, narrow for small N. */
-export function matmulCandidates(isCpuAdapter: boolean, shape: MatmulShape & { vec4Able: boolean }): MatmulCandidate[] {
+/**
+ * The candidates that can run this shape on this kind of adapter: vec4 where its loads fit, narrow for
+ * small N, subgroup where the device runs it and the shape fits.
+ */
+export function matmulCandidates(isCpuAdapter: boolean, shape: MatmulShape & { vec4Able: boolean }, subgroups = false): MatmulCandidate[] {
   const narrowMaxN = 32;
   return MATMUL_CANDIDATES.filter((c) => c.adapters === (isCpuAdapter ? 'cpu' : 'gpu') &&
-    (c.variant !== 'blocked-vec4' || shape.vec4Able) && (c.variant !== 'narrow' || shape.N <= narrowMaxN));
+    (c.variant !== 'blocked-vec4' || shape.vec4Able) && (c.variant !== 'narrow' || shape.N <= narrowMaxN) &&
+    (c.variant !== 'subgroup' || (subgroups && matmulSubgroupFits(shape))));
 }
 
 /**
@@ -163,10 +195,11 @@ export function matmulCandidates(isCpuAdapter: boolean, shape: MatmulShape & { v
 export function matmulShapeClass(shape: MatmulShape & { batch: number; vec4Able: boolean }): string {
   const N = shape.N <= 32 ? 32 : powerOfTwoAtLeast(shape.N);
   return `${shape.transA ? 'Aᵀ' : 'A'}·${shape.transB ? 'Bᵀ' : 'B'} M≤${powerOfTwoAtLeast(shape.M)} N≤${N} K≤${powerOfTwoAtLeast(shape.K)}` +
-    `${shape.batch > 1 ? ` batch≤${powerOfTwoAtLeast(shape.batch)}` : ''}${shape.vec4Able ? '' : ' no-vec4'}`;
+    `${shape.batch > 1 ? ` batch≤${powerOfTwoAtLeast(shape.batch)}` : ''}${shape.vec4Able ? '' : ' no-vec4'}` +
+    `${matmulSubgroupFits(shape) ? '' : ' no-subgroup'}`;
 }
 
-const KERNEL_VERSION = `matmul@${codeHash(code)}`;
+const KERNEL_VERSION = `matmul@${codeHash(code + subgroupCode)}`;
 
 /**
  * Autotune's choice for this call, or undefined where the context has no autotuner. Candidates run on
@@ -180,7 +213,7 @@ async function autotunedCandidate(
   if (!tuner) return undefined;
   const { M, N, K } = args;
   const shape = { M, N, K, transA, transB, batch: batches, vec4Able: packed && batches === 1 && matmulVec4Fits(M, K, transA) };
-  const candidates = matmulCandidates(ctx.isCpuAdapter, shape);
+  const candidates = matmulCandidates(ctx.isCpuAdapter, shape, table.subgroups);
   let scratch: GPUBuffer[] | undefined;
   const buffers = () => {
     const f32 = (label: string, n: number) => createStorage(ctx, `autotune scratch ${label}`, 4 * Math.max(4, n));
@@ -201,7 +234,7 @@ async function autotunedCandidate(
   }));
   // What the fixed table runs for this shape: autotune keeps it unless another candidate is clearly faster.
   const tableEntry = matmulEntry('blocked', table, { M, N, K, transA, transB, packed: packed && batches === 1 });
-  const fallback = runName(tableEntry, tableEntry === 'narrow' ? table.narrowWorkgroup : blockedWorkgroup(table, N));
+  const fallback = runName(tableEntry, tableEntry === 'narrow' ? table.narrowWorkgroup : isSubgroupEntry(tableEntry) ? SUBGROUP_LANES : blockedWorkgroup(table, N));
   if (!tuning.some((c) => c.name === fallback)) return undefined; // a table outside the candidate list: nothing to measure against
   try {
     const choice = await tuner.choose(ctx, { kernel: KERNEL_VERSION, shapeClass: matmulShapeClass(shape), candidates: tuning, fallback });
@@ -232,8 +265,10 @@ export function matmulEntry(variant: MatmulVariant, tuning: MatmulTuning, shape:
     case 'tiled': return 'tiled';
     case 'blocked-scalar': return 'main';
     case 'blocked-vec4': return 'main_vec4';
+    case 'subgroup': return shape.transB ? 'sub_abt' : shape.transA ? 'sub_atb' : 'sub_ab';
     case 'blocked':
       if (shape.N <= tuning.narrowMaxN) return 'narrow';
+      if (tuning.subgroups && matmulSubgroupFits(shape)) return matmulEntry('subgroup', tuning, shape);
       return tuning.vec4TransB && shape.transB && (shape.packed ?? true) && matmulVec4Fits(shape.M, shape.K, shape.transA) ? 'main_vec4' : 'main';
   }
 }
@@ -285,6 +320,19 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
         `(got M=${M} K=${K}); use variant 'blocked', which falls back to scalar loads`,
     );
   }
+  if (isSubgroupEntry(entry)) {
+    if (!subgroupMatmulRuns(ctx)) {
+      throw new RangeError(`${name}: variant 'subgroup' needs a device with the 'subgroups' feature and subgroups of ` +
+        `${SUBGROUP_LANES} or more lanes (this adapter: ${ctx.device.features.has('subgroups') ? `smallest subgroup ${ctx.subgroupMinSize}` : 'no subgroups'}); use variant 'blocked'`);
+    }
+    if (!matmulSubgroupFits({ M, N, K, transA, transB })) {
+      throw new RangeError(`${name}: variant 'subgroup' ${transA && transB ? 'has no Aᵀ·Bᵀ form' : `needs N % 4 == 0${transA ? ' and M % 4 == 0 (transA)' : ''}`} ` +
+        `(got M=${M} N=${N}); use variant 'blocked'`);
+    }
+    if (args.workgroup !== undefined && args.workgroup !== SUBGROUP_LANES) {
+      throw new RangeError(`${name}: variant 'subgroup' has a fixed workgroup of ${SUBGROUP_LANES} lanes (got workgroup ${args.workgroup}); pass ${SUBGROUP_LANES} or none`);
+    }
+  }
   if (entry === 'tiled' && args.workgroup !== undefined && args.workgroup !== TILED_WORKGROUP) {
     throw new RangeError(`${name}: variant 'tiled' has a fixed 16×16 workgroup (got workgroup ${args.workgroup}); pass ${TILED_WORKGROUP} or none`);
   }
@@ -292,7 +340,7 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
   if (entry === 'main' || entry === 'main_vec4') constants.WG = args.workgroup ?? tuned?.workgroup ?? blockedWorkgroup(tuning, N);
   if (entry === 'narrow') constants.WG = args.workgroup ?? tuned?.workgroup ?? tuning.narrowWorkgroup;
   const wg = constants.WG as number | undefined;
-  const pipeline = await ctx.pipelines.get({ shader: SHADER, entry, constants });
+  const pipeline = await ctx.pipelines.get({ shader: isSubgroupEntry(entry) ? SUBGROUP_SHADER : SHADER, entry, constants });
 
   const flags = (args.accumulate ? 1 : 0) | (args.bias ? 2 : 0);
   const offsets = (o: MatmulBatchOperand) => [{ u32: o.base }, { u32: o.outer }, { u32: o.innerStride }];
@@ -319,7 +367,15 @@ function matmulWorkgroups(entry: MatmulEntry, wg: number, M: number, N: number, 
       return [ceilDiv(N, 8), ceilDiv(M, 8), batches];
     case 'tiled':
       return [ceilDiv(N, TILED_BLOCK), ceilDiv(M, TILED_BLOCK), batches];
+    case 'sub_abt':
+    case 'sub_ab':
+    case 'sub_atb':
+      return [ceilDiv(N, SUBGROUP_COLS), ceilDiv(M, SUBGROUP_ROWS), batches];
   }
+}
+
+function isSubgroupEntry(entry: MatmulEntry): boolean {
+  return entry === 'sub_abt' || entry === 'sub_ab' || entry === 'sub_atb';
 }
 
 const NO_OFFSET: MatmulBatchOperand = { base: 0, outer: 0, innerStride: 0 };

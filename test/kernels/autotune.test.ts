@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { Autotuner, MemoryAutotuneStore, useAutotuner } from '../../src/kernels/autotune.js';
 import {
   MATMUL_CANDIDATES, blockedWorkgroup, matmulCandidateName, matmulCandidates, matmulEntry, matmulShapeClass, matmulTuning,
-  matmulVec4Fits, prepareMatmul, type MatmulVariant,
+  matmulSubgroupFits, matmulVec4Fits, prepareMatmul, subgroupMatmulRuns, type MatmulVariant,
 } from '../../src/kernels/matmul.js';
 import { assertRejects } from '../helpers/assert.js';
 import { closeTestGpu, download, poisoned, run, testGpu, upload } from '../helpers/gpu.js';
@@ -16,9 +16,10 @@ const FORMS = [
   { name: 'dX = dY·W', transA: false, transB: false, bias: false },
   { name: 'dW = dYᵀ·X', transA: true, transB: false, bias: false },
 ];
-// 1×1, tall, wide, off every block (16 rows × 8·WG columns), vec4-able yet off the blocks.
+// 1×1, tall, wide, off every block (16 rows × 8·WG columns), vec4-able yet off the blocks, and
+// shapes the subgroup entries take (N % 4 == 0, M % 4 == 0) off their 16 × 32 blocks and K % 4 == 0.
 const SHAPES: [number, number, number][] = [
-  [1, 1, 1], [1000, 3, 17], [3, 700, 9], [65, 129, 33], [68, 33, 36], [20, 1030, 12],
+  [1, 1, 1], [1000, 3, 17], [3, 700, 9], [65, 129, 33], [68, 33, 36], [20, 1030, 12], [36, 8, 70], [20, 1028, 13],
 ];
 
 // What makes autotuning safe for Local SGD (autotune.ts's header): whichever candidate an adapter
@@ -35,7 +36,8 @@ for (const form of FORMS) {
       const runs: { name: string; out: Float32Array }[] = [];
       const variants: { name: string; variant: MatmulVariant; workgroup?: number }[] = [
         { name: 'naive', variant: 'naive' },
-        ...MATMUL_CANDIDATES.filter((c) => c.variant !== 'blocked-vec4' || matmulVec4Fits(M, K, form.transA))
+        ...MATMUL_CANDIDATES.filter((c) => (c.variant !== 'blocked-vec4' || matmulVec4Fits(M, K, form.transA)) &&
+          (c.variant !== 'subgroup' || matmulSubgroupFits({ M, N, K, transA: form.transA, transB: form.transB })))
           .map((c) => ({ name: matmulCandidateName(c), variant: c.variant, workgroup: c.workgroup })),
       ];
       for (const v of variants) {
@@ -61,6 +63,7 @@ test('a context without an autotuner (--no-autotune) runs the fixed table\'s ent
     const table = matmulEntry('blocked', tuning, { M, N, K, transA: false, transB });
     const forced = table === 'narrow'
       ? { variant: 'narrow' as const, workgroup: tuning.narrowWorkgroup }
+      : table.startsWith('sub_') ? { variant: 'subgroup' as const, workgroup: 8 }
       : { variant: table === 'main' ? 'blocked-scalar' as const : 'blocked-vec4' as const, workgroup: blockedWorkgroup(tuning, N) };
     const d = await prepareMatmul(ctx, args);
     const expected = await prepareMatmul(ctx, { ...args, ...forced });
@@ -82,7 +85,7 @@ test('with an autotuner, \'blocked\' measures each candidate once per shape clas
     const a = upload(ctx, 'A', aData), b = upload(ctx, 'B', bData);
     const c = poisoned(ctx, 'C', M * N);
     const d = await prepareMatmul(ctx, { a, b, c, M, N, K, transB: true });
-    const candidates = matmulCandidates(ctx.isCpuAdapter, { M, N, K, transA: false, transB: true, vec4Able: true });
+    const candidates = matmulCandidates(ctx.isCpuAdapter, { M, N, K, transA: false, transB: true, vec4Able: true }, subgroupMatmulRuns(ctx));
     const shapeClass = matmulShapeClass({ M, N, K, transA: false, transB: true, batch: 1, vec4Able: true });
     assert.is(shapeClass, 'A·Bᵀ M≤128 N≤512 K≤64');
     assert.is(tuner.measurements, candidates.length, 'each candidate estimated once, then timed in rounds');
@@ -107,7 +110,7 @@ test('with an autotuner, \'blocked\' measures each candidate once per shape clas
     await prepareMatmul(ctx, { a, b, c, M: 9, N: 10, K: 36, transB: true });
     assert.ok(tuner.measurements > candidates.length);
     assert.is(lines.length, 2);
-    assert.match(lines[1]!, /N≤32 .*→ (main|main_vec4|narrow) wg\d+/);
+    assert.match(lines[1]!, /N≤32 .*→ (main|main_vec4|narrow|subgroup) wg\d+/);
 
     // A later process (a fresh autotuner) on the same store: cached, logged as such, nothing timed.
     const later = new Autotuner({ store, log: (l) => lines.push(l) });
@@ -120,14 +123,18 @@ test('with an autotuner, \'blocked\' measures each candidate once per shape clas
   }
 });
 
-test('shape classes: powers of two per dimension, N ≤ 32 one class, batches and vec4 fit apart', () => {
+test('shape classes: powers of two per dimension, N ≤ 32 one class, batches, vec4 fit and subgroup fit apart', () => {
   const cls = (M: number, N: number, K: number, extra: { transA?: boolean; batch?: number; vec4Able?: boolean } = {}) =>
     matmulShapeClass({ M, N, K, transA: extra.transA ?? false, transB: true, batch: extra.batch ?? 1, vec4Able: extra.vec4Able ?? true });
   assert.is(cls(1000, 500, 100), 'A·Bᵀ M≤1024 N≤512 K≤128');
   assert.is(cls(1, 1, 1), 'A·Bᵀ M≤1 N≤32 K≤1');
   assert.is(cls(64, 10, 256), cls(64, 32, 256));
   assert.is.not(cls(64, 33, 256), cls(64, 32, 256));
-  assert.is(cls(64, 64, 64, { transA: true, batch: 12, vec4Able: false }), 'Aᵀ·Bᵀ M≤64 N≤64 K≤64 batch≤16 no-vec4');
+  assert.is(cls(64, 64, 64, { transA: true, batch: 12, vec4Able: false }), 'Aᵀ·Bᵀ M≤64 N≤64 K≤64 batch≤16 no-vec4 no-subgroup');
+  // Whether the subgroup entry fits (N % 4 == 0 for A·B) decides whether it is a candidate, so it parts classes too.
+  const ab = (N: number) => matmulShapeClass({ M: 64, N, K: 64, transA: false, transB: false, batch: 1, vec4Able: true });
+  assert.is(ab(68), 'A·B M≤64 N≤128 K≤64');
+  assert.is(ab(66), 'A·B M≤64 N≤128 K≤64 no-subgroup');
 });
 
 

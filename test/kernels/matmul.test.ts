@@ -1,7 +1,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { blockedWorkgroup, matmulEntry, matmulTuning, matmulVec4Fits, prepareMatmul, type MatmulVariant } from '../../src/kernels/matmul.js';
-import { assertBitwiseEqual, assertClose } from '../helpers/assert.js';
+import {
+  blockedWorkgroup, matmulEntry, matmulSubgroupFits, matmulTuning, matmulVec4Fits, prepareMatmul, subgroupMatmulRuns, type MatmulVariant,
+} from '../../src/kernels/matmul.js';
+import { assertBitwiseEqual, assertClose, assertRejects } from '../helpers/assert.js';
 import { download, poisoned, run, testGpu, upload, closeTestGpu } from '../helpers/gpu.js';
 import { randomArray, rng } from '../helpers/random.js';
 import { matmulRef } from '../helpers/reference.js';
@@ -9,13 +11,19 @@ import { matmulRef } from '../helpers/reference.js';
 const test = suite('matmul');
 
 // [M, N, K]: 1×1×1, not tile multiples, tile multiples, the MLP's shapes, tall and wide, and
-// shapes that fit the vec4 entry (K % 4 == 0, M % 4 == 0) yet not its 16-row × 512-column blocks.
+// shapes that fit the vec4 entry (K % 4 == 0, M % 4 == 0) yet not its 16-row × 512-column blocks,
+// and shapes the subgroup entries take in every form (M % 4 == 0, N % 4 == 0) off their 16 × 32
+// blocks, with K below, at and off its steps of 4.
 const SHAPES: [number, number, number][] = [
   [1, 1, 1], [7, 13, 5], [65, 129, 33], [64, 256, 784], [64, 10, 256],
   [256, 10, 64], [1000, 3, 17], [3, 700, 9], [128, 128, 128],
   [20, 1030, 12], [68, 33, 36], [4, 7, 4], [65, 520, 8], [256, 784, 64],
+  [4, 4, 1], [12, 36, 7], [36, 8, 70], [20, 1028, 13], [100, 44, 5],
 ];
-const VARIANTS: MatmulVariant[] = ['blocked', 'blocked-vec4', 'blocked-scalar', 'narrow', 'naive', 'tiled'];
+const VARIANTS: MatmulVariant[] = ['blocked', 'blocked-vec4', 'blocked-scalar', 'narrow', 'naive', 'tiled', 'subgroup'];
+/** The shapes a variant takes in a form: the vec4 and subgroup entries refuse some (tested below); 'blocked' falls back. */
+const fits = (variant: MatmulVariant, M: number, N: number, K: number, transA: boolean, transB: boolean) =>
+  variant === 'blocked-vec4' ? matmulVec4Fits(M, K, transA) : variant === 'subgroup' ? matmulSubgroupFits({ M, N, K, transA, transB }) : true;
 const FORMS = [
   { name: 'Y = X·Wᵀ + b', transA: false, transB: true, bias: true },
   { name: 'dX = dY·W', transA: false, transB: false, bias: false },
@@ -27,8 +35,7 @@ for (const variant of VARIANTS) {
     test(`${variant} ${form.name} matches the float64 reference on awkward shapes`, async () => {
       const ctx = await testGpu();
       let seed = 0;
-      // The vec4 entry refuses shapes it cannot load as vec4 (tested below); 'blocked' falls back.
-      const shapes = variant === 'blocked-vec4' ? SHAPES.filter(([M, , K]) => matmulVec4Fits(M, K, form.transA)) : SHAPES;
+      const shapes = SHAPES.filter(([M, N, K]) => fits(variant, M, N, K, form.transA, form.transB));
       assert.ok(shapes.length >= 8, `${variant}: too few shapes to test (${shapes.length})`);
       for (const [M, N, K] of shapes) {
         const random = rng(++seed * 7919);
@@ -54,8 +61,9 @@ for (const variant of VARIANTS) {
 // [M, N, K, outer, inner]: one batch, T = 1, shapes off every tile, the baby GPT's head shapes.
 const BATCHED: [number, number, number, number, number][] = [
   [1, 1, 1, 1, 1], [7, 5, 3, 2, 3], [1, 9, 4, 3, 1], [17, 33, 6, 1, 2], [64, 64, 32, 2, 4], [64, 32, 64, 3, 2],
+  [20, 12, 7, 2, 3],
 ];
-for (const variant of ['blocked', 'blocked-scalar', 'narrow', 'naive', 'tiled'] as const) {
+for (const variant of ['blocked', 'blocked-scalar', 'narrow', 'naive', 'tiled', 'subgroup'] as const) {
   for (const form of FORMS.filter((f) => !f.bias)) test(`${variant} batched ${form.name} matches the float64 reference per batch and leaves C's gaps untouched`, async () => {
     await batchedCase(variant, form.transA, form.transB);
   });
@@ -67,7 +75,9 @@ for (const variant of ['blocked', 'blocked-scalar', 'narrow', 'naive', 'tiled'] 
 async function batchedCase(variant: MatmulVariant, transA: boolean, transB: boolean): Promise<void> {
   const ctx = await testGpu();
   let seed = 300 + (transA ? 1000 : 0) + (transB ? 2000 : 0);
-  for (const [M, N, K, outer, inner] of BATCHED) {
+  const shapes = BATCHED.filter(([M, N, K]) => fits(variant, M, N, K, transA, transB));
+  assert.ok(shapes.length >= 3, `${variant}: too few batched shapes to test (${shapes.length})`);
+  for (const [M, N, K, outer, inner] of shapes) {
     const random = rng(++seed * 104729);
     // Stored matrices: rows of the stored form, padded by a few floats; batches laid out inner-fastest with gaps.
     const stored = (rows: number, cols: number) => ({ rows, cols, ld: cols + 3 });
@@ -120,11 +130,13 @@ async function batchedCase(variant: MatmulVariant, transA: boolean, transB: bool
 // keep -0; reversing the k order within a slice fails every form here). With 'extras', bias is added and C starts from values to accumulate into.
 const BITWISE: [number, number, number][] = [
   [1, 1, 1], [7, 13, 5], [65, 129, 33], [64, 64, 16], [130, 70, 47], [1, 300, 1], [200, 1, 17], [3, 700, 9], [96, 80, 100],
+  [20, 36, 13], [4, 4, 1],
 ];
 for (const form of FORMS) {
-  test(`'tiled' ${form.name} equals 'blocked-scalar' and 'naive' bit for bit, with and without bias and accumulate`, async () => {
+  test(`'tiled' and 'subgroup' ${form.name} equal 'blocked-scalar' and 'naive' bit for bit, with and without bias and accumulate`, async () => {
     const ctx = await testGpu();
     let seed = 500 + (form.transA ? 1 : 0) + (form.transB ? 2 : 0);
+    let subgroupShapes = 0;
     for (const [M, N, K] of BITWISE) {
       for (const mode of ['plain', 'extras', 'underflow'] as const) {
         const extras = mode === 'extras';
@@ -138,18 +150,24 @@ for (const form of FORMS) {
         const b = upload(ctx, 'B', awkward(K * N));
         const bias = extras ? upload(ctx, 'bias', awkward(N)) : undefined;
         const before = randomArray(M * N, random);
-        const results: Float32Array[] = [];
-        for (const variant of ['tiled', 'blocked-scalar', 'naive'] as const) {
+        const results = new Map<MatmulVariant, Float32Array>();
+        for (const variant of ['blocked-scalar', 'naive', 'tiled', 'subgroup'] as const) {
+          if (!fits(variant, M, N, K, form.transA, form.transB)) continue;
           const c = extras ? upload(ctx, 'C', before) : poisoned(ctx, 'C', M * N);
           await run(ctx, await prepareMatmul(ctx, { a, b, c, M, N, K, bias, transA: form.transA, transB: form.transB, accumulate: extras, variant }));
-          results.push(await download(ctx, c, M * N));
+          results.set(variant, await download(ctx, c, M * N));
         }
         const what = `${form.name} M=${M} N=${N} K=${K} ${mode}`;
-        assert.ok(results[0]!.every((v) => Number.isFinite(v)), `'tiled' ${what}: left an output unwritten (NaN)`);
-        assertBitwiseEqual(results[0]!, results[1]!, `'tiled' vs 'blocked-scalar' ${what}`);
-        assertBitwiseEqual(results[0]!, results[2]!, `'tiled' vs 'naive' ${what}`);
+        const scalar = results.get('blocked-scalar')!;
+        assertBitwiseEqual(scalar, results.get('naive')!, `'blocked-scalar' vs 'naive' ${what}`);
+        for (const [variant, out] of results) {
+          assert.ok(out.every((v) => Number.isFinite(v)), `'${variant}' ${what}: left an output unwritten (NaN)`);
+          if (variant !== 'blocked-scalar') assertBitwiseEqual(out, scalar, `'${variant}' vs 'blocked-scalar' ${what}`);
+        }
+        if (fits('subgroup', M, N, K, form.transA, form.transB)) subgroupShapes++;
       }
     }
+    assert.ok(subgroupShapes >= 3 * 4, `'subgroup' ${form.name}: compared on too few shapes (${subgroupShapes / 3})`);
   });
 }
 
@@ -213,7 +231,7 @@ test('every entry adds bias and accumulates into C', async () => {
   const random = rng(202);
   for (const variant of VARIANTS) {
     for (const form of FORMS) {
-      const [M, N, K] = [36, 70, 20];
+      const [M, N, K] = variant === 'subgroup' ? [36, 72, 21] : [36, 70, 20]; // the subgroup entries need N % 4 == 0
       const a = randomArray(M * K, random);
       const b = randomArray(K * N, random);
       const bias = randomArray(N, random);
@@ -232,7 +250,7 @@ test('every entry adds bias and accumulates into C', async () => {
 
 test("'blocked' takes the narrow entry for the 10-class layer, vec4 loads for X·Wᵀ where the adapter's tuning wants them, scalar loads otherwise", async () => {
   const ctx = await testGpu();
-  const tuning = matmulTuning(ctx);
+  const tuning = { ...matmulTuning(ctx), subgroups: false };
   const entry = (M: number, N: number, K: number, transA: boolean, transB: boolean) =>
     matmulEntry('blocked', tuning, { M, N, K, transA, transB });
   assert.is(entry(64, 10, 256, false, true), 'narrow');
@@ -243,8 +261,35 @@ test("'blocked' takes the narrow entry for the 10-class layer, vec4 loads for X�
   assert.is(entry(64, 784, 256, false, false), 'main');
 });
 
+test("'blocked' takes the subgroup entry of each form where the device runs it and the shape fits (lavapipe offers subgroups of 8)", async () => {
+  const ctx = await testGpu();
+  const tuning = matmulTuning(ctx);
+  if (ctx.isCpuAdapter) assert.ok(subgroupMatmulRuns(ctx) && tuning.subgroups, `${ctx.info.description}: no subgroups of 8 lanes, so the subgroup entries are never tested`);
+  const entry = (M: number, N: number, K: number, transA: boolean, transB: boolean) =>
+    matmulEntry('blocked', { ...tuning, subgroups: true }, { M, N, K, transA, transB });
+  assert.is(entry(64, 256, 783, false, true), 'sub_abt');
+  assert.is(entry(64, 784, 256, false, false), 'sub_ab');
+  assert.is(entry(256, 784, 64, true, false), 'sub_atb');
+  assert.is(entry(64, 10, 256, false, true), 'narrow');
+  assert.is(entry(64, 782, 256, false, false), 'main'); // N % 4 != 0
+  assert.is(entry(66, 784, 256, true, false), 'main'); // M % 4 != 0 with transA
+});
+
+test("'subgroup' refuses a shape it cannot take, and a fixed workgroup other than 8, and says what to use instead", async () => {
+  const ctx = await testGpu();
+  const buf = upload(ctx, 'buf', new Float32Array(64));
+  await assertRejects(() => prepareMatmul(ctx, { a: buf, b: buf, c: buf, M: 4, N: 5, K: 4, variant: 'subgroup' }),
+    /matmul: variant 'subgroup' needs N % 4 == 0 \(got M=4 N=5\); use variant 'blocked'/);
+  await assertRejects(() => prepareMatmul(ctx, { a: buf, b: buf, c: buf, M: 5, N: 4, K: 4, transA: true, variant: 'subgroup' }),
+    /matmul_tA: variant 'subgroup' needs N % 4 == 0 and M % 4 == 0 \(transA\) \(got M=5 N=4\)/);
+  await assertRejects(() => prepareMatmul(ctx, { a: buf, b: buf, c: buf, M: 4, N: 4, K: 4, transA: true, transB: true, variant: 'subgroup' }),
+    /variant 'subgroup' has no Aᵀ·Bᵀ form/);
+  await assertRejects(() => prepareMatmul(ctx, { a: buf, b: buf, c: buf, M: 4, N: 4, K: 4, variant: 'subgroup', workgroup: 16 }),
+    /variant 'subgroup' has a fixed workgroup of 8 lanes \(got workgroup 16\); pass 8 or none/);
+});
+
 test('the blocked workgroup is the candidate that pads the output columns least', () => {
-  const tuning = { blockedWorkgroups: [16, 8], narrowWorkgroup: 8, narrowMaxN: 32, vec4TransB: false };
+  const tuning = { blockedWorkgroups: [16, 8], narrowWorkgroup: 8, narrowMaxN: 32, vec4TransB: false, subgroups: false };
   assert.is(blockedWorkgroup(tuning, 128), 16); // 128 columns: one workgroup of 16 × 8, no padding
   assert.is(blockedWorkgroup(tuning, 384), 16);
   assert.is(blockedWorkgroup(tuning, 784), 8); // 832 columns at 8 lanes, 896 at 16
