@@ -28,8 +28,9 @@ const TILED_WORKGROUP = 256;
 
 /**
  * 'blocked' picks the fastest correct entry for the shape: measured among MATMUL_CANDIDATES where the
- * context has an autotuner (the trainer's default), else by the table: 'narrow' when N is small, else
- * 'blocked-vec4' for transB when the strides allow vec4 loads, else 'blocked-scalar'. The others force one
+ * context has an autotuner (the trainer's default), else by the table: 'subgroup' where the device
+ * runs it and the shape fits, else 'narrow' when N is small, else 'blocked-vec4' for transB when the
+ * strides allow vec4 loads, else 'blocked-scalar'. The others force one
  * entry (tests and benchmarks); 'naive' is one output per invocation, the baseline; 'tiled' uses
  * workgroup memory, for discrete GPUs (same results bit for bit; slower on lavapipe); 'subgroup' shares
  * rows of A by subgroupBroadcast, for CPU adapters with subgroups of 8 or more lanes (lavapipe:
@@ -267,8 +268,9 @@ export function matmulEntry(variant: MatmulVariant, tuning: MatmulTuning, shape:
     case 'blocked-vec4': return 'main_vec4';
     case 'subgroup': return shape.transB ? 'sub_abt' : shape.transA ? 'sub_atb' : 'sub_ab';
     case 'blocked':
-      if (shape.N <= tuning.narrowMaxN) return 'narrow';
+      // The subgroup entries beat narrow on lavapipe even at N = 10 (autotune: 0.13 vs 0.21 ms for the MLP's output layer).
       if (tuning.subgroups && matmulSubgroupFits(shape)) return matmulEntry('subgroup', tuning, shape);
+      if (shape.N <= tuning.narrowMaxN) return 'narrow';
       return tuning.vec4TransB && shape.transB && (shape.packed ?? true) && matmulVec4Fits(shape.M, shape.K, shape.transA) ? 'main_vec4' : 'main';
   }
 }
