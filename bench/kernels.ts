@@ -1,20 +1,16 @@
-// How fast are the kernels? GFLOP/s of the matmul entries against the naive kernel and a plain
-// JavaScript loop, on square sizes and the MNIST MLP's shapes, and the parameter average against a
-// JavaScript loop. Run: npm run bench:kernels [-- --quick] [-- --json]
+// How fast are the kernels? GFLOP/s of the matmul entries against the naive kernel, a plain
+// JavaScript loop and one-thread OpenBLAS sgemm at the same shape, on square sizes and the MNIST
+// MLP's shapes, and the parameter average against a JavaScript loop.
+// Run: npm run bench:kernels [-- --quick] [-- --json]
 import { z } from 'zod';
 import { formatAdapter, openGpu, type GpuContext } from '../src/gpu/device.js';
 import { createStorage, createStorageFrom } from '../src/gpu/buffers.js';
 import type { Dispatch } from '../src/gpu/dispatch.js';
 import { median, timeGpu } from './lib/gpu-timing.js';
-import { matmulEntry, matmulTuning, prepareMatmul } from '../src/kernels/matmul.js';
+import { blockedWorkgroup, matmulEntry, matmulTuning, prepareMatmul } from '../src/kernels/matmul.js';
+import { setUpPytorchAnchor } from './lib/pytorch-anchor.js';
+import { sgemmMs } from './lib/sgemm.js';
 import { prepareStackedMean } from '../src/kernels/stacked-mean.js';
-
-/**
- * Stated reference, not measured by this script: OpenBLAS sgemm at 1024³ on this machine's two
- * cores, measured outside this repository at 211–320 GFLOP/s. Every ratio "of limit" below is
- * against this constant.
- */
-const OPENBLAS_SGEMM_1024_GFLOPS_REFERENCE = 290;
 
 const HELP = `Usage: node dist/bench/kernels.js [--quick] [--json] [--help]
 
@@ -22,11 +18,13 @@ const HELP = `Usage: node dist/bench/kernels.js [--quick] [--json] [--help]
   --json   print only a JSON array of records {kernel, shape, variant, gflops, ...} on stdout
   --help   this text
 
-Matmul GFLOP/s of the fast kernel (variant 'blocked': the entry prepareMatmul picks), the naive
-kernel, the workgroup-memory 'tiled' kernel (for discrete GPUs) and a plain-JavaScript Float32Array
-loop, side by side, with ratios to the naive kernel and
-to OpenBLAS sgemm (${OPENBLAS_SGEMM_1024_GFLOPS_REFERENCE} GFLOP/s at 1024³, a stated reference constant). Then the
-parameter average (mean of 4 stacked vectors) against a JavaScript loop.
+Matmul GFLOP/s of the fast kernel (variant 'blocked': the entry prepareMatmul's fixed table picks),
+'main' (the blocked entry with scalar loads, the fast kernel before the subgroup entries), the
+naive kernel, the workgroup-memory 'tiled' kernel (for discrete GPUs) and a plain-JavaScript
+Float32Array loop, side by side, and PyTorch's OpenBLAS sgemm at the same shape on one thread
+(bench/sgemm_shapes.py, configured as bench:train configures PyTorch; the column is empty, and the
+header says why, where python3 with torch is missing). Then the parameter average (mean of 4
+stacked vectors) against a JavaScript loop.
 GPU timing: many dispatches in one submit, warm-up first, median of several repetitions, sleeping
 through ~90% of the expected GPU time before awaiting (Dawn busy-polls a core while it waits).`;
 
@@ -70,7 +68,7 @@ export interface BenchRecord {
   form?: string;
   /** Milliseconds per call (median). */
   ms: number;
-  /** gflops / OPENBLAS_SGEMM_1024_GFLOPS_REFERENCE (matmul only). */
+  /** gflops ÷ one-thread OpenBLAS sgemm's GFLOP/s at the same shape (matmul only; absent without PyTorch). */
   ofLimit?: number;
   /** GB/s of memory traffic (average only). */
   gbps?: number;
@@ -129,7 +127,7 @@ function randomFloats(n: number): Float32Array {
 /** Largest K for the JS loop: at 1024³ the full loop takes seconds, so it runs a K slice. */
 const JS_MAX_FLOPS = 2 * 1024 * 1024 * 128;
 
-async function benchMatmul(ctx: GpuContext, adapter: string, c: MatmulCase, reps: number, log: (line: string) => void): Promise<BenchRecord[]> {
+async function benchMatmul(ctx: GpuContext, adapter: string, c: MatmulCase, reps: number, sgemm: number | null, log: (line: string) => void): Promise<BenchRecord[]> {
   const { transA, transB } = FORMS[c.form];
   const { M, N, K } = c;
   const flops = 2 * M * N * K;
@@ -141,14 +139,22 @@ async function benchMatmul(ctx: GpuContext, adapter: string, c: MatmulCase, reps
   const shape = `${M}×${N}×${K}`;
   const records: BenchRecord[] = [];
   const base = { kernel: 'matmul' as const, shape, form: c.form, adapter };
+  const sgemmGflops = sgemm === null ? null : flops / sgemm / 1e6;
+  const ofLimit = (gflops: number) => (sgemmGflops === null ? {} : { ofLimit: gflops / sgemmGflops });
   try {
-    const entry = matmulEntry('blocked', matmulTuning(ctx), { M, N, K, transA, transB });
-    for (const variant of ['blocked', 'naive', 'tiled'] as const) {
-      const d = await prepareMatmul(ctx, { a: bufA, b: bufB, c: bufC, M, N, K, transA, transB, variant, label: `matmul ${variant}` });
+    const tuning = matmulTuning(ctx);
+    const entry = matmulEntry('blocked', tuning, { M, N, K, transA, transB });
+    for (const variant of ['blocked', 'blocked-scalar', 'naive', 'tiled'] as const) {
+      const d = await prepareMatmul(ctx, {
+        a: bufA, b: bufB, c: bufC, M, N, K, transA, transB, variant, label: `matmul ${variant}`,
+        ...(variant === 'blocked-scalar' ? { workgroup: blockedWorkgroup(tuning, N) } : {}),
+      });
       const ms = await timeGpu(ctx, [d], reps, variant === 'blocked' ? 200 : 100);
       const gflops = flops / ms / 1e6;
-      records.push({ ...base, variant: variant === 'blocked' ? 'fast' : variant, gflops, ms, ofLimit: gflops / OPENBLAS_SGEMM_1024_GFLOPS_REFERENCE, detail: variant === 'blocked' ? entry : variant });
+      const name = variant === 'blocked' ? 'fast' : variant === 'blocked-scalar' ? 'main' : variant;
+      records.push({ ...base, variant: name, gflops, ms, ...ofLimit(gflops), detail: variant === 'blocked' ? entry : variant });
     }
+    if (sgemm !== null) records.push({ ...base, variant: 'sgemm', gflops: sgemmGflops!, ms: sgemm, ofLimit: 1, detail: 'PyTorch OpenBLAS sgemm, one thread' });
   } finally {
     bufA.destroy(); bufB.destroy(); bufC.destroy();
   }
@@ -160,15 +166,16 @@ async function benchMatmul(ctx: GpuContext, adapter: string, c: MatmulCase, reps
   const jsMs = timeJs(() => jsMatmul(c.form, aJs, bJs, cJs, M, N, kJs), Math.max(1, Math.min(reps, 3)));
   const jsGflops = (2 * M * N * kJs) / jsMs / 1e6;
   records.push({
-    ...base, variant: 'js', gflops: jsGflops, ms: (jsMs * K) / kJs, ofLimit: jsGflops / OPENBLAS_SGEMM_1024_GFLOPS_REFERENCE,
+    ...base, variant: 'js', gflops: jsGflops, ms: (jsMs * K) / kJs, ...ofLimit(jsGflops),
     detail: kJs === K ? 'full product' : `measured on K=${kJs} (shrunk to keep the run short), ms scaled to K=${K}`,
   });
-  const [fast, naive, tiled, js] = records;
+  const at = (variant: string) => records.find((r) => r.variant === variant)!;
+  const [fast, main, naive, tiled, js] = ['fast', 'main', 'naive', 'tiled', 'js'].map(at) as [BenchRecord, BenchRecord, BenchRecord, BenchRecord, BenchRecord];
   log(
     `${(c.note ?? c.form).padEnd(26)} ${c.form.padEnd(10)} ${shape.padEnd(15)} ` +
-      `${fmt(fast!.gflops)} ${fmt(naive!.gflops)} ${fmt(tiled!.gflops)} ${fmt(js!.gflops)}${kJs === K ? ' ' : '*'} ` +
-      `${(fast!.gflops / naive!.gflops).toFixed(1).padStart(6)}× ` +
-      `${pct(fast!.ofLimit!)} ${pct(naive!.ofLimit!)} ${pct(js!.ofLimit!)}  ${fast!.detail}`,
+      `${fmt(fast.gflops)} ${fmt(main.gflops)} ${fmt(naive.gflops)} ${fmt(tiled.gflops)} ${fmt(js.gflops)}${kJs === K ? ' ' : '*'}` +
+      `${sgemmGflops === null ? '      -' : fmt(sgemmGflops)}  ` +
+      `${(fast.gflops / main.gflops).toFixed(1).padStart(5)}× ${fast.ofLimit === undefined ? '      -' : ratio(fast.ofLimit)}  ${fast.detail}`,
   );
   return records;
 }
@@ -181,7 +188,7 @@ function sliceColumns(m: Float32Array, rows: number, cols: number, k: number): F
 }
 
 const fmt = (g: number) => g.toFixed(2).padStart(7);
-const pct = (f: number) => `${(f * 100).toFixed(2)}%`.padStart(7);
+const ratio = (f: number) => `${f.toFixed(3)}×`.padStart(7);
 
 async function benchAverage(ctx: GpuContext, adapter: string, count: number, n: number, reps: number, log: (line: string) => void): Promise<BenchRecord[]> {
   const shape = `${n}×${count}`;
@@ -227,13 +234,21 @@ async function run(flags: Flags): Promise<void> {
     const reps = flags.quick ? 2 : 5;
     log(`adapter: ${adapter}`);
     log(`settings: ${flags.quick ? 'quick' : 'full'}, median of ${reps} repetitions; matmul tuning ${JSON.stringify(matmulTuning(ctx))}`);
-    log(`machine limit: OpenBLAS sgemm ≈ ${OPENBLAS_SGEMM_1024_GFLOPS_REFERENCE} GFLOP/s at 1024³ on these two cores (stated reference constant, not measured here)`);
+    const cases = matmulCases(flags.quick);
+    const found = setUpPytorchAnchor();
+    let sgemm: (number | null)[] = cases.map(() => null);
+    if ('anchor' in found) {
+      log(`machine limit: ${found.anchor.label}, sgemm at each shape on one thread (OPENBLAS_NUM_THREADS=1)`);
+      sgemm = sgemmMs(found.anchor, cases.map((c) => ({ M: c.M, N: c.N, K: c.K, batch: 1, ...FORMS[c.form] })), flags.quick ? 0.05 : 0.3);
+    } else {
+      log(`machine limit: not measured (${found.missing})`);
+    }
     log('');
-    log(`${'case'.padEnd(26)} ${'form'.padEnd(10)} ${'M×N×K'.padEnd(15)} ${'fast'.padStart(7)} ${'naive'.padStart(7)} ${'tiled'.padStart(7)} ${'js'.padStart(7)}  ${'f/n'.padStart(6)}  ` +
-      `${'fast%'.padStart(7)} ${'naive%'.padStart(7)} ${'js%'.padStart(7)}  entry`);
-    log(`${''.padEnd(53)} GFLOP/s ${''.padEnd(35)} % of OpenBLAS reference`);
+    log(`${'case'.padEnd(26)} ${'form'.padEnd(10)} ${'M×N×K'.padEnd(15)} ${'fast'.padStart(7)} ${'main'.padStart(7)} ${'naive'.padStart(7)} ${'tiled'.padStart(7)} ${'js'.padStart(7)} ${'sgemm1'.padStart(7)}  ` +
+      `${'f/main'.padStart(6)} ${'f/sgemm1'.padStart(7)}  entry`);
+    log(`${''.padEnd(53)} GFLOP/s`);
     const records: BenchRecord[] = [];
-    for (const c of matmulCases(flags.quick)) records.push(...(await benchMatmul(ctx, adapter, c, reps, log)));
+    for (const [i, c] of cases.entries()) records.push(...(await benchMatmul(ctx, adapter, c, reps, sgemm[i] ?? null, log)));
     if (records.some((r) => r.detail?.startsWith('measured on K='))) log('* JS loop measured on a K slice (shrunk to keep the run short); GFLOP/s barely depend on K.');
     log('');
     // Local SGD's parameter average: the MNIST MLP (203,530 floats) and a 10M-float model, 4 workers.

@@ -16,7 +16,8 @@ import { createModel, type DataShape } from '../src/nn/model.js';
 import { createOptimizer } from '../src/nn/optimizer.js';
 import type { TrainConfig } from '../src/train/config.js';
 import { commaSubset, readFlags, runMain, usage, UsageError, type FlagSpec } from './lib/flags.js';
-import { benchScript, runAnchorScript, setUpPytorchAnchor, type PytorchAnchor } from './lib/pytorch-anchor.js';
+import { setUpPytorchAnchor, type PytorchAnchor } from './lib/pytorch-anchor.js';
+import { sgemmMs } from './lib/sgemm.js';
 import { describeMachine, machineInfo, markdownTable, type MachineInfo } from './lib/report.js';
 import { profileStep, timeAction, timeEmptySubmit, type KernelTiming, type RecordStep } from './lib/step-timing.js';
 
@@ -251,14 +252,11 @@ function matmulShape(mm: MatmulWork): string {
   return `${mm.M}×${mm.N}×${mm.K}${mm.batch > 1 ? ` ×${mm.batch}` : ''}${t ? ` (${mm.transA ? 'Aᵀ' : 'A'}·${mm.transB ? 'Bᵀ' : 'B'})` : ''}`;
 }
 
-const SgemmOut = z.object({ ms: z.array(z.number()) });
-
 /** sgemm milliseconds at each matmul kernel's shape (null for other kernels), one BLAS thread. */
 function sgemmTimes(anchor: PytorchAnchor, timings: readonly KernelTiming[], seconds: number): (number | null)[] {
   const shapes = [...new Map(timings.flatMap((t) => (t.dispatch.matmul ? [[JSON.stringify(t.dispatch.matmul), t.dispatch.matmul] as const] : []))).values()];
-  if (shapes.length === 0) return timings.map(() => null);
-  const out = SgemmOut.parse(runAnchorScript(anchor, benchScript('sgemm_shapes.py'), [JSON.stringify(shapes), String(seconds)], { torch: 1, blas: 1 }));
-  const byShape = new Map(shapes.map((s, i) => [JSON.stringify(s), out.ms[i]!]));
+  const ms = sgemmMs(anchor, shapes, seconds);
+  const byShape = new Map(shapes.map((s, i) => [JSON.stringify(s), ms[i]!]));
   return timings.map((t) => (t.dispatch.matmul ? byShape.get(JSON.stringify(t.dispatch.matmul)) ?? null : null));
 }
 
