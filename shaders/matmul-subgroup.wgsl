@@ -21,6 +21,9 @@
 //              (4 adjacent floats of a row of B); k 4 at a time for A. Needs N % 4 == 0.
 //   `sub_atb`  A [K, lda] (transposed), B [K, ldb] (dW = dYᵀ·X): per k, lane l loads 4 adjacent rows
 //              i0 + 4(l % 4) .. + 3 of A's row k and its 4 columns of B. Needs M % 4 == 0, N % 4 == 0.
+//   `sub_abt4`, `sub_ab4`, `sub_atb4`: the same with each quad loaded as one vec4f (bindings 1 and 2
+//   seen as a4, b4), where A's and B's rows and batch offsets are multiples of 4 floats, and K too
+//   for the first two (matmul.ts checks): 1.0–1.45× faster at 1024³ than four scalar loads.
 // Edges: loads read clamped rows/columns (always in range), stores are guarded; batches as in
 //   matmul.wgsl (workgroup z).
 
@@ -155,6 +158,66 @@ fn sub_atb(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
   var s = ZERO16;
   for (var k = 0u; k < p.K; k++) {
     s = step16x1T(s, quadA(rowsA + k * p.lda), quadB(colB + k * p.ldb));
+  }
+  storeSums16(i0, vec4u(j) + vec4u(0u, 1u, 2u, 3u), s);
+}
+
+// `sub_abt` with vec4f loads (bindings 1 and 2 seen as a4, b4): needs K, lda, ldb and every batch
+// offset of A and B divisible by 4 (matmul.ts checks), and then loads each quad as one value.
+@compute @workgroup_size(8, 1, 1)
+fn sub_abt4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  setBatch(wid.z);
+  let lane = lid.x;
+  let i0 = wid.y * 16u;
+  let cols = vec4u(wid.x * 32u + lane) + vec4u(0u, 8u, 16u, 24u);
+  let cl = min(cols, vec4u(p.N - 1u));
+  let rowLo = (offA + min(i0 + lane, p.M - 1u) * p.lda) / 4u;
+  let rowHi = (offA + min(i0 + 8u + lane, p.M - 1u) * p.lda) / 4u;
+  let colB = (vec4u(offB) + cl * p.ldb) / 4u;
+  var s = ZERO16;
+  let k4 = p.K / 4u;
+  for (var k = 0u; k < k4; k++) {
+    let bk = transpose(mat4x4f(b4[colB.x + k], b4[colB.y + k], b4[colB.z + k], b4[colB.w + k]));
+    s = step16x4(s, a4[rowLo + k], a4[rowHi + k], bk);
+  }
+  storeSums16(i0, cols, s);
+}
+
+// `sub_ab` with vec4f loads: needs K, lda, ldb and the batch offsets of A and B divisible by 4.
+@compute @workgroup_size(8, 1, 1)
+fn sub_ab4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  setBatch(wid.z);
+  let lane = lid.x;
+  let i0 = wid.y * 16u;
+  let j = wid.x * 32u + 4u * lane;
+  let colB = (offB + min(j, p.N - 4u)) / 4u;
+  let ldb4 = p.ldb / 4u;
+  let rowLo = (offA + min(i0 + lane, p.M - 1u) * p.lda) / 4u;
+  let rowHi = (offA + min(i0 + 8u + lane, p.M - 1u) * p.lda) / 4u;
+  var s = ZERO16;
+  let k4 = p.K / 4u;
+  for (var k = 0u; k < k4; k++) {
+    let row = colB + 4u * k * ldb4;
+    let bk = mat4x4f(b4[row], b4[row + ldb4], b4[row + 2u * ldb4], b4[row + 3u * ldb4]);
+    s = step16x4(s, a4[rowLo + k], a4[rowHi + k], bk);
+  }
+  storeSums16(i0, vec4u(j) + vec4u(0u, 1u, 2u, 3u), s);
+}
+
+// `sub_atb` with vec4f loads: needs lda, ldb and the batch offsets of A and B divisible by 4.
+@compute @workgroup_size(8, 1, 1)
+fn sub_atb4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  setBatch(wid.z);
+  let lane = lid.x;
+  let i0 = wid.y * 16u;
+  let j = wid.x * 32u + 4u * lane;
+  let colB = (offB + min(j, p.N - 4u)) / 4u;
+  let rowsA = (offA + min(i0 + 4u * (lane & 3u), p.M - 4u)) / 4u;
+  let lda4 = p.lda / 4u;
+  let ldb4 = p.ldb / 4u;
+  var s = ZERO16;
+  for (var k = 0u; k < p.K; k++) {
+    s = step16x1T(s, a4[rowsA + k * lda4], b4[colB + k * ldb4]);
   }
   storeSums16(i0, vec4u(j) + vec4u(0u, 1u, 2u, 3u), s);
 }

@@ -36,6 +36,8 @@
 // Entry `naive`: one output per invocation, workgroup 8×8; kept as the benchmark's baseline.
 // Entry `tiled`: 64×64 tiles of A and B in workgroup memory, 4×4 outputs per invocation, for
 //   discrete GPUs (slower on lavapipe); see its section below.
+// Entries `sub_abt`, `sub_ab`, `sub_atb` (matmul-subgroup.wgsl, compiled after this file where the
+//   device has subgroups): the fastest on lavapipe, rows of A shared by subgroupBroadcast.
 // Precision: f32 accumulation in k order (fma).
 
 struct Params {

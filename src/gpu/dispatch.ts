@@ -43,6 +43,8 @@ export interface MatmulWork {
   batch: number;
   transA: boolean;
   transB: boolean;
+  /** The WGSL entry point that runs it (matmul.ts's MatmulEntry). */
+  entry?: string;
 }
 
 /** Binds `refs[i]` at binding i of group 0. */

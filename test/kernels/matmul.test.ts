@@ -36,6 +36,7 @@ for (const variant of VARIANTS) {
       const ctx = await testGpu();
       let seed = 0;
       const shapes = SHAPES.filter(([M, N, K]) => fits(variant, M, N, K, form.transA, form.transB));
+      const entries = new Set<string>();
       assert.ok(shapes.length >= 8, `${variant}: too few shapes to test (${shapes.length})`);
       for (const [M, N, K] of shapes) {
         const random = rng(++seed * 7919);
@@ -48,9 +49,12 @@ for (const variant of VARIANTS) {
           bias: bias && upload(ctx, 'bias', bias), transA: form.transA, transB: form.transB, variant,
         });
         await run(ctx, d);
+        if (variant === 'subgroup') entries.add(d.matmul!.entry!);
         const ref = matmulRef(a, b, M, N, K, { transA: form.transA, transB: form.transB, bias });
         assertClose(await download(ctx, c, M * N), ref, `${variant} ${form.name} M=${M} N=${N} K=${K}`);
       }
+      // Packed matrices: both the scalar and the vec4f subgroup entry of this form ran (K % 4 decides, but for dW).
+      if (variant === 'subgroup') assert.ok(entries.size === 2 || form.transA, `subgroup ${form.name} ran ${[...entries].join(', ')}`);
     });
   }
 }
@@ -61,7 +65,7 @@ for (const variant of VARIANTS) {
 // [M, N, K, outer, inner]: one batch, T = 1, shapes off every tile, the baby GPT's head shapes.
 const BATCHED: [number, number, number, number, number][] = [
   [1, 1, 1, 1, 1], [7, 5, 3, 2, 3], [1, 9, 4, 3, 1], [17, 33, 6, 1, 2], [64, 64, 32, 2, 4], [64, 32, 64, 3, 2],
-  [20, 12, 7, 2, 3],
+  [20, 12, 7, 2, 3], [12, 8, 20, 2, 2],
 ];
 for (const variant of ['blocked', 'blocked-scalar', 'narrow', 'naive', 'tiled', 'subgroup'] as const) {
   for (const form of FORMS.filter((f) => !f.bias)) test(`${variant} batched ${form.name} matches the float64 reference per batch and leaves C's gaps untouched`, async () => {
@@ -71,24 +75,33 @@ for (const variant of ['blocked', 'blocked-scalar', 'narrow', 'naive', 'tiled', 
     await batchedCase(variant, false, true);
   });
 }
+// Attention's real layout is 16-byte aligned (head width, T·3C), where the subgroup entries load vec4f.
+for (const form of FORMS) {
+  test(`subgroup batched ${form.name} on 16-byte aligned rows and batches (its vec4f entry) matches the float64 reference`, async () => {
+    await batchedCase('subgroup', form.transA, form.transB, true);
+  });
+}
 
-async function batchedCase(variant: MatmulVariant, transA: boolean, transB: boolean): Promise<void> {
+async function batchedCase(variant: MatmulVariant, transA: boolean, transB: boolean, aligned = false): Promise<void> {
   const ctx = await testGpu();
-  let seed = 300 + (transA ? 1000 : 0) + (transB ? 2000 : 0);
-  const shapes = BATCHED.filter(([M, N, K]) => fits(variant, M, N, K, transA, transB));
+  let seed = 300 + (transA ? 1000 : 0) + (transB ? 2000 : 0) + (aligned ? 4000 : 0);
+  const shapes = BATCHED.filter(([M, N, K]) => fits(variant, M, N, K, transA, transB) && (!aligned || K % 4 === 0));
   assert.ok(shapes.length >= 3, `${variant}: too few batched shapes to test (${shapes.length})`);
+  const entries = new Set<string>();
   for (const [M, N, K, outer, inner] of shapes) {
     const random = rng(++seed * 104729);
-    // Stored matrices: rows of the stored form, padded by a few floats; batches laid out inner-fastest with gaps.
-    const stored = (rows: number, cols: number) => ({ rows, cols, ld: cols + 3 });
+    // Stored matrices: rows of the stored form, padded by a few floats; batches laid out inner-fastest
+    // with gaps. Aligned: every row, gap and base a multiple of 4 floats.
+    const pad = (n: number, by: number) => (aligned ? Math.ceil(n / 4) * 4 + 4 : n + by);
+    const stored = (rows: number, cols: number) => ({ rows, cols, ld: pad(cols, 3) });
     const A = transA ? stored(K, M) : stored(M, K);
     const B = transB ? stored(N, K) : stored(K, N);
     const C = stored(M, N);
     const layout = (m: { rows: number; ld: number }, base: number) => {
-      const innerStride = m.rows * m.ld + 5;
-      return { base, innerStride, outer: inner * innerStride + 7 };
+      const innerStride = pad(m.rows * m.ld, 5);
+      return { base, innerStride, outer: pad(inner * innerStride, 7) };
     };
-    const la = layout(A, 2), lb = layout(B, 11), lc = layout(C, 1);
+    const la = layout(A, aligned ? 4 : 2), lb = layout(B, aligned ? 8 : 11), lc = layout(C, 1);
     const size = (l: { base: number; outer: number }) => l.base + outer * l.outer;
     const a = randomArray(size(la), random);
     const b = randomArray(size(lb), random);
@@ -97,6 +110,7 @@ async function batchedCase(variant: MatmulVariant, transA: boolean, transB: bool
       a: upload(ctx, 'A', a), b: upload(ctx, 'B', b), c, M, N, K, transA, transB, variant, lda: A.ld, ldb: B.ld, ldc: C.ld,
       batch: { count: outer * inner, inner, a: la, b: lb, c: lc },
     });
+    entries.add(d.matmul!.entry!);
     await run(ctx, d);
     const got = await download(ctx, c, size(lc));
     const written = new Uint8Array(size(lc));
@@ -119,6 +133,8 @@ async function batchedCase(variant: MatmulVariant, transA: boolean, transB: bool
       if (!written[i]) assert.ok(Number.isNaN(got[i]), `${variant} M=${M} N=${N} K=${K}: C[${i}], outside every batch, was written (${got[i]})`);
     }
   }
+  // The subgroup variant's vec4f entries run exactly where rows and batches are aligned.
+  if (variant === 'subgroup') assert.equal([...entries].map((e) => e.endsWith('4')), [aligned], `entries ${[...entries].join(', ')}`);
 }
 
 // 'tiled' (workgroup memory, for discrete GPUs) must give the very numbers the other entries give, so
