@@ -22,8 +22,10 @@
 //   `sub_atb`  A [K, lda] (transposed), B [K, ldb] (dW = dYᵀ·X): per k, lane l loads 4 adjacent rows
 //              i0 + 4(l % 4) .. + 3 of A's row k and its 4 columns of B. Needs M % 4 == 0, N % 4 == 0.
 //   `sub_abt4`, `sub_ab4`, `sub_atb4`: the same with each quad loaded as one vec4f (bindings 1 and 2
-//   seen as a4, b4), where A's and B's rows and batch offsets are multiples of 4 floats, and K too
-//   for the first two (matmul.ts checks): 1.0–1.45× faster at 1024³ than four scalar loads.
+//   seen as a4, b4) and each row's 4 sums stored as one (binding 4 seen as c4), where every row and
+//   batch offset of A, B and C is a multiple of 4 floats, N is too, and K for the first two
+//   (matmul.ts checks): 1.0–1.45× faster at 1024³ than four scalar loads. `sub_abt4`'s lane owns
+//   4 adjacent columns j0 + 4l .. + 3, as the other two forms' lanes do, so that they can be stored so.
 // Edges: loads read clamped rows/columns (always in range), stores are guarded; batches as in
 //   matmul.wgsl (workgroup z).
 
@@ -97,6 +99,26 @@ fn storeSums16(i0: u32, cols: vec4u, s: Sums16) {
   storeSumsRow(i0 + 12u, cols, s.r12); storeSumsRow(i0 + 13u, cols, s.r13); storeSumsRow(i0 + 14u, cols, s.r14); storeSumsRow(i0 + 15u, cols, s.r15);
 }
 
+// The vec4f entries' view of C (matmul.wgsl's binding 4); they never touch `c`.
+@group(0) @binding(4) var<storage, read_write> c4: array<vec4f>;
+
+/** Row i's 4 sums at columns j .. j + 3 (j % 4 == 0, N % 4 == 0), with bias and accumulate as storeC. */
+fn storeQuad(i: u32, j: u32, v: vec4f) {
+  if (i >= p.M || j >= p.N) { return; }
+  var w = v;
+  if ((p.flags & FLAG_BIAS) != 0u) { w += vec4f(bias[j], bias[j + 1u], bias[j + 2u], bias[j + 3u]); }
+  let idx = (offC + i * p.ldc + j) / 4u;
+  if ((p.flags & FLAG_ACCUMULATE) != 0u) { w += c4[idx]; }
+  c4[idx] = w;
+}
+
+fn storeSums16Quads(i0: u32, j: u32, s: Sums16) {
+  storeQuad(i0, j, s.r0); storeQuad(i0 + 1u, j, s.r1); storeQuad(i0 + 2u, j, s.r2); storeQuad(i0 + 3u, j, s.r3);
+  storeQuad(i0 + 4u, j, s.r4); storeQuad(i0 + 5u, j, s.r5); storeQuad(i0 + 6u, j, s.r6); storeQuad(i0 + 7u, j, s.r7);
+  storeQuad(i0 + 8u, j, s.r8); storeQuad(i0 + 9u, j, s.r9); storeQuad(i0 + 10u, j, s.r10); storeQuad(i0 + 11u, j, s.r11);
+  storeQuad(i0 + 12u, j, s.r12); storeQuad(i0 + 13u, j, s.r13); storeQuad(i0 + 14u, j, s.r14); storeQuad(i0 + 15u, j, s.r15);
+}
+
 const ZERO16 = Sums16(vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0),
                       vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0));
 
@@ -162,15 +184,14 @@ fn sub_atb(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
   storeSums16(i0, vec4u(j) + vec4u(0u, 1u, 2u, 3u), s);
 }
 
-// `sub_abt` with vec4f loads (bindings 1 and 2 seen as a4, b4): needs K, lda, ldb and every batch
-// offset of A and B divisible by 4 (matmul.ts checks), and then loads each quad as one value.
+// `sub_abt` with vec4f loads and stores (the header's conditions); the lane's columns are adjacent.
 @compute @workgroup_size(8, 1, 1)
 fn sub_abt4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   setBatch(wid.z);
   let lane = lid.x;
   let i0 = wid.y * 16u;
-  let cols = vec4u(wid.x * 32u + lane) + vec4u(0u, 8u, 16u, 24u);
-  let cl = min(cols, vec4u(p.N - 1u));
+  let j = wid.x * 32u + 4u * lane;
+  let cl = vec4u(min(j, p.N - 4u)) + vec4u(0u, 1u, 2u, 3u);
   let rowLo = (offA + min(i0 + lane, p.M - 1u) * p.lda) / 4u;
   let rowHi = (offA + min(i0 + 8u + lane, p.M - 1u) * p.lda) / 4u;
   let colB = (vec4u(offB) + cl * p.ldb) / 4u;
@@ -180,10 +201,10 @@ fn sub_abt4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid
     let bk = transpose(mat4x4f(b4[colB.x + k], b4[colB.y + k], b4[colB.z + k], b4[colB.w + k]));
     s = step16x4(s, a4[rowLo + k], a4[rowHi + k], bk);
   }
-  storeSums16(i0, cols, s);
+  storeSums16Quads(i0, j, s);
 }
 
-// `sub_ab` with vec4f loads: needs K, lda, ldb and the batch offsets of A and B divisible by 4.
+// `sub_ab` with vec4f loads and stores (the header's conditions).
 @compute @workgroup_size(8, 1, 1)
 fn sub_ab4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   setBatch(wid.z);
@@ -201,10 +222,10 @@ fn sub_ab4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
     let bk = mat4x4f(b4[row], b4[row + ldb4], b4[row + 2u * ldb4], b4[row + 3u * ldb4]);
     s = step16x4(s, a4[rowLo + k], a4[rowHi + k], bk);
   }
-  storeSums16(i0, vec4u(j) + vec4u(0u, 1u, 2u, 3u), s);
+  storeSums16Quads(i0, j, s);
 }
 
-// `sub_atb` with vec4f loads: needs lda, ldb and the batch offsets of A and B divisible by 4.
+// `sub_atb` with vec4f loads and stores (the header's conditions).
 @compute @workgroup_size(8, 1, 1)
 fn sub_atb4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   setBatch(wid.z);
@@ -219,5 +240,5 @@ fn sub_atb4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid
   for (var k = 0u; k < p.K; k++) {
     s = step16x1T(s, a4[rowsA + k * lda4], b4[colB + k * ldb4]);
   }
-  storeSums16(i0, vec4u(j) + vec4u(0u, 1u, 2u, 3u), s);
+  storeSums16Quads(i0, j, s);
 }

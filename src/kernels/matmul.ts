@@ -34,7 +34,7 @@ const TILED_WORKGROUP = 256;
  * entry (tests and benchmarks); 'naive' is one output per invocation, the baseline; 'tiled' uses
  * workgroup memory, for discrete GPUs (same results bit for bit; slower on lavapipe); 'subgroup' shares
  * rows of A by subgroupBroadcast, for CPU adapters with subgroups of 8 or more lanes (lavapipe:
- * 3–5× `main`; same results bit for bit; see matmul-subgroup.wgsl).
+ * 2–3× `main`; same results bit for bit; see matmul-subgroup.wgsl).
  */
 export type MatmulVariant = 'blocked' | 'blocked-vec4' | 'blocked-scalar' | 'narrow' | 'naive' | 'tiled' | 'subgroup';
 export type MatmulEntry = 'main' | 'main_vec4' | 'narrow' | 'naive' | 'tiled' | SubgroupEntry | `${SubgroupEntry}4`;
@@ -315,7 +315,7 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
     : undefined;
   const tableEntry = matmulEntry(tuned?.variant ?? variant, tuning, { M, N, K, transA, transB, packed });
   // The subgroup entries load vec4f where every row and batch of A and B starts on 16 bytes (same results, faster).
-  const entry = isSubgroupEntry(tableEntry) && subgroupVec4Fits(tableEntry, K, lda, ldb, batch) ? `${tableEntry as SubgroupEntry}4` as const : tableEntry;
+  const entry = isSubgroupEntry(tableEntry) && subgroupVec4Fits(tableEntry, N, K, lda, ldb, ldc, batch) ? `${tableEntry as SubgroupEntry}4` as const : tableEntry;
   if (entry === 'main_vec4' && (args.batch || args.lda !== undefined || args.ldb !== undefined)) {
     throw new RangeError(`${name}: variant 'blocked-vec4' takes packed, unbatched A and B; use variant 'blocked'`);
   }
@@ -387,12 +387,13 @@ function isSubgroupEntry(entry: MatmulEntry): boolean {
 }
 
 /**
- * Whether a subgroup entry's vec4f version can run: A's and B's row lengths and batch offsets are
- * multiples of 4 floats, and K too where k goes 4 at a time (not `sub_atb`, which takes one k a step).
+ * Whether a subgroup entry's vec4f version can run: A's, B's and C's row lengths and batch offsets
+ * are multiples of 4 floats, N is (a lane stores 4 adjacent columns), and K too where k goes 4 at a
+ * time (not `sub_atb`, which takes one k a step).
  */
-function subgroupVec4Fits(entry: MatmulEntry, K: number, lda: number, ldb: number, batch: MatmulBatch): boolean {
-  const offsets = [batch.a, batch.b].flatMap((o) => [o.base, o.outer, o.innerStride]);
-  return lda % 4 === 0 && ldb % 4 === 0 && offsets.every((v) => v % 4 === 0) && (entry === 'sub_atb' || K % 4 === 0);
+function subgroupVec4Fits(entry: MatmulEntry, N: number, K: number, lda: number, ldb: number, ldc: number, batch: MatmulBatch): boolean {
+  const offsets = [batch.a, batch.b, batch.c].flatMap((o) => [o.base, o.outer, o.innerStride]);
+  return [N, lda, ldb, ldc, ...offsets].every((v) => v % 4 === 0) && (entry === 'sub_atb' || K % 4 === 0);
 }
 
 const NO_OFFSET: MatmulBatchOperand = { base: 0, outer: 0, innerStride: 0 };
