@@ -152,7 +152,7 @@ async function benchMatmul(ctx: GpuContext, adapter: string, c: MatmulCase, reps
       const ms = await timeGpu(ctx, [d], reps, variant === 'blocked' ? 200 : 100);
       const gflops = flops / ms / 1e6;
       const name = variant === 'blocked' ? 'fast' : variant === 'blocked-scalar' ? 'main' : variant;
-      records.push({ ...base, variant: name, gflops, ms, ...ofLimit(gflops), detail: variant === 'blocked' ? entry : variant });
+      records.push({ ...base, variant: name, gflops, ms, ...ofLimit(gflops), detail: variant === 'blocked' ? d.matmul?.entry ?? entry : variant });
     }
     if (sgemm !== null) records.push({ ...base, variant: 'sgemm', gflops: sgemmGflops!, ms: sgemm, ofLimit: 1, detail: 'PyTorch OpenBLAS sgemm, one thread' });
   } finally {
