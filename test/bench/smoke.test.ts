@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runNode } from '../helpers/processes.js';
+import { setUpPytorchAnchor } from '../../bench/lib/pytorch-anchor.js';
 
 const test = suite('bench kernels, train and transport --quick (smoke tests)');
 const out = mkdtempSync(join(tmpdir(), 'bench-smoke-test-'));
@@ -17,16 +18,19 @@ function bench(name: string, args: string[]) {
 
 const positive = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x > 0;
 
-test('bench:kernels --quick --json: every matmul form with fast, naive, tiled and js figures, and the adapter', async () => {
+test('bench:kernels --quick --json: every matmul form with fast, main, naive, tiled, js and (with PyTorch) one-thread sgemm figures, and the adapter', async () => {
   const r = await bench('kernels', ['--quick', '--json']);
   assert.is(r.code, 0, r.stderr);
-  const records = JSON.parse(r.stdout) as { kernel: string; form?: string; variant: string; gflops?: number; adapter: string }[];
+  const records = JSON.parse(r.stdout) as { kernel: string; form?: string; variant: string; gflops?: number; ofLimit?: number; adapter: string }[];
   const matmul = records.filter((x) => x.kernel === 'matmul');
+  const withSgemm = 'anchor' in setUpPytorchAnchor();
   for (const form of ['Y=X·Wᵀ', 'dX=dY·W', 'dW=dYᵀ·X']) {
     const variants = new Set(matmul.filter((x) => x.form === form).map((x) => x.variant));
-    assert.equal([...variants].sort(), ['fast', 'js', 'naive', 'tiled'], `${form}: variants ${[...variants]}`);
+    assert.equal([...variants].sort(), ['fast', 'js', 'main', 'naive', ...(withSgemm ? ['sgemm'] : []), 'tiled'], `${form}: variants ${[...variants]}`);
   }
   for (const x of matmul) assert.ok(positive(x.gflops), `${x.form} ${x.variant}: gflops ${x.gflops}`);
+  // With the anchor every figure is also a ratio to sgemm at its shape; without it none is.
+  for (const x of matmul) assert.is(positive(x.ofLimit), withSgemm, `${x.form} ${x.variant}: ofLimit ${x.ofLimit}`);
   assert.ok(records.every((x) => /\w/.test(x.adapter)), 'every record names the adapter');
 });
 

@@ -8,3 +8,6 @@ const seed = params.get('seed');
 export const BASE_SEED = seed ? Number(seed) : (Date.now() ^ Math.floor(Math.random() * 2 ** 31)) >>> 0;
 
 export const TEST_QUIET = params.get('quiet') === '1';
+
+/** Chromium's compatibility adapter (ANGLE over GL ES on lavapipe) offers no subgroups; see test-env.ts. */
+export const SUBGROUPS_EXPECTED_ON_CPU = false;

@@ -6,3 +6,10 @@ export const BASE_SEED = process.env.TEST_SEED ? Number(process.env.TEST_SEED) :
 
 /** TEST_QUIET=1 keeps the helpers from printing (the adapter line, for one). */
 export const TEST_QUIET = process.env.TEST_QUIET === '1';
+
+/**
+ * Whether a CPU adapter must run the subgroup matmul: Dawn in Node offers `subgroups` on lavapipe, so
+ * there its absence fails the tests rather than skipping the entries (the browser twin says false:
+ * Chromium's compatibility adapter over ANGLE offers none, and the tests check the refusal instead).
+ */
+export const SUBGROUPS_EXPECTED_ON_CPU = true;

@@ -37,7 +37,7 @@ for (const form of FORMS) {
       const variants: { name: string; variant: MatmulVariant; workgroup?: number }[] = [
         { name: 'naive', variant: 'naive' },
         ...MATMUL_CANDIDATES.filter((c) => (c.variant !== 'blocked-vec4' || matmulVec4Fits(M, K, form.transA)) &&
-          (c.variant !== 'subgroup' || matmulSubgroupFits({ M, N, K, transA: form.transA, transB: form.transB })))
+          (c.variant !== 'subgroup' || (subgroupMatmulRuns(ctx) && matmulSubgroupFits({ M, N, K, transA: form.transA, transB: form.transB }))))
           .map((c) => ({ name: matmulCandidateName(c), variant: c.variant, workgroup: c.workgroup })),
       ];
       for (const v of variants) {
