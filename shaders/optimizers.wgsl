@@ -1,6 +1,8 @@
-// optimizers.wgsl: one optimizer step over the whole flat parameter buffer, one element per
-// invocation. Hyper-parameters live in the uniform, rewritten before each step's submit, so
-// learning-rate schedules need no recompilation.
+// optimizers.wgsl: one optimizer step over the whole flat parameter buffer, four adjacent elements
+// per invocation (lavapipe runs a per-invocation load as a loop over its 8 SIMD lanes, and four
+// adjacent floats take one pass of it; the last invocation's tail, past count − count % 4, goes one
+// element at a time with the very same operations). Hyper-parameters live in the uniform, rewritten
+// before each step's submit, so learning-rate schedules need no recompilation.
 //
 //   params, grads and the optimizer state are flat f32 arrays of `count` elements, laid out alike
 //   (the model's layout table), so one dispatch updates every tensor.
@@ -90,11 +92,50 @@ override WG: u32 = 256u;
 // Element i is masked off (does not decay): its bit in the mask word is clear.
 fn noDecay(maskWord: u32, i: u32) -> bool { return ((maskWord >> (i % 32u)) & 1u) == 0u; }
 
+/** Elements i .. i + 3 (i % 4 == 0, so their mask bits share one word) that take no weight decay. */
+fn noDecay4(maskWord: u32, i: u32) -> vec4<bool> {
+  return vec4<bool>(noDecay(maskWord, i), noDecay(maskWord, i + 1u), noDecay(maskWord, i + 2u), noDecay(maskWord, i + 3u));
+}
+
+fn load4(i: u32) -> vec4f { return vec4f(params[i], params[i + 1u], params[i + 2u], params[i + 3u]); }
+fn grads4(i: u32) -> vec4f { return vec4f(grads[i], grads[i + 1u], grads[i + 2u], grads[i + 3u]); }
+fn store4(i: u32, p: vec4f) { params[i] = p.x; params[i + 1u] = p.y; params[i + 2u] = p.z; params[i + 3u] = p.w; }
+
+/** This invocation's first element: 4 per invocation. */
+fn firstElement(gid: vec3u, groups: vec3u) -> u32 { return 4u * (gid.x + gid.y * groups.x * WG); }
+
 @compute @workgroup_size(WG, 1, 1)
 fn sgd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
-  let i = gid.x + gid.y * groups.x * WG;
+  let i = firstElement(gid, groups);
+  if (i + 3u < sgdHyper.count) {
+    sgdQuad(i);
+  } else {
+    for (var k = i; k < sgdHyper.count; k++) { sgdOne(k); }
+  }
+}
+
+fn sgdQuad(i: u32) {
   let hp = sgdHyper;
-  if (i >= hp.count) { return; }
+  let p = load4(i);
+  var grad = grads4(i);
+  if ((hp.flags & FLAG_GRAD_SCALE) != 0u) { grad = grad * sgdGradScale[1]; }
+  var weightDecay = vec4f(hp.weightDecay);
+  if ((hp.flags & FLAG_DECAY_MASK) != 0u) { weightDecay = select(weightDecay, vec4f(0.0), noDecay4(sgdDecayMask[i / 32u], i)); }
+  var g = grad + weightDecay * p;
+  if ((hp.flags & FLAG_MOMENTUM) != 0u) {
+    var buf = g;
+    if ((hp.flags & FLAG_FIRST_STEP) == 0u) {
+      let old = vec4f(momentumBuffer[i], momentumBuffer[i + 1u], momentumBuffer[i + 2u], momentumBuffer[i + 3u]);
+      buf = hp.momentum * old + hp.oneMinusDampening * g;
+    }
+    momentumBuffer[i] = buf.x; momentumBuffer[i + 1u] = buf.y; momentumBuffer[i + 2u] = buf.z; momentumBuffer[i + 3u] = buf.w;
+    g = select(buf, g + hp.momentum * buf, (hp.flags & FLAG_NESTEROV) != 0u);
+  }
+  store4(i, p - hp.lr * g);
+}
+
+fn sgdOne(i: u32) {
+  let hp = sgdHyper;
   let p = params[i];
   var grad = grads[i];
   if ((hp.flags & FLAG_GRAD_SCALE) != 0u) { grad = grad * sgdGradScale[1]; }
@@ -114,9 +155,29 @@ fn sgd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) group
 
 @compute @workgroup_size(WG, 1, 1)
 fn adamw(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
-  let i = gid.x + gid.y * groups.x * WG;
+  let i = firstElement(gid, groups);
+  if (i + 3u < adamHyper.count) {
+    adamwQuad(i);
+  } else {
+    for (var k = i; k < adamHyper.count; k++) { adamwOne(k); }
+  }
+}
+
+fn adamwQuad(i: u32) {
   let hp = adamHyper;
-  if (i >= hp.count) { return; }
+  var g = grads4(i);
+  if ((hp.flags & FLAG_GRAD_SCALE) != 0u) { g = g * gradScale[1]; }
+  let mi = hp.beta1 * vec4f(m[i], m[i + 1u], m[i + 2u], m[i + 3u]) + hp.oneMinusBeta1 * g;
+  let vi = hp.beta2 * vec4f(v[i], v[i + 1u], v[i + 2u], v[i + 3u]) + hp.oneMinusBeta2 * g * g;
+  m[i] = mi.x; m[i + 1u] = mi.y; m[i + 2u] = mi.z; m[i + 3u] = mi.w;
+  v[i] = vi.x; v[i + 1u] = vi.y; v[i + 2u] = vi.z; v[i + 3u] = vi.w;
+  var decay = vec4f(hp.decay);
+  if ((hp.flags & FLAG_DECAY_MASK) != 0u) { decay = select(decay, vec4f(1.0), noDecay4(decayMask[i / 32u], i)); }
+  store4(i, load4(i) * decay - hp.stepSize * mi / (sqrt(vi) / hp.bc2Sqrt + hp.eps));
+}
+
+fn adamwOne(i: u32) {
+  let hp = adamHyper;
   var g = grads[i];
   if ((hp.flags & FLAG_GRAD_SCALE) != 0u) { g = g * gradScale[1]; }
   let mi = hp.beta1 * m[i] + hp.oneMinusBeta1 * g;
