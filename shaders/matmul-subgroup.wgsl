@@ -35,6 +35,14 @@ struct Sums16 {
   r8: vec4f, r9: vec4f, r10: vec4f, r11: vec4f, r12: vec4f, r13: vec4f, r14: vec4f, r15: vec4f,
 }
 
+// Where a lane's loads start, clamped so that every load stays in range (stores are guarded instead).
+/** Row i of A in the forms with A's rows along k (floats from the buffer's start; past M: the last row). */
+fn rowOfA(i: u32) -> u32 { return offA + min(i, p.M - 1u) * p.lda; }
+/** 4 adjacent columns j .. j + 3 of B's row 0 (N % 4 == 0, so all four are in range or all are past N). */
+fn quadOfB(j: u32) -> u32 { return offB + min(j, p.N - 4u); }
+/** 4 adjacent rows i .. i + 3 of transposed A's row 0 (M % 4 == 0, as for quadOfB). */
+fn quadOfA(i: u32) -> u32 { return offA + min(i, p.M - 4u); }
+
 // Four adjacent floats of a lane's own row or column (one pass of lavapipe's lane loop).
 fn quadA(x: u32) -> vec4f { return vec4f(a[x], a[x + 1u], a[x + 2u], a[x + 3u]); }
 fn quadB(x: u32) -> vec4f { return vec4f(b[x], b[x + 1u], b[x + 2u], b[x + 3u]); }
@@ -129,8 +137,8 @@ fn sub_abt(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
   let i0 = wid.y * 16u;
   let cols = vec4u(wid.x * 32u + lane) + vec4u(0u, 8u, 16u, 24u);
   let cl = min(cols, vec4u(p.N - 1u));
-  let rowLo = offA + min(i0 + lane, p.M - 1u) * p.lda;
-  let rowHi = offA + min(i0 + 8u + lane, p.M - 1u) * p.lda;
+  let rowLo = rowOfA(i0 + lane);
+  let rowHi = rowOfA(i0 + 8u + lane);
   let colB = vec4u(offB) + cl * p.ldb;
   var s = ZERO16;
   let k4 = p.K & ~3u;
@@ -152,9 +160,9 @@ fn sub_ab(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: 
   let i0 = wid.y * 16u;
   let j = wid.x * 32u + 4u * lane;
   // N % 4 == 0, so a lane's 4 columns are all in range or all out; those out read the last 4.
-  let colB = offB + min(j, p.N - 4u);
-  let rowLo = offA + min(i0 + lane, p.M - 1u) * p.lda;
-  let rowHi = offA + min(i0 + 8u + lane, p.M - 1u) * p.lda;
+  let colB = quadOfB(j);
+  let rowLo = rowOfA(i0 + lane);
+  let rowHi = rowOfA(i0 + 8u + lane);
   var s = ZERO16;
   let k4 = p.K & ~3u;
   for (var k = 0u; k < k4; k += 4u) {
@@ -174,9 +182,9 @@ fn sub_atb(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
   let lane = lid.x;
   let i0 = wid.y * 16u;
   let j = wid.x * 32u + 4u * lane;
-  let colB = offB + min(j, p.N - 4u);
+  let colB = quadOfB(j);
   // Lanes 4..7 repeat lanes 0..3's rows (16 rows are 4 quads); M % 4 == 0 as for the columns.
-  let rowsA = offA + min(i0 + 4u * (lane & 3u), p.M - 4u);
+  let rowsA = quadOfA(i0 + 4u * (lane & 3u));
   var s = ZERO16;
   for (var k = 0u; k < p.K; k++) {
     s = step16x1T(s, quadA(rowsA + k * p.lda), quadB(colB + k * p.ldb));
@@ -192,8 +200,8 @@ fn sub_abt4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid
   let i0 = wid.y * 16u;
   let j = wid.x * 32u + 4u * lane;
   let cl = vec4u(min(j, p.N - 4u)) + vec4u(0u, 1u, 2u, 3u);
-  let rowLo = (offA + min(i0 + lane, p.M - 1u) * p.lda) / 4u;
-  let rowHi = (offA + min(i0 + 8u + lane, p.M - 1u) * p.lda) / 4u;
+  let rowLo = rowOfA(i0 + lane) / 4u;
+  let rowHi = rowOfA(i0 + 8u + lane) / 4u;
   let colB = (vec4u(offB) + cl * p.ldb) / 4u;
   var s = ZERO16;
   let k4 = p.K / 4u;
@@ -211,10 +219,10 @@ fn sub_ab4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
   let lane = lid.x;
   let i0 = wid.y * 16u;
   let j = wid.x * 32u + 4u * lane;
-  let colB = (offB + min(j, p.N - 4u)) / 4u;
+  let colB = quadOfB(j) / 4u;
   let ldb4 = p.ldb / 4u;
-  let rowLo = (offA + min(i0 + lane, p.M - 1u) * p.lda) / 4u;
-  let rowHi = (offA + min(i0 + 8u + lane, p.M - 1u) * p.lda) / 4u;
+  let rowLo = rowOfA(i0 + lane) / 4u;
+  let rowHi = rowOfA(i0 + 8u + lane) / 4u;
   var s = ZERO16;
   let k4 = p.K / 4u;
   for (var k = 0u; k < k4; k++) {
@@ -232,8 +240,8 @@ fn sub_atb4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid
   let lane = lid.x;
   let i0 = wid.y * 16u;
   let j = wid.x * 32u + 4u * lane;
-  let colB = (offB + min(j, p.N - 4u)) / 4u;
-  let rowsA = (offA + min(i0 + 4u * (lane & 3u), p.M - 4u)) / 4u;
+  let colB = quadOfB(j) / 4u;
+  let rowsA = quadOfA(i0 + 4u * (lane & 3u)) / 4u;
   let lda4 = p.lda / 4u;
   let ldb4 = p.ldb / 4u;
   var s = ZERO16;
