@@ -3,7 +3,7 @@
 // that prepareMatmul picks, timed as bench:kernels times it (bench/lib/gpu-timing.ts).
 import type { GpuContext } from '../../src/gpu/context.js';
 import { createStorage, createStorageFrom } from '../../src/gpu/buffers.js';
-import { matmulEntry, matmulTuning, prepareMatmul } from '../../src/kernels/matmul.js';
+import { prepareMatmul } from '../../src/kernels/matmul.js';
 import { timeGpu } from './gpu-timing.js';
 
 export interface MatmulMeasurement {
@@ -11,7 +11,7 @@ export interface MatmulMeasurement {
   gflops: number;
   /** Milliseconds per matmul (median). */
   ms: number;
-  /** The WGSL entry point prepareMatmul picked. */
+  /** The WGSL entry point that ran. */
   entry: string;
 }
 
@@ -25,7 +25,7 @@ export async function measureMatmul(ctx: GpuContext, size: number, reps: number)
     const shape = { M: size, N: size, K: size, transA: false, transB: true };
     const d = await prepareMatmul(ctx, { a, b, c, ...shape, variant: 'blocked', label: `matmul ${size}³` });
     const ms = await timeGpu(ctx, [d], reps, 200);
-    return { size, gflops: (2 * size ** 3) / ms / 1e6, ms, entry: matmulEntry('blocked', matmulTuning(ctx), shape) };
+    return { size, gflops: (2 * size ** 3) / ms / 1e6, ms, entry: d.matmul?.entry ?? 'unknown' };
   } finally {
     a.destroy(); b.destroy(); c.destroy();
   }
