@@ -1,7 +1,7 @@
 // optimizers.wgsl: one optimizer step over the whole flat parameter buffer, four adjacent elements
 // per invocation (lavapipe runs a per-invocation load as a loop over its 8 SIMD lanes, and four
-// adjacent floats take one pass of it; the last invocation's tail, past count − count % 4, goes one
-// element at a time with the very same operations). Hyper-parameters live in the uniform, rewritten
+// adjacent floats take one pass of it; the last invocation's short quad, count % 4 elements, runs
+// the very same vec4 operations and writes only its own). Hyper-parameters live in the uniform, rewritten
 // before each step's submit, so learning-rate schedules need no recompilation.
 //
 //   params, grads and the optimizer state are flat f32 arrays of `count` elements, laid out alike
@@ -97,9 +97,29 @@ fn noDecay4(maskWord: u32, i: u32) -> vec4<bool> {
   return vec4<bool>(noDecay(maskWord, i), noDecay(maskWord, i + 1u), noDecay(maskWord, i + 2u), noDecay(maskWord, i + 3u));
 }
 
-fn load4(i: u32) -> vec4f { return vec4f(params[i], params[i + 1u], params[i + 2u], params[i + 3u]); }
-fn grads4(i: u32) -> vec4f { return vec4f(grads[i], grads[i + 1u], grads[i + 2u], grads[i + 3u]); }
-fn store4(i: u32, p: vec4f) { params[i] = p.x; params[i + 1u] = p.y; params[i + 2u] = p.z; params[i + 3u] = p.w; }
+// A quad of n valid elements from i (n = 4 but at the buffer's end): element t is i + min(t, n − 1),
+// so a short quad re-reads its last element and never writes past it. Called with a literal 4, the
+// indices fold to i .. i + 3, adjacent, and the store guards vanish.
+fn at(i: u32, t: u32, n: u32) -> u32 { return i + min(t, n - 1u); }
+fn paramsAt(i: u32, n: u32) -> vec4f { return vec4f(params[at(i, 0u, n)], params[at(i, 1u, n)], params[at(i, 2u, n)], params[at(i, 3u, n)]); }
+fn gradsAt(i: u32, n: u32) -> vec4f { return vec4f(grads[at(i, 0u, n)], grads[at(i, 1u, n)], grads[at(i, 2u, n)], grads[at(i, 3u, n)]); }
+fn momentumAt(i: u32, n: u32) -> vec4f {
+  return vec4f(momentumBuffer[at(i, 0u, n)], momentumBuffer[at(i, 1u, n)], momentumBuffer[at(i, 2u, n)], momentumBuffer[at(i, 3u, n)]);
+}
+fn mAt(i: u32, n: u32) -> vec4f { return vec4f(m[at(i, 0u, n)], m[at(i, 1u, n)], m[at(i, 2u, n)], m[at(i, 3u, n)]); }
+fn vAt(i: u32, n: u32) -> vec4f { return vec4f(v[at(i, 0u, n)], v[at(i, 1u, n)], v[at(i, 2u, n)], v[at(i, 3u, n)]); }
+fn storeParams(i: u32, n: u32, x: vec4f) {
+  params[i] = x.x; if (n > 1u) { params[i + 1u] = x.y; } if (n > 2u) { params[i + 2u] = x.z; } if (n > 3u) { params[i + 3u] = x.w; }
+}
+fn storeMomentum(i: u32, n: u32, x: vec4f) {
+  momentumBuffer[i] = x.x; if (n > 1u) { momentumBuffer[i + 1u] = x.y; } if (n > 2u) { momentumBuffer[i + 2u] = x.z; } if (n > 3u) { momentumBuffer[i + 3u] = x.w; }
+}
+fn storeM(i: u32, n: u32, x: vec4f) {
+  m[i] = x.x; if (n > 1u) { m[i + 1u] = x.y; } if (n > 2u) { m[i + 2u] = x.z; } if (n > 3u) { m[i + 3u] = x.w; }
+}
+fn storeV(i: u32, n: u32, x: vec4f) {
+  v[i] = x.x; if (n > 1u) { v[i + 1u] = x.y; } if (n > 2u) { v[i + 2u] = x.z; } if (n > 3u) { v[i + 3u] = x.w; }
+}
 
 /** This invocation's first element: 4 per invocation. */
 fn firstElement(gid: vec3u, groups: vec3u) -> u32 { return 4u * (gid.x + gid.y * groups.x * WG); }
@@ -107,17 +127,14 @@ fn firstElement(gid: vec3u, groups: vec3u) -> u32 { return 4u * (gid.x + gid.y *
 @compute @workgroup_size(WG, 1, 1)
 fn sgd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let i = firstElement(gid, groups);
-  if (i + 3u < sgdHyper.count) {
-    sgdQuad(i);
-  } else {
-    for (var k = i; k < sgdHyper.count; k++) { sgdOne(k); }
-  }
+  let count = sgdHyper.count;
+  if (i + 3u < count) { sgdStep(i, 4u); } else if (i < count) { sgdStep(i, count - i); }
 }
 
-fn sgdQuad(i: u32) {
+fn sgdStep(i: u32, n: u32) {
   let hp = sgdHyper;
-  let p = load4(i);
-  var grad = grads4(i);
+  let p = paramsAt(i, n);
+  var grad = gradsAt(i, n);
   if ((hp.flags & FLAG_GRAD_SCALE) != 0u) { grad = grad * sgdGradScale[1]; }
   var weightDecay = vec4f(hp.weightDecay);
   if ((hp.flags & FLAG_DECAY_MASK) != 0u) { weightDecay = select(weightDecay, vec4f(0.0), noDecay4(sgdDecayMask[i / 32u], i)); }
@@ -125,66 +142,30 @@ fn sgdQuad(i: u32) {
   if ((hp.flags & FLAG_MOMENTUM) != 0u) {
     var buf = g;
     if ((hp.flags & FLAG_FIRST_STEP) == 0u) {
-      let old = vec4f(momentumBuffer[i], momentumBuffer[i + 1u], momentumBuffer[i + 2u], momentumBuffer[i + 3u]);
-      buf = hp.momentum * old + hp.oneMinusDampening * g;
+      buf = hp.momentum * momentumAt(i, n) + hp.oneMinusDampening * g;
     }
-    momentumBuffer[i] = buf.x; momentumBuffer[i + 1u] = buf.y; momentumBuffer[i + 2u] = buf.z; momentumBuffer[i + 3u] = buf.w;
+    storeMomentum(i, n, buf);
     g = select(buf, g + hp.momentum * buf, (hp.flags & FLAG_NESTEROV) != 0u);
   }
-  store4(i, p - hp.lr * g);
-}
-
-fn sgdOne(i: u32) {
-  let hp = sgdHyper;
-  let p = params[i];
-  var grad = grads[i];
-  if ((hp.flags & FLAG_GRAD_SCALE) != 0u) { grad = grad * sgdGradScale[1]; }
-  var weightDecay = hp.weightDecay;
-  if ((hp.flags & FLAG_DECAY_MASK) != 0u && noDecay(sgdDecayMask[i / 32u], i)) { weightDecay = 0.0; }
-  var g = grad + weightDecay * p;
-  if ((hp.flags & FLAG_MOMENTUM) != 0u) {
-    var buf = g;
-    if ((hp.flags & FLAG_FIRST_STEP) == 0u) {
-      buf = hp.momentum * momentumBuffer[i] + hp.oneMinusDampening * g;
-    }
-    momentumBuffer[i] = buf;
-    g = select(buf, g + hp.momentum * buf, (hp.flags & FLAG_NESTEROV) != 0u);
-  }
-  params[i] = p - hp.lr * g;
+  storeParams(i, n, p - hp.lr * g);
 }
 
 @compute @workgroup_size(WG, 1, 1)
 fn adamw(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let i = firstElement(gid, groups);
-  if (i + 3u < adamHyper.count) {
-    adamwQuad(i);
-  } else {
-    for (var k = i; k < adamHyper.count; k++) { adamwOne(k); }
-  }
+  let count = adamHyper.count;
+  if (i + 3u < count) { adamwStep(i, 4u); } else if (i < count) { adamwStep(i, count - i); }
 }
 
-fn adamwQuad(i: u32) {
+fn adamwStep(i: u32, n: u32) {
   let hp = adamHyper;
-  var g = grads4(i);
+  var g = gradsAt(i, n);
   if ((hp.flags & FLAG_GRAD_SCALE) != 0u) { g = g * gradScale[1]; }
-  let mi = hp.beta1 * vec4f(m[i], m[i + 1u], m[i + 2u], m[i + 3u]) + hp.oneMinusBeta1 * g;
-  let vi = hp.beta2 * vec4f(v[i], v[i + 1u], v[i + 2u], v[i + 3u]) + hp.oneMinusBeta2 * g * g;
-  m[i] = mi.x; m[i + 1u] = mi.y; m[i + 2u] = mi.z; m[i + 3u] = mi.w;
-  v[i] = vi.x; v[i + 1u] = vi.y; v[i + 2u] = vi.z; v[i + 3u] = vi.w;
+  let mi = hp.beta1 * mAt(i, n) + hp.oneMinusBeta1 * g;
+  let vi = hp.beta2 * vAt(i, n) + hp.oneMinusBeta2 * g * g;
+  storeM(i, n, mi);
+  storeV(i, n, vi);
   var decay = vec4f(hp.decay);
   if ((hp.flags & FLAG_DECAY_MASK) != 0u) { decay = select(decay, vec4f(1.0), noDecay4(decayMask[i / 32u], i)); }
-  store4(i, load4(i) * decay - hp.stepSize * mi / (sqrt(vi) / hp.bc2Sqrt + hp.eps));
-}
-
-fn adamwOne(i: u32) {
-  let hp = adamHyper;
-  var g = grads[i];
-  if ((hp.flags & FLAG_GRAD_SCALE) != 0u) { g = g * gradScale[1]; }
-  let mi = hp.beta1 * m[i] + hp.oneMinusBeta1 * g;
-  let vi = hp.beta2 * v[i] + hp.oneMinusBeta2 * g * g;
-  m[i] = mi;
-  v[i] = vi;
-  var decay = hp.decay;
-  if ((hp.flags & FLAG_DECAY_MASK) != 0u && noDecay(decayMask[i / 32u], i)) { decay = 1.0; }
-  params[i] = params[i] * decay - hp.stepSize * mi / (sqrt(vi) / hp.bc2Sqrt + hp.eps);
+  storeParams(i, n, paramsAt(i, n) * decay - hp.stepSize * mi / (sqrt(vi) / hp.bc2Sqrt + hp.eps));
 }
