@@ -14,8 +14,18 @@ export async function trainRun(trainJs: string, args: string[], metrics: string,
   child.stderr.on('data', (d: Buffer) => (output += d));
   // A hung run must not hang the benchmark.
   const killer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+  // Stopping the benchmark stops its run too: train.js stops its workers on SIGTERM or SIGINT, and
+  // left alone it would train on, unseen, on a machine someone wanted back.
+  let stoppedBy: NodeJS.Signals | undefined;
+  const forward = (signal: NodeJS.Signals) => {
+    stoppedBy = signal;
+    child.kill(signal);
+  };
+  process.on('SIGINT', forward).on('SIGTERM', forward);
   const code = await new Promise<number | null>((done) => child.on('exit', (c) => done(c)));
+  process.off('SIGINT', forward).off('SIGTERM', forward);
   clearTimeout(killer);
+  if (stoppedBy) throw new Error(`stopped by ${stoppedBy}: the benchmark and its run of ${trainJs} (code ${code})`);
   if (code !== 0) {
     throw new Error(`node ${all.join(' ')} exited with code ${code}; its output ended with:\n${output.split('\n').slice(-15).join('\n')}`);
   }
