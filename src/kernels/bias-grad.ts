@@ -5,7 +5,8 @@ import { createBindGroup, grid1d, type Dispatch, type TensorRef } from '../gpu/d
 import { assertHolds, assertWholeNumber, uniformBuffer } from './uniforms.js';
 
 const SHADER = { file: 'bias-grad.wgsl', code };
-const WORKGROUP = 64;
+/** The shader's WG: 4 columns per invocation, so a layer of 128 columns is 4 workgroups. */
+const WORKGROUP = 8;
 
 export interface BiasGradArgs {
   /** [rows, cols] row-major: the layer's output gradient. */
@@ -30,5 +31,5 @@ export async function prepareBiasGrad(ctx: GpuContext, args: BiasGradArgs): Prom
   const pipeline = await ctx.pipelines.get({ shader: SHADER, entry: 'main', constants: { WG: WORKGROUP } });
   const params = uniformBuffer(ctx, `${name} params`, [{ u32: rows }, { u32: cols }, { u32: args.accumulate ? 1 : 0 }]);
   const bindGroup = createBindGroup(ctx, name, pipeline, [params, args.dy, args.db]);
-  return { label: name, pipeline, bindGroup, workgroups: grid1d(cols, WORKGROUP) };
+  return { label: name, pipeline, bindGroup, workgroups: grid1d(Math.ceil(cols / 4), WORKGROUP) };
 }

@@ -8,6 +8,8 @@ import { assertHolds, assertWholeNumber, uniformBuffer } from './uniforms.js';
 
 const SHADER = { file: 'layernorm.wgsl', code };
 const WORKGROUP = 64;
+/** The column kernel's workgroup (the shader's WG_PARAMS): 4 columns per invocation, so 128 columns are 4 workgroups. */
+const PARAMS_WORKGROUP = 8;
 /** PyTorch's nn.LayerNorm default, and nanoGPT's. */
 export const LAYERNORM_EPS = 1e-5;
 
@@ -95,7 +97,7 @@ export async function prepareLayerNormBackward(ctx: GpuContext, args: LayerNormB
   assertNoOverlap(name, [['dx', args.dx], ['dweight', args.dweight], ['dbias', args.dbias]], reads);
   const [inputPipeline, paramsPipeline] = await Promise.all([
     ctx.pipelines.get({ shader: SHADER, entry: 'backward_input', constants: { WG: WORKGROUP } }),
-    ctx.pipelines.get({ shader: SHADER, entry: 'backward_params', constants: { WG: WORKGROUP } }),
+    ctx.pipelines.get({ shader: SHADER, entry: 'backward_params', constants: { WG_PARAMS: PARAMS_WORKGROUP } }),
   ]);
   const inputName = `${name} dx`;
   const inputParams = uniformBuffer(ctx, `${inputName} params`, [{ u32: rows }, { u32: cols }, { u32: args.accumulateDx ? 1 : 0 }, { f32: 0 }]);
@@ -112,7 +114,7 @@ export async function prepareLayerNormBackward(ctx: GpuContext, args: LayerNormB
       label: paramsName,
       pipeline: paramsPipeline,
       bindGroup: createBindGroup(ctx, paramsName, paramsPipeline, [paramsParams, args.x, args.mean, args.rstd, args.dy, args.dweight, args.dbias]),
-      workgroups: grid1d(cols, WORKGROUP),
+      workgroups: grid1d(Math.ceil(cols / 4), PARAMS_WORKGROUP),
     },
   ];
 }

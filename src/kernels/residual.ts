@@ -59,5 +59,5 @@ async function prepare(
   const pipeline = await ctx.pipelines.get({ shader: SHADER, entry, constants: { WG: WORKGROUP } });
   const params = uniformBuffer(ctx, `${name} params`, [{ u32: count }, { u32: flags }]);
   const bindGroup = createBindGroup(ctx, name, pipeline, [params, ...tensors.map(([, ref]) => ref)]);
-  return { label: name, pipeline, bindGroup, workgroups: grid1d(count, WORKGROUP) };
+  return { label: name, pipeline, bindGroup, workgroups: grid1d(Math.ceil(count / 4), WORKGROUP) }; // 4 elements per invocation
 }

@@ -138,8 +138,9 @@ test(`backward (dh = 1) is within ${BACKWARD_ULPS} ulp of |Φ(z)| + |z·φ(z)| o
   assert.ok(worst.ulps <= BACKWARD_ULPS, `backward ${worst.ulps.toFixed(2)} ulp > ${BACKWARD_ULPS} at ${worst.at} (TEST_SEED=${BASE_SEED})`);
 });
 
-// Awkward and aligned counts: one element, not workgroup multiples, the baby GPT's MLP (12·64 × 512).
-const COUNTS = [1, 7, 33, 255, 257, 1000, 12 * 64 * 512];
+// Awkward and aligned counts: one element, not workgroup multiples, every count % 4 (an invocation
+// takes 4 adjacent elements; the tail 1, 2 or 3), the baby GPT's MLP (12·64 × 512).
+const COUNTS = [1, 6, 7, 33, 255, 257, 1000, 1026, 12 * 64 * 512];
 
 test('forward and backward match the float64 reference on random inputs of awkward counts', async () => {
   const ctx = await testGpu();
@@ -178,6 +179,24 @@ test('backward with accumulate adds dh·gelu\'(z) to what dz held; without it dz
   const dz = upload(ctx, 'dz', new Float32Array(count).fill(1e6));
   await run(ctx, await prepareGeluErfBackward(ctx, { z: upload(ctx, 'z', z), dh: upload(ctx, 'dh', dh), dz, count, accumulate: false }));
   assertClose(await download(ctx, dz, count), grad, 'overwritten dz', 1e-6);
+});
+
+test('elements past count are not written (the quads\' short tail)', async () => {
+  const ctx = await testGpu();
+  const random = rng(4242);
+  for (const count of [1, 2, 3, 5, 6, 7]) {
+    const z = randomArray(count + 5, random, 3);
+    const h = poisoned(ctx, 'h', count + 5);
+    await run(ctx, await prepareGeluErfForward(ctx, { z: upload(ctx, 'z', z), h, count }));
+    const out = await download(ctx, h, count + 5);
+    assertClose(out.subarray(0, count), geluErfRef(z.subarray(0, count)), `gelu_erf forward count=${count}`, 1e-6);
+    assert.ok(out.subarray(count).every(Number.isNaN), `gelu_erf forward count=${count} wrote past count: ${out.subarray(count).join(', ')}`);
+    const dz = poisoned(ctx, 'dz', count + 5);
+    await run(ctx, await prepareGeluErfBackward(ctx, { z: upload(ctx, 'z', z), dh: upload(ctx, 'dh', z), dz, count, accumulate: false }));
+    const grad = await download(ctx, dz, count + 5);
+    assertClose(grad.subarray(0, count), geluErfGradRef(z.subarray(0, count), z.subarray(0, count)), `gelu_erf backward count=${count}`, 1e-6);
+    assert.ok(grad.subarray(count).every(Number.isNaN), `gelu_erf backward count=${count} wrote past count`);
+  }
 });
 
 test('two runs give identical bits', async () => {

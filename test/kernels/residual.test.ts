@@ -8,8 +8,8 @@ import { randomArray, rng } from '../helpers/random.js';
 
 const test = suite('residual');
 
-// One element, not workgroup multiples, the baby GPT's residual stream (12·64 × 128).
-const COUNTS = [1, 7, 255, 257, 1000, 12 * 64 * 128];
+// Every count % 4 (an invocation takes 4 adjacent elements, the tail 1 to 3), awkward sizes, the baby GPT's stream.
+const COUNTS = [1, 6, 7, 255, 257, 1000, 12 * 64 * 128];
 
 const sum = (a: Float32Array, b: Float32Array) => Float64Array.from(a, (v, i) => v + b[i]!);
 
@@ -48,6 +48,26 @@ test('backward sends dy to both inputs, each overwritten or accumulated as asked
       const what = `residual backward count=${count} accumulateA=${accA} accumulateB=${accB}`;
       assertClose(da, accA ? sum(dy, before[0]) : Float64Array.from(dy), `${what} da`, 1e-7);
       assertClose(db, accB ? sum(dy, before[1]) : Float64Array.from(dy), `${what} db`, 1e-7);
+    }
+  }
+});
+
+test('elements past count are neither read into the result nor written (the quads\' short tail)', async () => {
+  const ctx = await testGpu();
+  const random = rng(991);
+  for (const count of [1, 2, 3, 5, 6, 7]) {
+    const [a, b] = [randomArray(count + 5, random), randomArray(count + 5, random)];
+    const y = poisoned(ctx, 'y', count + 5);
+    await run(ctx, await prepareResidualAdd(ctx, { a: upload(ctx, 'a', a), b: upload(ctx, 'b', b), y, count }));
+    const out = await download(ctx, y, count + 5);
+    assertClose(out.subarray(0, count), sum(a.subarray(0, count), b.subarray(0, count)), `residual add count=${count}`, 1e-7);
+    assert.ok(out.subarray(count).every(Number.isNaN), `residual add count=${count} wrote past count: ${out.subarray(count).join(', ')}`);
+    const [da, db] = [poisoned(ctx, 'da', count + 5), poisoned(ctx, 'db', count + 5)];
+    await run(ctx, await prepareResidualBackward(ctx, { dy: upload(ctx, 'dy', a), da, db, count, accumulateA: false, accumulateB: false }));
+    for (const [name, buffer] of [['da', da], ['db', db]] as const) {
+      const grad = await download(ctx, buffer, count + 5);
+      assertClose(grad.subarray(0, count), Float64Array.from(a.subarray(0, count)), `residual backward ${name} count=${count}`, 1e-7);
+      assert.ok(grad.subarray(count).every(Number.isNaN), `residual backward ${name} count=${count} wrote past count`);
     }
   }
 });
