@@ -9,8 +9,8 @@ import { assertHolds, assertWholeNumber, uniformBuffer } from './uniforms.js';
 
 const SHADER = { file: 'grad-norm.wgsl', code };
 const WORKGROUP = 256;
-/** Elements per invocation in pass 1, the shader's PER. */
-const PER = 16;
+/** Elements per invocation in pass 1, the shader's PER; each invocation writes one partial sum. */
+const PER = 64;
 
 export interface GradTensor {
   grads: TensorRef;
@@ -51,7 +51,7 @@ export async function prepareGradNormClip(ctx: GpuContext, args: GradNormClipArg
   const [partialPipeline, finishPipeline, clipPipeline] = await Promise.all(['partial_sumsq', 'finish', 'clip'].map((entry) =>
     ctx.pipelines.get({ shader: SHADER, entry, constants: { WG: WORKGROUP } })));
 
-  const perTensor = args.tensors.map((t) => ceilDiv(t.count, WORKGROUP * PER));
+  const perTensor = args.tensors.map((t) => ceilDiv(t.count, PER));
   const partialCount = perTensor.reduce((a, b) => a + b, 0);
   const partials = createStorage(ctx, `${name} partial sums of squares`, partialCount * 4);
   const norm: Dispatch[] = [];
@@ -63,7 +63,7 @@ export async function prepareGradNormClip(ctx: GpuContext, args: GradNormClipArg
     norm.push({
       label, pipeline: partialPipeline,
       bindGroup: createBindGroup(ctx, label, partialPipeline, [params, t.grads, partials]),
-      workgroups: grid1d(perTensor[i]!, 1),
+      workgroups: grid1d(perTensor[i]!, WORKGROUP),
     });
     offset += perTensor[i]!;
     const clipLabel = `${name} scale [${i}]`;

@@ -8,9 +8,9 @@ import { randomArray, rng } from '../helpers/random.js';
 
 const test = suite('grad norm and clipping');
 
-// Tensor sizes: one element; not multiples of the 256·16 = 4096 elements a workgroup covers; one
-// just past a workgroup; the baby GPT's c_fc weight (4C·C = 65536); more than 256 partial sums
-// (2^20 + 4001 elements, the last partial nearly full), so pass 2's invocations each add several.
+// Tensor sizes: one element; not multiples of the 64 elements an invocation sums, nor of the 4 it
+// loads at once (7, 65 = 64 + 1, 4097); the baby GPT's c_fc weight (4C·C = 65536); more than 256
+// partial sums (2^20 + 4001 elements: 16,447), so pass 2's invocations each add several.
 const TENSOR_SETS: number[][] = [[1], [7], [1, 4097, 65], [65536, 128, 512, 3], [2 ** 20 + 4001]];
 
 async function clipGradNorm(tensors: Float32Array[], maxNorm: number, counts = tensors.map((t) => t.length)) {
