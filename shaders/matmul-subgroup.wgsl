@@ -110,21 +110,35 @@ fn storeSums16(i0: u32, cols: vec4u, s: Sums16) {
 // The vec4f entries' view of C (matmul.wgsl's binding 4); they never touch `c`.
 @group(0) @binding(4) var<storage, read_write> c4: array<vec4f>;
 
-/** Row i's 4 sums at columns j .. j + 3 (j % 4 == 0, N % 4 == 0), with bias and accumulate as storeC. */
-fn storeQuad(i: u32, j: u32, v: vec4f) {
+/**
+ * Row i's 4 sums at columns j .. j + 3 (j % 4 == 0, N % 4 == 0) plus `biasQ` (the bias of those
+ * columns, or zeros), then the epilogue and C where accumulating: storeC's operations in storeC's order.
+ */
+fn storeQuad(i: u32, j: u32, v: vec4f, biasQ: vec4f) {
   if (i >= p.M || j >= p.N) { return; }
   var w = v;
-  if ((p.flags & FLAG_BIAS) != 0u) { w += vec4f(bias[j], bias[j + 1u], bias[j + 2u], bias[j + 3u]); }
-  let idx = (offC + i * p.ldc + j) / 4u;
+  if ((p.flags & FLAG_BIAS) != 0u) { w += biasQ; }
+  let at = offC + i * p.ldc + j;
+  if ((p.flags & FLAG_RELU) != 0u) { w = max(w, vec4f(0.0)); }
+  if ((p.flags & FLAG_RELU_MASK) != 0u) {
+    w = w * select(vec4f(0.0), vec4f(1.0), vec4f(side[at], side[at + 1u], side[at + 2u], side[at + 3u]) > vec4f(0.0));
+  }
+  let idx = at / 4u;
   if ((p.flags & FLAG_ACCUMULATE) != 0u) { w += c4[idx]; }
   c4[idx] = w;
 }
 
 fn storeSums16Quads(i0: u32, j: u32, s: Sums16) {
-  storeQuad(i0, j, s.r0); storeQuad(i0 + 1u, j, s.r1); storeQuad(i0 + 2u, j, s.r2); storeQuad(i0 + 3u, j, s.r3);
-  storeQuad(i0 + 4u, j, s.r4); storeQuad(i0 + 5u, j, s.r5); storeQuad(i0 + 6u, j, s.r6); storeQuad(i0 + 7u, j, s.r7);
-  storeQuad(i0 + 8u, j, s.r8); storeQuad(i0 + 9u, j, s.r9); storeQuad(i0 + 10u, j, s.r10); storeQuad(i0 + 11u, j, s.r11);
-  storeQuad(i0 + 12u, j, s.r12); storeQuad(i0 + 13u, j, s.r13); storeQuad(i0 + 14u, j, s.r14); storeQuad(i0 + 15u, j, s.r15);
+  // The lane's 4 bias values, loaded once for its 16 rows (clamped in range like B's columns).
+  var q = vec4f(0.0);
+  if ((p.flags & FLAG_BIAS) != 0u) {
+    let jb = min(j, p.N - 4u);
+    q = vec4f(side[jb], side[jb + 1u], side[jb + 2u], side[jb + 3u]);
+  }
+  storeQuad(i0, j, s.r0, q); storeQuad(i0 + 1u, j, s.r1, q); storeQuad(i0 + 2u, j, s.r2, q); storeQuad(i0 + 3u, j, s.r3, q);
+  storeQuad(i0 + 4u, j, s.r4, q); storeQuad(i0 + 5u, j, s.r5, q); storeQuad(i0 + 6u, j, s.r6, q); storeQuad(i0 + 7u, j, s.r7, q);
+  storeQuad(i0 + 8u, j, s.r8, q); storeQuad(i0 + 9u, j, s.r9, q); storeQuad(i0 + 10u, j, s.r10, q); storeQuad(i0 + 11u, j, s.r11, q);
+  storeQuad(i0 + 12u, j, s.r12, q); storeQuad(i0 + 13u, j, s.r13, q); storeQuad(i0 + 14u, j, s.r14, q); storeQuad(i0 + 15u, j, s.r15, q);
 }
 
 const ZERO16 = Sums16(vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0),

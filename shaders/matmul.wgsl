@@ -7,8 +7,8 @@
 //   TRANS_B = true:  B stored as [N, ldb], B(k,j) = b[j*ldb + k]
 //   With nn.Linear's weight W [out, in]: forward Y = X·Wᵀ (TRANS_B), dX = dY·W, dW = dYᵀ·X (TRANS_A).
 //
-// Bindings (group 0): 0 uniform Params, 1 a (read), 2 b (read), 3 bias[N] (read; ignored unless
-//   FLAG_BIAS), 4 c (read_write). `main_vec4` reads bindings 1 and 2 as array<vec4f> (a4, b4)
+// Bindings (group 0): 0 uniform Params, 1 a (read), 2 b (read), 3 side (read: bias[N] with
+//   FLAG_BIAS, the ReLU mask in C's layout with FLAG_RELU_MASK, ignored otherwise), 4 c (read_write). `main_vec4` reads bindings 1 and 2 as array<vec4f> (a4, b4)
 //   instead: the same buffers, so the caller binds them the same way.
 // Batches: workgroup z (global z for `naive`) indexes a batch of independent products, e.g. one per
 //   (sequence, head) of attention. Operand X of batch z starts at
@@ -16,7 +16,13 @@
 //   a [B, T, 3C] tensor are reached in place (outer = T·3C, inner = head width). One unbatched
 //   product has z = 0 and every base 0. `main_vec4` takes no batches (the TypeScript side refuses).
 // Flags: FLAG_ACCUMULATE adds into c (in-kernel gradient accumulation: the first micro-batch
-//   overwrites, later ones add); FLAG_BIAS adds bias[j] to every row.
+//   overwrites, later ones add); FLAG_BIAS adds bias[j] to every row. The activation epilogue, which
+//   saves a ReLU layer two passes over its activations (matmul.ts refuses it with FLAG_ACCUMULATE):
+//   FLAG_RELU stores max(sum + bias, 0), the forward of a hidden ReLU layer; FLAG_RELU_MASK stores
+//   sum · (mask > 0 ? 1 : 0), mask = side at C's own index, the backward through that ReLU given its
+//   output (h > 0 exactly where z > 0). The same operations as activation.wgsl's relu, so the same bits.
+//   Binding 3 carries either the bias or the mask (never both), so the kernel still fits the 4
+//   storage buffers per stage of a compatibility adapter.
 //
 // Blocked entries, `main` and `main_vec4`: a workgroup of WG invocations (override, 32 on
 //   lavapipe) owns 16 rows × (8·WG) columns. Each invocation computes those 16 rows at 8 columns
@@ -57,6 +63,8 @@ struct Params {
 
 const FLAG_ACCUMULATE: u32 = 1u;
 const FLAG_BIAS: u32 = 2u;
+const FLAG_RELU: u32 = 4u;
+const FLAG_RELU_MASK: u32 = 8u;
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -69,7 +77,7 @@ override WG: u32 = 32u;
 // Same bindings seen as vec4f, used only by `main_vec4` (one entry never uses both views).
 @group(0) @binding(1) var<storage, read> a4: array<vec4f>;
 @group(0) @binding(2) var<storage, read> b4: array<vec4f>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> side: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
 // This invocation's batch: where its A, B and C start (setBatch, first thing in every entry).
@@ -98,8 +106,10 @@ fn loadB(k: u32, j: u32) -> f32 {
 fn storeC(i: u32, j: u32, value: f32) {
   if (i >= p.M || j >= p.N) { return; }
   var v = value;
-  if ((p.flags & FLAG_BIAS) != 0u) { v += bias[j]; }
+  if ((p.flags & FLAG_BIAS) != 0u) { v += side[j]; }
   let idx = offC + i * p.ldc + j;
+  if ((p.flags & FLAG_RELU) != 0u) { v = max(v, 0.0); }
+  if ((p.flags & FLAG_RELU_MASK) != 0u) { v = v * select(0.0, 1.0, side[idx] > 0.0); }
   if ((p.flags & FLAG_ACCUMULATE) != 0u) { v += c[idx]; }
   c[idx] = v;
 }

@@ -8,6 +8,7 @@ import type { GpuContext } from '../gpu/device.js';
 import { ceilDiv, createBindGroup, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
 import { createStorage } from '../gpu/buffers.js';
 import { assertHolds, assertWholeNumber, uniformBuffer } from './uniforms.js';
+import { assertNoOverlap } from './overlap.js';
 
 const SHADER = { file: 'matmul.wgsl', code };
 /** The subgroup entries extend matmul.wgsl (its bindings and helpers) in a module that enables subgroups. */
@@ -53,6 +54,12 @@ export interface MatmulArgs {
   transB?: boolean;
   /** Add into C instead of overwriting it (gradient accumulation). */
   accumulate?: boolean;
+  /**
+   * The activation epilogue of a ReLU layer, fused: 'relu' stores max(op(A)·op(B) + bias, 0) (its
+   * forward); { reluMask: H } stores op(A)·op(B) · (H > 0), the gradient through a ReLU whose output
+   * H has C's layout (its backward, no bias). The same bits as matmul then activation.ts's relu.
+   */
+  epilogue?: 'relu' | { reluMask: TensorRef };
   variant?: MatmulVariant;
   /** Invocations per workgroup, overriding the tuning's choice (benchmarks). */
   workgroup?: number;
@@ -306,6 +313,16 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
   need('B', args.b, lastOffset(batch.b, 'b') + (transB ? (N - 1) * ldb + K : (K - 1) * ldb + N));
   need('C', args.c, lastOffset(batch.c, 'c') + (M - 1) * ldc + N);
   if (args.bias) need('bias', args.bias, N);
+  const reluMask = typeof args.epilogue === 'object' ? args.epilogue.reluMask : undefined;
+  if (args.epilogue !== undefined && args.accumulate) {
+    throw new RangeError(`${name}: an activation epilogue (${describeEpilogue(args.epilogue)}) cannot accumulate into C: it applies to a whole product; run the product, then the activation`);
+  }
+  if (reluMask) {
+    // The mask sits in the bias's binding (a compatibility adapter allows 4 storage buffers per stage).
+    if (args.bias) throw new RangeError(`${name}: the ReLU mask epilogue takes no bias (the backward product dX = dY·W has none)`);
+    need('ReLU mask', reluMask, lastOffset(batch.c, 'c') + (M - 1) * ldc + N);
+    assertNoOverlap(name, [['C', args.c]], [['ReLU mask', reluMask]]);
+  }
 
   const tuning = matmulTuning(ctx);
   const packed = !args.batch && args.lda === undefined && args.ldb === undefined;
@@ -347,14 +364,14 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
   const wg = constants.WG as number | undefined;
   const pipeline = await ctx.pipelines.get({ shader: isSubgroupEntry(entry) ? SUBGROUP_SHADER : SHADER, entry, constants });
 
-  const flags = (args.accumulate ? 1 : 0) | (args.bias ? 2 : 0);
+  const flags = (args.accumulate ? 1 : 0) | (args.bias ? 2 : 0) | (args.epilogue === 'relu' ? 4 : 0) | (reluMask ? 8 : 0);
   const offsets = (o: MatmulBatchOperand) => [{ u32: o.base }, { u32: o.outer }, { u32: o.innerStride }];
   const params = uniformBuffer(ctx, `${name} params`, [
     { u32: M }, { u32: N }, { u32: K }, { u32: lda }, { u32: ldb }, { u32: ldc }, { u32: flags }, { u32: batch.inner },
     ...offsets(batch.a), ...offsets(batch.b), ...offsets(batch.c), { u32: 0 }, { u32: 0 }, { u32: 0 },
   ]);
-  const bias = args.bias ?? dummy(ctx);
-  const bindGroup = createBindGroup(ctx, name, pipeline, [params, args.a, args.b, bias, args.c]);
+  const side = args.bias ?? reluMask ?? dummy(ctx);
+  const bindGroup = createBindGroup(ctx, name, pipeline, [params, args.a, args.b, side, args.c]);
   return {
     label: name, pipeline, bindGroup, workgroups: matmulWorkgroups(entry, wg ?? 0, M, N, batch.count),
     matmul: { M, N, K, batch: batch.count, transA, transB, entry },
@@ -380,6 +397,10 @@ function matmulWorkgroups(entry: MatmulEntry, wg: number, M: number, N: number, 
     case 'sub_atb4':
       return [ceilDiv(N, SUBGROUP_COLS), ceilDiv(M, SUBGROUP_ROWS), batches];
   }
+}
+
+function describeEpilogue(epilogue: NonNullable<MatmulArgs['epilogue']>): string {
+  return epilogue === 'relu' ? 'relu' : 'ReLU mask';
 }
 
 function isSubgroupEntry(entry: MatmulEntry): boolean {

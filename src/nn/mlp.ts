@@ -142,28 +142,34 @@ export class MlpGraph implements ModelGraph {
     const x = f32(`x [${B}×${sizes[0]}]`, B * sizes[0]!);
     const labels = createStorage(ctx, `labels [${B}]`, B * 4);
     const stats = new LossStats(ctx, B);
+    // ReLU runs in the matmuls' epilogue (forward: max(z, 0) as it is stored; backward: the dX product
+    // masked by h > 0), so its layers keep no z or dh and take no activation passes: same bits.
+    const fused = activation === 'relu';
     // z[l]: pre-activation output of layer l; h[l]: its activation (input of layer l+1).
-    const z: GPUBuffer[] = [];
+    const z: (GPUBuffer | undefined)[] = [];
     const h: GPUBuffer[] = [x];
     const dz: GPUBuffer[] = [];
-    const dh: GPUBuffer[] = [];
+    const dh: (GPUBuffer | undefined)[] = [];
     for (let l = 0; l < L; l++) {
       const n = B * sizes[l + 1]!;
-      z.push(f32(`z${l}`, n));
+      const hidden = l < L - 1;
+      z.push(hidden && fused ? undefined : f32(`z${l}`, n));
       dz.push(f32(`dz${l}`, n));
-      if (l < L - 1) {
+      if (hidden) {
         h.push(f32(`h${l + 1}`, n));
-        dh.push(f32(`dh${l + 1}`, n));
+        dh.push(fused ? undefined : f32(`dh${l + 1}`, n));
       }
     }
 
     const forward: Dispatch[] = [];
     for (let l = 0; l < L; l++) {
+      const hidden = l < L - 1;
       forward.push(await prepareMatmul(ctx, {
-        a: h[l]!, b: model.weight(model.params, l), bias: model.bias(model.params, l), c: z[l]!,
-        M: B, N: sizes[l + 1]!, K: sizes[l]!, transB: true, label: `layer ${l} forward`,
+        a: h[l]!, b: model.weight(model.params, l), bias: model.bias(model.params, l), c: hidden && fused ? h[l + 1]! : z[l]!,
+        M: B, N: sizes[l + 1]!, K: sizes[l]!, transB: true, ...(hidden && fused ? { epilogue: 'relu' as const } : {}),
+        label: `layer ${l} forward${hidden && fused ? ' + relu' : ''}`,
       }));
-      if (l < L - 1) {
+      if (hidden && !fused) {
         forward.push(await prepareActivationForward(ctx, { z: z[l]!, h: h[l + 1]!, count: B * sizes[l + 1]!, activation, label: `layer ${l} ${activation}` }));
       }
     }
@@ -177,7 +183,7 @@ export class MlpGraph implements ModelGraph {
       const out: Dispatch[] = [];
       for (let l = L - 1; l >= 0; l--) {
         const tag = `layer ${l} ${accumulate ? 'accumulate' : 'first'}`;
-        if (l < L - 1) {
+        if (l < L - 1 && !fused) {
           out.push(await prepareActivationBackward(ctx, { z: z[l]!, dh: dh[l]!, dz: dz[l]!, count: B * sizes[l + 1]!, activation, label: `${tag} ${activation} backward` }));
         }
         // dW [out, in] = dZᵀ · H, summed over the batch.
@@ -187,9 +193,10 @@ export class MlpGraph implements ModelGraph {
         }));
         out.push(await prepareBiasGrad(ctx, { dy: dz[l]!, db: model.bias(model.grads, l), rows: B, cols: sizes[l + 1]!, accumulate, label: `${tag} db` }));
         if (l > 0) {
-          // dH [B, in] = dZ · W; the input layer needs no dX.
+          // dH [B, in] = dZ · W; the input layer needs no dX. Fused: dZ of the layer below = dH · (h > 0).
           out.push(await prepareMatmul(ctx, {
-            a: dz[l]!, b: model.weight(model.params, l), c: dh[l - 1]!, M: B, N: sizes[l]!, K: sizes[l + 1]!, label: `${tag} dX`,
+            a: dz[l]!, b: model.weight(model.params, l), c: fused ? dz[l - 1]! : dh[l - 1]!, M: B, N: sizes[l]!, K: sizes[l + 1]!,
+            ...(fused ? { epilogue: { reluMask: h[l]! } } : {}), label: `${tag} dX${fused ? ' + relu backward' : ''}`,
           }));
         }
       }

@@ -9,6 +9,7 @@ import { randomArray, rng } from '../helpers/random.js';
 import { SUBGROUPS_EXPECTED_ON_CPU } from '../helpers/test-env.js';
 import type { GpuContext } from '../../src/gpu/context.js';
 import { matmulRef } from '../helpers/reference.js';
+import { prepareActivationBackward, prepareActivationForward } from '../../src/kernels/activation.js';
 
 const test = suite('matmul');
 
@@ -280,6 +281,75 @@ test('every entry adds bias and accumulates into C', async () => {
       assertClose(await download(ctx, c, M * N), ref, `${variant} ${form.name} accumulate + bias`);
     }
   }
+});
+
+// The ReLU epilogue of a hidden layer: forward (X·Wᵀ + b, then max(·, 0)) and backward (dY·W, then
+// masked by the layer's output H > 0), on every variant and, for 'subgroup', its scalar and vec4f
+// entries; against the float64 reference, and bit for bit against the product followed by
+// activation.ts's relu kernels (the unfused path the fused one replaces).
+const EPILOGUE_SHAPES: [number, number, number][] = [[1, 1, 1], [7, 13, 5], [65, 129, 33], [64, 256, 784], [36, 72, 21], [20, 1028, 12], [12, 36, 8]];
+for (const variant of VARIANTS) {
+  test(`${variant}: the fused ReLU epilogues match the float64 reference and the unfused kernels bit for bit`, async () => {
+    const ctx = await testGpu();
+    if (variant === 'subgroup' && await refusesSubgroups(ctx)) return;
+    const entries = new Set<string>();
+    let seed = 0;
+    let cases = 0;
+    for (const [M, N, K] of EPILOGUE_SHAPES) {
+      const random = rng(++seed * 5347);
+      // Forward: Y = relu(X·Wᵀ + b), X [M, K], W [N, K].
+      if (fits(variant, M, N, K, false, true)) {
+        const [x, w, bias] = [randomArray(M * K, random), randomArray(N * K, random), randomArray(N, random)];
+        const inputs = { a: upload(ctx, 'X', x), b: upload(ctx, 'W', w), bias: upload(ctx, 'bias', bias), M, N, K, transB: true, variant };
+        const fused = poisoned(ctx, 'H fused', M * N);
+        const d = await prepareMatmul(ctx, { ...inputs, c: fused, epilogue: 'relu' });
+        await run(ctx, d);
+        entries.add(d.matmul!.entry!);
+        const [z, unfused] = [poisoned(ctx, 'Z', M * N), poisoned(ctx, 'H unfused', M * N)];
+        await run(ctx, [await prepareMatmul(ctx, { ...inputs, c: z }), await prepareActivationForward(ctx, { z, h: unfused, count: M * N, activation: 'relu' })]);
+        const got = await download(ctx, fused, M * N);
+        const what = `${variant} relu(X·Wᵀ + b) M=${M} N=${N} K=${K}`;
+        assertClose(got, matmulRef(x, w, M, N, K, { transB: true, bias }).map((v) => Math.max(v, 0)), what);
+        assertBitwiseEqual(got, await download(ctx, unfused, M * N), `${what}: fused vs matmul + relu kernel`);
+        cases++;
+      }
+      // Backward: dZ = (dY·W) · (H > 0), dY [M, K], W [K, N], H [M, N] about half zeros, as a ReLU's output is.
+      if (fits(variant, M, N, K, false, false)) {
+        const [dy, w] = [randomArray(M * K, random), randomArray(K * N, random)];
+        const h = randomArray(M * N, random).map((v) => Math.max(v, 0));
+        const inputs = { a: upload(ctx, 'dY', dy), b: upload(ctx, 'W', w), M, N, K, variant };
+        const hBuffer = upload(ctx, 'H', h);
+        const fused = poisoned(ctx, 'dZ fused', M * N);
+        const d = await prepareMatmul(ctx, { ...inputs, c: fused, epilogue: { reluMask: hBuffer } });
+        await run(ctx, d);
+        entries.add(d.matmul!.entry!);
+        const [dh, unfused] = [poisoned(ctx, 'dH', M * N), poisoned(ctx, 'dZ unfused', M * N)];
+        // relu'(z) from z or from h = max(z, 0) is the same mask; the kernel reads it from the buffer it is given.
+        await run(ctx, [await prepareMatmul(ctx, { ...inputs, c: dh }), await prepareActivationBackward(ctx, { z: hBuffer, dh, dz: unfused, count: M * N, activation: 'relu' })]);
+        const got = await download(ctx, fused, M * N);
+        const what = `${variant} (dY·W)·(H > 0) M=${M} N=${N} K=${K}`;
+        const ref = matmulRef(dy, w, M, N, K, {});
+        assertClose(got, ref.map((v, i) => (h[i]! > 0 ? v : 0)), what);
+        assertBitwiseEqual(got, await download(ctx, unfused, M * N), `${what}: fused vs matmul + relu backward kernel`);
+        cases++;
+      }
+    }
+    assert.ok(cases >= 6, `${variant}: only ${cases} epilogue cases fit`);
+    if (variant === 'subgroup') assert.equal([...entries].sort(), ['sub_ab', 'sub_ab4', 'sub_abt', 'sub_abt4'], 'the subgroup entries the epilogue ran');
+  });
+}
+
+test('the ReLU epilogue refuses to accumulate, a bias beside the mask, and a mask that is C itself', async () => {
+  const ctx = await testGpu();
+  const buf = (n: number) => upload(ctx, 'buf', new Float32Array(n));
+  const [a, b, c, mask] = [buf(16), buf(16), buf(16), buf(16)];
+  await assertRejects(() => prepareMatmul(ctx, { a, b, c, M: 4, N: 4, K: 4, epilogue: 'relu', accumulate: true, label: 'layer' }),
+    /layer: an activation epilogue \(relu\) cannot accumulate into C: it applies to a whole product; run the product, then the activation/);
+  await assertRejects(() => prepareMatmul(ctx, { a, b, c, M: 4, N: 4, K: 4, epilogue: { reluMask: mask }, bias: buf(4), label: 'dX' }),
+    /dX: the ReLU mask epilogue takes no bias/);
+  await assertRejects(() => prepareMatmul(ctx, { a, b, c, M: 4, N: 4, K: 4, epilogue: { reluMask: c }, label: 'dX' }), /dX: C \(buf\) .*ReLU mask/);
+  await assertRejects(() => prepareMatmul(ctx, { a, b: buf(32), c: buf(32), M: 4, N: 8, K: 4, epilogue: { reluMask: buf(20) }, label: 'dX' }),
+    /dX: ReLU mask \(buf\) holds 20 floats, needs 32 for M=4 N=8 K=4/);
 });
 
 test("'blocked' takes the narrow entry for the 10-class layer, vec4 loads for X·Wᵀ where the adapter's tuning wants them, scalar loads otherwise", async () => {
