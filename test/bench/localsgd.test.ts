@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Report } from '../../bench/localsgd.js';
-import { runNode } from '../helpers/processes.js';
+import { childPids, isAlive, runNode, startNode } from '../helpers/processes.js';
+import { within } from '../comm/fixtures/procs.js';
 import { svgProblems } from './well-formed.js';
 
 const SCRIPT = fileURLToPath(new URL('../../bench/localsgd.js', import.meta.url));
@@ -90,6 +91,28 @@ test('a bad flag exits 2 naming the choices, and runs nothing', async () => {
   assert.is(r.code, 2);
   assert.match(r.stderr, /--only-modes takes a comma-separated subset of sync,k2,k4,k8,k16,k32,k50,k8-warmup,\S+ \(got "k3"\)/);
   assert.not.ok(existsSync(join(out, 'never')));
+});
+
+test('SIGTERM to the benchmark stops the training run it started, workers and all, and exits non-zero saying so', async () => {
+  const bench = startNode(SCRIPT, ['--quick', '--out', join(out, 'stopped')]);
+  const benchPid = bench.child.pid!;
+  // The run and its workers, seen while they live: the benchmark's train.js child and that child's children.
+  const seen = new Set<number>();
+  const trainPid = await within(60_000, (async () => {
+    for (;;) {
+      const [train] = childPids(benchPid);
+      if (train !== undefined && childPids(train).length > 0) return train;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  })(), 'the benchmark\'s first run and its workers');
+  [trainPid, ...childPids(trainPid)].forEach((pid) => seen.add(pid));
+  bench.child.kill('SIGTERM');
+  const finished = await within(60_000, bench.done, 'the stopped benchmark');
+  assert.is.not(finished.code, 0);
+  assert.match(finished.stderr, /stopped by SIGTERM: the benchmark and its run of \S+train\.js/);
+  // train.js waits for its workers before it exits, so once the benchmark is gone nothing may be left.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.equal([...seen].filter(isAlive), [], 'processes of the stopped run left behind');
 });
 
 test.after(() => rmSync(out, { recursive: true, force: true }));
