@@ -30,12 +30,14 @@ test('the MLP at batch 64: every kernel of the step, matmuls with GFLOP/s and sg
   assert.is(mlp.model, 'MLP 784-256-10');
 
   // The trainer's step: forward, loss, backward of both layers, the optimizer; layer 0 has no dX.
+  // The hidden ReLU runs in the products' epilogues (forward, and the dX that feeds layer 0's backward).
   const labels = mlp.kernels.map((k) => k.label);
-  for (const label of ['layer 0 forward', 'layer 1 forward', 'softmax cross-entropy', 'layer 1 first dW', 'layer 1 first dX', 'layer 0 first dW', 'sgd']) {
+  for (const label of ['layer 0 forward + relu', 'layer 1 forward', 'softmax cross-entropy', 'layer 1 first dW', 'layer 1 first dX + relu backward', 'layer 0 first dW', 'sgd']) {
     assert.ok(labels.includes(label), `no "${label}" among ${labels.join(', ')}`);
   }
+  assert.not.ok(labels.some((l) => /^layer 0 (first )?relu/.test(l)), `a separate relu kernel ran: ${labels.join(', ')}`);
   const matmuls = mlp.kernels.filter((k) => k.shape);
-  assert.equal(matmuls.map((k) => k.label), ['layer 0 forward', 'layer 1 forward', 'layer 1 first dW', 'layer 1 first dX', 'layer 0 first dW']);
+  assert.equal(matmuls.map((k) => k.label), ['layer 0 forward + relu', 'layer 1 forward', 'layer 1 first dW', 'layer 1 first dX + relu backward', 'layer 0 first dW']);
   assert.is(matmuls[0]!.shape.split(' ')[0], '64×256×784');
   for (const k of mlp.kernels) {
     assert.ok(finite(k.ms) && k.ms >= 0, `${k.label}: ms ${k.ms}`);
@@ -71,7 +73,7 @@ test('the MLP at batch 64: every kernel of the step, matmuls with GFLOP/s and sg
 
   const md = readFileSync(join(out, 'profile.md'), 'utf8');
   assert.match(md, /^## MLP 784-256-10, batch 64, SGD/m);
-  assert.match(md, /^\| layer 0 forward \| 64×256×784 /m);
+  assert.match(md, /^\| layer 0 forward \+ relu \| 64×256×784 /m);
   assert.match(md, /^\| sum of the per-kernel medians \| /m);
 });
 
