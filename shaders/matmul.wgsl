@@ -8,8 +8,9 @@
 //   With nn.Linear's weight W [out, in]: forward Y = X·Wᵀ (TRANS_B), dX = dY·W, dW = dYᵀ·X (TRANS_A).
 //
 // Bindings (group 0): 0 uniform Params, 1 a (read), 2 b (read), 3 side (read: bias[N] with
-//   FLAG_BIAS, the ReLU mask in C's layout with FLAG_RELU_MASK, ignored otherwise), 4 c (read_write). `main_vec4` reads bindings 1 and 2 as array<vec4f> (a4, b4)
-//   instead: the same buffers, so the caller binds them the same way.
+//   FLAG_BIAS, the ReLU mask in C's layout with FLAG_RELU_MASK, ignored otherwise), 4 c
+//   (read_write). `main_vec4` reads bindings 1 and 2 as array<vec4f> (a4, b4) instead: the same
+//   buffers, so the caller binds them the same way.
 // Batches: workgroup z (global z for `naive`) indexes a batch of independent products, e.g. one per
 //   (sequence, head) of attention. Operand X of batch z starts at
 //   xBase + (z / batchInner)·xOuter + (z % batchInner)·xInner floats (X = a, b, c), so the heads of

@@ -15,7 +15,8 @@
 //   backward: 0 uniform Params, 1 dy (read), 2 da (read_write), 3 db (read_write)
 // Workgroup: WG invocations (override, default 256), each taking 4 adjacent elements (one pass of
 //   lavapipe's per-lane load loop instead of four), the count % 4 tail one at a time in the last
-//   invocation; grids past 65535 workgroups fold into y. Precision: f32, one rounding (forward) or one per accumulation.
+//   invocation; grids past 65535 workgroups fold into y.
+// Precision: f32, one rounding (forward) or one per accumulation.
 
 struct Params {
   count: u32,

@@ -86,3 +86,11 @@ export function grid1d(count: number, workgroupSize: number, maxPerDim = 65535):
   if (groups <= maxPerDim) return [groups, 1, 1];
   return [maxPerDim, ceilDiv(groups, maxPerDim), 1];
 }
+
+/**
+ * grid1d for kernels whose invocations each take 4 adjacent elements (on lavapipe, one pass of its
+ * per-lane load loop instead of four): the optimizers, GELU, residual, the column sums.
+ */
+export function gridOfQuads(count: number, workgroupSize: number): [number, number, number] {
+  return grid1d(ceilDiv(count, 4), workgroupSize);
+}

@@ -1,7 +1,7 @@
 // db[j] (+)= Σ_i dy[i, j], the bias gradient of a linear layer. See shaders/bias-grad.wgsl.
 import code from '../../shaders/bias-grad.wgsl';
 import type { GpuContext } from '../gpu/device.js';
-import { createBindGroup, grid1d, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
+import { createBindGroup, gridOfQuads, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
 import { assertHolds, assertWholeNumber, uniformBuffer } from './uniforms.js';
 
 const SHADER = { file: 'bias-grad.wgsl', code };
@@ -31,5 +31,5 @@ export async function prepareBiasGrad(ctx: GpuContext, args: BiasGradArgs): Prom
   const pipeline = await ctx.pipelines.get({ shader: SHADER, entry: 'main', constants: { WG: WORKGROUP } });
   const params = uniformBuffer(ctx, `${name} params`, [{ u32: rows }, { u32: cols }, { u32: args.accumulate ? 1 : 0 }]);
   const bindGroup = createBindGroup(ctx, name, pipeline, [params, args.dy, args.db]);
-  return { label: name, pipeline, bindGroup, workgroups: grid1d(Math.ceil(cols / 4), WORKGROUP) };
+  return { label: name, pipeline, bindGroup, workgroups: gridOfQuads(cols, WORKGROUP) };
 }

@@ -2,7 +2,7 @@
 // forward and backward. See shaders/layernorm.wgsl.
 import code from '../../shaders/layernorm.wgsl';
 import type { GpuContext } from '../gpu/device.js';
-import { createBindGroup, grid1d, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
+import { createBindGroup, grid1d, gridOfQuads, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
 import { assertNoOverlap } from './overlap.js';
 import { assertHolds, assertWholeNumber, uniformBuffer } from './uniforms.js';
 
@@ -114,7 +114,7 @@ export async function prepareLayerNormBackward(ctx: GpuContext, args: LayerNormB
       label: paramsName,
       pipeline: paramsPipeline,
       bindGroup: createBindGroup(ctx, paramsName, paramsPipeline, [paramsParams, args.x, args.mean, args.rstd, args.dy, args.dweight, args.dbias]),
-      workgroups: grid1d(Math.ceil(cols / 4), PARAMS_WORKGROUP),
+      workgroups: gridOfQuads(cols, PARAMS_WORKGROUP),
     },
   ];
 }

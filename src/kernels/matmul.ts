@@ -315,7 +315,7 @@ export async function prepareMatmul(ctx: GpuContext, args: MatmulArgs): Promise<
   if (args.bias) need('bias', args.bias, N);
   const reluMask = typeof args.epilogue === 'object' ? args.epilogue.reluMask : undefined;
   if (args.epilogue !== undefined && args.accumulate) {
-    throw new RangeError(`${name}: an activation epilogue (${describeEpilogue(args.epilogue)}) cannot accumulate into C: it applies to a whole product; run the product, then the activation`);
+    throw new RangeError(`${name}: an activation epilogue (${reluMask ? 'ReLU mask' : 'relu'}) cannot accumulate into C: it applies to a whole product; run the product, then the activation`);
   }
   if (reluMask) {
     // The mask sits in the bias's binding (a compatibility adapter allows 4 storage buffers per stage).
@@ -397,10 +397,6 @@ function matmulWorkgroups(entry: MatmulEntry, wg: number, M: number, N: number, 
     case 'sub_atb4':
       return [ceilDiv(N, SUBGROUP_COLS), ceilDiv(M, SUBGROUP_ROWS), batches];
   }
-}
-
-function describeEpilogue(epilogue: NonNullable<MatmulArgs['epilogue']>): string {
-  return epilogue === 'relu' ? 'relu' : 'ReLU mask';
 }
 
 function isSubgroupEntry(entry: MatmulEntry): boolean {

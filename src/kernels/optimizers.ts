@@ -7,14 +7,12 @@
 // every step: it validates, packs into one reused ArrayBuffer and writes; nothing else.
 import code from '../../shaders/optimizers.wgsl';
 import type { GpuContext } from '../gpu/device.js';
-import { createBindGroup, grid1d, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
+import { createBindGroup, gridOfQuads, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
 import { createStorage, createUniform } from '../gpu/buffers.js';
 import { assertHolds, assertWholeNumber } from './uniforms.js';
 
 const SHADER = { file: 'optimizers.wgsl', code };
 const WORKGROUP = 256;
-/** Adjacent elements one invocation updates (optimizers.wgsl: one pass of lavapipe's lane loop per load). */
-const ELEMENTS_PER_INVOCATION = 4;
 
 export interface SgdHyper {
   lr: number;
@@ -140,7 +138,7 @@ export async function prepareSgd(ctx: GpuContext, args: SgdArgs): Promise<Prepar
   hyper.u32(0, count).u32(1, optional.flags).f32(2, NaN).write();
   const bindGroup = createBindGroup(ctx, name, pipeline, [hyper.buffer, args.params, args.grads, args.momentumBuffer, ...optional.bindings]);
   return {
-    dispatch: { label: name, pipeline, bindGroup, workgroups: grid1d(Math.ceil(count / ELEMENTS_PER_INVOCATION), WORKGROUP) },
+    dispatch: { label: name, pipeline, bindGroup, workgroups: gridOfQuads(count, WORKGROUP) },
     setHyper(h) {
       const dampening = h.dampening ?? 0;
       finite(name, 'lr', h.lr, 0);
@@ -166,7 +164,7 @@ export async function prepareAdamW(ctx: GpuContext, args: AdamWArgs): Promise<Pr
   hyper.u32(0, count).f32(6, NaN).u32(9, flags).write(); // stepSize NaN until setHyper: see prepareSgd
   const bindGroup = createBindGroup(ctx, name, pipeline, [hyper.buffer, args.params, args.grads, args.m, args.v, ...bindings]);
   return {
-    dispatch: { label: name, pipeline, bindGroup, workgroups: grid1d(Math.ceil(count / ELEMENTS_PER_INVOCATION), WORKGROUP) },
+    dispatch: { label: name, pipeline, bindGroup, workgroups: gridOfQuads(count, WORKGROUP) },
     setHyper(h) {
       finite(name, 'lr', h.lr, 0);
       finite(name, 'beta1', h.beta1, 0, 1);

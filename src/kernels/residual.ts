@@ -1,7 +1,7 @@
 // The residual connection y = a + b and its backward (da (+)= dy, db (+)= dy). See shaders/residual.wgsl.
 import code from '../../shaders/residual.wgsl';
 import type { GpuContext } from '../gpu/device.js';
-import { createBindGroup, grid1d, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
+import { createBindGroup, gridOfQuads, type Dispatch, type TensorRef } from '../gpu/dispatch.js';
 import { assertNoOverlap } from './overlap.js';
 import { assertHolds, assertWholeNumber, uniformBuffer } from './uniforms.js';
 
@@ -59,5 +59,5 @@ async function prepare(
   const pipeline = await ctx.pipelines.get({ shader: SHADER, entry, constants: { WG: WORKGROUP } });
   const params = uniformBuffer(ctx, `${name} params`, [{ u32: count }, { u32: flags }]);
   const bindGroup = createBindGroup(ctx, name, pipeline, [params, ...tensors.map(([, ref]) => ref)]);
-  return { label: name, pipeline, bindGroup, workgroups: grid1d(Math.ceil(count / 4), WORKGROUP) }; // 4 elements per invocation
+  return { label: name, pipeline, bindGroup, workgroups: gridOfQuads(count, WORKGROUP) };
 }

@@ -164,10 +164,11 @@ export class MlpGraph implements ModelGraph {
     const forward: Dispatch[] = [];
     for (let l = 0; l < L; l++) {
       const hidden = l < L - 1;
+      const reluInEpilogue = hidden && fused;
       forward.push(await prepareMatmul(ctx, {
-        a: h[l]!, b: model.weight(model.params, l), bias: model.bias(model.params, l), c: hidden && fused ? h[l + 1]! : z[l]!,
-        M: B, N: sizes[l + 1]!, K: sizes[l]!, transB: true, ...(hidden && fused ? { epilogue: 'relu' as const } : {}),
-        label: `layer ${l} forward${hidden && fused ? ' + relu' : ''}`,
+        a: h[l]!, b: model.weight(model.params, l), bias: model.bias(model.params, l), c: reluInEpilogue ? h[l + 1]! : z[l]!,
+        M: B, N: sizes[l + 1]!, K: sizes[l]!, transB: true, ...(reluInEpilogue ? { epilogue: 'relu' as const } : {}),
+        label: `layer ${l} forward${reluInEpilogue ? ' + relu' : ''}`,
       }));
       if (hidden && !fused) {
         forward.push(await prepareActivationForward(ctx, { z: z[l]!, h: h[l + 1]!, count: B * sizes[l + 1]!, activation, label: `layer ${l} ${activation}` }));
