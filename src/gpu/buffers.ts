@@ -1,6 +1,7 @@
 // Buffer helpers: creation with clear labels, uploads, and read-back through a staging buffer.
 import './globals.js';
 import type { GpuContext } from './device.js';
+import { awaitGpu } from './gpu-wait.js';
 
 export const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 export const UNIFORM = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
@@ -36,12 +37,6 @@ export function createUniform(ctx: GpuContext, label: string, byteLength: number
 export interface ReadOptions {
   byteOffset?: number;
   byteLength?: number;
-  /**
-   * Milliseconds of GPU work expected before the data is ready. Dawn busy-polls the JS thread while
-   * a promise is pending, taking a core from the driver; sleeping first
-   * through most of the wait gives it back.
-   */
-  expectedGpuMs?: number;
 }
 
 /** Copies a range of `buffer` to the CPU. This stalls until the GPU has finished all prior work. */
@@ -58,8 +53,7 @@ export async function readBuffer(ctx: GpuContext, buffer: GPUBuffer, options: Re
     const encoder = ctx.device.createCommandEncoder({ label: `read-back of ${buffer.label}` });
     encoder.copyBufferToBuffer(buffer, byteOffset, staging, 0, size);
     ctx.device.queue.submit([encoder.finish()]);
-    await sleepThroughGpuWork(options.expectedGpuMs);
-    await staging.mapAsync(GPUMapMode.READ);
+    await awaitGpu(() => staging.mapAsync(GPUMapMode.READ));
     ctx.check(`reading back ${buffer.label}`);
     return staging.getMappedRange().slice(0, byteLength);
   } finally {
@@ -71,15 +65,8 @@ export async function readFloat32(ctx: GpuContext, buffer: GPUBuffer, options: R
   return new Float32Array(await readBuffer(ctx, buffer, options));
 }
 
-/** Waits for the queue to drain, sleeping through most of the expected time first (hazard 2). */
-export async function queueIdle(ctx: GpuContext, expectedGpuMs?: number): Promise<void> {
-  await sleepThroughGpuWork(expectedGpuMs);
-  await ctx.device.queue.onSubmittedWorkDone();
+/** Waits for the queue to drain. */
+export async function queueIdle(ctx: GpuContext): Promise<void> {
+  await awaitGpu(() => ctx.device.queue.onSubmittedWorkDone());
   ctx.check('waiting for the GPU queue');
-}
-
-async function sleepThroughGpuWork(expectedGpuMs: number | undefined): Promise<void> {
-  if (expectedGpuMs !== undefined && expectedGpuMs >= 2) {
-    await new Promise((resolve) => setTimeout(resolve, expectedGpuMs * 0.9));
-  }
 }

@@ -80,8 +80,7 @@ export class NextTokenLogits {
     this.graph.clearStats();
     this.graph.upload({ tokens: this.#tokens, targets: this.#targets, size: 1 });
     submitDispatches(this.model.ctx, 'sampling forward', this.graph.evalDispatches());
-    // Stall: the next token depends on these logits. (Sleeping through the forward pass first, as the
-    // trainer does against Dawn's busy-poll, measured no faster here: ~3 % for the baby GPT on lavapipe.)
+    // Stall: the next token depends on these logits.
     return readFloat32(this.model.ctx, this.graph.logits, { byteOffset: (n - 1) * V * 4, byteLength: V * 4 });
   }
 }
