@@ -42,11 +42,11 @@ for (const [name, M, N, K, transA, transB] of shapes) {
   for (const [variant, wg] of variants) {
     try { ds.push(await prepareMatmul(ctx, { a, b, c, M, N, K, transA, transB, variant, ...(wg === undefined ? {} : { workgroup: wg }) })); } catch { ds.push(undefined); }
   }
-  for (const d of ds) if (d) await timeOnce(ctx, [d], 1, 0);
+  for (const d of ds) if (d) await timeOnce(ctx, [d], 1);
   const cpu = ds.map(() => [] as number[]);
   const wall = ds.map(() => [] as number[]);
   for (let r = 0; r < 5; r++) for (let i = 0; i < ds.length; i++) if (ds[i]) {
-    const t = await timeOnce(ctx, [ds[i]!], 10, 5);
+    const t = await timeOnce(ctx, [ds[i]!], 10);
     cpu[i]!.push(t.cpuMs!); wall[i]!.push(t.wallMs);
   }
   const gf = (ms: number) => (2 * M * N * K / ms / 1e6).toFixed(2);

@@ -98,22 +98,22 @@ async function gpuStep(flags: Flags, log: (line: string) => void) {
     const tokens = Uint32Array.from({ length: TOKENS_PER_STEP }, (_, i) => (i * 7919) % BABY.vocabSize);
     graph.upload({ tokens, targets: Uint32Array.from(tokens, (t) => (t + 1) % BABY.vocabSize), size: BABY.batch });
     const step = graph.trainDispatches(true);
-    await timeOnce(ctx, step, 1, 0); // compile and warm up
+    await timeOnce(ctx, step, 1); // compile and warm up
     const wall: number[] = [];
     const cpu: number[] = [];
     for (let r = 0; r < (flags.quick ? 3 : 7); r++) {
-      const t = await timeOnce(ctx, step, 2, wall.length ? Math.min(...wall) : 300);
+      const t = await timeOnce(ctx, step, 2);
       wall.push(t.wallMs);
       if (t.cpuMs !== null) cpu.push(t.cpuMs);
     }
     const stepMs = median(wall);
     const families = new Map<string, { dispatches: number; ms: number; cpuMs: number | null; flops: number; bytes: number }>();
     for (const d of step) {
-      await timeOnce(ctx, [d], 1, 0);
+      await timeOnce(ctx, [d], 1);
       const w: number[] = [];
       const c: number[] = [];
       for (let r = 0; r < (flags.quick ? 2 : 3); r++) {
-        const t = await timeOnce(ctx, [d], 10, w.length ? Math.min(...w) : 1);
+        const t = await timeOnce(ctx, [d], 10);
         w.push(t.wallMs);
         if (t.cpuMs !== null) c.push(t.cpuMs);
       }

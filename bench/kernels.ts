@@ -25,8 +25,8 @@ Float32Array loop, side by side, and PyTorch's OpenBLAS sgemm at the same shape 
 (bench/sgemm_shapes.py, configured as bench:train configures PyTorch; the column is empty, and the
 header says why, where python3 with torch is missing). Then the parameter average (mean of 4
 stacked vectors) against a JavaScript loop.
-GPU timing: many dispatches in one submit, warm-up first, median of several repetitions, sleeping
-through ~90% of the expected GPU time before awaiting (Dawn busy-polls a core while it waits).`;
+GPU timing: many dispatches in one submit, warm-up first, median of several repetitions, awaited
+without Dawn's busy-poll (awaitGpu).`;
 
 const Flags = z
   .array(z.enum(['--quick', '--json', '--help'], {

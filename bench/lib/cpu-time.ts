@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { GpuContext } from '../../src/gpu/device.js';
 import { submitDispatches, type Dispatch } from '../../src/gpu/dispatch.js';
+import { awaitGpu } from '../../src/gpu/gpu-wait.js';
 
 export function lavapipeCpuNs(): number | null {
   let tasks: string[];
@@ -28,19 +29,16 @@ export function lavapipeCpuNs(): number | null {
   return found ? total : null;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
- * Wall and lavapipe CPU milliseconds per repetition of `dispatches`, `count` copies in one submit.
- * Sleeps through 90 % of `expectedMs · count` first (WEBGPU-NOTES hazard 2).
+ * Wall and lavapipe CPU milliseconds per repetition of `dispatches`, `count` copies in one submit,
+ * awaited through awaitGpu (WEBGPU-NOTES hazard 2).
  */
-export async function timeOnce(ctx: GpuContext, dispatches: readonly Dispatch[], count: number, expectedMs: number): Promise<{ wallMs: number; cpuMs: number | null }> {
+export async function timeOnce(ctx: GpuContext, dispatches: readonly Dispatch[], count: number): Promise<{ wallMs: number; cpuMs: number | null }> {
   const label = dispatches[0]!.label;
   const cpu0 = lavapipeCpuNs();
   const t0 = performance.now();
   submitDispatches(ctx, label, Array.from({ length: count }, () => dispatches).flat());
-  if (expectedMs * count >= 2) await sleep(0.9 * expectedMs * count);
-  await ctx.device.queue.onSubmittedWorkDone();
+  await awaitGpu(() => ctx.device.queue.onSubmittedWorkDone());
   const wallMs = (performance.now() - t0) / count;
   const cpu1 = lavapipeCpuNs();
   ctx.check(label);

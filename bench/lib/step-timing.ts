@@ -3,9 +3,8 @@
 // and the fixed costs around a step (an empty submit, the loss read-back, a batch upload, encoding).
 import type { GpuContext } from '../../src/gpu/device.js';
 import { encodeDispatches, submitDispatches, type Dispatch } from '../../src/gpu/dispatch.js';
+import { awaitGpu } from '../../src/gpu/gpu-wait.js';
 import { median } from './gpu-timing.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** What one step does on the CPU before its submit: upload batches, collect dispatches, write uniforms. */
 export type RecordStep = () => Dispatch[];
@@ -66,19 +65,17 @@ export async function profileStep(ctx: GpuContext, record: RecordStep, options: 
   const perKernel: number[][] = first.map(() => []);
   const timestamps = options.mode === 'timestamp' ? new TimestampedStep(ctx, first.length) : undefined;
   const passTimestamps = options.mode === 'timestamp' ? new TimestampedStep(ctx, 1) : undefined;
-  let best = Infinity;
   try {
     for (let i = 0; i < options.warmup + options.reps; i++) {
-      const whole = await wholeStep(ctx, record, best, passTimestamps);
+      const whole = await wholeStep(ctx, record, passTimestamps);
       const dispatches = live(record());
       if (dispatches.length !== first.length) throw new Error(`the step recorded ${dispatches.length} dispatches, earlier ${first.length}: a profile needs the same step each time`);
-      const kernels = timestamps ? await timestamps.run(dispatches, 0.9 * best) : { ms: await submitEach(ctx, dispatches, options.emptySubmitMs), spanMs: null };
+      const kernels = timestamps ? await timestamps.run(dispatches) : { ms: await submitEach(ctx, dispatches, options.emptySubmitMs), spanMs: null };
       if (i < options.warmup) continue;
       steps.push(whole.stepMs);
       js.push(whole.jsMs);
       encode.push(whole.encodeMs);
       if (whole.gpuMs !== null) gpu.push(whole.gpuMs);
-      best = Math.min(best, whole.stepMs);
       kernels.ms.forEach((ms, k) => perKernel[k]!.push(ms));
       if (kernels.spanMs !== null) {
         spans.push(kernels.spanMs);
@@ -99,10 +96,10 @@ export async function profileStep(ctx: GpuContext, record: RecordStep, options: 
 
 /**
  * One step as the trainer runs it: uploads and dispatches recorded, one encoder, one compute pass, one
- * submit; then a sleep through 90% of the best step so far (Dawn busy-polls a core while a promise is
- * pending, WEBGPU-NOTES hazard 2, which StepRecorder avoids the same way) and onSubmittedWorkDone.
+ * submit; then onSubmittedWorkDone awaited as StepRecorder awaits it (awaitGpu: without Dawn's
+ * busy-poll, WEBGPU-NOTES hazard 2).
  */
-async function wholeStep(ctx: GpuContext, record: RecordStep, bestMs: number, timestamps: TimestampedStep | undefined): Promise<StepTiming> {
+async function wholeStep(ctx: GpuContext, record: RecordStep, timestamps: TimestampedStep | undefined): Promise<StepTiming> {
   const t0 = performance.now();
   const dispatches = record();
   const e0 = performance.now();
@@ -115,9 +112,7 @@ async function wholeStep(ctx: GpuContext, record: RecordStep, bestMs: number, ti
   const e1 = performance.now();
   ctx.device.queue.submit([commands]);
   const submitted = performance.now();
-  const sleepMs = 0.9 * bestMs - (submitted - t0);
-  if (Number.isFinite(sleepMs) && sleepMs >= 2) await sleep(sleepMs);
-  await ctx.device.queue.onSubmittedWorkDone();
+  await awaitGpu(() => ctx.device.queue.onSubmittedWorkDone());
   const end = performance.now();
   ctx.check('the profiled training step');
   const gpuMs = timestamps ? (await timestamps.read())[1]! : null;
@@ -137,7 +132,6 @@ class TimestampedStep {
     this.readback = ctx.device.createBuffer({ label: 'kernel timestamps read-back', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   }
 
-  /** `sleepMs`: slept before awaiting the read-back, so that Dawn's busy-poll does not slow the kernels measured. */
   /** Pass `i`'s start and end timestamps. */
   writes(i: number): GPUComputePassTimestampWrites {
     return { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
@@ -150,14 +144,14 @@ class TimestampedStep {
 
   /** Milliseconds since the first pass's start: each pass's start and end, in order. */
   async read(): Promise<number[]> {
-    await this.readback.mapAsync(GPUMapMode.READ);
+    await awaitGpu(() => this.readback.mapAsync(GPUMapMode.READ));
     const ns = new BigUint64Array(this.readback.getMappedRange().slice(0));
     this.readback.unmap();
     this.ctx.check('reading timestamps');
     return [...ns].map((t) => Number(t - ns[0]!) / 1e6);
   }
 
-  async run(dispatches: readonly Dispatch[], sleepMs: number): Promise<{ ms: number[]; spanMs: number }> {
+  async run(dispatches: readonly Dispatch[]): Promise<{ ms: number[]; spanMs: number }> {
     const encoder = this.ctx.device.createCommandEncoder({ label: 'timestamped step' });
     dispatches.forEach((d, i) => {
       const pass = encoder.beginComputePass({ label: d.label, timestampWrites: this.writes(i) });
@@ -166,7 +160,6 @@ class TimestampedStep {
     });
     this.resolveInto(encoder);
     this.ctx.device.queue.submit([encoder.finish()]);
-    if (Number.isFinite(sleepMs) && sleepMs >= 2) await sleep(sleepMs);
     const at = await this.read();
     return { ms: dispatches.map((_, i) => at[2 * i + 1]! - at[2 * i]!), spanMs: at[2 * this.count - 1]! };
   }
@@ -178,15 +171,15 @@ class TimestampedStep {
 
 /**
  * Without timestamp queries: each dispatch in its own submit, in step order so that each kernel reads
- * what the step would have given it, timed to onSubmittedWorkDone (busy-polled: most are too short to
- * sleep through), minus the empty submit's cost.
+ * what the step would have given it, timed to onSubmittedWorkDone through awaitGpu (most are short
+ * enough to finish while it still spins), minus the empty submit's cost.
  */
 async function submitEach(ctx: GpuContext, dispatches: readonly Dispatch[], emptySubmitMs: number): Promise<number[]> {
   const ms: number[] = [];
   for (const d of dispatches) {
     const t0 = performance.now();
     submitDispatches(ctx, d.label, [d]);
-    await ctx.device.queue.onSubmittedWorkDone();
+    await awaitGpu(() => ctx.device.queue.onSubmittedWorkDone());
     ms.push(Math.max(0, performance.now() - t0 - emptySubmitMs));
   }
   ctx.check('the step submitted kernel by kernel');

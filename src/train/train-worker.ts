@@ -87,7 +87,7 @@ export async function trainWorker(config: TrainConfig, options: WorkerOptions): 
       return saveRun(config, options.platform, accelerator, model, optimizer, step);
     };
     const trainStart = performance.now();
-    await accelerator.recorder.sync(); // start the step-time estimate from an idle GPU
+    await accelerator.recorder.sync(); // training time starts from an idle GPU, setup done
     const localSgd = new LocalSGD({
       accelerator, model, localSgdSteps: config.localSgdSteps, enabled: config.localSgd,
       warmupSteps: config.localSgdWarmupSteps, startStep: start.step, crossNodeEvery: config.crossNodeEvery, totalSteps,
