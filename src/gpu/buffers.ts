@@ -64,9 +64,3 @@ export async function readBuffer(ctx: GpuContext, buffer: GPUBuffer, options: Re
 export async function readFloat32(ctx: GpuContext, buffer: GPUBuffer, options: ReadOptions = {}): Promise<Float32Array> {
   return new Float32Array(await readBuffer(ctx, buffer, options));
 }
-
-/** Waits for the queue to drain. */
-export async function queueIdle(ctx: GpuContext): Promise<void> {
-  await awaitGpu(() => ctx.device.queue.onSubmittedWorkDone());
-  ctx.check('waiting for the GPU queue');
-}

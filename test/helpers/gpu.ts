@@ -4,6 +4,7 @@
 import { formatAdapter, type GpuContext } from '../../src/gpu/context.js';
 import { createStorage, createStorageFrom, readFloat32 } from '../../src/gpu/buffers.js';
 import { submitDispatches, type Dispatch } from '../../src/gpu/dispatch.js';
+import { awaitGpu } from '../../src/gpu/gpu-wait.js';
 import { openTestGpu } from './open-test-gpu.js';
 import { TEST_QUIET } from './test-env.js';
 
@@ -38,7 +39,7 @@ export function poisoned(ctx: GpuContext, label: string, elements: number): GPUB
 export async function run(ctx: GpuContext, dispatches: Dispatch | Dispatch[]): Promise<void> {
   const list = Array.isArray(dispatches) ? dispatches : [dispatches];
   submitDispatches(ctx, list.map((d) => d.label).join('+'), list);
-  await ctx.device.queue.onSubmittedWorkDone();
+  await awaitGpu(() => ctx.device.queue.onSubmittedWorkDone());
   ctx.check(list.map((d) => d.label).join('+'));
 }
 
