@@ -12,7 +12,6 @@
 import { z } from 'zod';
 import type { GpuContext } from '../gpu/context.js';
 import { submitDispatches, type Dispatch } from '../gpu/dispatch.js';
-import { awaitGpu } from '../gpu/gpu-wait.js';
 
 /** One way to run the kernel: prepares a dispatch of the shape being tuned, on scratch buffers. */
 export interface AutotuneCandidate {
@@ -71,6 +70,7 @@ const WIN_MARGIN = 0.9;
 /** Interleaved rounds per choice: the best of three is what each candidate is judged by. */
 const ROUNDS = 3;
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The adapter as a cache key: Dawn's description carries the driver (e.g. "llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)"). */
 export function adapterKey(ctx: GpuContext): string {
@@ -154,7 +154,7 @@ export class Autotuner {
       for (const p of prepared) {
         // Copies enough to fill this candidate's share of the budget, so short kernels are timed over many.
         const count = Math.max(1, Math.min(64, Math.floor(budgetMs / ROUNDS / prepared.length / p.estimate)));
-        const ms = await timeCopies(ctx, p.dispatch, count);
+        const ms = await timeCopies(ctx, p.dispatch, count, 0.7 * count * Math.min(p.estimate, best[p.name] ?? Infinity));
         best[p.name] = Math.min(best[p.name] ?? Infinity, ms);
       }
     }
@@ -178,19 +178,20 @@ export function describeChoice(ctx: GpuContext, request: AutotuneRequest, choice
     (choice.source === 'table' ? 'table: three rounds of every candidate would not fit the measuring budget here (one-dispatch estimates shown)' : choice.source);
 }
 
-/** Per dispatch, `count` copies in one submit, awaited without Dawn's busy-poll (awaitGpu). */
-async function timeCopies(ctx: GpuContext, dispatch: Dispatch, count: number): Promise<number> {
+/** Per dispatch, `count` copies in one submit, sleeping `sleepMs` before awaiting (WEBGPU-NOTES hazard 2: Dawn's polling takes a core from lavapipe). */
+async function timeCopies(ctx: GpuContext, dispatch: Dispatch, count: number, sleepMs: number): Promise<number> {
   const t0 = performance.now();
   submitDispatches(ctx, `autotune ${dispatch.label}`, Array.from({ length: count }, () => dispatch));
-  await awaitGpu(() => ctx.device.queue.onSubmittedWorkDone());
+  if (sleepMs >= 2) await sleep(sleepMs);
+  await ctx.device.queue.onSubmittedWorkDone();
   ctx.check(`autotune ${dispatch.label}`);
   return (performance.now() - t0) / count;
 }
 
-/** A warm-up (the first use compiles), then one dispatch: what sizes the rounds. */
+/** A warm-up (the first use compiles), then one busy-polled dispatch: high, but what sizes the rounds. */
 async function estimateMs(ctx: GpuContext, dispatch: Dispatch): Promise<number> {
-  await timeCopies(ctx, dispatch, 1);
-  return timeCopies(ctx, dispatch, 1);
+  await timeCopies(ctx, dispatch, 1, 0);
+  return timeCopies(ctx, dispatch, 1, 0);
 }
 
 const tuners = new WeakMap<GpuContext, Autotuner>();
