@@ -23,7 +23,7 @@ test('the first run measures and says each shape class once; the second reads th
     assert.is(first.code, 0, first.stderr);
     const measured = autotuneLines(first.stdout);
     assert.ok(measured.length >= 3, `a line per shape class of the MLP's products:\n${first.stdout}`);
-    for (const line of measured) assert.match(line, /^autotune: matmul \S+ M≤\d+ N≤\d+ K≤\d+.* on .+ → \S+ wg\d+ \(\d+\.\d\d ms.*\) measured$/);
+    for (const line of measured) assert.match(line, /^autotune: matmul \S+ M≤\d+ N≤\d+ K≤\d+.* on .+ → \S+ wg\d+ \(\d+\.\d\d ms.*\) measured$/, `each shape class measured, not taken from the table: ${line}`);
     assert.is(new Set(measured).size, measured.length, 'each class said once, by one rank');
     assert.not.match(first.stdout + first.stderr, /\[rank 1\].*autotune/);
     const file = JSON.parse(readFileSync(join(dir, 'autotune.json'), 'utf8')) as { entries: Record<string, unknown> };
